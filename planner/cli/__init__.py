@@ -1,0 +1,72 @@
+"""The command line: a thin shell over the library. Each verb lives in its own module here;
+this one builds the group, and turns library errors into one-line messages and exit codes.
+
+Heavy imports (ortools, onnx, onnxruntime, numpy, jinja2) happen inside the commands that
+need them, so `catalog`, `estimate` and `lint` start fast."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .. import exitcodes
+from ..errors import EdgeplanError
+
+
+class EdgeplanGroup(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgeplanError as e:
+            click.echo(f"edgeplan: error: {e.one_line()}", err=True)
+            ctx.exit(getattr(e, "exit_code", exitcodes.USAGE))
+        except KeyboardInterrupt:
+            click.echo("edgeplan: interrupted", err=True)
+            ctx.exit(130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BrokenPipeError:
+            ctx.exit(0)
+        except Exception as e:  # a bug: one line unless asked for the traceback
+            if os.environ.get("EDGEPLAN_DEBUG"):
+                raise
+            click.echo(f"edgeplan: internal error: {type(e).__name__}: {e} "
+                       "(set EDGEPLAN_DEBUG=1 for the traceback)", err=True)
+            ctx.exit(70)
+
+
+catalog_option = click.option(
+    "--catalog", "catalog_dirs", multiple=True, type=click.Path(file_okay=False),
+    help="Extra catalog directory with your own devices, profiles and measurements "
+         "(repeatable; also EDGEPLAN_CATALOG, a path list). Same ids override built-ins.")
+
+
+def load_catalog_for_cli(catalog_dirs):
+    from ..catalog import load_catalog
+    cat = load_catalog(catalog_dirs)
+    for n in cat.notices:
+        click.echo(f"edgeplan: note: {n}", err=True)
+    return cat
+
+
+@click.group(cls=EdgeplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edgeplan")
+def main():
+    """edgeplan: pick model x precision x device for edge AI, or prove nothing fits.
+
+    Example: edgeplan solve examples/camera-classifier.yaml
+    """
+
+
+def _register():
+    from . import catalog_cmd, estimate_cmd  # noqa: F401  (each adds its commands to main)
+    for optional in ("solve_cmd", "lint_cmd", "bundle_cmd", "report_cmd", "schema_cmd"):
+        try:
+            __import__(f"{__name__}.{optional}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{optional}":
+                raise
+
+
+_register()

@@ -1,0 +1,1 @@
+"""`edgeplan estimate` (filled in by the estimator work)."""

@@ -1,0 +1,57 @@
+"""Typed errors. The library raises these and never prints or exits; cli.py maps them to
+messages and exit codes (see planner/exitcodes.py)."""
+from __future__ import annotations
+
+
+class EdgeplanError(Exception):
+    """Root of every error edgeplan raises on purpose."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 column: int | None = None, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.field = field
+
+    def one_line(self) -> str:
+        """`file:line:col: field: message`, leaving out the parts that are unknown."""
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            where += ": "
+        what = f"{self.field}: " if self.field else ""
+        return f"{where}{what}{self.message}".replace("\n", " ")
+
+
+class InputError(EdgeplanError):
+    """Bad user input: YAML that does not parse, a field of the wrong type or unit."""
+
+
+class UnknownIdError(InputError):
+    """A device, model, unit, runtime or precision id that is not in the catalog."""
+
+
+class CatalogError(InputError):
+    """A catalog or profile file that does not validate."""
+
+
+class EstimateError(EdgeplanError):
+    """A combination the estimator cannot estimate (e.g. a precision the unit does not run)."""
+
+
+class InfeasibleError(EdgeplanError):
+    """No plan satisfies the spec; carries the explanation."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+class BundleError(EdgeplanError):
+    """A bundle could not be built or failed verification."""

@@ -1,0 +1,81 @@
+"""The deployment manifest (`deploy.yaml`): what `solve -o` writes and what `lint` and
+`bundle` read. Versioned by `apiVersion`; hand-written manifests use the same schema."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from .errors import InputError
+from .schema import Precision, Strict, Technique
+from .units import Fps, Ms, Percent, TokPerS, Usd, Watts
+from .yamlio import load_mapping, validation_error
+
+API_VERSION = "edgeplan/v1"
+
+
+class DeviceEntry(Strict):
+    id: str = Field(description="Device id from the catalog.")
+    power_mode: str | None = Field(default=None, description="Power mode id (default: the device's first mode).")
+    count: int = Field(default=1, ge=1, description="How many of this device the deployment uses.")
+
+
+class Workload(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Workload name (unique).")
+    model: str = Field(description="Model id from the profiles, or a name for model_file.")
+    model_file: str | None = Field(default=None, description="Path to the ONNX file deployed (relative to the manifest).")
+    precision: Precision = Field(description="Precision the model runs at on the unit.")
+    technique: Technique = Field(default="baseline", description="How that precision was reached: baseline, ptq, qat, weight-only, pruned, distilled.")
+    device: str = Field(description="Device id (one of `devices`).")
+    unit: str | None = Field(default=None, description="Compute unit id (default: the device's first).")
+    runtime: str | None = Field(default=None, description="Runtime (default: the unit's first).")
+    batch: int = Field(default=1, ge=1, description="Inputs per inference.")
+    rate_fps: Fps | None = Field(default=None, description="Required inferences per second.")
+    tokens_per_s: TokPerS | None = Field(default=None, description="Required decode rate for LLMs (tokens/s).")
+    latency_budget_ms: Ms | None = Field(default=None, description="Latency budget per inference (ms).")
+    latency_critical: bool = Field(default=False, description="Real-time workload (batching hurts).")
+    accuracy_floor: float | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric.")
+    context_tokens: int | None = Field(default=None, ge=1, description="LLM context length to hold in the KV cache.")
+    calibration_data: str | None = Field(default=None, description="Calibration data used for INT8 PTQ (path).")
+    dynamic_shapes: bool | None = Field(default=None, description="The deployed graph has dynamic input shapes (default: from the profile or model_file).")
+
+
+class Budgets(Strict):
+    power_w: Watts | None = Field(default=None, description="Total power budget (W).")
+    cost_usd: Usd | None = Field(default=None, description="Total device cost (USD).")
+    memory_headroom_pct: Percent = Field(default=10.0, le=90, description="Memory kept free on every device (%).")
+    headroom_pct: Percent = Field(default=10.0, le=90, description="Below this slack a met budget is marginal (%).")
+
+
+class Manifest(Strict):
+    apiVersion: Literal["edgeplan/v1"] = Field(description="Manifest format version.")
+    kind: Literal["Deployment"] = Field(default="Deployment")
+    name: str = Field(default="deployment", description="Deployment name.")
+    devices: list[DeviceEntry] = Field(min_length=1, description="The bill of devices.")
+    workloads: list[Workload] = Field(min_length=1, description="What runs where.")
+    budgets: Budgets = Field(default_factory=Budgets, description="Deployment-wide budgets.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        names = [w.name for w in self.workloads]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate workload name {sorted(dup)[0]!r}")
+        ids = {d.id for d in self.devices}
+        for w in self.workloads:
+            if w.device not in ids:
+                raise ValueError(f"workload {w.name!r} runs on {w.device!r}, which is not in devices")
+        return self
+
+
+def parse_manifest(data: dict, pos) -> Manifest:
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as e:
+        raise validation_error(pos, e, InputError) from None
+
+
+def load_manifest(path) -> tuple[Manifest, object]:
+    """Returns the manifest and the YAML positions (for findings with line numbers)."""
+    data, pos = load_mapping(path)
+    return parse_manifest(data, pos), pos

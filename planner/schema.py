@@ -1,0 +1,243 @@
+"""The catalog's data model: devices, model profiles, measured benchmark points and operator
+support tables. Pydantic models with `extra="forbid"`; the field descriptions become the JSON
+Schema (`edgeplan schema catalog`). Quantities are parsed to the unit in the field name.
+
+Sourcing: every block of facts carries `source:` (datasheet, vendor page, benchmark). A fact
+with no public figure is listed under the block's `estimated:` with what it was estimated from;
+its provenance is then `estimated`, otherwise `datasheet` (or `measured` for Measurement).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .units import GB, MB, GBps, GMacs, Ms, Tops, Usd, Watts
+
+Precision = Literal["fp32", "fp16", "int8", "int4"]
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int4")
+BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
+
+Technique = Literal["baseline", "ptq", "qat", "weight-only", "pruned", "distilled"]
+TECHNIQUES: tuple[str, ...] = ("baseline", "ptq", "qat", "weight-only", "pruned", "distilled")
+
+UnitKind = Literal["cpu", "gpu", "dla", "npu", "tpu", "vpu", "dsp", "fpga"]
+Metric = Literal["latency_ms", "throughput_fps", "decode_tokens_per_s", "prefill_tokens_per_s"]
+ID_PATTERN = r"^[a-z0-9][a-z0-9._+-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sourced(Strict):
+    source: str = Field(min_length=3, description="Where the facts in this block come from "
+                        "(datasheet or vendor page with section, benchmark, paper).")
+    estimated: dict[str, str] = Field(default_factory=dict, description="Facts of this block "
+                                      "with no public figure: field name -> what the estimate "
+                                      "was derived from.")
+
+    @model_validator(mode="after")
+    def _estimated_names_fields(self):
+        for name in self.estimated:
+            if name not in type(self).model_fields or name in ("source", "estimated"):
+                raise ValueError(f"estimated names {name!r}, which is not a field of this block")
+        return self
+
+    def provenance(self, name: str) -> str:
+        return "estimated" if name in self.estimated else "datasheet"
+
+
+# ---------------------------------------------------------------- devices
+
+class Memory(Sourced):
+    total_gb: GB = Field(description="System memory the device has (GB), shared by CPU and accelerators on SoCs.")
+    available_gb: GB = Field(description="Memory left for models after the OS and the runtime (GB).")
+    bandwidth_gbs: GBps = Field(gt=0, description="Peak DRAM bandwidth (GB/s).")
+
+    @model_validator(mode="after")
+    def _available_le_total(self):
+        if self.available_gb > self.total_gb:
+            raise ValueError("available_gb exceeds total_gb")
+        return self
+
+
+class HostInterface(Sourced):
+    kind: str = Field(description="Link to the host: usb2, usb3, pcie-gen3-x1, pcie-gen3-x4, m2-e, ...")
+    bandwidth_gbs: GBps = Field(gt=0, description="Effective payload bandwidth of the link (GB/s).")
+    per_call_overhead_ms: Ms = Field(default=0.0, description="Fixed cost of one round trip over the link (ms).")
+
+
+class ComputeUnit(Sourced):
+    id: str = Field(pattern=ID_PATTERN, description="Unit id within the device: gpu, dla0, npu, tpu, cpu, ...")
+    kind: UnitKind = Field(description="What the unit is.")
+    peak_tops: dict[Precision, Tops] = Field(min_length=1, description="Peak dense ops/s per precision the unit runs natively (TOPS; 1 MAC = 2 ops).")
+    weight_only: list[Precision] = Field(default_factory=list, description="Weight-only precisions the runtimes on this unit run (weights stored at this precision, math at the lowest precision in peak_tops), e.g. int4 for LLMs.")
+    runtimes: list[str] = Field(min_length=1, description="Runtimes that target this unit: tensorrt, onnxruntime, tflite, edgetpu, coreml, llama.cpp, mlc-llm, qnn, openvino, hailort, rknn, vitis-ai, tflite-micro, ...")
+    on_chip_memory_mb: MB | None = Field(default=None, description="On-chip memory that holds weights (MB); larger models stream the rest every inference.")
+    static_shapes_only: bool = Field(default=False, description="The unit's compiler needs static input shapes.")
+    op_support: str = Field(default="full", description="Operator-support class (an id in op_support tables); 'full' runs any ONNX op.")
+    dispatch_overhead_ms: Ms = Field(default=0.0, description="Fixed per-inference cost of launching work on the unit (ms).")
+
+    @property
+    def precisions(self) -> list[str]:
+        return [p for p in PRECISIONS if p in self.peak_tops or p in self.weight_only]
+
+
+class PowerMode(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Mode name as the vendor calls it (e.g. 15w, maxn).")
+    power_w: Watts = Field(gt=0, description="Board power budget of this mode (W).")
+    compute_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of peak compute available in this mode (clock ratio).")
+    max_power: bool = Field(default=False, description="This is the device's highest-power mode.")
+
+
+class Power(Sourced):
+    idle_w: Watts = Field(description="Power at idle with the model loaded (W).")
+    modes: list[PowerMode] = Field(min_length=1, description="Power modes; the first is the default.")
+
+
+class Price(Sourced):
+    usd: Usd = Field(description="List price of one device (USD).")
+
+
+class Device(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Stable id used in specs and manifests.")
+    name: str = Field(description="Product name.")
+    vendor: str = Field(description="Vendor.")
+    family: str = Field(pattern=ID_PATTERN, description="Device family: jetson, coral, apple, qualcomm, movidius, hailo, fpga, raspberry-pi, rockchip, mcu, ...")
+    form_factor: str = Field(description="dev-kit, module, usb-accelerator, m2-card, phone, laptop, desktop, sbc, mcu-board, ...")
+    battery_powered: bool = Field(default=False, description="Typically runs from a battery (phones, tablets, laptops).")
+    host: str | None = Field(default=None, description="For an accelerator on a host: the host device id that runs pre/post-processing.")
+    memory: Memory
+    host_interface: HostInterface | None = Field(default=None, description="For accelerators on a host: the link.")
+    units: list[ComputeUnit] = Field(min_length=1, description="Compute units; the first is the default.")
+    power: Power
+    price: Price
+    notes: str = Field(default="", description="Free text.")
+
+    @model_validator(mode="after")
+    def _unique_ids(self):
+        for what, ids in (("unit", [u.id for u in self.units]),
+                          ("power mode", [m.id for m in self.power.modes])):
+            dup = {i for i in ids if ids.count(i) > 1}
+            if dup:
+                raise ValueError(f"duplicate {what} id {sorted(dup)[0]!r}")
+        return self
+
+    def unit(self, unit_id: str | None) -> ComputeUnit:
+        if unit_id is None:
+            return self.units[0]
+        for u in self.units:
+            if u.id == unit_id:
+                return u
+        raise KeyError(unit_id)
+
+    def mode(self, mode_id: str | None) -> PowerMode:
+        if mode_id is None:
+            return self.power.modes[0]
+        for m in self.power.modes:
+            if m.id == mode_id:
+                return m
+        raise KeyError(mode_id)
+
+    @property
+    def max_mode(self) -> PowerMode:
+        flagged = [m for m in self.power.modes if m.max_power]
+        return flagged[0] if flagged else max(self.power.modes, key=lambda m: m.power_w)
+
+
+# ---------------------------------------------------------------- models
+
+class Size(Sourced):
+    params_m: float = Field(gt=0, description="Parameters (millions).")
+    macs_g: GMacs = Field(gt=0, description="Multiply-accumulates per inference at the stated input (GMACs); for LLMs per generated token.")
+    activation_mb: MB = Field(ge=0, description="Peak activation memory at batch 1 in FP32 (MB); for LLMs excluding the KV cache.")
+    input: str = Field(description="Input the MACs are stated at, e.g. '224x224 RGB', '640x640', '128 tokens', '30 s audio'.")
+    input_elements: int = Field(gt=0, description="Elements in one input tensor (for host transfer).")
+    output_elements: int = Field(gt=0, description="Elements in the outputs of one inference (for host transfer).")
+
+
+class LLMShape(Sourced):
+    layers: int = Field(gt=0, description="Transformer layers.")
+    hidden_size: int = Field(gt=0, description="Model width.")
+    kv_heads: int = Field(gt=0, description="Key/value heads (GQA).")
+    head_dim: int = Field(gt=0, description="Dimension of one head.")
+    context_max: int = Field(gt=0, description="Longest context the model was trained for (tokens).")
+
+    def kv_bytes_per_token(self, kv_bytes_per_elem: float = 2.0) -> float:
+        """Keys and values for every layer: 2 x layers x kv_heads x head_dim x bytes."""
+        return 2.0 * self.layers * self.kv_heads * self.head_dim * kv_bytes_per_elem
+
+
+class Option(Sourced):
+    precision: Precision = Field(description="Numeric precision of weights (and activations, except weight-only).")
+    technique: Technique = Field(description="How the variant got there: baseline, ptq, qat, weight-only, pruned, distilled.")
+    accuracy: float = Field(description="Accuracy in the model's metric at this precision and technique.")
+    params_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of params kept (structured pruning).")
+    macs_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of MACs kept (structured pruning).")
+
+
+class ModelProfile(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Stable id used in specs and manifests.")
+    name: str = Field(description="Human name.")
+    family: str = Field(pattern=ID_PATTERN, description="Model family: mobilenet, efficientnet-lite, resnet, yolov8, llama, ...")
+    task: str = Field(pattern=ID_PATTERN, description="classification, detection, segmentation, pose, face-recognition, text-encoder, speech, llm, keyword-spotting, ...")
+    size: Size
+    llm: LLMShape | None = Field(default=None, description="For LLMs: the shape that sets the KV cache.")
+    onnx_ops: list[str] = Field(min_length=1, description="ONNX operator types the model uses (checked against op-support tables).")
+    dynamic_shapes: bool = Field(default=False, description="The exported graph has dynamic input shapes.")
+    metric: str = Field(description="Accuracy metric, e.g. 'ImageNet top-1 %', 'COCO mAP50-95', 'MMLU %'.")
+    higher_is_better: bool = Field(default=True, description="Direction of the metric.")
+    options: list[Option] = Field(min_length=1, description="Accuracy per precision and technique.")
+
+    @model_validator(mode="after")
+    def _unique_options(self):
+        keys = [(o.precision, o.technique) for o in self.options]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"duplicate option {sorted(dup)[0]}")
+        if self.task == "llm" and self.llm is None:
+            raise ValueError("an llm model needs the llm: block (layers, kv_heads, head_dim, ...)")
+        return self
+
+    def option(self, precision: str, technique: str | None = None) -> Option:
+        cands = [o for o in self.options if o.precision == precision
+                 and (technique is None or o.technique == technique)]
+        if not cands:
+            raise KeyError((precision, technique))
+        # no technique asked: the most accurate way to reach this precision
+        return max(cands, key=lambda o: o.accuracy if self.higher_is_better else -o.accuracy)
+
+
+# ---------------------------------------------------------------- measurements, op support
+
+class Measurement(Strict):
+    device: str = Field(description="Device id.")
+    model: str = Field(description="Model id.")
+    precision: Precision
+    unit: str | None = Field(default=None, description="Unit id (default: the device's first unit).")
+    runtime: str = Field(description="Runtime that was measured.")
+    power_mode: str | None = Field(default=None, description="Power mode id (default: the device's first).")
+    batch: int = Field(default=1, gt=0)
+    metric: Metric = Field(description="latency_ms (per inference), throughput_fps, decode_tokens_per_s or prefill_tokens_per_s.")
+    value: float = Field(gt=0)
+    includes_prepost: bool = Field(default=False, description="The time includes pre/post-processing on the host.")
+    calibrate: bool = Field(default=True, description="Use this point to calibrate efficiencies.")
+    source: str = Field(min_length=3)
+    notes: str = ""
+
+
+class OpSupport(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Operator-support class id referenced by compute units.")
+    name: str
+    supported_ops: list[str] = Field(description="ONNX op types the unit runs; others fall back to the host CPU.")
+    source: str = Field(min_length=3)
+    notes: str = ""
+
+
+class CatalogFile(Strict):
+    """One YAML file of a catalog directory; any of the sections may be present."""
+    devices: list[Device] = Field(default_factory=list)
+    models: list[ModelProfile] = Field(default_factory=list)
+    measurements: list[Measurement] = Field(default_factory=list)
+    op_support: list[OpSupport] = Field(default_factory=list)

@@ -1,0 +1,123 @@
+"""Quantities with units, parsed once at the boundary.
+
+YAML may say `8 GB`, `15 W`, `30 fps`, `2.5 ms`, `68 GB/s`, `4 TOPS`, `$249`; a bare number is
+taken in the unit the field name carries (`memory_gb: 8`). Every field type below converts to
+that unit, so the rest of edgeplan only ever sees plain floats in known units.
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
+
+# unit text (lower case) -> (dimension, factor to the dimension's base unit)
+_UNITS: dict[str, tuple[str, float]] = {}
+
+
+def _add(dim: str, factor: float, *names: str) -> None:
+    for n in names:
+        _UNITS[n.lower()] = (dim, factor)
+
+
+# bytes: base GB (decimal, as datasheets use)
+_add("bytes", 1e-9, "b", "byte", "bytes")
+_add("bytes", 1e-6, "kb")
+_add("bytes", 1e-3, "mb")
+_add("bytes", 1.0, "gb")
+_add("bytes", 1e3, "tb")
+_add("bytes", 1024 / 1e9, "kib")
+_add("bytes", 1024**2 / 1e9, "mib")
+_add("bytes", 1024**3 / 1e9, "gib")
+_add("bytes", 1024**4 / 1e9, "tib")
+# bandwidth: base GB/s
+_add("bandwidth", 1e-3, "mb/s", "mbps_bytes")
+_add("bandwidth", 1.0, "gb/s", "gbytes/s")
+_add("bandwidth", 1e3, "tb/s")
+_add("bandwidth", 1 / 8, "gbit/s", "gbps", "gb/s_bits")
+_add("bandwidth", 1 / 8000, "mbit/s", "mbps")
+# power: base W
+_add("power", 1e-3, "mw")
+_add("power", 1.0, "w", "watt", "watts")
+# time: base ms
+_add("time", 1e-3, "us", "µs")
+_add("time", 1.0, "ms")
+_add("time", 1e3, "s", "sec")
+# rate: base per second
+_add("rate", 1.0, "fps", "hz", "/s", "ips", "qps", "rps", "inferences/s")
+_add("rate", 1.0, "tokens/s", "tok/s", "token/s", "tps")
+# compute: base TOPS
+_add("ops", 1e-3, "gops", "gflops")
+_add("ops", 1.0, "tops", "tflops")
+# macs: base GMACs
+_add("macs", 1e-3, "mmacs", "mmac")
+_add("macs", 1.0, "gmacs", "gmac")
+# money: base USD
+_add("money", 1.0, "usd", "$")
+# fraction: base percent
+_add("percent", 1.0, "%", "percent")
+
+_DIM_OF_FIELD_UNIT = {
+    "GB": ("bytes", 1.0), "MB": ("bytes", 1e-3), "GB/s": ("bandwidth", 1.0),
+    "W": ("power", 1.0), "ms": ("time", 1.0), "fps": ("rate", 1.0),
+    "tokens/s": ("rate", 1.0), "TOPS": ("ops", 1.0), "GMACs": ("macs", 1.0),
+    "USD": ("money", 1.0), "%": ("percent", 1.0), "s": ("time", 1e3),
+}
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_QTY = re.compile(rf"^\s*(?P<pre>\$)?\s*(?P<num>{_NUM})\s*(?P<unit>[^\d\s][^\s]*(?:\s*/\s*\w+)?)?\s*$")
+
+
+def parse_quantity(value: object, unit: str) -> float:
+    """Return `value` in `unit` (one of the field units above). Raises ValueError with a
+    message that names what was expected."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a quantity in {unit}, got a boolean")
+    if isinstance(value, (int, float)):
+        x = float(value)
+    elif isinstance(value, str):
+        m = _QTY.match(value.replace(",", ""))
+        if not m:
+            raise ValueError(f"expected a quantity like '8 {unit}', got {value!r}")
+        x = float(m["num"])
+        u = (m["unit"] or "").replace(" ", "")
+        if m["pre"]:
+            if u:
+                raise ValueError(f"unexpected unit after '$' in {value!r}")
+            u = "$"
+        if u:
+            if u.lower() not in _UNITS:
+                raise ValueError(f"unknown unit {u!r} in {value!r}; expected {unit}")
+            dim, factor = _UNITS[u.lower()]
+            want_dim, want_factor = _DIM_OF_FIELD_UNIT[unit]
+            if dim != want_dim:
+                raise ValueError(f"{value!r} is not a {want_dim} quantity (expected {unit})")
+            x = x * factor / want_factor
+    else:
+        raise ValueError(f"expected a quantity in {unit}, got {type(value).__name__}")
+    if not math.isfinite(x):
+        raise ValueError(f"expected a finite quantity in {unit}, got {value!r}")
+    if x < 0:
+        raise ValueError(f"must not be negative, got {value!r}")
+    return x
+
+
+def _q(unit: str):
+    def conv(v: object) -> object:
+        return v if v is None else parse_quantity(v, unit)
+    return BeforeValidator(conv)
+
+
+GB = Annotated[float, _q("GB")]
+MB = Annotated[float, _q("MB")]
+GBps = Annotated[float, _q("GB/s")]
+Watts = Annotated[float, _q("W")]
+Ms = Annotated[float, _q("ms")]
+Seconds = Annotated[float, _q("s")]
+Fps = Annotated[float, _q("fps")]
+TokPerS = Annotated[float, _q("tokens/s")]
+Tops = Annotated[float, _q("TOPS")]
+GMacs = Annotated[float, _q("GMACs")]
+Usd = Annotated[float, _q("USD")]
+Percent = Annotated[float, _q("%")]

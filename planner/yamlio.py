@@ -1,0 +1,159 @@
+"""Safe YAML loading that remembers where every value came from.
+
+`load_yaml` returns plain Python data plus a `Positions` map from a path such as
+`("devices", 3, "memory", "total_gb")` to its (line, column), so a validation error can name
+the file, line and field. Duplicate keys, recursive or exponentially aliased documents and
+oversized files are refused with an InputError instead of hanging or silently losing data.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import yaml
+
+from .errors import InputError
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+Path = tuple
+
+
+@dataclass
+class Positions:
+    file: str
+    where: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path) -> tuple[int | None, int | None]:
+        """Line and column (1-based) of `path`, or of its nearest ancestor that has one."""
+        p = tuple(path)
+        while True:
+            if p in self.where:
+                return self.where[p]
+            if not p:
+                return (None, None)
+            p = p[:-1]
+
+    def error(self, cls, message: str, path: Path = ()) -> Exception:
+        line, col = self.locate(path)
+        return cls(message, file=self.file, line=line, column=col,
+                   field=dotted(path) or None)
+
+
+def dotted(path: Path) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class _Builder:
+    def __init__(self, pos: Positions):
+        self.pos = pos
+        self.count = 0
+        self._ctor = yaml.constructor.SafeConstructor()
+
+    def build(self, node, path: Path, depth: int):
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise self.pos.error(InputError, f"document is too large (over {MAX_NODES} values "
+                                 "after alias expansion)", path[:2])
+        if depth > MAX_DEPTH:
+            raise self.pos.error(InputError, f"document nests deeper than {MAX_DEPTH} levels "
+                                 "(recursive alias?)", path[:2])
+        self.pos.where.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            self._ctor.flatten_mapping(node)
+            out: dict = {}
+            for knode, vnode in node.value:
+                if not isinstance(knode, yaml.ScalarNode):
+                    raise InputError("mapping keys must be plain scalars", file=self.pos.file,
+                                     line=knode.start_mark.line + 1,
+                                     column=knode.start_mark.column + 1, field=dotted(path) or None)
+                key = self._ctor.construct_object(knode)
+                if not isinstance(key, (str, int, float, bool)) or key is None:
+                    key = str(key)
+                if key in out:
+                    raise InputError(f"duplicate key {key!r}", file=self.pos.file,
+                                     line=knode.start_mark.line + 1,
+                                     column=knode.start_mark.column + 1,
+                                     field=dotted(path + (key,)))
+                sub = path + (key,)
+                self.pos.where[sub] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
+                out[key] = self.build(vnode, sub, depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
+        return self._ctor.construct_object(node)
+
+
+def loads_yaml(text: str, file: str) -> tuple[object, Positions]:
+    pos = Positions(file)
+    try:
+        node = yaml.compose(text, Loader=_LOADER)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InputError(f"not valid YAML: {problem}", file=file,
+                         line=mark.line + 1 if mark else None,
+                         column=mark.column + 1 if mark else None) from None
+    except RecursionError:
+        raise InputError("not valid YAML: nesting too deep", file=file) from None
+    if node is None:
+        return None, pos
+    try:
+        return _Builder(pos).build(node, (), 0), pos
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError(f"not valid YAML: {getattr(e, 'problem', e)}", file=file,
+                         line=mark.line + 1 if mark else None) from None
+
+
+def load_yaml(path: str | os.PathLike) -> tuple[object, Positions]:
+    path = os.fspath(path)
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"file is {size} bytes; the limit is {MAX_FILE_BYTES}", file=path)
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise InputError("no such file", file=path) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a YAML file", file=path) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror}", file=path) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", file=path) from None
+    return loads_yaml(text, path)
+
+
+def load_mapping(path: str | os.PathLike) -> tuple[dict, Positions]:
+    data, pos = load_yaml(path)
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        raise InputError(f"expected a YAML mapping at the top level, got {kind}",
+                         file=pos.file, line=1)
+    return data, pos
+
+
+def validation_error(pos: Positions, exc, cls=InputError) -> Exception:
+    """Turn the first error of a pydantic ValidationError into our one-line error."""
+    err = exc.errors()[0]
+    loc = tuple(err.get("loc", ()))
+    msg = err.get("msg", "invalid")
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if err.get("type") == "extra_forbidden":
+        msg = "unknown field"
+    elif err.get("type") == "missing":
+        msg = "required field is missing"
+    return pos.error(cls, msg, loc)
