@@ -27,6 +27,7 @@ class Workload(Strict):
     precision: Precision = Field(description="Precision the model runs at on the unit.")
     technique: Technique = Field(default="baseline", description="How that precision was reached: baseline, ptq, qat, weight-only, pruned, distilled.")
     device: str = Field(description="Device id (one of `devices`).")
+    instance: int = Field(default=0, ge=0, description="Which of `count` devices of that id (0-based).")
     unit: str | None = Field(default=None, description="Compute unit id (default: the device's first).")
     runtime: str | None = Field(default=None, description="Runtime (default: the unit's first).")
     batch: int = Field(default=1, ge=1, description="Inputs per inference.")
@@ -44,6 +45,7 @@ class Budgets(Strict):
     power_w: Watts | None = Field(default=None, description="Total power budget (W).")
     cost_usd: Usd | None = Field(default=None, description="Total device cost (USD).")
     memory_headroom_pct: Percent = Field(default=10.0, le=90, description="Memory kept free on every device (%).")
+    compute_headroom_pct: Percent = Field(default=10.0, le=90, description="Compute time kept free on every unit (%).")
     headroom_pct: Percent = Field(default=10.0, le=90, description="Below this slack a met budget is marginal (%).")
 
 

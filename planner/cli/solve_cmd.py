@@ -1,0 +1,88 @@
+"""`edgeplan solve`: the planner."""
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from .. import exitcodes
+from . import catalog_option, load_catalog_for_cli, main
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write next to the target and rename, so a failure never leaves a half-written file."""
+    d = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        from ..errors import InputError
+        raise InputError(f"cannot write: {e.strerror}", file=path) from None
+
+
+@main.command()
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "yaml"]), default="text",
+              show_default=True)
+@click.option("--top", "top", default=0, show_default=True, type=click.IntRange(0, 20),
+              help="Also find the next K best distinct plans (runners-up).")
+@click.option("-o", "--output", "manifest_out", type=click.Path(dir_okay=False),
+              help="Write the deployment manifest (deploy.yaml) that lint and bundle read.")
+@click.option("--time-limit", type=click.FloatRange(min=0.01), default=None,
+              help="Seconds; returns the best plan found so far with status 'feasible'.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="CP-SAT search workers (fixed, with a fixed seed, for reproducible output).")
+@click.option("--no-binding", is_flag=True, help="Skip the re-solves that find binding budgets.")
+@catalog_option
+def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, catalog_dirs):
+    """Pick model, precision, device and runtime for every workload in SPEC under its
+    budgets, or prove nothing fits and say which budgets conflict and how far each must move.
+
+    Exit codes: 0 a plan, 2 bad input or usage, 3 infeasible.
+
+    Example: edgeplan solve examples/drone-detect-pose.yaml --top 2 -o deploy.yaml
+    """
+    from ..solve import solve as run
+    from ..spec import load_spec
+
+    spec, _ = load_spec(spec_file)
+    cat = load_catalog_for_cli(catalog_dirs)
+    extra = _profile_model_files(spec, spec_file)
+    res = run(spec, cat, top=top, time_limit=time_limit, workers=workers,
+              binding=not no_binding, extra_models=extra)
+    d = res.as_dict()
+    d.pop("stats", None)  # timings vary run to run; keep outputs byte-identical
+    if fmt == "json":
+        click.echo(json.dumps(d, indent=2))
+    elif fmt == "yaml":
+        import yaml
+        click.echo(yaml.safe_dump(d, sort_keys=False).rstrip())
+    else:
+        from ..plan import render_text
+        click.echo(render_text(d))
+    if manifest_out and res.manifest is not None:
+        from ..plan import manifest_yaml
+        write_atomic(manifest_out, manifest_yaml(res.manifest))
+        click.echo(f"edgeplan: wrote {manifest_out}", err=True)
+    if res.status == "infeasible":
+        raise SystemExit(exitcodes.INFEASIBLE)
+
+
+def _profile_model_files(spec, spec_file):
+    """ONNX files named in the spec become candidate models (profiled, not looked up)."""
+    if not any(w.model_files for w in spec.workloads):
+        return None
+    from ..onnx_profile import profile_as_model
+    base = os.path.dirname(os.path.abspath(spec_file))
+    out = {}
+    for w in spec.workloads:
+        for f in w.model_files or ():
+            path = f if os.path.isabs(f) else os.path.join(base, f)
+            mid = os.path.splitext(os.path.basename(f))[0].lower()
+            out.setdefault(w.name, []).append(profile_as_model(path, mid))
+    return out

@@ -1,0 +1,500 @@
+"""The estimator: what a model at a precision does on a device's compute unit.
+
+One module feeds every verb (solve, lint, report, bundle). For (model, precision, technique,
+device, unit, runtime, batch, context, power mode) it gives latency (p50 with a low-high
+interval), throughput, LLM prefill/decode tokens/s, memory (weights + activations + KV cache +
+the OS/runtime reserve), power and energy, and expected accuracy. Every number carries its
+provenance (datasheet, measured, calibrated, estimated) and the bottleneck that set it.
+
+The physics is a roofline plus overheads (DESIGN.md):
+
+    ideal   = max(ops / peak_ops, bytes / bandwidth)          # per inference, at 100 %
+    latency = ideal / efficiency + dispatch + host transfer + weight streaming
+
+`efficiency` is not a constant in code: it is fitted on the catalog's measured points
+(`calibrate.py`), per device family and regime (compute- or bandwidth-bound), per model family
+and per runtime, so adding measurements improves it. A measured point for exactly the asked
+combination is used as such.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from .catalog import Catalog, did_you_mean
+from .errors import EstimateError, UnknownIdError
+from .schema import BYTES_PER_PARAM, PRECISIONS, ComputeUnit, Device, ModelProfile
+
+# The precision the math runs at when weights are stored weight-only: the unit's most
+# capable 16-bit path when it has one (GPU/NPU LLM runtimes compute in fp16), else int8 dot
+# products (CPU llama.cpp kernels), else fp32.
+_WEIGHT_ONLY_MATH_ORDER = ("fp16", "int8", "fp32")
+KV_BYTES_PER_ELEMENT = 2.0          # KV cache kept in fp16 by the LLM runtimes we plan for
+DEFAULT_LLM_CONTEXT = 2048          # tokens held in the KV cache when the caller gives none
+MEASURED_CONTEXT = 256              # context assumed for published decode rates (short prompts)
+Z80 = 1.2816                        # two-sided 80 % interval under a log-normal error
+EFF_BOUNDS = (1e-4, 1.5)            # efficiencies outside this are fitting noise, not physics
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: float
+    unit: str
+    provenance: str                 # datasheet | measured | calibrated | estimated
+    low: float | None = None
+    high: float | None = None
+    bottleneck: str | None = None   # compute | memory-bandwidth | host-transfer | weight-streaming | dispatch
+
+    def as_dict(self) -> dict:
+        d = {"value": _r(self.value), "unit": self.unit, "provenance": self.provenance}
+        if self.low is not None:
+            d["low"] = _r(self.low)
+            d["high"] = _r(self.high)
+        if self.bottleneck:
+            d["bottleneck"] = self.bottleneck
+        return d
+
+
+def _r(x: float) -> float:
+    """Round to 4 significant digits: estimates are not more precise, and output stays stable."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return float(f"{x:.4g}")
+
+
+@dataclass(frozen=True)
+class Query:
+    model: str
+    precision: str
+    device: str
+    technique: str | None = None
+    unit: str | None = None
+    runtime: str | None = None
+    batch: int = 1
+    context: int | None = None
+    power_mode: str | None = None
+
+
+@dataclass
+class Estimate:
+    query: Query
+    model_name: str
+    device_name: str
+    technique: str
+    unit: str
+    runtime: str
+    power_mode: str
+    is_llm: bool
+    latency_ms: Quantity
+    throughput_fps: Quantity
+    memory_gb: Quantity
+    memory_breakdown_gb: dict[str, float]
+    memory_available_gb: float
+    power_w: Quantity
+    energy_mj: Quantity
+    accuracy: Quantity
+    accuracy_metric: str
+    prefill_tokens_per_s: Quantity | None = None
+    decode_tokens_per_s: Quantity | None = None
+    weights_on_chip: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fits_memory(self) -> bool:
+        return self.memory_gb.value <= self.memory_available_gb
+
+    def power_at_rate(self, rate_per_s: float) -> float:
+        """Average power (W) when serving `rate_per_s` inferences (or tokens) per second."""
+        busy = min(1.0, rate_per_s * self.latency_ms.value / 1000.0 / self.query.batch)
+        return self._idle_w + busy * (self._mode_w - self._idle_w)
+
+    def as_dict(self) -> dict:
+        q = asdict(self.query)
+        q.update(technique=self.technique, unit=self.unit, runtime=self.runtime,
+                 power_mode=self.power_mode)
+        out = {"query": q, "model_name": self.model_name, "device_name": self.device_name,
+               "latency_ms": self.latency_ms.as_dict(),
+               "throughput_fps": self.throughput_fps.as_dict()}
+        if self.is_llm:
+            out["prefill_tokens_per_s"] = self.prefill_tokens_per_s.as_dict()
+            out["decode_tokens_per_s"] = self.decode_tokens_per_s.as_dict()
+        out["memory_gb"] = self.memory_gb.as_dict()
+        out["memory_breakdown_gb"] = {k: _r(v) for k, v in self.memory_breakdown_gb.items()}
+        out["memory_available_gb"] = _r(self.memory_available_gb)
+        out["fits_memory"] = self.fits_memory
+        if self.weights_on_chip is not None:
+            out["weights_on_chip"] = self.weights_on_chip
+        out["power_w"] = self.power_w.as_dict()
+        out["energy_mj"] = self.energy_mj.as_dict()
+        out["accuracy"] = {**self.accuracy.as_dict(), "metric": self.accuracy_metric}
+        out["notes"] = list(self.notes)
+        return out
+
+    # filled by estimate(); kept out of the dataclass fields shown to users
+    _idle_w: float = 0.0
+    _mode_w: float = 0.0
+
+
+# ---------------------------------------------------------------- resolving a query
+
+def resolve_unit(dev: Device, unit_id: str | None, precision: str) -> ComputeUnit:
+    if unit_id is not None:
+        try:
+            unit = dev.unit(unit_id)
+        except KeyError:
+            raise UnknownIdError(f"device {dev.id!r} has no unit {unit_id!r}"
+                                 f"{did_you_mean(unit_id, [u.id for u in dev.units])} "
+                                 f"(units: {', '.join(u.id for u in dev.units)})",
+                                 field="unit") from None
+        if precision not in unit.precisions:
+            raise EstimateError(f"{precision.upper()} is not a precision of {dev.id} {unit.id} "
+                                f"(it runs {', '.join(p.upper() for p in unit.precisions)})",
+                                field="precision")
+        return unit
+    for u in dev.units:
+        if precision in u.precisions:
+            return u
+    runs = sorted({p for u in dev.units for p in u.precisions}, key=PRECISIONS.index)
+    raise EstimateError(f"{precision.upper()} is not a precision of {dev.id} "
+                        f"(its units run {', '.join(p.upper() for p in runs)})", field="precision")
+
+
+def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None) -> str:
+    if runtime is None:
+        return unit.runtimes[0]
+    if runtime not in unit.runtimes:
+        raise EstimateError(f"runtime {runtime!r} does not run on {dev.id} {unit.id} "
+                            f"(runtimes: {', '.join(unit.runtimes)})"
+                            f"{did_you_mean(runtime, unit.runtimes)}", field="runtime")
+    return runtime
+
+
+def math_precision(unit: ComputeUnit, precision: str) -> str:
+    """The precision whose peak ops the math runs at."""
+    if precision in unit.peak_tops:
+        return precision
+    for p in _WEIGHT_ONLY_MATH_ORDER:
+        if p in unit.peak_tops:
+            return p
+    return next(iter(unit.peak_tops))
+
+
+# ---------------------------------------------------------------- the roofline
+
+@dataclass(frozen=True)
+class Roofline:
+    """Ideal (100 % efficient) times for one inference of `batch` inputs, in ms."""
+    compute_ms: float
+    memory_ms: float
+    streaming_ms: float
+    transfer_ms: float
+    dispatch_ms: float
+    weights_on_chip: bool | None
+
+    @property
+    def regime(self) -> str:
+        return "compute" if self.compute_ms >= self.memory_ms else "memory"
+
+    @property
+    def core_ms(self) -> float:
+        return max(self.compute_ms, self.memory_ms)
+
+    @property
+    def fixed_ms(self) -> float:
+        return self.streaming_ms + self.transfer_ms + self.dispatch_ms
+
+
+class _ScalarXP:
+    """The two array operations the roofline needs, for plain floats (numpy for grids)."""
+    maximum = staticmethod(max)
+
+    @staticmethod
+    def where(cond, a, b):
+        return a if cond else b
+
+
+def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram_gbs,
+                   onchip_bytes, link_gbs, io_bytes, link_overhead_ms, dispatch_ms):
+    """The roofline, once, for scalars (xp=_ScalarXP) or numpy arrays (xp=numpy).
+
+    onchip_bytes: on-chip weight memory, or -1 where the unit has none.
+    link_gbs: host-link bandwidth for an accelerator on a host, or 0 where there is none
+    (then io_bytes and link_overhead_ms are ignored).
+    Returns (compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms)."""
+    compute_ms = ops / peak_ops * 1e3
+    has_chip = onchip_bytes >= 0
+    has_link = link_gbs > 0
+    # weights held on chip are not re-read from DRAM; the excess streams every inference,
+    # over the host link for an accelerator on a host, else from DRAM
+    excess = xp.maximum(weight_bytes - xp.maximum(onchip_bytes, 0.0), 0.0)
+    streamed = xp.where(has_chip & has_link, excess, 0.0)
+    dram_weights = xp.where(has_chip, xp.where(has_link, 0.0, excess), weight_bytes)
+    safe_link = xp.where(has_link, link_gbs, 1.0)
+    streaming_ms = streamed / (safe_link * 1e9) * 1e3
+    memory_ms = (dram_weights + 2.0 * act_bytes + kv_bytes) / (dram_gbs * 1e9) * 1e3
+    transfer_ms = xp.where(has_link, io_bytes / (safe_link * 1e9) * 1e3 + link_overhead_ms, 0.0)
+    return compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms
+
+
+def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit, *,
+             batch: int = 1, context: int = 0, params_scale: float = 1.0,
+             macs_scale: float = 1.0, compute_scale: float = 1.0) -> Roofline:
+    s = model.size
+    bpp = BYTES_PER_PARAM[precision]
+    mp = math_precision(unit, precision)
+    weight_bytes = s.params_m * 1e6 * params_scale * bpp
+    link = dev.host_interface if unit.kind != "cpu" else None
+    terms = roofline_terms(
+        _ScalarXP,
+        weight_bytes=weight_bytes,
+        act_bytes=s.activation_mb * 1e6 * (BYTES_PER_PARAM[mp] / 4.0) * batch,
+        kv_bytes=(model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * batch
+                  if model.llm else 0.0),
+        ops=2.0 * s.macs_g * 1e9 * macs_scale * batch,
+        peak_ops=unit.peak_tops[mp] * 1e12 * compute_scale,
+        dram_gbs=dev.memory.bandwidth_gbs,
+        onchip_bytes=unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0,
+        link_gbs=link.bandwidth_gbs if link else 0.0,
+        io_bytes=(s.input_elements + s.output_elements) * batch * bpp,
+        link_overhead_ms=link.per_call_overhead_ms if link else 0.0,
+        dispatch_ms=unit.dispatch_overhead_ms)
+    on_chip = None if unit.on_chip_memory_mb is None else \
+        weight_bytes <= unit.on_chip_memory_mb * 1e6
+    return Roofline(*terms, weights_on_chip=on_chip)
+
+
+def _bottleneck(r: Roofline, core_ms: float) -> str:
+    parts = {"compute" if r.regime == "compute" else "memory-bandwidth": core_ms,
+             "weight-streaming": r.streaming_ms, "host-transfer": r.transfer_ms,
+             "dispatch": r.dispatch_ms}
+    return max(parts, key=parts.get)
+
+
+# ---------------------------------------------------------------- the estimate
+
+def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
+    """Estimate one combination. Raises UnknownIdError / EstimateError on what cannot run."""
+    from .calibrate import calibration_for  # local: calibration imports this module
+
+    model = catalog.model(q.model)
+    dev = catalog.device(q.device)
+    if q.precision not in PRECISIONS:
+        raise EstimateError(f"unknown precision {q.precision!r}; expected one of "
+                            f"{', '.join(PRECISIONS)}", field="precision")
+    if q.batch < 1:
+        raise EstimateError("batch must be at least 1", field="batch")
+    unit = resolve_unit(dev, q.unit, q.precision)
+    runtime = resolve_runtime(dev, unit, q.runtime)
+    try:
+        mode = dev.mode(q.power_mode)
+    except KeyError:
+        raise UnknownIdError(f"device {dev.id!r} has no power mode {q.power_mode!r}"
+                             f"{did_you_mean(q.power_mode, [m.id for m in dev.power.modes])} "
+                             f"(modes: {', '.join(m.id for m in dev.power.modes)})",
+                             field="power_mode") from None
+    try:
+        option = model.option(q.precision, q.technique)
+    except KeyError:
+        have = ", ".join(f"{o.precision}/{o.technique}" for o in model.options)
+        raise EstimateError(f"{model.id} has no {q.precision}"
+                            f"{'/' + q.technique if q.technique else ''} option (it has {have})",
+                            field="technique" if q.technique else "precision") from None
+
+    is_llm = model.llm is not None
+    context = 0
+    if is_llm:
+        context = q.context if q.context is not None else min(DEFAULT_LLM_CONTEXT,
+                                                                model.llm.context_max)
+    notes: list[str] = []
+    if is_llm and context > model.llm.context_max:
+        notes.append(f"context {context} exceeds the model's trained context "
+                     f"{model.llm.context_max}")
+
+    cal = calibration if calibration is not None else calibration_for(catalog)
+    r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
+                 params_scale=option.params_scale, macs_scale=option.macs_scale,
+                 compute_scale=mode.compute_scale)
+    eff, sigma, n_support = cal.efficiency(dev, model, runtime, r.regime)
+    core_ms = r.core_ms / eff
+    lat = core_ms + r.fixed_ms
+    low, high = lat * math.exp(-Z80 * sigma), lat * math.exp(Z80 * sigma)
+    # calibrated when measured points of this device family and regime set the efficiency
+    # (they also absorb an estimated peak); otherwise the prior alone: estimated
+    provenance = "calibrated" if n_support else "estimated"
+    bottleneck = _bottleneck(r, core_ms)
+
+    measured = cal.measured_point(dev.id, model.id, q.precision, unit.id, runtime, q.batch,
+                                  mode.id)
+    if measured is not None:
+        lat, low, high = measured, measured * 0.9, measured * 1.1
+        provenance = "measured"
+        notes.append("latency is a published measurement of exactly this combination")
+
+    latency = Quantity(lat, "ms", provenance, low, high, bottleneck)
+    throughput = Quantity(q.batch * 1000.0 / lat, "fps", provenance,
+                          q.batch * 1000.0 / high, q.batch * 1000.0 / low, bottleneck)
+
+    prefill = decode = None
+    if is_llm:
+        # decode: one token per step, latency above is per token; prefill is compute-bound
+        decode = Quantity(1000.0 / lat, "tokens/s", provenance, 1000.0 / high, 1000.0 / low,
+                          bottleneck)
+        mp = math_precision(unit, q.precision)
+        ceff, csigma, cn = cal.efficiency(dev, model, runtime, "compute")
+        per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
+                      / (unit.peak_tops[mp] * 1e12 * mode.compute_scale) * 1e3) / ceff
+        pv = 1000.0 / per_tok_ms
+        prefill = Quantity(pv, "tokens/s", "calibrated" if cn else "estimated",
+                           pv * math.exp(-Z80 * csigma), pv * math.exp(Z80 * csigma), "compute")
+
+    # memory: weights + activations + KV cache, plus what the OS and runtime keep
+    s = model.size
+    weights_gb = s.params_m * 1e6 * option.params_scale * BYTES_PER_PARAM[q.precision] / 1e9
+    mp = math_precision(unit, q.precision)
+    act_gb = s.activation_mb * 1e-3 * (BYTES_PER_PARAM[mp] / 4.0) * q.batch
+    kv_gb = (model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * q.batch / 1e9
+             if is_llm else 0.0)
+    reserve_gb = dev.memory.total_gb - dev.memory.available_gb
+    breakdown = {"weights": weights_gb, "activations": act_gb, "kv_cache": kv_gb,
+                 "os_and_runtime_reserve": reserve_gb}
+    need = weights_gb + act_gb + kv_gb
+    mem_prov = "estimated" if ("activation_mb" in s.estimated or "params_m" in s.estimated) \
+        else "datasheet"
+    memory = Quantity(need, "GB", mem_prov, bottleneck=None)
+
+    # power: the mode's budget while busy; energy per inference at that power
+    idle = dev.power.idle_w
+    pw_prov = "estimated" if dev.power.estimated else "datasheet"
+    power = Quantity(mode.power_w, "W", pw_prov, idle, mode.power_w)
+    energy = Quantity(mode.power_w * lat / q.batch, "mJ",
+                      "estimated" if provenance == "estimated" or pw_prov == "estimated"
+                      else provenance,
+                      idle * low / q.batch, mode.power_w * high / q.batch)
+
+    acc_prov = "estimated" if "accuracy" in option.estimated else "measured"
+    accuracy = Quantity(option.accuracy, model.metric, acc_prov)
+
+    est = Estimate(query=q, model_name=model.name, device_name=dev.name,
+                   technique=option.technique, unit=unit.id, runtime=runtime,
+                   power_mode=mode.id, is_llm=is_llm, latency_ms=latency,
+                   throughput_fps=throughput, memory_gb=memory, memory_breakdown_gb=breakdown,
+                   memory_available_gb=dev.memory.available_gb, power_w=power,
+                   energy_mj=energy, accuracy=accuracy, accuracy_metric=model.metric,
+                   prefill_tokens_per_s=prefill, decode_tokens_per_s=decode,
+                   weights_on_chip=r.weights_on_chip, notes=notes)
+    est._idle_w, est._mode_w = idle, mode.power_w
+    if r.weights_on_chip is False:
+        notes.append(f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip "
+                     "memory: the rest streams on every inference")
+    return est
+
+
+# ---------------------------------------------------------------- many combinations at once
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One way to run on a device: (device, unit, power mode, runtime)."""
+    device: Device
+    unit: ComputeUnit
+    mode_id: str
+    compute_scale: float
+    runtime: str
+
+
+@dataclass(frozen=True)
+class OptionRow:
+    """One model at one precision and technique."""
+    model: ModelProfile
+    precision: str
+    technique: str
+    accuracy: float
+    params_scale: float
+    macs_scale: float
+
+
+def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRow], *,
+                  batch: int = 1, context: int | None = None, calibration=None) -> dict:
+    """Latency and memory of every option on every unit row, as numpy arrays of shape
+    (len(options), len(units)); the same physics and calibration as `estimate`, which the
+    tests check cell by cell. `runs` is False where the unit cannot run the precision."""
+    import numpy as np
+
+    from .calibrate import calibration_for
+    cal = calibration if calibration is not None else calibration_for(catalog)
+    n_o, n_u = len(options), len(units)
+    f = np.float64
+
+    def col(values):
+        return np.asarray(values, dtype=f).reshape(n_o, 1)
+
+    def row(values):
+        return np.asarray(values, dtype=f).reshape(1, n_u)
+
+    prec_idx = {p: i for i, p in enumerate(PRECISIONS)}
+    bpp = np.array([BYTES_PER_PARAM[p] for p in PRECISIONS])
+    o_prec = np.array([prec_idx[o.precision] for o in options], dtype=int)
+    runs = np.zeros((n_o, n_u), dtype=bool)
+    math_idx = np.zeros((n_o, n_u), dtype=int)
+    peak = np.ones((n_o, n_u))
+    for j, u in enumerate(units):
+        for p in PRECISIONS:
+            if p in u.unit.precisions:
+                mp = math_precision(u.unit, p)
+                sel = o_prec == prec_idx[p]
+                runs[sel, j] = True
+                math_idx[sel, j] = prec_idx[mp]
+                peak[sel, j] = u.unit.peak_tops[mp] * 1e12 * u.compute_scale
+
+    ctx = []
+    for o in options:
+        if o.model.llm is None:
+            ctx.append(0)
+        else:
+            ctx.append(context if context is not None else
+                       min(DEFAULT_LLM_CONTEXT, o.model.llm.context_max))
+    kv_per_tok = col([o.model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) if o.model.llm else 0.0
+                      for o in options])
+    kv_bytes = kv_per_tok * col(ctx) * batch
+    weight_bytes = col([o.model.size.params_m * 1e6 * o.params_scale for o in options]) \
+        * bpp[o_prec].reshape(n_o, 1)
+    act_fp32 = col([o.model.size.activation_mb * 1e6 for o in options])
+    act_bytes = act_fp32 * (bpp[math_idx] / 4.0) * batch
+    ops = col([2.0 * o.model.size.macs_g * 1e9 * o.macs_scale * batch for o in options])
+    io_elems = col([o.model.size.input_elements + o.model.size.output_elements for o in options])
+    links = [u.device.host_interface if u.unit.kind != "cpu" else None for u in units]
+    terms = roofline_terms(
+        np, weight_bytes=weight_bytes, act_bytes=act_bytes, kv_bytes=kv_bytes, ops=ops,
+        peak_ops=peak, dram_gbs=row([u.device.memory.bandwidth_gbs for u in units]),
+        onchip_bytes=row([u.unit.on_chip_memory_mb * 1e6 if u.unit.on_chip_memory_mb is not None
+                          else -1.0 for u in units]),
+        link_gbs=row([l.bandwidth_gbs if l else 0.0 for l in links]),
+        io_bytes=io_elems * batch * bpp[o_prec].reshape(n_o, 1),
+        link_overhead_ms=row([l.per_call_overhead_ms if l else 0.0 for l in links]),
+        dispatch_ms=row([u.unit.dispatch_overhead_ms for u in units]))
+    compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms = terms
+    compute_bound = compute_ms >= memory_ms
+
+    # log efficiency = regime + device family x regime + model family + runtime
+    def coef(name):
+        return cal.coef.get(name, 0.0)
+    logeff = {}
+    for regime in ("compute", "memory"):
+        lu = row([coef(f"regime:{regime}") + coef(f"dev:{u.device.family}:{regime}")
+                  + coef(f"runtime:{u.runtime}") for u in units])
+        lo = col([coef(f"model:{o.model.family}") for o in options])
+        logeff[regime] = np.clip(lu + lo, np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1]))
+    eff = np.exp(np.where(compute_bound, logeff["compute"], logeff["memory"]))
+    latency = np.maximum(compute_ms, memory_ms) / eff + streaming_ms + transfer_ms + dispatch_ms
+
+    # a published measurement of exactly the combination wins, as in `estimate`
+    if cal.measured:
+        for j, u in enumerate(units):
+            for i, o in enumerate(options):
+                v = cal.measured_point(u.device.id, o.model.id, o.precision, u.unit.id,
+                                       u.runtime, batch, u.mode_id)
+                if v is not None:
+                    latency[i, j] = v
+    act_gb = act_fp32 * 1e-9 * (bpp[math_idx] / 4.0) * batch
+    memory_gb = weight_bytes / 1e9 + act_gb + kv_bytes / 1e9
+    return {"runs": runs, "latency_ms": latency, "memory_gb": memory_gb,
+            "compute_bound": compute_bound}

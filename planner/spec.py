@@ -1,0 +1,147 @@
+"""The spec (`spec.yaml`): what a team needs. `edgeplan schema spec` prints its JSON Schema
+(draft-07), usable from a `# yaml-language-server: $schema=...` line."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from .errors import InputError
+from .schema import Precision, Strict, Technique
+from .units import Fps, Ms, Percent, TokPerS, Usd, Watts
+from .yamlio import Positions, load_mapping, validation_error
+
+SPEC_API_VERSION = "edgeplan/v1"
+
+OBJECTIVE_TERMS = {
+    "power": "min",      # total board power of the chosen power modes (W)
+    "cost": "min",       # total device price (USD)
+    "accuracy": "max",   # sum over workloads of accuracy in each profile's metric
+    "latency": "min",    # sum over workloads of p50 latency (ms)
+    "energy": "min",     # sum over workloads of energy per second at the asked rate (W)
+    "devices": "min",    # number of devices
+    "memory": "min",     # total memory used (GB)
+}
+
+
+class Workload(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                      description="Workload name, unique in the spec (letters, digits, . _ -).")
+    task: str | None = Field(default=None, description="Task: any catalog model of this task is a candidate (classification, detection, segmentation, pose, face-recognition, text-encoder, speech, keyword-spotting, llm).")
+    models: list[str] | None = Field(default=None, min_length=1, description="Candidate model ids (instead of, or narrowing, task).")
+    model_files: list[str] | None = Field(default=None, description="ONNX files to profile and plan with as candidates (paths relative to the spec).")
+    rate_fps: Fps | None = Field(default=None, gt=0, description="Inferences per second the workload must sustain ('30 fps').")
+    tokens_per_s: TokPerS | None = Field(default=None, gt=0, description="For LLMs: decode tokens per second ('10 tokens/s').")
+    latency_budget_ms: Ms | None = Field(default=None, gt=0, description="Upper bound on p50 latency per inference, or per token for LLMs ('33 ms').")
+    accuracy_floor: float | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (e.g. ImageNet top-1 %).")
+    batch: int = Field(default=1, ge=1, le=1024, description="Inputs per inference.")
+    context_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="For LLMs: context held in the KV cache (tokens).")
+    precisions: list[Precision] | None = Field(default=None, min_length=1, description="Allowed precisions (default: all).")
+    techniques: list[Technique] | None = Field(default=None, min_length=1, description="Allowed techniques (default: all).")
+    latency_critical: bool = Field(default=False, description="Real-time workload (lint flags batching).")
+
+    @model_validator(mode="after")
+    def _has_candidates(self):
+        if not (self.task or self.models or self.model_files):
+            raise ValueError("a workload needs a task, models or model_files")
+        if self.rate_fps is not None and self.tokens_per_s is not None:
+            raise ValueError("give rate_fps or tokens_per_s, not both")
+        return self
+
+
+class Budgets(Strict):
+    power_w: Watts | None = Field(default=None, gt=0, description="Total power of all devices in their chosen power modes ('10 W').")
+    cost_usd: Usd | None = Field(default=None, gt=0, description="Total device price ('$500').")
+    max_devices: int = Field(default=1, ge=1, le=16, description="Most devices the deployment may use.")
+    memory_headroom_pct: Percent = Field(default=10.0, lt=90, description="Memory kept free on every device ('10 %').")
+    compute_headroom_pct: Percent = Field(default=10.0, lt=90, description="Compute time kept free on every unit ('10 %').")
+    headroom_pct: Percent = Field(default=10.0, lt=90, description="A budget met with less slack than this is marginal (lint warns).")
+
+
+class AllowDeny(Strict):
+    allow: list[str] | None = Field(default=None, min_length=1, description="Only these ids.")
+    deny: list[str] = Field(default_factory=list, description="Never these ids.")
+
+
+class Objective(Strict):
+    weights: dict[str, float] = Field(description="Weighted sum: term -> weight (power, cost, accuracy, latency, energy, devices, memory); accuracy is maximized, the rest minimized.")
+
+    @field_validator("weights")
+    @classmethod
+    def _known_terms(cls, v):
+        for k in v:
+            if k not in OBJECTIVE_TERMS:
+                raise ValueError(f"unknown objective term {k!r}; expected one of "
+                                 f"{', '.join(OBJECTIVE_TERMS)}")
+        if not v:
+            raise ValueError("weights must name at least one term")
+        return v
+
+
+class Spec(Strict):
+    apiVersion: Literal["edgeplan/v1"] = Field(default="edgeplan/v1", description="Spec format version.")
+    kind: Literal["Spec"] = Field(default="Spec")
+    name: str = Field(default="deployment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Deployment name (used in the manifest).")
+    description: str = Field(default="", description="What this deployment is for, in words.")
+    workloads: list[Workload] = Field(min_length=1, max_length=64, description="What must run.")
+    budgets: Budgets = Field(default_factory=Budgets, description="Deployment-wide budgets.")
+    devices: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny device ids.")
+    families: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny device families.")
+    runtimes: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny runtimes.")
+    objective: list[str] | Objective = Field(
+        default_factory=lambda: ["min power", "max accuracy", "min cost"],
+        description="Lexicographic list such as ['min power', 'max accuracy', 'min cost'], or {weights: {...}}.")
+
+    @field_validator("objective")
+    @classmethod
+    def _objective_terms(cls, v):
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("objective must name at least one term")
+            for item in v:
+                parts = str(item).split()
+                if len(parts) != 2 or parts[0] not in ("min", "max") or parts[1] not in OBJECTIVE_TERMS:
+                    raise ValueError(f"objective term {item!r} is not 'min X' or 'max X' with X in "
+                                     f"{', '.join(OBJECTIVE_TERMS)}")
+                if parts[0] != OBJECTIVE_TERMS[parts[1]]:
+                    raise ValueError(f"objective term {item!r}: {parts[1]} can only be "
+                                     f"{OBJECTIVE_TERMS[parts[1]]}imized")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        names = [w.name for w in self.workloads]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate workload name {sorted(dup)[0]!r}")
+        return self
+
+    def objective_terms(self) -> list[tuple[str, float]]:
+        """[(term, weight)] in priority order; a weighted objective is one entry 'weighted'."""
+        if isinstance(self.objective, list):
+            return [(item.split()[1], 1.0) for item in self.objective]
+        return [("weighted", 0.0)]
+
+
+def parse_spec(data: dict, pos: Positions) -> Spec:
+    try:
+        return Spec.model_validate(data)
+    except ValidationError as e:
+        raise validation_error(pos, e, InputError) from None
+
+
+def load_spec(path) -> tuple[Spec, Positions]:
+    data, pos = load_mapping(path)
+    return parse_spec(data, pos), pos
+
+
+def draft07(model, title: str) -> dict:
+    """Draft-07 JSON Schema of a pydantic model, for editors (yaml-language-server)."""
+    import json
+    schema = model.model_json_schema()
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["title"] = title
+    # pydantic emits $defs (2019-09+); draft-07 readers expect definitions
+    if "$defs" in schema:
+        schema["definitions"] = schema.pop("$defs")
+    return json.loads(json.dumps(schema).replace("#/$defs/", "#/definitions/"))

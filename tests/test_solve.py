@@ -1,0 +1,253 @@
+"""The planner: given this spec, this plan (re-checked by the solver-free validator); given
+an impossible spec, this minimal conflict and these relaxations."""
+import itertools
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import spec_from
+from planner.candidates import build_candidates
+from planner.solve import solve
+from planner.validate import validate_plan
+
+TWO = """
+name: two
+workloads:
+  - {name: classify, task: classification, rate_fps: 30, latency_budget_ms: 20, accuracy_floor: 74}
+  - {name: chat, models: [toy-llm-7b], tokens_per_s: 5, context_tokens: 1024}
+budgets: {power_w: 30, max_devices: 2}
+objective: [min power, max accuracy, min cost]
+"""
+
+
+def test_plan_meets_every_budget(mini_catalog):
+    spec = spec_from(TWO)
+    r = solve(spec, mini_catalog, top=2)
+    assert r.status == "optimal"
+    assert validate_plan(spec, mini_catalog, r.plan) == []
+    for p in r.runners_up:
+        assert validate_plan(spec, mini_catalog, p) == []
+    # runners-up are distinct plans, and no better than the plan
+    seen = {tuple((a["model"], a["precision"], a["technique"], a["device"], a["power_mode"])
+                  for a in p["assignments"]) for p in [r.plan] + r.runners_up}
+    assert len(seen) == 1 + len(r.runners_up)
+    assert all(p["totals"]["power_w"] >= r.plan["totals"]["power_w"] for p in r.runners_up)
+
+
+def test_same_spec_gives_byte_identical_output(mini_catalog):
+    spec = spec_from(TWO)
+    a = solve(spec, mini_catalog, top=1).as_dict()
+    b = solve(spec, mini_catalog, top=1).as_dict()
+    a.pop("stats"), b.pop("stats")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_json_contract_field_names(mini_catalog):
+    d = solve(spec_from(TWO), mini_catalog, top=1).as_dict()
+    assert d["status"] in ("optimal", "feasible", "infeasible")
+    assert set(d["plan"]["devices"][0]) >= {"id", "power_mode", "count"}
+    assert set(d["plan"]["assignments"][0]) >= {"workload", "model", "precision", "technique",
+                                                "device", "unit", "runtime", "estimates"}
+    for key in ("totals",):
+        assert key in d["plan"]
+    for key in ("conflicts", "runners_up", "rejected"):
+        assert key in d
+
+
+def test_rejections_name_the_budget_and_the_amount(mini_catalog):
+    spec = spec_from(TWO)
+    r = solve(spec, mini_catalog)
+    assert r.rejected
+    for row in r.rejected:
+        assert row["budget"] in {"memory", "latency", "rate", "accuracy", "power", "cost"}
+        if row["budget"] in ("memory", "latency", "rate", "power", "cost"):
+            assert row["value"] > row["limit"]
+    # the 7B model at fp16 (14 GB) cannot fit any toy device
+    assert any(x["model"] == "toy-llm-7b" and x["precision"] == "fp16"
+               and x["budget"] == "memory" for x in r.rejected)
+
+
+def test_power_budget_conflict_is_explained_with_its_relaxation(mini_catalog):
+    spec = spec_from("""
+name: tight
+workloads:
+  - {name: classify, task: classification, rate_fps: 30, latency_budget_ms: 5, accuracy_floor: 79}
+budgets: {power_w: 3}
+devices: {allow: [toy-tpu-usb, toy-phone]}
+""")
+    r = solve(spec, mini_catalog)
+    assert r.status == "infeasible" and r.plan is None
+    conflicts = {c["budget"]: c for c in r.conflicts}
+    assert "power" in conflicts
+    c = conflicts["power"]
+    assert c["limit"] == 3 and c["relax_to"] == 4.0
+    assert "toy-phone" in c["plan"]
+    # the relaxation really restores a plan, and nothing less does
+    relaxed = spec.model_copy(update={"budgets": spec.budgets.model_copy(update={"power_w": 4.0})})
+    assert solve(relaxed, mini_catalog).status == "optimal"
+    less = spec.model_copy(update={"budgets": spec.budgets.model_copy(update={"power_w": 3.99})})
+    assert solve(less, mini_catalog, explain=False).status == "infeasible"
+
+
+def test_llm_that_does_not_fit_names_memory_and_the_device_list(mini_catalog):
+    spec = spec_from("""
+name: nano
+workloads: [{name: chat, models: [toy-llm-7b], tokens_per_s: 5}]
+devices: {allow: [toy-tpu-usb]}
+""")
+    r = solve(spec, mini_catalog)
+    assert r.status == "infeasible"
+    names = [c["budget"] for c in r.conflicts]
+    assert set(names) == {"memory", "devices.allow"}
+    mem = next(c for c in r.conflicts if c["budget"] == "memory")
+    assert mem["relax_to"] is None and "no headroom setting fixes this" in mem["note"]
+    dev = next(c for c in r.conflicts if c["budget"] == "devices.allow")
+    assert dev["relax_to"] == {"add": ["toy-gpu-8gb"]}
+
+
+def test_conflict_set_is_minimal(mini_catalog):
+    # latency 1 ms and accuracy 79 each alone are satisfiable; together they are not
+    spec = spec_from("""
+name: pair
+workloads:
+  - {name: c, task: classification, rate_fps: 1, latency_budget_ms: 1.5, accuracy_floor: 79}
+devices: {allow: [toy-gpu-8gb]}
+budgets: {power_w: 100}
+""")
+    r = solve(spec, mini_catalog)
+    assert r.status == "infeasible"
+    names = {c["budget"] for c in r.conflicts}
+    assert names == {"latency:c", "accuracy:c"} or names <= {"latency:c", "accuracy:c", "devices.allow"}
+    for c in r.conflicts:
+        assert c["relax_to"] is not None and c["plan"]
+
+
+@pytest.mark.parametrize("budget,value,ok", [
+    ("power_w", 10, True), ("power_w", 1, False),
+    ("cost_usd", 500, True), ("cost_usd", 100, False),
+])
+def test_each_global_budget_feasible_and_infeasible(mini_catalog, budget, value, ok):
+    spec = spec_from(f"""
+name: g
+workloads: [{{name: c, task: classification, rate_fps: 10}}]
+budgets: {{{budget}: {value}}}
+devices: {{allow: [toy-gpu-8gb]}}
+""")
+    r = solve(spec, mini_catalog, binding=False)
+    assert (r.status == "optimal") is ok
+    if ok:
+        assert validate_plan(spec, mini_catalog, r.plan) == []
+
+
+def test_two_heavy_workloads_need_two_devices(mini_catalog):
+    base = """
+name: d
+workloads:
+  - {name: a, models: [toy-big-cnn], precisions: [fp32], rate_fps: 40}
+  - {name: b, models: [toy-big-cnn], precisions: [fp32], rate_fps: 40}
+devices: {allow: [toy-gpu-8gb]}
+"""
+    one = solve(spec_from(base + "budgets: {max_devices: 1}\n"), mini_catalog)
+    assert one.status == "infeasible"
+    assert "devices" in {c["budget"] for c in one.conflicts}
+    two = solve(spec_from(base + "budgets: {max_devices: 2}\n"), mini_catalog)
+    assert two.status == "optimal"
+    assert two.plan["totals"]["devices"] == 2
+
+
+def test_weighted_objective(mini_catalog):
+    spec = spec_from("""
+name: w
+workloads: [{name: c, task: classification, rate_fps: 10}]
+objective: {weights: {power: 1.0, cost: 0.01}}
+""")
+    r = solve(spec, mini_catalog)
+    assert r.status == "optimal"
+    assert validate_plan(spec, mini_catalog, r.plan) == []
+
+
+# ------------------------------------------------------------ brute force on random instances
+
+def _brute_force(spec, catalog):
+    """Enumerate every candidate per workload and every grouping of workloads onto devices;
+    return the best lexicographic (power, -accuracy, cost) or None."""
+    cs = build_candidates(spec, catalog, prune=False)
+    if not all(cs.per_workload):
+        return None
+    b = spec.budgets
+    cap_u = 1 - b.compute_headroom_pct / 100
+    best = None
+    W = len(spec.workloads)
+    for combo in itertools.product(*cs.per_workload):
+        for groups in _partitions(list(range(W))):
+            if len(groups) > b.max_devices:
+                continue
+            ok, power, cost = True, 0.0, 0.0
+            for g in groups:
+                types = {combo[w].dtype.index for w in g}
+                if len(types) != 1:
+                    ok = False
+                    break
+                t = combo[g[0]].dtype
+                if sum(combo[w].memory_gb for w in g) > t.memory_cap_gb + 1e-9:
+                    ok = False
+                    break
+                for u in {combo[w].unit for w in g}:
+                    if sum(combo[w].util for w in g if combo[w].unit == u) > cap_u + 1e-9:
+                        ok = False
+                if not ok:
+                    break
+                power += t.power_w
+                cost += t.price_usd
+            if not ok or (b.power_w is not None and power > b.power_w + 1e-9) or \
+                    (b.cost_usd is not None and cost > b.cost_usd + 1e-9):
+                continue
+            acc = sum(c.accuracy for c in combo)
+            key = (round(power, 6), -round(acc, 6), round(cost, 6))
+            if best is None or key < best:
+                best = key
+    return best
+
+
+def _partitions(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for p in _partitions(rest):
+        yield [[first]] + p
+        for i in range(len(p)):
+            yield p[:i] + [[first] + p[i]] + p[i + 1:]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(rates=st.lists(st.sampled_from([5, 20, 60, 120]), min_size=1, max_size=3),
+       power=st.sampled_from([None, 5, 9, 12, 25]),
+       cost=st.sampled_from([None, 200, 700, 1200]),
+       max_devices=st.integers(1, 3),
+       floor=st.sampled_from([None, 70, 75, 79]))
+def test_solver_matches_brute_force(mini_catalog, rates, power, cost, max_devices, floor):
+    lines = ["name: rnd", "workloads:"]
+    for i, r in enumerate(rates):
+        f = f", accuracy_floor: {floor}" if floor is not None else ""
+        lines.append(f"  - {{name: w{i}, task: classification, rate_fps: {r}{f}}}")
+    lines.append("budgets:")
+    lines.append(f"  max_devices: {max_devices}")
+    if power:
+        lines.append(f"  power_w: {power}")
+    if cost:
+        lines.append(f"  cost_usd: {cost}")
+    spec = spec_from("\n".join(lines) + "\n")
+    r = solve(spec, mini_catalog, explain=False, binding=False)
+    brute = _brute_force(spec, mini_catalog)
+    if brute is None:
+        assert r.status == "infeasible"
+        return
+    assert r.status == "optimal"
+    assert validate_plan(spec, mini_catalog, r.plan) == []
+    t = r.plan["totals"]
+    got = (round(t["power_w"], 6), -round(sum(t["accuracy"].values()), 6), round(t["cost_usd"], 6))
+    assert got == brute
