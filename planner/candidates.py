@@ -57,7 +57,7 @@ class Candidate:
 class CandidateSet:
     types: list[DeviceType]
     per_workload: list[list[Candidate]]          # kept (feasible, or tagged in explain mode)
-    rejected: list[dict]                          # per (workload, model, option, device)
+    rejected: object                              # rows per (workload, model, option, device)
     excluded_by_lists: int = 0
     pruned_dominated: int = 0
     considered: int = 0
@@ -117,12 +117,14 @@ def list_breaks(spec: Spec, w: Workload, listed: set, model: ModelProfile, preci
     """The allow/deny and candidate lists an option is outside of (relaxable in explain mode)."""
     b: dict[str, tuple] = {}
     wname = w.name
-    if listed and model.id not in listed:
+    if model is not None and listed and model.id not in listed:
         b[f"models:{wname}"] = (model.id, tuple(sorted(listed)))
-    if w.precisions is not None and precision not in w.precisions:
+    if precision is not None and w.precisions is not None and precision not in w.precisions:
         b[f"precisions:{wname}"] = (precision, tuple(w.precisions))
-    if w.techniques is not None and technique not in w.techniques:
+    if technique is not None and w.techniques is not None and technique not in w.techniques:
         b[f"techniques:{wname}"] = (technique, tuple(w.techniques))
+    if dev is None:
+        return b
     if not _in(spec.devices, dev.id):
         b["devices.allow" if dev.id not in spec.devices.deny else "devices.deny"] = (dev.id, None)
     if not _in(spec.families, dev.family):
@@ -159,180 +161,443 @@ def workload_models(w: Workload, catalog: Catalog, extra_models=(), *, widen: bo
 # ---------------------------------------------------------------- building candidates
 
 def build_candidates(spec: Spec, catalog: Catalog, *, explain: bool = False,
-                     prune: bool = True, extra_models: dict | None = None,
-                     calibration=None) -> CandidateSet:
+                     prune: bool = True, layers: int = 1, extra_models: dict | None = None,
+                     calibration=None, within: dict | None = None,
+                     grids: list | None = None, ignore_memory: bool = False,
+                     feasibility_only: bool = False) -> CandidateSet:
+    """Array-first: every check and the dominance pruning run on numpy arrays over
+    (option x unit row); Candidate objects are made only for what survives.
+
+    `layers`: keep this many Pareto layers (1 + the runners-up asked for), so that the next
+    best distinct plans survive pruning too.
+    `within`: {"power": W, "cost": USD} bounds known to hold at the optimum (from an incumbent):
+    device types above them are left out of the model, without counting as rejections.
+    `grids`: the estimates from an earlier call with the same spec (see `workload_grids`).
+    `feasibility_only`: the caller only asks whether a plan exists, so the objective gives no
+    reason to keep an option (explanations ask this many times)."""
     import numpy as np
 
-    types = device_types(spec, catalog, honour_lists=not explain)
-    b = spec.budgets
-    util_cap = 1.0 - b.compute_headroom_pct / 100.0
-    rejected: list[dict] = []
+    if grids is None:
+        grids = workload_grids(spec, catalog, explain=explain, extra_models=extra_models,
+                               calibration=calibration, ignore_memory=ignore_memory)
+    types = grids.types
+    rejected = [g.rejections for g in grids if g is not None and g.rejections is not None]
+    considered = sum(int(g.runs.sum()) for g in grids if g is not None)
+    keeps = []
+    for g in grids:
+        if g is None:
+            keeps.append(None)
+            continue
+        keep = g.keep
+        if within:
+            ok = np.ones(len(g.unit_type), dtype=bool)
+            if "power" in within:
+                ok &= g.type_power <= within["power"] + 1e-9
+            if "cost" in within:
+                ok &= g.type_price <= within["cost"] + 1e-9
+            keep = keep & ok.reshape(1, -1)
+        keeps.append(keep)
+    pruned = 0
+    obj = set() if feasibility_only else {t for t, _ in _objective_terms(spec)}
+    if grids.explain:
+        # the explanation model checks memory, rate, power and cost itself: every option
+        # that is lighter on any of them must stay
+        shared = (np.ones(len(types), dtype=bool), _ALL)
+    elif len(grids) > 1:
+        shared = _shared_binding(spec, grids, keeps, types)
+    else:
+        shared = None
     per_workload: list[list[Candidate]] = []
-    excluded = pruned = considered = 0
-
-    for wi, w in enumerate(spec.workloads):
-        mine = (extra_models or {}).get(w.name, ())
-        models = workload_models(w, catalog, mine, widen=explain)
-        listed = set(w.models or ()) | {m.id for m in mine}
-        options = []
-        for m in models:
-            for o in m.options:
-                if not explain and ((w.precisions and o.precision not in w.precisions) or
-                                    (w.techniques and o.technique not in w.techniques)):
-                    continue
-                options.append(OptionRow(m, o.precision, o.technique, o.accuracy,
-                                         o.params_scale, o.macs_scale))
-        units, unit_type = [], []
-        for t in types:
-            for u in t.device.units:
-                for rt in u.runtimes:
-                    if not explain and not _in(spec.runtimes, rt):
-                        continue
-                    units.append(UnitRow(t.device, u, t.mode_id,
-                                         t.device.mode(t.mode_id).compute_scale, rt))
-                    unit_type.append(t)
-        if not options or not units:
+    for wi, (g, keep) in enumerate(zip(grids, keeps)):
+        if g is None:
             per_workload.append([])
             continue
-        g = estimate_grid(catalog, options, units, batch=w.batch, context=w.context_tokens,
-                          calibration=calibration)
-        runs, lat, mem = g["runs"], g["latency_ms"], g["memory_gb"]
-        rate = w.tokens_per_s if w.tokens_per_s is not None else (w.rate_fps or 0.0)
-        util = rate * lat / 1000.0 / w.batch
-        acc = np.array([o.accuracy for o in options]).reshape(-1, 1)
-        hib = np.array([o.model.higher_is_better for o in options]).reshape(-1, 1)
-        cap = np.array([t.memory_cap_gb for t in unit_type]).reshape(1, -1)
-        power = np.array([t.power_w for t in unit_type]).reshape(1, -1)
-        price = np.array([t.price_usd for t in unit_type]).reshape(1, -1)
-        checks = []   # (budget, violated mask, value array, limit)
-        checks.append(("memory", mem > cap, mem, cap))
-        if w.latency_budget_ms is not None:
-            checks.append((f"latency:{w.name}", lat > w.latency_budget_ms, lat, w.latency_budget_ms))
-        if rate:
-            checks.append((f"rate:{w.name}", util > util_cap, util, util_cap))
-        if w.accuracy_floor is not None:
-            accb = np.broadcast_to(acc, lat.shape)
-            bad = np.where(hib, accb < w.accuracy_floor, accb > w.accuracy_floor)
-            checks.append((f"accuracy:{w.name}", bad, accb, w.accuracy_floor))
-        if b.power_w is not None:
-            checks.append(("power", np.broadcast_to(power > b.power_w, lat.shape),
-                           np.broadcast_to(power, lat.shape), b.power_w))
-        if b.cost_usd is not None:
-            checks.append(("cost", np.broadcast_to(price > b.cost_usd, lat.shape),
-                           np.broadcast_to(price, lat.shape), b.cost_usd))
-        any_bad = np.zeros(lat.shape, dtype=bool)
+        ii, jj = np.nonzero(keep)
+        n_before = len(ii)
+        if prune and len(ii) > 1:
+            ii, jj = _prune(spec, g, ii, jj, obj, shared, layers, wi)
+        pruned += n_before - len(ii)
+        per_workload.append(g.candidates(spec, wi, ii, jj))
+    return CandidateSet(types, per_workload, _LazyRejections(rejected), 0, pruned, considered)
+
+
+class Grids(list):
+    """Per workload the estimates over options x unit rows (None where it has no option)."""
+    types: list
+    explain: bool
+
+
+class _All:
+    def __contains__(self, item):
+        return True
+
+
+_ALL = _All()
+
+
+def workload_grids(spec: Spec, catalog: Catalog, *, explain: bool = False,
+                   extra_models: dict | None = None, calibration=None,
+                   ignore_memory: bool = False) -> Grids:
+    """`ignore_memory`: leave memory unchecked (to ask whether memory is part of a conflict)."""
+    types = device_types(spec, catalog, honour_lists=not explain)
+    out = Grids(_workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibration,
+                               ignore_memory)
+                for wi, w in enumerate(spec.workloads))
+    out.types = types
+    out.explain = explain
+    return out
+
+
+class _Grid:
+    """One workload's options x unit rows, with estimates and per-option checks."""
+
+    def candidates(self, spec, wi, ii, jj) -> list[Candidate]:
+        w = spec.workloads[wi]
+        out = []
+        for i, j in zip(ii.tolist(), jj.tolist()):
+            o, u, t = self.options[i], self.units[j], self.unit_type[j]
+            breaks = {}
+            if self.explain:
+                for name, bad, val, lim in self.checks:
+                    if name.startswith(("latency:", "accuracy:")) and bad[i, j]:
+                        breaks[name] = (float(val[i, j]), float(lim))
+                breaks.update(list_breaks(spec, w, self.listed, o.model, o.precision,
+                                          o.technique, u.device, u.runtime))
+            util = float(self.util[i, j])
+            out.append(Candidate(wi, o.model, o.precision, o.technique, t, u.unit.id,
+                                 u.runtime, float(self.lat[i, j]), float(self.mem[i, j]),
+                                 util, o.accuracy, util * (t.power_w - t.idle_w), breaks))
+        out.sort(key=lambda c: (c.dtype.index, c.unit, c.model.id,
+                                PRECISIONS.index(c.precision), c.technique, c.runtime))
+        for r, c in enumerate(out):
+            c.rank = r
+        return out
+
+
+def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibration,
+                   ignore_memory=False):
+    import numpy as np
+    b = spec.budgets
+    mine = (extra_models or {}).get(w.name, ())
+    models = workload_models(w, catalog, mine, widen=explain)
+    listed = set(w.models or ()) | {m.id for m in mine}
+    options = []
+    for m in models:
+        for o in m.options:
+            if not explain and ((w.precisions and o.precision not in w.precisions) or
+                                (w.techniques and o.technique not in w.techniques)):
+                continue
+            options.append(OptionRow(m, o.precision, o.technique, o.accuracy,
+                                     o.params_scale, o.macs_scale))
+    units, unit_type = [], []
+    for t in types:
+        for u in t.device.units:
+            for rt in u.runtimes:
+                if not explain and not _in(spec.runtimes, rt):
+                    continue
+                units.append(UnitRow(t.device, u, t.mode_id,
+                                     t.device.mode(t.mode_id).compute_scale, rt))
+                unit_type.append(t)
+    if not options or not units:
+        return None
+    g = _Grid()
+    g.options, g.units, g.unit_type, g.listed, g.explain = options, units, unit_type, listed, explain
+    est = estimate_grid(catalog, options, units, batch=w.batch, context=w.context_tokens,
+                        calibration=calibration)
+    g.runs, g.lat, g.mem = est["runs"], est["latency_ms"], est["memory_gb"]
+    rate = w.tokens_per_s if w.tokens_per_s is not None else (w.rate_fps or 0.0)
+    g.util = rate * g.lat / 1000.0 / w.batch
+    g.acc = np.array([o.accuracy for o in options])
+    g.hib = np.array([o.model.higher_is_better for o in options])
+    g.t_index = np.array([t.index for t in unit_type])
+    g.type_power = np.array([t.power_w for t in unit_type])
+    g.type_price = np.array([t.price_usd for t in unit_type])
+    g.unit_code = np.array([_unit_code(u) for u in units])
+    acc, hib = g.acc.reshape(-1, 1), g.hib.reshape(-1, 1)
+    cap = np.array([t.memory_cap_gb for t in unit_type]).reshape(1, -1)
+    power = np.array([t.power_w for t in unit_type]).reshape(1, -1)
+    price = np.array([t.price_usd for t in unit_type]).reshape(1, -1)
+    util_cap = 1.0 - b.compute_headroom_pct / 100.0
+    shape = g.lat.shape
+    checks = [] if ignore_memory else [("memory", g.mem > cap, g.mem, cap)]
+    # checks: (budget, violated, value, limit)
+    if w.latency_budget_ms is not None:
+        checks.append((f"latency:{w.name}", g.lat > w.latency_budget_ms, g.lat,
+                       w.latency_budget_ms))
+    if rate:
+        checks.append((f"rate:{w.name}", g.util > util_cap, g.util, util_cap))
+    if w.accuracy_floor is not None:
+        bad = np.where(hib, acc < w.accuracy_floor, acc > w.accuracy_floor)
+        checks.append((f"accuracy:{w.name}", np.broadcast_to(bad, shape),
+                       np.broadcast_to(acc, shape), w.accuracy_floor))
+    if b.power_w is not None:
+        checks.append(("power", np.broadcast_to(power > b.power_w, shape),
+                       np.broadcast_to(power, shape), b.power_w))
+    if b.cost_usd is not None:
+        checks.append(("cost", np.broadcast_to(price > b.cost_usd, shape),
+                       np.broadcast_to(price, shape), b.cost_usd))
+    g.checks = checks
+    g.rejections = None
+    if explain:
+        # per-option budgets and lists become a signature the model reasons about; shared
+        # budgets (memory, rate, power, cost) are the CP-SAT model's to check
+        names: list[str] = []
+        sig = np.zeros(shape, dtype=np.int64)
+        for name, bad, _, _ in checks:
+            if name.startswith(("latency:", "accuracy:")):
+                sig |= np.where(bad, 1 << len(names), 0)
+                names.append(name)
+        o_lists = [list_breaks(spec, w, listed, o.model, o.precision, o.technique, None, None)
+                   for o in options]
+        u_lists = [list_breaks(spec, w, listed, None, None, None, u.device, u.runtime)
+                   for u in units]
+        for lists, axis in ((o_lists, 0), (u_lists, 1)):
+            for nm in sorted({k for d in lists for k in d}):
+                if nm not in names:
+                    names.append(nm)
+                bit = 1 << names.index(nm)
+                flags = np.array([nm in d for d in lists])
+                sig |= np.where(flags.reshape((-1, 1) if axis == 0 else (1, -1)), bit, 0)
+        g.sig = sig
+        g.keep = g.runs.copy()
+    else:
+        any_bad = np.zeros(shape, dtype=bool)
         for _, bad, _, _ in checks:
             any_bad |= bad
-        considered += int(runs.sum())
-
-        # rejections, one row per (model, precision, technique, device): only when no unit,
-        # mode or runtime of that device works; the reason is the budget broken least
-        if not explain:
-            _collect_rejections(w, options, units, runs, any_bad, checks, rejected)
-
-        keep = runs & (~any_bad if not explain else True)
-        cands = []
-        ii, jj = np.nonzero(keep)
-        for i, j in zip(ii.tolist(), jj.tolist()):
-            o, u, t = options[i], units[j], unit_type[j]
-            breaks = {}
-            if explain:
-                for name, bad, val, lim in checks:
-                    if name in ("memory", "power", "cost") or name.startswith("rate:"):
-                        continue   # shared budgets: the CP-SAT model checks them
-                    if bad[i, j]:
-                        breaks[name] = (float(val[i, j]), float(lim if np.isscalar(lim) else lim[0, j]))
-                lb = list_breaks(spec, w, listed, o.model, o.precision, o.technique,
-                                 u.device, u.runtime)
-                breaks.update(lb)
-            else:
-                if list_breaks(spec, w, listed, o.model, o.precision, o.technique,
-                               u.device, u.runtime):
-                    excluded += 1
-                    continue
-            cands.append(Candidate(wi, o.model, o.precision, o.technique, t, u.unit.id,
-                                   u.runtime, float(lat[i, j]), float(mem[i, j]),
-                                   float(util[i, j]), o.accuracy,
-                                   float(util[i, j]) * (t.power_w - t.idle_w), breaks))
-        if prune:
-            before = len(cands)
-            cands = prune_dominated(cands, spec)
-            pruned += before - len(cands)
-        cands.sort(key=lambda c: (c.dtype.index, c.unit, c.model.id,
-                                  PRECISIONS.index(c.precision), c.technique, c.runtime))
-        for r, c in enumerate(cands):
-            c.rank = r
-        per_workload.append(cands)
-    rejected.sort(key=lambda r: (r["workload"], r["model"], r["precision"], r["technique"],
-                                 r["device"]))
-    return CandidateSet(types, per_workload, rejected, excluded, pruned, considered)
+        g.rejections = _Rejections(w.name, options, units, g.runs, any_bad, checks)
+        g.keep = g.runs & ~any_bad
+        g.sig = None
+    return g
 
 
-def _collect_rejections(w, options, units, runs, any_bad, checks, out) -> None:
+def _shared_binding(spec, grids, keeps, types):
+    """Per device type: can memory bind (all workloads' largest options together exceed the
+    capacity)? Per (type, unit): can the unit's time bind? Where a shared budget cannot bind,
+    it is no reason to keep an otherwise dominated option."""
     import numpy as np
-    groups: dict[tuple, list[int]] = {}
-    for j, u in enumerate(units):
-        groups.setdefault(u.device.id, []).append(j)
-    for i, o in enumerate(options):
-        for dev_id, cols in groups.items():
-            cols_a = np.array(cols)
-            r = runs[i, cols_a]
-            if not r.any():
-                continue
-            ok = r & ~any_bad[i, cols_a]
-            if ok.any():
-                continue
-            # every budget this option breaks on its best way to run on the device (the unit,
-            # mode and runtime that break the fewest); the headline is the largest excess
-            best = None
-            for j in cols_a[r]:
-                v_list = []
-                for name, bad, val, lim in checks:
-                    if bad[i, j]:
-                        v = float(val[i, j])
-                        limit = float(lim if np.isscalar(lim) else lim[0, j])
-                        v_list.append((abs(v - limit) / max(abs(limit), 1e-12), name, v, limit))
-                key = (len(v_list), sum(x[0] for x in v_list))
-                if v_list and (best is None or key < best[0]):
-                    best = (key, sorted(v_list, reverse=True))
-            if best is None:
-                continue
-            viol = [{"budget": n.split(":")[0], "value": round(v, 4), "limit": round(lim, 4),
-                     "by": f"{e * 100:.0f} %"} for e, n, v, lim in best[1]]
-            out.append({"workload": w.name, "model": o.model.id, "precision": o.precision,
-                        "technique": o.technique, "device": dev_id, **viol[0],
-                        "violations": viol})
-
-
-def prune_dominated(cands: list[Candidate], spec: Spec) -> list[Candidate]:
-    """Drop a candidate when another on the same device type and unit (and breaking the same
-    budgets) is at least as good on everything the model can care about: memory, compute
-    share, accuracy, latency, dynamic power — and strictly better on one of them (ties keep
-    the first in a fixed order)."""
-    import numpy as np
-    if len(cands) < 2:
-        return cands
-    groups: dict[tuple, list[int]] = {}
-    for k, c in enumerate(cands):
-        key = (c.dtype.index, c.unit, tuple(sorted(c.breaks)))
-        groups.setdefault(key, []).append(k)
-    keep = np.zeros(len(cands), dtype=bool)
-    for idx in groups.values():
-        if len(idx) == 1:
-            keep[idx[0]] = True
+    n_t = len(types)
+    mem_sum = np.zeros(n_t)
+    util_sum: dict[tuple, float] = {}
+    for g, keep in zip(grids, keeps):
+        if g is None:
             continue
-        crit = np.array([[c.memory_gb, c.util, -c.accuracy * (1 if c.model.higher_is_better else -1),
-                          c.latency_ms, c.dyn_power_w]
-                         for c in (cands[k] for k in idx)])
-        # round so that float noise does not make near-equal options incomparable
-        crit = np.round(crit, 9)
-        le = (crit[:, None, :] <= crit[None, :, :]).all(axis=2)   # le[a, b]: a <= b everywhere
-        lt = (crit[:, None, :] < crit[None, :, :]).any(axis=2)
-        dominates = le & lt
-        equal = le & le.T
-        # a dominated option goes; among exact equals, only the first stays
-        dominated = dominates.any(axis=0) | (np.triu(equal, k=1).any(axis=0))
-        for local, k in enumerate(idx):
-            if not dominated[local]:
-                keep[k] = True
-    return [c for k, c in enumerate(cands) if keep[k]]
+        m = np.where(keep, g.mem, 0.0).max(axis=0)
+        u = np.where(keep, g.util, 0.0).max(axis=0)
+        per_t = np.zeros(n_t)
+        np.maximum.at(per_t, g.t_index, m)
+        mem_sum += per_t
+        per_tu: dict[tuple, float] = {}
+        for j in np.flatnonzero(u > 0):
+            key = (int(g.t_index[j]), int(g.unit_code[j]))
+            per_tu[key] = max(per_tu.get(key, 0.0), float(u[j]))
+        for k, v in per_tu.items():
+            util_sum[k] = util_sum.get(k, 0.0) + v
+    cap_mem = np.array([t.memory_cap_gb for t in types])
+    util_cap = 1.0 - spec.budgets.compute_headroom_pct / 100.0
+    mem_binds = mem_sum > cap_mem
+    util_binds = {k for k, v in util_sum.items() if v > util_cap}
+    return mem_binds, util_binds
+
+
+def _prune(spec, g, ii, jj, obj, shared, layers, wi):
+    """Keep the options no other option beats on everything that can matter."""
+    import numpy as np
+    acc = g.acc[ii]
+    sacc = -np.where(g.hib[ii], acc, -acc)           # minimised
+    lat = g.lat[ii, jj]
+    mem = g.mem[ii, jj]
+    t_idx = g.t_index[jj]
+    ucode = g.unit_code[jj]
+    crit = []
+    if "accuracy" in obj:
+        crit.append(sacc)
+    lat_matters = "latency" in obj or "energy" in obj
+    if shared is not None:
+        mem_binds, util_binds = shared
+        # a shared budget that can bind on this type: keep lighter options alive
+        mem_crit = np.where(mem_binds[t_idx], mem, 0.0)
+        crit.append(mem_crit if "memory" not in obj else mem)
+        ub = np.array([(int(t), int(u)) in util_binds for t, u in zip(t_idx, ucode)])
+        crit.append(lat if lat_matters else np.where(ub, lat, 0.0))
+    else:
+        if "memory" in obj:
+            crit.append(mem)
+        if lat_matters:
+            crit.append(lat)
+    sig = g.sig[ii, jj] if g.sig is not None else np.zeros(len(ii), dtype=np.int64)
+    group = np.stack([t_idx, ucode, sig], axis=1)
+    alive = pareto_layers(group, np.stack(crit, axis=1) if crit else np.zeros((len(ii), 0)),
+                          layers)
+    ii, jj = ii[alive], jj[alive]
+    if shared is None and len(ii) > 1:
+        # one workload: every candidate is a whole plan, so device-level terms (power, cost)
+        # compare across device types as well
+        t_idx, sig = g.t_index[jj], (g.sig[ii, jj] if g.sig is not None
+                                     else np.zeros(len(ii), dtype=np.int64))
+        c2 = [x[alive] for x in crit]
+        types = g.unit_type
+        tp = {int(t.index): t for t in types}
+        if "power" in obj:
+            c2.append(np.array([tp[int(t)].power_w for t in t_idx]))
+        if "cost" in obj:
+            c2.append(np.array([tp[int(t)].price_usd for t in t_idx]))
+        alive2 = pareto_layers(sig.reshape(-1, 1), np.stack(c2, axis=1) if c2 else
+                               np.zeros((len(ii), 0)), layers)
+        ii, jj = ii[alive2], jj[alive2]
+    return ii, jj
+
+
+def pareto_layers(group, crit, layers: int):
+    """The first `layers` Pareto layers of each group."""
+    import numpy as np
+    alive = np.zeros(len(crit), dtype=bool)
+    left = np.arange(len(crit))
+    for _ in range(layers):
+        if not len(left):
+            break
+        m = pareto_mask(group[left], crit[left])
+        alive[left[m]] = True
+        left = left[~m]
+    return alive
+
+
+_UNIT_CODES: dict[tuple, int] = {}
+
+
+def _unit_code(u) -> int:
+    return _UNIT_CODES.setdefault((u.device.id, u.unit.id), len(_UNIT_CODES))
+
+
+def _objective_terms(spec):
+    from .solve import objective_order
+    return objective_order(spec)
+
+
+def pareto_mask(group, crit):
+    """True for points not dominated within their group (all criteria minimised): another
+    point at least as good on every criterion and better on one, or an exact duplicate that
+    comes earlier. Two criteria: one sort and a running minimum over all groups at once;
+    more: pairwise within each group."""
+    import numpy as np
+    n = len(crit)
+    crit = np.round(crit, 9)
+    if crit.shape[1] < 2:
+        # one criterion (or none): the best of each group, and exact ties after the first
+        col = crit[:, 0] if crit.shape[1] else np.zeros(n)
+        crit = np.stack([col, np.zeros(n)], axis=1)
+    if crit.shape[1] == 2:
+        order = np.lexsort((np.arange(n), crit[:, 1], crit[:, 0], *group.T[::-1]))
+        g = group[order]
+        c = crit[order]
+        new_group = np.ones(n, dtype=bool)
+        new_group[1:] = (g[1:] != g[:-1]).any(axis=1)
+        # running minimum of the second criterion within each group, over earlier points
+        seg = np.cumsum(new_group) - 1
+        # later groups sit far below earlier ones, so a running minimum never crosses a group
+        offs = -seg * (np.ptp(c[:, 1]) * 2 + 1.0)
+        runmin = np.minimum.accumulate(c[:, 1] + offs) - offs
+        prev = np.empty(n)
+        prev[0] = np.inf
+        prev[1:] = runmin[:-1]
+        prev[new_group] = np.inf
+        alive_sorted = c[:, 1] < prev
+        alive = np.zeros(n, dtype=bool)
+        alive[order] = alive_sorted
+        return alive
+    alive = np.ones(n, dtype=bool)
+    _, inv = np.unique(group, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    bounds = np.flatnonzero(np.diff(inv[order])) + 1
+    for idx in np.split(order, bounds):
+        if len(idx) < 2:
+            continue
+        cg = crit[idx]
+        le = (cg[:, None, :] <= cg[None, :, :]).all(axis=2)
+        lt = (cg[:, None, :] < cg[None, :, :]).any(axis=2)
+        dominated = (le & lt).any(axis=0) | np.triu(le & le.T, k=1).any(axis=0)
+        alive[idx[dominated]] = False
+    return alive
+
+
+class _Rejections:
+    """Options of one workload left out by a per-option budget, kept as arrays; rows are
+    made only when asked for (a large catalog rejects millions)."""
+
+    def __init__(self, wname, options, units, runs, any_bad, checks):
+        import numpy as np
+        self.wname, self.options, self.units, self.checks = wname, options, units, checks
+        # per (option, device): rejected when the device runs it but no unit row passes
+        dev_ids = [u.device.id for u in units]
+        starts = [0] + [j for j in range(1, len(units)) if dev_ids[j] != dev_ids[j - 1]]
+        ok = runs & ~any_bad
+        self.cells = []   # (option index, device id, columns)
+        self.count_by_budget: dict[str, int] = {}
+        for s, e in zip(starts, starts[1:] + [len(units)]):
+            r = runs[:, s:e].any(axis=1)
+            rej = np.flatnonzero(r & ~ok[:, s:e].any(axis=1))
+            if len(rej):
+                self.cells.append((rej, dev_ids[s], s, e))
+
+    def rows(self) -> list[dict]:
+        import numpy as np
+        out = []
+        for rej, dev_id, s, e in self.cells:
+            for i in rej.tolist():
+                best = None
+                for j in range(s, e):
+                    v_list = []
+                    for name, bad, val, lim in self.checks:
+                        if bad[i, j]:
+                            v = float(val[i, j])
+                            limit = float(lim if np.isscalar(lim) else lim[0, j])
+                            v_list.append((abs(v - limit) / max(abs(limit), 1e-12), name, v, limit))
+                    if not v_list:
+                        continue
+                    key = (len(v_list), sum(x[0] for x in v_list))
+                    if best is None or key < best[0]:
+                        best = (key, sorted(v_list, reverse=True))
+                if best is None:
+                    continue
+                viol = [{"budget": n.split(":")[0], "value": round(v, 4), "limit": round(lim, 4),
+                         "by": f"{x * 100:.0f} %"} for x, n, v, lim in best[1]]
+                o = self.options[i]
+                out.append({"workload": self.wname, "model": o.model.id,
+                            "precision": o.precision, "technique": o.technique,
+                            "device": dev_id, **viol[0], "violations": viol})
+        return out
+
+
+class _LazyRejections:
+    """A list of rejection rows, made on first use."""
+
+    def __init__(self, parts):
+        self._parts = parts
+        self._rows = None
+
+    def _all(self):
+        if self._rows is None:
+            rows = [r for p in self._parts for r in p.rows()]
+            rows.sort(key=lambda r: (r["workload"], r["model"], PRECISIONS.index(r["precision"]),
+                                     r["technique"], r["device"]))
+            self._rows = rows
+        return self._rows
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self):
+        return len(self._all())
+
+    def __getitem__(self, k):
+        return self._all()[k]
+
+    def __bool__(self):
+        return bool(self._all())
+
+    def __eq__(self, other):
+        return list(self._all()) == list(other)
+
+    def count(self) -> int:
+        """How many (option, device) pairs were rejected, without making the rows."""
+        return sum(len(c[0]) for p in self._parts for c in p.cells)

@@ -417,84 +417,115 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
     """Latency and memory of every option on every unit row, as numpy arrays of shape
     (len(options), len(units)); the same physics and calibration as `estimate`, which the
     tests check cell by cell. `runs` is False where the unit cannot run the precision."""
-    import numpy as np
-
     from .calibrate import calibration_for
     cal = calibration if calibration is not None else calibration_for(catalog)
+    # explanations ask many variants of one spec: the estimates do not change, so keep them
+    key = (id(cal), batch, context,
+           tuple((o.model.id, o.precision, o.technique, o.params_scale, o.macs_scale)
+                 for o in options),
+           tuple((u.device.id, u.unit.id, u.mode_id, u.runtime) for u in units))
+    cache = catalog.__dict__.setdefault("_grid_cache", {})
+    if key not in cache:
+        if len(cache) >= GRID_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = _estimate_grid(cal, options, units, batch, context)
+    return cache[key]
+
+
+GRID_CACHE_SIZE = 8
+GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cache-sized
+
+
+def _estimate_grid(cal, options, units, batch, context) -> dict:
+    import numpy as np
     n_o, n_u = len(options), len(units)
     f = np.float64
+    prec_idx = {p: i for i, p in enumerate(PRECISIONS)}
+    bpp = np.array([BYTES_PER_PARAM[p] for p in PRECISIONS])
+    o_prec = np.array([prec_idx[o.precision] for o in options], dtype=int)
 
-    def col(values):
-        return np.asarray(values, dtype=f).reshape(n_o, 1)
+    # unit rows: per precision whether it runs, at which math precision, at what peak
+    ok_p = np.zeros((len(PRECISIONS), n_u), dtype=bool)
+    mi_p = np.zeros((len(PRECISIONS), n_u), dtype=int)
+    pk_p = np.ones((len(PRECISIONS), n_u))
+    for p in PRECISIONS:
+        k = prec_idx[p]
+        for j, u in enumerate(units):
+            if p in u.unit.precisions:
+                mp = math_precision(u.unit, p)
+                ok_p[k, j] = True
+                mi_p[k, j] = prec_idx[mp]
+                pk_p[k, j] = u.unit.peak_tops[mp] * 1e12 * u.compute_scale
+            else:
+                mi_p[k, j] = k
 
     def row(values):
         return np.asarray(values, dtype=f).reshape(1, n_u)
 
-    prec_idx = {p: i for i, p in enumerate(PRECISIONS)}
-    bpp = np.array([BYTES_PER_PARAM[p] for p in PRECISIONS])
-    o_prec = np.array([prec_idx[o.precision] for o in options], dtype=int)
-    runs = np.zeros((n_o, n_u), dtype=bool)
-    math_idx = np.zeros((n_o, n_u), dtype=int)
-    peak = np.ones((n_o, n_u))
-    for j, u in enumerate(units):
-        for p in PRECISIONS:
-            if p in u.unit.precisions:
-                mp = math_precision(u.unit, p)
-                sel = o_prec == prec_idx[p]
-                runs[sel, j] = True
-                math_idx[sel, j] = prec_idx[mp]
-                peak[sel, j] = u.unit.peak_tops[mp] * 1e12 * u.compute_scale
-
-    ctx = []
-    for o in options:
-        if o.model.llm is None:
-            ctx.append(0)
-        else:
-            ctx.append(context if context is not None else
-                       min(DEFAULT_LLM_CONTEXT, o.model.llm.context_max))
-    kv_per_tok = col([o.model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) if o.model.llm else 0.0
-                      for o in options])
-    kv_bytes = kv_per_tok * col(ctx) * batch
-    weight_bytes = col([o.model.size.params_m * 1e6 * o.params_scale for o in options]) \
-        * bpp[o_prec].reshape(n_o, 1)
-    act_fp32 = col([o.model.size.activation_mb * 1e6 for o in options])
-    act_bytes = act_fp32 * (bpp[math_idx] / 4.0) * batch
-    ops = col([2.0 * o.model.size.macs_g * 1e9 * o.macs_scale * batch for o in options])
-    io_elems = col([o.model.size.input_elements + o.model.size.output_elements for o in options])
     links = [u.device.host_interface if u.unit.kind != "cpu" else None for u in units]
-    terms = roofline_terms(
-        np, weight_bytes=weight_bytes, act_bytes=act_bytes, kv_bytes=kv_bytes, ops=ops,
-        peak_ops=peak, dram_gbs=row([u.device.memory.bandwidth_gbs for u in units]),
-        onchip_bytes=row([u.unit.on_chip_memory_mb * 1e6 if u.unit.on_chip_memory_mb is not None
-                          else -1.0 for u in units]),
-        link_gbs=row([l.bandwidth_gbs if l else 0.0 for l in links]),
-        io_bytes=io_elems * batch * bpp[o_prec].reshape(n_o, 1),
-        link_overhead_ms=row([l.per_call_overhead_ms if l else 0.0 for l in links]),
-        dispatch_ms=row([u.unit.dispatch_overhead_ms for u in units]))
-    compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms = terms
-    compute_bound = compute_ms >= memory_ms
+    dram = row([u.device.memory.bandwidth_gbs for u in units])
+    onchip = row([u.unit.on_chip_memory_mb * 1e6 if u.unit.on_chip_memory_mb is not None
+                  else -1.0 for u in units])
+    link_gbs = row([l.bandwidth_gbs if l else 0.0 for l in links])
+    link_ms = row([l.per_call_overhead_ms if l else 0.0 for l in links])
+    dispatch = row([u.unit.dispatch_overhead_ms for u in units])
 
     # log efficiency = regime + device family x regime + model family + runtime
     def coef(name):
         return cal.coef.get(name, 0.0)
-    logeff = {}
-    for regime in ("compute", "memory"):
-        lu = row([coef(f"regime:{regime}") + coef(f"dev:{u.device.family}:{regime}")
-                  + coef(f"runtime:{u.runtime}") for u in units])
-        lo = col([coef(f"model:{o.model.family}") for o in options])
-        logeff[regime] = np.clip(lu + lo, np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1]))
-    eff = np.exp(np.where(compute_bound, logeff["compute"], logeff["memory"]))
-    latency = np.maximum(compute_ms, memory_ms) / eff + streaming_ms + transfer_ms + dispatch_ms
+    lu = {regime: row([coef(f"regime:{regime}") + coef(f"dev:{u.device.family}:{regime}")
+                       + coef(f"runtime:{u.runtime}") for u in units])
+          for regime in ("compute", "memory")}
+    lo_all = np.array([coef(f"model:{o.model.family}") for o in options])
+
+    ctx = np.array([0 if o.model.llm is None else
+                    (context if context is not None else
+                     min(DEFAULT_LLM_CONTEXT, o.model.llm.context_max)) for o in options], f)
+    kv_all = np.array([o.model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) if o.model.llm
+                       else 0.0 for o in options]) * ctx * batch
+    w_all = np.array([o.model.size.params_m * 1e6 * o.params_scale for o in options]) \
+        * bpp[o_prec]
+    act_all = np.array([o.model.size.activation_mb * 1e6 for o in options])
+    ops_all = np.array([2.0 * o.model.size.macs_g * 1e9 * o.macs_scale * batch for o in options])
+    io_all = np.array([o.model.size.input_elements + o.model.size.output_elements
+                       for o in options], f) * batch * bpp[o_prec]
+
+    runs = np.empty((n_o, n_u), dtype=bool)
+    latency = np.empty((n_o, n_u))
+    memory_gb = np.empty((n_o, n_u))
+    lo_clip, hi_clip = np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1])
+    step = max(1, GRID_CHUNK_CELLS // max(1, n_u))
+    for a in range(0, n_o, step):
+        sl = slice(a, min(n_o, a + step))
+        pr = o_prec[sl]
+        runs[sl] = ok_p[pr]
+        math_idx = mi_p[pr]
+        act_bytes = act_all[sl, None] * (bpp[math_idx] / 4.0) * batch
+        compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms = roofline_terms(
+            np, weight_bytes=w_all[sl, None], act_bytes=act_bytes, kv_bytes=kv_all[sl, None],
+            ops=ops_all[sl, None], peak_ops=pk_p[pr], dram_gbs=dram, onchip_bytes=onchip,
+            link_gbs=link_gbs, io_bytes=io_all[sl, None], link_overhead_ms=link_ms,
+            dispatch_ms=dispatch)
+        lo = lo_all[sl, None]
+        logeff = np.where(compute_ms >= memory_ms, lu["compute"] + lo, lu["memory"] + lo)
+        eff = np.exp(np.clip(logeff, lo_clip, hi_clip))
+        latency[sl] = np.maximum(compute_ms, memory_ms) / eff + streaming_ms + transfer_ms \
+            + dispatch_ms
+        memory_gb[sl] = (w_all[sl, None] + act_bytes + kv_all[sl, None]) / 1e9
 
     # a published measurement of exactly the combination wins, as in `estimate`
     if cal.measured:
+        o_at: dict[tuple, list[int]] = {}
+        for i, o in enumerate(options):
+            o_at.setdefault((o.model.id, o.precision), []).append(i)
+        u_at: dict[tuple, list[int]] = {}
         for j, u in enumerate(units):
-            for i, o in enumerate(options):
-                v = cal.measured_point(u.device.id, o.model.id, o.precision, u.unit.id,
-                                       u.runtime, batch, u.mode_id)
-                if v is not None:
+            u_at.setdefault((u.device.id, u.unit.id, u.runtime, u.mode_id), []).append(j)
+        for (dev, model, prec, unit, runtime, b, mode) in cal.measured:
+            if b != batch:
+                continue
+            v = cal.measured_point(dev, model, prec, unit, runtime, b, mode)
+            for i in o_at.get((model, prec), ()):
+                for j in u_at.get((dev, unit, runtime, mode), ()):
                     latency[i, j] = v
-    act_gb = act_fp32 * 1e-9 * (bpp[math_idx] / 4.0) * batch
-    memory_gb = weight_bytes / 1e9 + act_gb + kv_bytes / 1e9
-    return {"runs": runs, "latency_ms": latency, "memory_gb": memory_gb,
-            "compute_bound": compute_bound}
+    return {"runs": runs, "latency_ms": latency, "memory_gb": memory_gb}

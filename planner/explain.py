@@ -16,20 +16,12 @@ from .spec import Spec
 RATE_SEARCH_STEPS = 12
 HEADROOM_SEARCH_STEPS = 10
 LIST_PREFIXES = ("models:", "precisions:", "techniques:", "devices.", "families.", "runtimes.")
+CORE_MODEL_MAX_VARS = 20_000   # above this, skip CP-SAT's core and start from every budget
 
 
 def _solver(workers: int, time_limit: float | None = None):
     from .solve import _solver as make
     return make(time_limit, workers)
-
-
-def _status_feasible(pm, active: list[str], workers: int) -> bool:
-    from ortools.sat.python import cp_model
-    pm.m.ClearAssumptions()
-    pm.m.ClearObjective()
-    pm.m.AddAssumptions([pm.lits[b] for b in active])
-    st = _solver(workers).Solve(pm.m)
-    return st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
 
 
 def _with_budget(spec: Spec, **changes) -> Spec:
@@ -41,121 +33,229 @@ def _with_workload(spec: Spec, name: str, **changes) -> Spec:
     return spec.model_copy(update={"workloads": ws})
 
 
-def _optimum(pm, terms_pairs, sense, active, workers):
-    """Best value of an integer expression with the given budgets enforced."""
+def budget_names(spec: Spec) -> list[str]:
+    """Every budget the spec sets, by the names conflicts use."""
+    b = spec.budgets
+    out = ["memory"]
+    if b.power_w is not None:
+        out.append("power")
+    if b.cost_usd is not None:
+        out.append("cost")
+    if b.max_devices < min(len(spec.workloads), 16):
+        out.append("devices")
+    for w in spec.workloads:
+        if w.latency_budget_ms is not None:
+            out.append(f"latency:{w.name}")
+        if w.accuracy_floor is not None:
+            out.append(f"accuracy:{w.name}")
+        if w.rate_fps is not None or w.tokens_per_s is not None:
+            out.append(f"rate:{w.name}")
+        if w.models is not None:
+            out.append(f"models:{w.name}")
+        if w.precisions is not None:
+            out.append(f"precisions:{w.name}")
+        if w.techniques is not None:
+            out.append(f"techniques:{w.name}")
+    for group in ("devices", "families", "runtimes"):
+        ad = getattr(spec, group)
+        if ad.allow is not None:
+            out.append(f"{group}.allow")
+        if ad.deny:
+            out.append(f"{group}.deny")
+    return sorted(out)
+
+
+def relaxed(spec: Spec, catalog: Catalog, off) -> Spec:
+    """The spec with the budgets in `off` lifted (memory is lifted by the caller's flag)."""
+    bud, ws = {}, {w.name: {} for w in spec.workloads}
+    top = {}
+    for b in off:
+        if b == "power":
+            bud["power_w"] = None
+        elif b == "cost":
+            bud["cost_usd"] = None
+        elif b == "devices":
+            bud["max_devices"] = min(len(spec.workloads), 16)
+        elif ":" in b:
+            kind, wname = b.split(":", 1)
+            w = next(x for x in spec.workloads if x.name == wname)
+            if kind == "latency":
+                ws[wname]["latency_budget_ms"] = None
+            elif kind == "accuracy":
+                ws[wname]["accuracy_floor"] = None
+            elif kind == "rate":
+                ws[wname].update(rate_fps=None, tokens_per_s=None)
+            elif kind == "models":
+                from .candidates import workload_tasks
+                tasks = sorted(workload_tasks(w, catalog))
+                ws[wname].update(models=None, task=w.task or (tasks[0] if tasks else None))
+            else:
+                ws[wname][kind] = None
+        elif b != "memory":
+            group, which = b.split(".")
+            ad = top.get(group, getattr(spec, group))
+            top[group] = ad.model_copy(update={"allow": None} if which == "allow" else {"deny": []})
+    new = spec.model_copy(update={"budgets": spec.budgets.model_copy(update=bud),
+                                  "workloads": [w.model_copy(update=ws[w.name])
+                                                for w in spec.workloads], **top})
+    return new
+
+
+class Oracle:
+    """Is there a plan when only some budgets are enforced? Answers with the ordinary,
+    pruned model of the spec with the other budgets lifted: fast, and memoised."""
+
+    def __init__(self, spec, catalog, workers, extra_models):
+        self.spec, self.catalog, self.workers, self.extra = spec, catalog, workers, extra_models
+        self.names = budget_names(spec)
+        self.memo: dict[frozenset, bool] = {}
+        self.calls = 0
+
+    def feasible(self, enforced) -> bool:
+        key = frozenset(enforced)
+        if key not in self.memo:
+            self.calls += 1
+            off = [b for b in self.names if b not in key]
+            self.memo[key] = feasible_spec(relaxed(self.spec, self.catalog, off), self.catalog,
+                                           self.workers, self.extra,
+                                           ignore_memory="memory" not in key)
+        return self.memo[key]
+
+
+def feasible_spec(spec, catalog, workers, extra_models, ignore_memory=False) -> bool:
     from ortools.sat.python import cp_model
-    pm.m.ClearAssumptions()
-    pm.m.AddAssumptions([pm.lits[b] for b in active])
-    expr = cp_model.LinearExpr.WeightedSum([v for _, v in terms_pairs], [c for c, _ in terms_pairs])
-    (pm.m.Maximize if sense == "max" else pm.m.Minimize)(expr)
-    solver = _solver(workers)
-    st = solver.Solve(pm.m)
-    pm.m.ClearObjective()
-    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return None
-    return solver.ObjectiveValue()
+    cs = build_candidates(spec, catalog, extra_models=extra_models, ignore_memory=ignore_memory,
+                          feasibility_only=True)
+    if not all(cs.per_workload):
+        return False
+    pm, _ = B.build(cs, spec, slots=min(len(spec.workloads), spec.budgets.max_devices),
+                    explain=False, ignore_memory=ignore_memory)
+    st = _solver(workers).Solve(pm.m)
+    return st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
 
 
-def _plan_for(spec: Spec, catalog: Catalog, workers: int, extra_models):
-    from .solve import plan_summary, solve
-    r = solve(spec, catalog, workers=workers, explain=False, binding=False,
-              extra_models=extra_models)
-    if r.plan is None:
-        return None, None
-    return plan_summary(r.plan), r.plan
+def quickxplain(constraints: list[str], consistent) -> list[str]:
+    """A minimal conflicting subset (Junker's QuickXplain): no proper subset conflicts.
+    `consistent(set)` says whether the budgets in the set can all hold at once."""
+    def qx(background: list[str], delta: list[str], cs: list[str]) -> list[str]:
+        if delta and not consistent(background):
+            return []
+        if len(cs) == 1:
+            return list(cs)
+        half = len(cs) // 2
+        c1, c2 = cs[:half], cs[half:]
+        d2 = qx(background + c1, c1, c2)
+        d1 = qx(background + d2, d2, c1)
+        return d1 + d2
+    if consistent(constraints):
+        return []
+    return sorted(qx([], [], list(constraints)))
 
 
-def explain_infeasible(spec: Spec, catalog: Catalog, *, workers: int = 2,
-                       extra_models=None) -> list[dict]:
+def _cpsat_core(spec, catalog, workers, extra_models) -> list[str] | None:
+    """CP-SAT's own infeasible core over assumption literals, one per budget, when the
+    explanation model is small enough to build quickly; a starting point for QuickXplain."""
     from ortools.sat.python import cp_model
-
     cs = build_candidates(spec, catalog, explain=True, extra_models=extra_models)
-    for w, cl in zip(spec.workloads, cs.per_workload):
-        if not cl:
-            return [{"budget": f"models:{w.name}", "limit": w.task or w.models,
-                     "relax_to": None, "plan": None,
-                     "note": f"no model in the catalog can serve workload {w.name!r} on any "
-                             "device, whatever the budgets"}]
+    if not all(cs.per_workload):
+        return None
     slots = min(len(spec.workloads), spec.budgets.max_devices + 2)
-    pm, terms = B.build(cs, spec, slots=slots, explain=True)
+    if sum(len(c) for c in cs.per_workload) * slots > CORE_MODEL_MAX_VARS:
+        return None
+    pm, _ = B.build(cs, spec, slots=slots, explain=True)
     names = sorted(pm.lits)
     pm.m.AddAssumptions([pm.lits[b] for b in names])
     solver = _solver(workers)
-    st = solver.Solve(pm.m)
-    if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        # the slot count is the only thing the explanation model widens
-        return [{"budget": "devices", "limit": spec.budgets.max_devices,
-                 "relax_to": None, "plan": None,
-                 "note": "the workloads need more devices than the spec allows"}]
-    core_idx = set(solver.SufficientAssumptionsForInfeasibility())
+    if solver.Solve(pm.m) != cp_model.INFEASIBLE:
+        return None
     by_index = {pm.lits[b].Index(): b for b in names}
-    core = sorted(by_index[i] for i in core_idx if i in by_index) or names
-
-    # deletion filter: drop each budget whose removal keeps the rest conflicting
-    minimal = list(core)
-    for b in list(core):
-        trial = [x for x in minimal if x != b]
-        if not _status_feasible(pm, trial, workers):
-            minimal = trial
-    if _status_feasible(pm, minimal, workers):   # pragma: no cover - solver inconsistency
-        minimal = core
-
-    conflicts = []
-    for b in minimal:
-        others = [x for x in names if x != b]
-        conflicts.append(_relax(b, spec, catalog, cs, pm, terms, others, workers, extra_models))
-    return conflicts
+    core = {by_index[i] for i in solver.SufficientAssumptionsForInfeasibility() if i in by_index}
+    return sorted(core) or None
 
 
-def _relax(b: str, spec, catalog, cs, pm, terms, others, workers, extra_models) -> dict:
+CORE_MAX_OPTIONS = 50_000     # options considered; above, CP-SAT's core model is too big
+
+
+def explain_infeasible(spec: Spec, catalog: Catalog, *, workers: int = 2,
+                       extra_models=None, options_considered: int = 0) -> list[dict]:
+    """A minimal set of conflicting budgets, each relaxed alone to the smallest value that
+    restores a plan. [] when the spec has a plan."""
+    oracle = Oracle(spec, catalog, workers, extra_models)
+    if not oracle.feasible(set()):
+        return [{"budget": f"models:{w.name}", "limit": w.task or w.models, "relax_to": None,
+                 "plan": None, "note": f"no model in the catalog can serve workload {w.name!r} "
+                 "on any device, whatever the budgets"} for w in spec.workloads][:1]
+    start = (_cpsat_core(spec, catalog, workers, extra_models)
+             if options_considered <= CORE_MAX_OPTIONS else None)
+    names = start if start and not oracle.feasible(start) else oracle.names
+    minimal = quickxplain(names, oracle.feasible)
+    return [_relax(b, spec, catalog, oracle, workers, extra_models) for b in minimal]
+
+
+def _relax(b: str, spec, catalog, oracle, workers, extra_models) -> dict:
+    """Relax budget b alone (every other budget kept) to the smallest value with a plan."""
+    from .solve import solve
     budgets = spec.budgets
     out = {"budget": b}
+    others_off = []   # every other budget stays on
+
+    def ok(trial_spec, ignore_memory=False):
+        return feasible_spec(trial_spec, catalog, workers, extra_models, ignore_memory)
+
     if b in ("power", "cost", "devices"):
-        field, unit = {"power": ("power_w", "W"), "cost": ("cost_usd", "USD"),
-                       "devices": ("max_devices", "devices")}[b]
+        field, unit, term = {"power": ("power_w", "W", "power"),
+                             "cost": ("cost_usd", "USD", "cost"),
+                             "devices": ("max_devices", "devices", "devices")}[b]
         out["limit"], out["unit"] = getattr(budgets, field), unit
-        best = _optimum(pm, terms[b].pairs, "min", others, workers)
-        if best is None:
+        lifted = relaxed(spec, catalog, [b] + others_off)
+        lifted = lifted.model_copy(update={"objective": [f"min {term}"]})
+        r = solve(lifted, catalog, workers=workers, explain=False, binding=False,
+                  extra_models=extra_models)
+        if r.plan is None:
             return out | {"relax_to": None, "plan": None,
                           "note": "relaxing this budget alone does not restore a plan"}
-        val = best / terms[b].scale
+        val = r.plan["objective"][term]
         val = int(round(val)) if b == "devices" else round(val, 4)
         new = _with_budget(spec, **{field: val})
     elif b.startswith(("latency:", "accuracy:")):
         kind, wname = b.split(":", 1)
-        wi = [w.name for w in spec.workloads].index(wname)
-        w = spec.workloads[wi]
+        w = next(x for x in spec.workloads if x.name == wname)
+        field = "latency_budget_ms" if kind == "latency" else "accuracy_floor"
+        out["limit"] = getattr(w, field)
+        out["unit"] = "ms" if kind == "latency" else _metric(w, catalog)
+        # the answer is one of the options' own values: search the sorted values
+        lifted = relaxed(spec, catalog, [b])
+        cs = build_candidates(lifted, catalog, extra_models=extra_models, prune=False)
+        wi = [x.name for x in spec.workloads].index(wname)
         if kind == "latency":
-            pairs = [(B.up(c.latency_ms, B.US), v) for k, c in enumerate(cs.per_workload[wi])
-                     for v in pm.x[wi][k]]
-            best = _optimum(pm, pairs, "min", others, workers)
-            out["limit"], out["unit"] = w.latency_budget_ms, "ms"
-            if best is None:
-                return out | {"relax_to": None, "plan": None}
-            val = round(best / B.US, 4)
-            new = _with_workload(spec, wname, latency_budget_ms=val)
+            vals = sorted({round(c.latency_ms, 6) for c in cs.per_workload[wi]
+                           if c.latency_ms > w.latency_budget_ms})
         else:
-            hib = cs.per_workload[wi][0].model.higher_is_better
-            pairs = [(int(round(c.accuracy * B.CENTI)) * (1 if hib else -1), v)
-                     for k, c in enumerate(cs.per_workload[wi]) for v in pm.x[wi][k]]
-            best = _optimum(pm, pairs, "max", others, workers)
-            out["limit"], out["unit"] = w.accuracy_floor, cs.per_workload[wi][0].model.metric
-            if best is None:
-                return out | {"relax_to": None, "plan": None}
-            val = round(best / B.CENTI * (1 if hib else -1), 4)
-            new = _with_workload(spec, wname, accuracy_floor=val)
+            hib = all(c.model.higher_is_better for c in cs.per_workload[wi])
+            vals = sorted({c.accuracy for c in cs.per_workload[wi]
+                           if (c.accuracy < w.accuracy_floor if hib
+                               else c.accuracy > w.accuracy_floor)}, reverse=hib)
+        lo, hi, found = 0, len(vals) - 1, None
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if ok(_with_workload(spec, wname, **{field: vals[mid]})):
+                found, hi = vals[mid], mid - 1
+            else:
+                lo = mid + 1
+        if found is None:
+            return out | {"relax_to": None, "plan": None}
+        val = found
+        new = _with_workload(spec, wname, **{field: val})
     elif b.startswith("rate:"):
         wname = b.split(":", 1)[1]
-        w = next(w for w in spec.workloads if w.name == wname)
+        w = next(x for x in spec.workloads if x.name == wname)
         field = "tokens_per_s" if w.tokens_per_s is not None else "rate_fps"
         rate = getattr(w, field)
         out["limit"], out["unit"] = rate, "tokens/s" if field == "tokens_per_s" else "fps"
-        lo, hi = 0.0, rate
-        found = None
+        lo, hi, found = 0.0, rate, None
         for _ in range(RATE_SEARCH_STEPS):
             mid = (lo + hi) / 2
-            trial = _with_workload(spec, wname, **{field: mid})
-            if _feasible_spec(trial, catalog, workers, extra_models):
+            if ok(_with_workload(spec, wname, **{field: mid})):
                 lo, found = mid, mid
             else:
                 hi = mid
@@ -167,15 +267,13 @@ def _relax(b: str, spec, catalog, cs, pm, terms, others, workers, extra_models) 
         new = _with_workload(spec, wname, **{field: val})
     elif b == "memory":
         out["limit"], out["unit"] = budgets.memory_headroom_pct, "% headroom"
-        if not _feasible_spec(_with_budget(spec, memory_headroom_pct=0.0), catalog, workers,
-                              extra_models):
-            need = _memory_shortfall(spec, cs)
-            return out | {"relax_to": None, "plan": None, "note": need}
+        if not ok(_with_budget(spec, memory_headroom_pct=0.0)):
+            return out | {"relax_to": None, "plan": None,
+                          "note": _memory_shortfall(spec, catalog, extra_models)}
         lo, hi = 0.0, budgets.memory_headroom_pct
         for _ in range(HEADROOM_SEARCH_STEPS):
             mid = (lo + hi) / 2
-            if _feasible_spec(_with_budget(spec, memory_headroom_pct=mid), catalog, workers,
-                              extra_models):
+            if ok(_with_budget(spec, memory_headroom_pct=mid)):
                 lo = mid
             else:
                 hi = mid
@@ -183,55 +281,74 @@ def _relax(b: str, spec, catalog, cs, pm, terms, others, workers, extra_models) 
         new = _with_budget(spec, memory_headroom_pct=val)
     else:  # a list: the smallest addition is what the best plan without the list uses
         out["limit"] = _list_value(spec, b)
-        from .solve import optimise
-        # optimise() pins each objective pass into the model: work on a fresh copy
-        pm2, terms2 = B.build(cs, spec, slots=pm.S, explain=True)
-        sol = optimise(pm2, terms2, spec, time_limit=None, workers=workers,
-                       assumptions=[pm2.lit(x) for x in others])
-        if sol is None:
+        lifted = relaxed(spec, catalog, [b])
+        r = solve(lifted, catalog, workers=workers, explain=False, binding=False,
+                  extra_models=extra_models)
+        if r.plan is None:
             return out | {"relax_to": None, "plan": None}
-        add = sorted({str(cs.per_workload[w][k].breaks[b][0])
-                      for w, (k, _) in enumerate(sol.choice) if b in cs.per_workload[w][k].breaks})
-        val = {"add": add}
+        add = sorted({_list_item(b, a, catalog) for a in r.plan["assignments"]}
+                     - set(_listed(spec, b)))
+        val = {"add": add} if not b.endswith(".deny") else {"remove": add}
         new = _extend_list(spec, b, add)
     summary, plan = _plan_for(new, catalog, workers, extra_models)
     return out | {"relax_to": val, "plan": summary,
-                  "assignments": plan["assignments"] and [
+                  "assignments": [
                       {k: a[k] for k in ("workload", "model", "precision", "technique", "device",
                                          "power_mode", "unit", "runtime")}
                       for a in plan["assignments"]] if plan else None}
 
 
-def _feasible_spec(spec, catalog, workers, extra_models) -> bool:
-    from ortools.sat.python import cp_model
-    cs = build_candidates(spec, catalog, extra_models=extra_models)
-    if not all(cs.per_workload):
-        return False
-    pm, _ = B.build(cs, spec, slots=min(len(spec.workloads), spec.budgets.max_devices),
-                    explain=False)
-    st = _solver(workers).Solve(pm.m)
-    return st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+def _plan_for(spec: Spec, catalog: Catalog, workers: int, extra_models):
+    from .solve import plan_summary, solve
+    r = solve(spec, catalog, workers=workers, explain=False, binding=False,
+              extra_models=extra_models)
+    if r.plan is None:
+        return None, None
+    return plan_summary(r.plan), r.plan
 
 
-def _memory_shortfall(spec, cs) -> str:
+def _metric(w, catalog) -> str:
+    from .candidates import workload_models
+    ms = workload_models(w, catalog, widen=False)
+    return ms[0].metric if ms else ""
+
+
+def _memory_shortfall(spec, catalog, extra_models) -> str:
     """Physical limit: what the smallest option of each workload needs vs the most any
     allowed device leaves free."""
+    cs = build_candidates(relaxed(spec, catalog, [n for n in budget_names(spec)
+                                                  if not n.startswith(LIST_PREFIXES)]),
+                          catalog, extra_models=extra_models, prune=False, ignore_memory=True)
+    most = max((t.available_gb for t in cs.types), default=0.0)
     parts = []
-    allowed = [c for cl in cs.per_workload for c in cl
-               if not any(b.startswith(("devices.", "families.")) for b in c.breaks)]
-    most = max((c.dtype.available_gb for c in allowed), default=0.0)
-    for wi, w in enumerate(spec.workloads):
-        mine = [c for c in cs.per_workload[wi] if not any(b.startswith(LIST_PREFIXES)
-                                                           for b in c.breaks)]
-        if not mine:
+    for w, cl in zip(spec.workloads, cs.per_workload):
+        if not cl:
             continue
-        c = min(mine, key=lambda c: c.memory_gb)
+        c = min(cl, key=lambda c: c.memory_gb)
         if c.memory_gb > most:
             parts.append(f"{w.name} needs at least {c.memory_gb:.3g} GB ({c.model.id} "
                          f"{c.precision.upper()}) but the allowed devices leave at most "
                          f"{most:.3g} GB free")
     return ("; ".join(parts) or "the workloads together need more memory than the allowed "
             "devices leave free") + ": no headroom setting fixes this"
+
+
+def _list_item(b, a, catalog):
+    kind = b.split(":")[0] if ":" in b else b.split(".")[0]
+    if kind == "models":
+        return a["model"]
+    if kind in ("precisions", "techniques"):
+        return a[kind[:-1]]
+    if kind == "devices":
+        return a["device"]
+    if kind == "families":
+        return catalog.devices[a["device"]].family
+    return a["runtime"]
+
+
+def _listed(spec, b):
+    v = _list_value(spec, b)
+    return list(v or [])
 
 
 def _list_value(spec, b):

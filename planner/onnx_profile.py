@@ -7,7 +7,8 @@ What is counted, and how:
   nodes and `ConstantOfShape` nodes whose shape is itself constant (the model-zoo "light"
   graphs store their weights that way), in the main graph and in subgraphs. Integer tensors
   count only where they are quantized weights (int8/uint8/int4/int16, or int32 biases fed to
-  `DequantizeLinear`); int64 shape constants and quantization scales/zero points do not.
+  `DequantizeLinear`); int64 shape constants, quantization scales/zero points and the running
+  mean/variance of BatchNormalization do not (published counts are of trainable weights).
 * **MACs** (multiply-accumulates, batch 1 unless the graph fixes the batch) of the ops that do
   the arithmetic: Conv, ConvTranspose, Gemm, MatMul (batched, broadcast), Einsum, Attention
   (ONNX and com.microsoft), LSTM/GRU/RNN, and their quantized forms (ConvInteger,
@@ -16,7 +17,8 @@ What is counted, and how:
 * **Weight bytes per precision** are parameters x bytes per element of that precision
   (scales and zero points of a quantized model are not included); `stored_weight_bytes` is
   what the file holds.
-* **Peak activation memory**: shapes come from `onnx.shape_inference` (with data propagation);
+* **Peak activation memory**: shapes come from `onnx.shape_inference` (with data propagation
+  where plain inference leaves shapes unknown);
   symbolic dimensions are set to 1 and listed. Each tensor lives from the node that makes it
   to the last node that reads it, in the graph's topological order; the peak is the largest
   sum of live tensors, without in-place reuse (an upper bound for a sequential runtime).
@@ -74,8 +76,8 @@ BYTES_PER_ELEMENT = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
 # ops whose output is not a function of their inputs: never constant-folded
 _NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Multinomial", "Bernoulli"}
-# Q/DQ inputs that hold quantization parameters, not weights
-_QPARAM_INPUTS = {"QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2),
+# inputs that hold quantization parameters or running statistics, not trainable weights
+_NOT_PARAM_INPUTS = {"BatchNormalization": (3, 4), "QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2),
                   "DynamicQuantizeLinear": (), "QLinearConv": (1, 2, 4, 5, 6, 7),
                   "QLinearMatMul": (1, 2, 4, 5, 6, 7), "ConvInteger": (2, 3),
                   "MatMulInteger": (2, 3), "MatMulNBits": (2, 3)}
@@ -280,12 +282,33 @@ def _skeleton(model: onnx.ModelProto, assumed: dict[str, int]) -> onnx.ModelProt
     return sk
 
 
+_DATA_PROP_MAX_1D = 1 << 16
+
+
 def _infer(model: onnx.ModelProto, assumed: dict[str, int], notes: list[str]) -> dict:
-    """name -> (elem_type, dims or None) for every value shape inference could type."""
+    """name -> (elem_type, dims or None) for every value shape inference could type.
+
+    Plain shape inference first; data propagation (shapes computed by Shape/Gather/Concat
+    chains) only when that left node outputs untyped, and only when no 1-D tensor is large:
+    onnx propagates 1-D values element by element, which would exhaust memory on a
+    multi-gigabyte vector."""
     sk = _skeleton(model, assumed)
+    types = _infer_pass(sk, False, notes)
+    produced = [o for n in sk.graph.node for o in n.output if o]
+    unknown = [o for o in produced if o not in types or types[o][1] is None]
+    big_1d = any(d is not None and len(d) == 1 and d[0] > _DATA_PROP_MAX_1D
+                 for _, d in types.values())
+    if unknown and not big_1d:
+        again = _infer_pass(sk, True, [])
+        if again:
+            types = again
+    return types
+
+
+def _infer_pass(sk, data_prop: bool, notes: list[str]) -> dict:
     try:
         inferred = onnx.shape_inference.infer_shapes(sk, check_type=False, strict_mode=False,
-                                                     data_prop=True)
+                                                     data_prop=data_prop)
     except Exception as e:
         notes.append(f"shape inference failed ({type(e).__name__}: {str(e)[:100]}); "
                      "MACs and activations are partial")
@@ -433,11 +456,11 @@ def _profile_model(model: onnx.ModelProto, p: Path) -> OnnxProfile:
     real_inputs = [i for i in g.input if i.name not in init_names_main]
 
     # ---- consumers, for weight classification
-    qparam: set[str] = set()
+    qparam: set[str] = set()       # quantization scales/zero points, BN running statistics
     dq_input0: set[str] = set()
     for gr in _all_graphs(g):
         for n in gr.node:
-            for idx in _QPARAM_INPUTS.get(n.op_type, ()):
+            for idx in _NOT_PARAM_INPUTS.get(n.op_type, ()):
                 if idx < len(n.input) and n.input[idx]:
                     qparam.add(n.input[idx])
             if n.op_type == "DequantizeLinear" and n.input:
@@ -605,7 +628,8 @@ def _peak_activation(g, real_inputs, types, const, notes) -> tuple[int, str | No
                 continue
             s = size(o)
             if s is None:
-                unknown += 1
+                if o in last_use:       # unused optional outputs (Dropout masks) don't count
+                    unknown += 1
                 continue
             sizes[o] = s
             live += s
@@ -647,8 +671,7 @@ def op_support_report(prof: OnnxProfile, catalog, device_id: str,
         segments = 0
         prev = None
         for n in live_nodes:
-            ok = supported is None or n.op in supported or n.op.split(".")[-1] in supported \
-                and "." not in n.op
+            ok = supported is None or n.op in supported
             if ok:
                 acc_macs += n.macs or 0
             else:

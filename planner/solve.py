@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import budgets as B
-from .candidates import CandidateSet, build_candidates, check_spec_ids
+from .candidates import CandidateSet, build_candidates, check_spec_ids, workload_grids
 from .catalog import Catalog
 from .errors import EdgeplanError
 from .estimate import Query, estimate
@@ -53,7 +53,7 @@ class SolveResult:
                if isinstance(self.spec.objective, list) else
                {"weights": dict(self.spec.objective.weights)},
                "plan": self.plan, "runners_up": self.runners_up,
-               "conflicts": self.conflicts, "rejected": self.rejected,
+               "conflicts": self.conflicts, "rejected": list(self.rejected),
                "rejected_summary": summarize_rejections(self.rejected), "stats": self.stats}
         return out
 
@@ -293,12 +293,14 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
           extra_models: dict | None = None) -> SolveResult:
     t0 = time.monotonic()
     check_spec_ids(spec, catalog)
-    cs = build_candidates(spec, catalog, extra_models=extra_models)
+    grids = workload_grids(spec, catalog, extra_models=extra_models)
+    within = _incumbent_bound(spec, grids, workers) if top == 0 else None
+    cs = build_candidates(spec, catalog, layers=top + 1, within=within, grids=grids)
     t_cands = time.monotonic() - t0
     stats = {"candidates_considered": cs.considered,
              "candidates_in_model": sum(len(c) for c in cs.per_workload),
              "pruned_dominated": cs.pruned_dominated,
-             "rejected": len(cs.rejected)}
+             "rejected": cs.rejected.count()}
     result = SolveResult("infeasible", spec, rejected=cs.rejected, stats=stats)
     sol = None
     if all(cs.per_workload):
@@ -310,8 +312,9 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
     if sol is None:
         if explain:
             from .explain import explain_infeasible
-            result.conflicts = explain_infeasible(spec, catalog, workers=workers,
-                                                  extra_models=extra_models)
+            result.conflicts = explain_infeasible(
+                spec, catalog, workers=workers, extra_models=extra_models,
+                options_considered=cs.considered)
         stats["seconds_total"] = round(time.monotonic() - t0, 3)
         return result
     result.status = sol.status
@@ -326,7 +329,14 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
         cut_choices = [sol] + [r["_sol"] for r in result.runners_up]
         pm2, terms2 = B.build(cs, spec, slots=pm.S, explain=False)
         for prev in cut_choices:
-            pm2.m.Add(sum(pm2.z(w, k) for w, (k, _) in enumerate(prev.choice)) <= pm2.W - 1)
+            # distinct: some workload changes model, precision, technique, device or mode
+            # (another runtime or unit for the same choice is not another plan)
+            same = []
+            for w, (k, _) in enumerate(prev.choice):
+                key = _plan_key(cs.per_workload[w][k])
+                same += [pm2.z(w, k2) for k2, c in enumerate(cs.per_workload[w])
+                         if _plan_key(c) == key]
+            pm2.m.Add(sum(same) <= pm2.W - 1)
         nxt = optimise(pm2, terms2, spec, time_limit=time_limit, workers=workers)
         if nxt is None:
             break
@@ -341,6 +351,44 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
     result.manifest = to_manifest(spec, result.plan)
     stats["seconds_total"] = round(time.monotonic() - t0, 3)
     return result
+
+
+def _incumbent_bound(spec: Spec, grids, workers: int):
+    """When the first objective is 'min power' (or 'min cost'), find its optimum on growing
+    subsets of device types (those whose own power is at most a threshold that doubles), and
+    return it as a bound: no device type above the optimum can be in an optimal plan, since
+    the total is a sum of the devices' values. The final model then sees far fewer options.
+    None when the objective starts otherwise or no threshold below the budget works."""
+    order = objective_order(spec)
+    if not isinstance(spec.objective, list) or order[0][0] not in ("power", "cost"):
+        return None
+    term = order[0][0]
+    attr = "power_w" if term == "power" else "price_usd"
+    limit = spec.budgets.power_w if term == "power" else spec.budgets.cost_usd
+    values = sorted({getattr(t, attr) for t in grids.types})
+    if not values:
+        return None
+    top_value = values[-1] * min(len(spec.workloads), spec.budgets.max_devices)
+    cap = min(limit, top_value) if limit is not None else top_value
+    thr = values[0]
+    while True:
+        thr = min(thr, cap)
+        cs = build_candidates(spec, None, within={term: thr}, grids=grids)
+        if all(cs.per_workload):
+            pm, terms = B.build(cs, spec, slots=min(len(spec.workloads),
+                                                     spec.budgets.max_devices), explain=False)
+            pm.m.Minimize(terms[term].expr)
+            solver = _solver(None, workers)
+            from ortools.sat.python import cp_model
+            if solver.Solve(pm.m) == cp_model.OPTIMAL:
+                return {term: solver.ObjectiveValue() / terms[term].scale}
+        if thr >= cap:
+            return None
+        thr *= 2
+
+
+def _plan_key(c) -> tuple:
+    return (c.model.id, c.precision, c.technique, c.dtype.device.id, c.dtype.mode_id)
 
 
 def solve_spec_file(path, catalog: Catalog | None = None, **kw) -> SolveResult:

@@ -56,7 +56,8 @@ class Term:
 
 
 class PlanModel:
-    def __init__(self, cs, spec, *, slots: int, explain: bool):
+    def __init__(self, cs, spec, *, slots: int, explain: bool, ignore_memory: bool = False):
+        self.ignore_memory = ignore_memory
         self.m = cp_model.CpModel()
         self.cs, self.spec, self.explain = cs, spec, explain
         self.S = slots
@@ -86,9 +87,10 @@ class PlanModel:
         return ct
 
 
-def build(cs, spec, *, slots: int, explain: bool) -> tuple[PlanModel, dict[str, Term]]:
+def build(cs, spec, *, slots: int, explain: bool,
+          ignore_memory: bool = False) -> tuple[PlanModel, dict[str, Term]]:
     from . import accuracy, assignment, compute, cost, devices, energy, latency, lists, memory, power
-    pm = PlanModel(cs, spec, slots=slots, explain=explain)
+    pm = PlanModel(cs, spec, slots=slots, explain=explain, ignore_memory=ignore_memory)
     terms: dict[str, Term] = {}
     for module in (assignment, memory, compute, latency, accuracy, lists, power, cost, devices,
                    energy):

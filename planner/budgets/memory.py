@@ -12,6 +12,7 @@ def add(pm):
         use = [(up(c.memory_gb, MB), pm.x[w][k][s])
                for w, cl in enumerate(pm.cs.per_workload) for k, c in enumerate(cl)]
         cap = sum(down(t.memory_cap_gb, MB) * pm.y[s][t.index] for t in pm.types)
-        pm.enforce(m.Add(sum(c * v for c, v in use) <= cap), "memory")
+        if not pm.ignore_memory:
+            pm.enforce(m.Add(sum(c * v for c, v in use) <= cap), "memory")
         pairs += use
     return (Term("memory", pairs, "min", MB),)

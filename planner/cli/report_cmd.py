@@ -1,0 +1,76 @@
+"""`edgeplan report`: the design-review document."""
+from __future__ import annotations
+
+import os
+
+import click
+
+from .. import exitcodes
+from . import catalog_option, load_catalog_for_cli, main
+
+
+def _write(path: str, text: str) -> None:
+    """Write next to the target and rename, so a failure never leaves a half-written file."""
+    from ..errors import InputError
+    d = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise InputError(f"cannot write: {e.strerror}", file=path) from None
+
+
+@main.command()
+@click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default="-",
+              show_default=True, help="Where to write the report ('-': standard output).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md"]), default=None,
+              help="html: one self-contained page with charts; md: GitHub-flavoured Markdown "
+                   "for a pull-request comment. Default: from the -o extension (.md), else html.")
+@click.option("--top", default=3, show_default=True, type=click.IntRange(0, 20),
+              help="Runners-up to find and show.")
+@click.option("--no-sensitivity", is_flag=True,
+              help="Skip the re-solves that find where each budget changes the plan.")
+@click.option("--fail-on-infeasible", is_flag=True,
+              help="Exit 3 when nothing fits (the report is still written).")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="CP-SAT search workers (fixed, with a fixed seed, for reproducible output).")
+@catalog_option
+def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers, catalog_dirs):
+    """Write a design review for SPEC: the question in plain words, the plan with estimates,
+    intervals, provenance and lint findings, why (binding budgets and slack), exact Pareto
+    fronts drawn as inline SVG, runners-up, rejected options by budget, sensitivity of the
+    plan to every budget, and — when nothing fits — the conflicting budgets and their
+    relaxations. The HTML page is one file that works offline and prints cleanly.
+
+    Exit codes: 0 the report was written (also when nothing fits, unless
+    --fail-on-infeasible: then 3), 2 bad input or usage.
+
+    Example: edgeplan report examples/drone-detect-pose.yaml -o review.html
+    """
+    from ..report import build_report, render_report
+    from ..spec import load_spec
+    from .solve_cmd import _profile_model_files
+
+    if fmt is None:
+        fmt = "md" if out.lower().endswith((".md", ".markdown")) else "html"
+    spec, _ = load_spec(spec_file)
+    cat = load_catalog_for_cli(catalog_dirs)
+    extra = _profile_model_files(spec, spec_file)
+    with open(spec_file, encoding="utf-8-sig") as f:
+        spec_text = f.read()
+    data = build_report(spec, cat, top=top, workers=workers, extra_models=extra,
+                        with_sensitivity=not no_sensitivity, source=spec_file.replace(os.sep, "/"),
+                        spec_text=spec_text)
+    text = render_report(data, fmt)
+    if out == "-":
+        click.echo(text, nl=False)
+    else:
+        _write(out, text)
+        click.echo(f"edgeplan: wrote {out} ({data['status']})", err=True)
+    if fail_on_infeasible and data["status"] == "infeasible":
+        raise SystemExit(exitcodes.INFEASIBLE)

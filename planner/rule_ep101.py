@@ -1,0 +1,111 @@
+"""EP101 memory-overflow."""
+from __future__ import annotations
+
+from .lint import Problem, Rule, num
+from .schema import BYTES_PER_PARAM
+
+
+def memory_groups(ctx):
+    """Per device entry: (entry index, entry, [resolved workloads with an estimate]), for the
+    entries whose device is in the catalog. Shared by the memory rules."""
+    for j, e in enumerate(ctx.manifest.devices):
+        rs = [ctx.resolved[i] for i in ctx.workloads_on(j) if ctx.resolved[i].ok]
+        if rs:
+            yield j, e, rs
+
+
+def split(rs):
+    """(total GB, GB without the KV cache) of workloads sharing one device."""
+    total = sum(r.estimate.memory_gb.value for r in rs)
+    kv = sum(r.estimate.memory_breakdown_gb.get("kv_cache", 0.0) for r in rs)
+    return total, total - kv
+
+
+def over(ctx, e, rs):
+    """The (need, cap) pairs to compare: one device holds everything when count is 1; with
+    several, each workload must fit one and all must fit all."""
+    avail = rs[0].estimate.memory_available_gb
+    cap = avail * ctx.memory_cap_share
+    total, base = split(rs)
+    return avail, cap * e.count, total, base
+
+
+def breakdown(est) -> str:
+    b = est.memory_breakdown_gb
+    parts = [f"weights {num(b['weights'])}", f"activations {num(b['activations'])}"]
+    if b.get("kv_cache"):
+        parts.append(f"KV cache {num(b['kv_cache'])}")
+    return ", ".join(parts)
+
+
+class MemoryOverflow(Rule):
+    """The model does not fit in the memory the device leaves free.
+
+    Weights + activations (+ the KV cache of an LLM) must fit in what the OS and runtime leave
+    free on the device, less `budgets.memory_headroom_pct`. Workloads on one device share it.
+    The numbers are the estimator's memory breakdown, as `solve` uses (reason `memory`).
+
+    Anti-pattern (the 7B model on a Jetson Nano 4 GB):
+
+        devices: [{id: jetson-nano-4gb}]
+        workloads:
+          - {name: chat, model: llama-3-8b, precision: fp16, device: jetson-nano-4gb}
+
+    Fix: a lower precision the profile has (INT4 weight-only for LLMs), a smaller model, or a
+    device with more free memory. When only the KV cache breaks the budget, EP103 reports it.
+    """
+    id = "EP101"
+    name = "memory-overflow"
+    severity = "error"
+    solver_reason = "memory"
+
+    @staticmethod
+    def check(ctx):
+        head = ctx.manifest.budgets.memory_headroom_pct
+        for j, e, rs in memory_groups(ctx):
+            avail, cap, total, base = over(ctx, e, rs)
+            one = avail * ctx.memory_cap_share          # what one device holds
+            singles = [r for r in rs if base_gb(r) > one]
+            if base <= cap and not singles:
+                continue                       # fits, or only the KV cache breaks it (EP103)
+            dev = rs[0].device
+            reserve = rs[0].estimate.memory_breakdown_gb.get("os_and_runtime_reserve", 0.0)
+            where = (f"{dev.id} leaves {num(avail)} GB of its {num(dev.memory.total_gb)} GB "
+                     f"free after the OS and runtime ({num(reserve)} GB)")
+            if head:
+                where += f"; {num(one)} GB within the {num(head)} % memory headroom"
+            for r in singles:
+                est, w = r.estimate, r.workload
+                yield Problem(("workloads", r.index, "model"),
+                              f"{w.model} at {w.precision.upper()} needs "
+                              f"{num(est.memory_gb.value)} GB ({breakdown(est)}) but {where}",
+                              _fix(ctx, r, one))
+            if not singles:
+                names = ", ".join(r.workload.name for r in rs)
+                count = f"{e.count} x " if e.count > 1 else ""
+                yield Problem(("devices", j, "id"),
+                              f"workloads {names} together need {num(total)} GB but "
+                              f"{count}{where}",
+                              "move a workload to another device, lower a precision, or use a "
+                              "device with more memory")
+
+
+def base_gb(r) -> float:
+    """A workload's memory without its KV cache."""
+    est = r.estimate
+    return est.memory_gb.value - est.memory_breakdown_gb.get("kv_cache", 0.0)
+
+
+def _fix(ctx, r, cap_gb) -> str:
+    w = r.workload
+    cur = BYTES_PER_PARAM[w.precision]
+    for o in sorted(r.model.options, key=lambda o: -BYTES_PER_PARAM[o.precision]):
+        if BYTES_PER_PARAM[o.precision] >= cur:
+            continue
+        v = ctx.variant(r, precision=o.precision, technique=o.technique, unit=None, runtime=None)
+        if v is not None and v.memory_gb.value <= cap_gb:
+            return (f"use {o.precision.upper()} ({o.technique}): {num(v.memory_gb.value)} GB "
+                    f"on the {v.unit}, or a device with at least "
+                    f"{num(r.estimate.memory_gb.value / ctx.memory_cap_share)} GB free")
+    return (f"use a smaller model or a device with at least "
+            f"{num(r.estimate.memory_gb.value / ctx.memory_cap_share)} GB free for models")

@@ -1,0 +1,110 @@
+"""EP302 rate-not-met."""
+from __future__ import annotations
+
+from .lint import Problem, Rule, num, pct
+from .rule_ep301 import alternatives
+
+
+def utilization(ctx, r) -> float | None:
+    """Share of the unit's time the workload's rate takes (as `solve` computes it)."""
+    rate = ctx.rate_of(r.workload)
+    if not r.ok or not rate:
+        return None
+    return rate * r.estimate.latency_ms.value / 1000.0 / r.workload.batch
+
+
+def peak_utilization(ctx, r) -> tuple[float, object] | None:
+    """The same share at the unit's peak (100 % efficient roofline, no overheads)."""
+    from .estimate import roofline
+    rate = ctx.rate_of(r.workload)
+    if not r.ok or not rate:
+        return None
+    w = r.workload
+    rl = roofline(r.model, w.precision, r.device, r.unit, batch=w.batch,
+                  context=_ctx_tokens(r),
+                  params_scale=r.option.params_scale, macs_scale=r.option.macs_scale,
+                  compute_scale=r.mode.compute_scale)
+    return rate * rl.core_ms / 1000.0 / w.batch, rl
+
+
+def _ctx_tokens(r) -> int:
+    if r.model.llm is None:
+        return 0
+    from .rule_ep103 import context_tokens
+    return context_tokens(r)
+
+
+def unit_of_rate(w) -> str:
+    return "tokens/s" if w.tokens_per_s is not None else "fps"
+
+
+def rate_path(r) -> tuple:
+    key = "tokens_per_s" if r.workload.tokens_per_s is not None else "rate_fps"
+    return ("workloads", r.index, key)
+
+
+class RateNotMet(Rule):
+    """The unit cannot sustain the workload's rate at the estimated latency.
+
+    At `rate_fps` (or `tokens_per_s` for an LLM) and the estimator's latency per batch, the
+    unit is busy rate x latency / batch of the time; above 100 % (less the compute headroom
+    `solve` keeps) the rate is not met. Workloads sharing a unit add up. `solve` rejects such
+    an option (reason `rate`). When even the unit's peak cannot do it, EP303 reports instead.
+
+    Anti-pattern: 30 fps of a 50 ms detector:
+
+        workloads:
+          - {name: det, model: yolov8s, precision: int8, device: raspberry-pi-5,
+             rate_fps: 30}
+
+    Fix: a faster power mode, unit or precision (the message names one that works), batching
+    where latency allows, a smaller model, or another device.
+    """
+    id = "EP302"
+    name = "rate-not-met"
+    severity = "error"
+    solver_reason = "rate"
+
+    @staticmethod
+    def check(ctx):
+        cap = ctx.compute_cap
+        head = f" within the {pct(1 - cap)} compute headroom" if cap < 1 else ""
+        alone_bad = set()
+        for r in ctx.resolved:
+            util = utilization(ctx, r)
+            if util is None or util <= cap:
+                continue
+            alone_bad.add(r.index)
+            peak = peak_utilization(ctx, r)
+            if peak is not None and peak[0] > 1.0:
+                continue                                     # EP303: even the peak cannot
+            w = r.workload
+            rate = ctx.rate_of(w)
+            max_rate = cap * w.batch * 1000.0 / r.estimate.latency_ms.value
+            u = unit_of_rate(w)
+            alts = alternatives(ctx, r, lambda v: rate * v.latency_ms.value / 1000.0 / w.batch
+                                <= cap)
+            yield Problem(rate_path(r),
+                          f"{num(rate)} {u} at {num(r.estimate.latency_ms.value)} ms per "
+                          f"{'token' if u == 'tokens/s' else 'inference'} (batch {w.batch}) "
+                          f"keeps the {r.device.id} {r.unit.id} busy {pct(util)} of the time; "
+                          f"it sustains about {num(max_rate)} {u}{head}",
+                          ("try " + "; or ".join(alts)) if alts else
+                          "use a smaller model, a lower precision or a faster device")
+        # workloads sharing one unit of one device add up
+        for j, e in enumerate(ctx.manifest.devices):
+            if e.count != 1:
+                continue
+            by_unit: dict[str, list] = {}
+            for i in ctx.workloads_on(j):
+                r = ctx.resolved[i]
+                if utilization(ctx, r) is not None and i not in alone_bad:
+                    by_unit.setdefault(r.unit.id, []).append(r)
+            for unit_id, rs in sorted(by_unit.items()):
+                total = sum(utilization(ctx, r) for r in rs)
+                if len(rs) > 1 and total > cap:
+                    names = ", ".join(f"{r.workload.name} {pct(utilization(ctx, r))}" for r in rs)
+                    yield Problem(("devices", j, "id"),
+                                  f"workloads sharing the {e.id} {unit_id} keep it busy "
+                                  f"{pct(total)} of the time ({names}){head}",
+                                  "move a workload to another unit or device, or lower a rate")
