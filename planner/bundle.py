@@ -242,9 +242,25 @@ def _check_target(out: Path, force: bool) -> None:
             raise InputError("the output directory is not empty and is not an edgeplan bundle "
                              "(no verification.json); refusing to replace it", file=str(out),
                              field="--output")
-    if not out.parent.is_dir():
-        raise InputError("the output directory's parent does not exist", file=str(out),
-                         field="--output")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent} is not a directory", file=str(out),
+                                 field="--output")
+            break
+
+
+def _make_parents(out: Path) -> list[Path]:
+    """Create the missing parents of the output directory; returns them, deepest first, so
+    that a failed build can remove them again."""
+    made = []
+    for parent in out.parents:
+        if parent.exists():
+            break
+        made.append(parent)
+    for parent in reversed(made):
+        parent.mkdir()
+    return made
 
 
 def _move_into_place(built: Path, out: Path, trash: Path) -> None:
@@ -308,9 +324,16 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
     method = quantize.choose_method(prof, wl.precision, wl.technique, unit.kind,
                                     None if opts.quantization == "auto" else opts.quantization)
 
+    cal_path = opts.calibration_data
+    if cal_path is None and wl.calibration_data and method == "static-qdq":
+        cal_path = base / wl.calibration_data
+        if cal_path.is_dir():
+            raise InputError(f"calibration_data {wl.calibration_data!r} is a directory; the "
+                             "bundle reads an .npz/.npy file: give --calibration-data",
+                             file=plan_file, field=f"{where}.calibration_data")
     cal = None
-    if opts.calibration_data is not None:
-        cal = quantize.load_npz(opts.calibration_data, specs, what="--calibration-data")
+    if cal_path is not None:
+        cal = quantize.load_npz(cal_path, specs, what="--calibration-data")
     ev = None
     if opts.eval_data is not None:
         ev = quantize.load_npz(opts.eval_data, specs, what="--eval-data")
@@ -324,7 +347,9 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
     symmetric = runtime in tdata.get("symmetric_int8_runtimes", []) or \
         (steps in tdata.get("symmetric_int8_runtimes", []))
 
+    made = _make_parents(out)
     root = Path(tempfile.mkdtemp(prefix=".edgeplan-bundle-", dir=out.parent))
+    done = False
     bdir, work = root / "bundle", root / "work"
     bdir.mkdir()
     work.mkdir()
@@ -333,7 +358,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         conv = quantize.convert(
             model_path, bdir / MODEL_FILE, method=method, precision=wl.precision,
             input_specs=specs,
-            calibration=(opts.calibration_data, cal[0]) if cal else None,
+            calibration=(cal_path, cal[0]) if cal else None,
             activation_symmetric=symmetric, work_dir=work, progress=progress)
         if unit.static_shapes_only and prof.dynamic_shapes:
             for f in quantize.make_static(bdir / MODEL_FILE, wl.batch):
@@ -389,9 +414,16 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         progress("write", 0, 1, f"moving the bundle into {out}")
         _move_into_place(bdir, out, root / "old")
         progress("write", 1, 1, "")
+        done = True
         return BundleResult(out, ver, ver["warnings"])
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if not done:
+            for parent in made:            # deepest first; only the ones we created
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
 
 
 # ---------------------------------------------------------------- pieces

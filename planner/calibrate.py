@@ -175,3 +175,27 @@ def calibration_for(catalog: Catalog) -> Calibration:
         cal = Calibration(measurement_points(catalog))
         catalog._calibration = cal
     return cal
+
+
+def predict_point(cal: Calibration, catalog: Catalog, p: Point) -> float:
+    """What `cal` predicts for the measured point p, in the point's own terms (per call,
+    with its pre/post-processing and throughput flags), as `estimate` does for a query."""
+    m = p.measurement
+    dev, model = catalog.devices[m.device], catalog.models[m.model]
+    unit, mode = dev.unit(m.unit), dev.mode(m.power_mode)
+    r = roofline(model, m.precision, dev, unit, batch=m.batch,
+                 context=MEASURED_CONTEXT if model.llm else 0, compute_scale=mode.compute_scale)
+    eff = min(max(math.exp(cal.predict_log(p.features)), EFF_BOUNDS[0]), EFF_BOUNDS[1])
+    if m.metric == "prefill_tokens_per_s":
+        return r.compute_ms / eff
+    return r.core_ms / eff + r.fixed_ms
+
+
+def leave_one_out(catalog: Catalog) -> list[tuple[Point, float]]:
+    """Each measured point predicted by a calibration fitted without it."""
+    pts = measurement_points(catalog)
+    out = []
+    for p in pts:
+        cal = Calibration([q for q in pts if q.index != p.index])
+        out.append((p, predict_point(cal, catalog, p)))
+    return out

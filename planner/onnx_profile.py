@@ -43,7 +43,6 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import onnx
 from onnx import TensorProto
 
@@ -810,7 +809,8 @@ def format_profile_text(d: dict, support: dict | None = None) -> str:
     macs = ", ".join(f"{k} {_human(v)}" for k, v in list(d["macs_by_op"].items())[:6])
     lines.append(f"  MACs          {d['macs']:,} ({_human(d['macs'])})" + (f"   {macs}" if macs else ""))
     wb = "  ".join(f"{k} {_bytes(v)}" for k, v in d["weight_bytes"].items())
-    lines.append(f"  weights       {wb}   (file holds {_bytes(d['stored_weight_bytes'])})")
+    lines.append(f"  weights       {wb}   (held as {_bytes(d['stored_weight_bytes'])}; "
+                 f"file {_bytes(d['file_bytes'])})")
     lines.append(f"  activations   peak {_bytes(d['peak_activation_bytes'])}"
                  + (f" at {d['peak_activation_node']}" if d["peak_activation_node"] else "")
                  + " (liveness over the graph order, no in-place reuse)")
@@ -832,6 +832,8 @@ def format_profile_text(d: dict, support: dict | None = None) -> str:
         for u in support["units"]:
             if not u["fallback_ops"]:
                 lines.append(f"  {u['unit']} ({u['kind']}, {u['op_support']}): runs every op")
+                if u["op_support"] != "full":
+                    lines.append(f"    source: {u['source']}")
                 continue
             fb = ", ".join(f"{op} x{v['count']}" for op, v in u["fallback_ops"].items())
             lines.append(f"  {u['unit']} ({u['kind']}, {u['op_support']}): "

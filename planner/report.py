@@ -198,8 +198,9 @@ def _plan_key(plan):
     return plan_key(plan)
 
 
-def plan_changes(old: dict, new: dict) -> list[str]:
-    """What differs between two plans, per workload and in the totals, as short phrases."""
+def plan_changes(old: dict, new: dict, *, options: bool = True) -> list[str]:
+    """What differs in `new` from `old`, as short phrases: per workload the new option
+    (`options`), accuracy, and the totals."""
     out = []
     olda = {a["workload"]: a for a in old["assignments"]}
     for a in new["assignments"]:
@@ -208,13 +209,17 @@ def plan_changes(old: dict, new: dict) -> list[str]:
             continue
         before = f"{option_text(o)} on {where_text(o)} {o['unit']}/{o['runtime']}"
         after = f"{option_text(a)} on {where_text(a)} {a['unit']}/{a['runtime']}"
-        if before != after:
-            out.append(f"{a['workload']}: {before} → {after}")
+        if options and before != after:
+            out.append(f"{a['workload']} → {after}")
         acc_o, acc_n = o["estimates"]["accuracy"], a["estimates"]["accuracy"]
         if acc_o["value"] != acc_n["value"]:
             out.append(f"{a['workload']} accuracy {num(acc_o['value'])} → "
                        f"{num(acc_n['value'])} {acc_n.get('metric', acc_n.get('unit', ''))}"
                        .rstrip())
+        lat_o, lat_n = o["estimates"]["latency_ms"], a["estimates"]["latency_ms"]
+        if not options and lat_o["value"] != lat_n["value"]:
+            out.append(f"{a['workload']} latency {num(lat_o['value'])} → "
+                       f"{num(lat_n['value'])} ms")
     to, tn = old["totals"], new["totals"]
     if to["power_w"] != tn["power_w"]:
         out.append(f"power {num(to['power_w'])} → {num(tn['power_w'])} W")
@@ -223,6 +228,17 @@ def plan_changes(old: dict, new: dict) -> list[str]:
     if to["devices"] != tn["devices"]:
         out.append(f"devices {to['devices']} → {tn['devices']}")
     return out
+
+
+def qty(v, unit: str) -> str:
+    """A value with its unit, for sentences: `5 W`, `1 device`, `$150`, `20 %`."""
+    if v is None:
+        return "—"
+    if unit == "devices":
+        return f"{num(v)} device{'' if v == 1 else 's'}"
+    if unit == "USD":
+        return f"${num(v)}"
+    return f"{num(v)} {unit}".rstrip()
 
 
 # ---------------------------------------------------------------- the answer
@@ -483,7 +499,8 @@ def sensitivity(spec, catalog, result: dict, *, workers: int = 2, extra_models=N
     for kb in _knobs(spec, catalog, plan):
         used = kb.needs(plan)
         row = {"budget": kb.name, "label": kb.label, "unit": kb.unit, "now": kb.now,
-               "used": _round(used), "tighter": kb.tighten, "binding": kb.name in binding,
+               "now_text": qty(kb.now, kb.unit) if kb.now is not None else "not set",
+               "used": _round(used), "used_text": qty(_round(used), kb.unit), "tighter": kb.tighten, "binding": kb.name in binding,
                "tight_at": None, "tight_plan": None, "tight_changes": [], "tight_text": "",
                "loose_at": None, "loose_plan": None, "loose_changes": [], "loose_text": ""}
         # tightening: the plan holds until the limit passes what it uses
@@ -508,8 +525,7 @@ def sensitivity(spec, catalog, result: dict, *, workers: int = 2, extra_models=N
                 row["loose_at"] = _round(at) if at is not None else None
                 row["loose_plan"] = plan_summary(new)
                 row["loose_changes"] = plan_changes(plan, new)
-                where = (f"at {num(at)} {kb.unit}" if at is not None
-                         else "when removed")
+                where = f"at {qty(at, kb.unit)}" if at is not None else "when removed"
                 row["loose_text"] = f"{where}: " + ("; ".join(row["loose_changes"]) or
                                                    plan_summary(new))
             else:
@@ -532,21 +548,19 @@ def _round(v):
 
 
 def _past_words(kb, t) -> str:
-    if kb.integer:
-        return f"below {t} {kb.unit}" if kb.tighten == "down" else f"above {t} {kb.unit}"
-    return (f"below {num(t)} {kb.unit}" if kb.tighten == "down"
-            else f"above {num(t)} {kb.unit}")
+    return f"below {qty(t, kb.unit)}" if kb.tighten == "down" else f"above {qty(t, kb.unit)}"
 
 
 def _range_words(kb, lo, hi) -> str:
-    u = f" {kb.unit}" if kb.unit else ""
     if lo is None and hi is None:
-        return "any value"
+        return "any allowed value"
     if lo is None:
-        return f"≤ {num(hi)}{u}"
+        return f"≤ {qty(hi, kb.unit)}"
     if hi is None:
-        return f"≥ {num(lo)}{u}"
-    return f"{num(lo)}–{num(hi)}{u}"
+        return f"≥ {qty(lo, kb.unit)}"
+    if kb.unit == "USD":
+        return f"${num(lo)}–{num(hi)}"
+    return f"{num(lo)}–{qty(hi, kb.unit)}"
 
 
 def _loosen(kb, spec, run, key0):
@@ -634,9 +648,14 @@ def infeasible_verdict(rows: list[dict]) -> str:
                else c["text"])
         return f"The {c['label']} budget cannot be met; {how}."
     names = _listing(c["label"] for c in rows)
-    tail = ("relaxing any one of them as shown below restores a plan" if len(fixable) == len(rows)
-            else "relaxing one of those marked below restores a plan" if fixable
-            else "no single relaxation restores a plan")
+    stuck = [c["label"] for c in rows if not c["relax_text"]]
+    if len(fixable) == len(rows):
+        tail = "relaxing any one of them as shown below restores a plan"
+    elif fixable:
+        tail = (f"relaxing {_listing(c['label'] for c in fixable)} as shown below restores a "
+                f"plan ({_listing(stuck)} cannot be relaxed enough on {'its' if len(stuck) == 1 else 'their'} own)")
+    else:
+        tail = "no single relaxation restores a plan"
     return (f"{len(rows)} budgets conflict — {names}: together they leave no plan, and no "
             f"smaller set of them does; {tail}.")
 
@@ -677,7 +696,8 @@ def build_report(spec, catalog, *, top: int = 3, workers: int = 2, extra_models=
                          "marginal": [s for s in slack if s["status"] == "marginal"]}
         report["runners_up"] = [
             {"rank": i, "summary": plan_summary(r), "totals": r["totals"],
-             "objective": r.get("objective", {}), "changes": plan_changes(plan, r)}
+             "objective": r.get("objective", {}),
+             "changes": plan_changes(plan, r, options=False)}
             for i, r in enumerate(d["runners_up"], 1)]
         if res.manifest is not None:
             from .plan import manifest_yaml

@@ -75,6 +75,18 @@ class _Scale:
             v = math.log10(max(v, 1e-300))
         return self.a + (v - self.lo) / (self.hi - self.lo) * (self.b - self.a)
 
+    def tick_text(self, t: float) -> str:
+        """Tick labels precise enough that neighbours differ (a step of 0.25 shows 2 decimals)."""
+        if self.log:
+            return num(t)
+        step = _nice((self.hi - self.lo) / 5)
+        if step >= 1 or t == 0:
+            return num(t, digits=max(3, len(str(int(abs(t))))))
+        dec = max(0, -math.floor(math.log10(step) + 1e-9))
+        if step * 10 ** dec % 1 > 1e-6:
+            dec += 1
+        return f"{t:.{dec}f}"
+
     def ticks(self) -> list[float]:
         if self.log:
             out = []
@@ -171,13 +183,14 @@ def scatter(front: dict, *, width: int = 900, height: int = 440) -> str:
         px = X(t)
         out.append(f'<line x1="{_f(px)}" y1="{mt}" x2="{_f(px)}" y2="{mt + ph}" '
                    f'stroke="{COLORS["grid"]}"/>')
-        out.append(f'<text x="{_f(px)}" y="{mt + ph + 15}" text-anchor="middle">{_e(num(t))}'
-                   '</text>')
+        out.append(f'<text x="{_f(px)}" y="{mt + ph + 15}" text-anchor="middle">'
+                   f'{_e(X.tick_text(t))}</text>')
     for t in Y.ticks():
         py = Y(t)
         out.append(f'<line x1="{ml}" y1="{_f(py)}" x2="{ml + pw}" y2="{_f(py)}" '
                    f'stroke="{COLORS["grid"]}"/>')
-        out.append(f'<text x="{ml - 6}" y="{_f(py + 4)}" text-anchor="end">{_e(num(t))}</text>')
+        out.append(f'<text x="{ml - 6}" y="{_f(py + 4)}" text-anchor="end">'
+                   f'{_e(Y.tick_text(t))}</text>')
     out.append(f'<line x1="{ml}" y1="{mt + ph}" x2="{ml + pw}" y2="{mt + ph}" '
                f'stroke="{COLORS["axis"]}"/>')
     out.append(f'<line x1="{ml}" y1="{mt}" x2="{ml}" y2="{mt + ph}" stroke="{COLORS["axis"]}"/>')
@@ -189,29 +202,30 @@ def scatter(front: dict, *, width: int = 900, height: int = 440) -> str:
     out.append(f'<text transform="translate(16 {mt + ph / 2:.1f}) rotate(-90)" '
                f'text-anchor="middle" font-size="12" fill="{COLORS["text"]}">{_e(yl)}</text>')
     out.append("</g>")
-    # budget lines, labelled where no other label is
+    # budget lines, labelled where no other label or line is
     boxes: list[tuple[float, float, float, float]] = []
+    for lm in front["limits"]:
+        if lm["axis"] == "x" and ml <= X(lm["value"]) <= ml + pw:
+            boxes.append((X(lm["value"]) - 2, mt + 16, X(lm["value"]) + 2, mt + ph))
     out.append(f'<g class="limits" stroke="{COLORS["limit"]}" fill="{COLORS["limit"]}">')
     for lm in front["limits"]:
         v = lm["value"]
         if lm["axis"] == "x":
             px = X(v)
-            if ml <= px <= ml + pw:
-                out.append(f'<line x1="{_f(px)}" y1="{mt}" x2="{_f(px)}" y2="{mt + ph}" '
-                           'stroke-dasharray="5 3" stroke-width="1.3"/>')
-                tries = [(px - 4, mt + 12, "end"), (px + 4, mt + 12, "start"),
-                         (px - 4, mt + ph - 6, "end"), (px + 4, mt + ph - 6, "start")]
+            if not ml <= px <= ml + pw:
+                continue
+            out.append(f'<line x1="{_f(px)}" y1="{mt}" x2="{_f(px)}" y2="{mt + ph}" '
+                       'stroke-dasharray="5 3" stroke-width="1.3"/>')
+            tries = [(px - 4, mt + 12, "end"), (px + 4, mt + 12, "start"),
+                     (px - 4, mt + ph - 6, "end"), (px + 4, mt + ph - 6, "start")]
         else:
             py = Y(v)
-            if mt <= py <= mt + ph:
-                out.append(f'<line x1="{ml}" y1="{_f(py)}" x2="{ml + pw}" y2="{_f(py)}" '
-                           'stroke-dasharray="5 3" stroke-width="1.3"/>')
-                tries = [(ml + pw - 4, py - 4, "end"), (ml + pw - 4, py + 13, "end"),
-                         (ml + 4, py - 4, "start"), (ml + 4, py + 13, "start")]
-            else:
+            if not mt <= py <= mt + ph:
                 continue
-        if lm["axis"] == "x" and not ml <= X(v) <= ml + pw:
-            continue
+            out.append(f'<line x1="{ml}" y1="{_f(py)}" x2="{ml + pw}" y2="{_f(py)}" '
+                       'stroke-dasharray="5 3" stroke-width="1.3"/>')
+            tries = [(ml + pw - 4, py - 4, "end"), (ml + pw - 4, py + 13, "end"),
+                     (ml + 4, py - 4, "start"), (ml + 4, py + 13, "start")]
         spot = _free(tries, lm["label"], boxes, ml, mt, pw, ph)
         if spot is not None:
             tx, ty, anchor = spot
@@ -498,8 +512,10 @@ def relaxations(rows: list[dict], *, width: int = 900) -> str:
             out.append(f'<text x="{lw + bw + 8}" y="{y + 14}" fill="{COLORS["text"]}">'
                        f'{_e(r["text"])}</text>')
         else:
+            room = int((width - lw - 8) / CHAR_W)
+            text = r["text"] if len(r["text"]) <= room else r["text"][:room - 1] + "…"
             out.append(f'<text x="{lw}" y="{y + 14}" fill="{COLORS["text"]}">'
-                       f'{_e(r["text"])}</text>')
+                       f'<title>{_e(r["text"])}</title>{_e(text)}</text>')
     ly = height - 8
     out.append(f'<g fill="{COLORS["text"]}">'
                f'<line x1="{lw}" y1="{ly - 10}" x2="{lw}" y2="{ly + 1}" '

@@ -36,15 +36,19 @@ class EdgeplanGroup(click.Group):
             ctx.exit(70)
 
 
-catalog_option = click.option(
-    "--catalog", "catalog_dirs", multiple=True, type=click.Path(file_okay=False),
-    help="Extra catalog directory with your own devices, profiles and measurements "
-         "(repeatable; also EDGEPLAN_CATALOG, a path list). Same ids override built-ins.")
+def catalog_option(f):
+    """--catalog DIR (repeatable) and --no-builtin, for every command that reads the catalog."""
+    f = click.option("--no-builtin", "no_builtin", is_flag=True,
+                     help="Use only the --catalog directories, not the built-in catalog.")(f)
+    return click.option(
+        "--catalog", "catalog_dirs", multiple=True, type=click.Path(file_okay=False),
+        help="Extra catalog directory with your own devices, profiles and measurements "
+             "(repeatable; also EDGEPLAN_CATALOG, a path list). Same ids override built-ins.")(f)
 
 
-def load_catalog_for_cli(catalog_dirs):
+def load_catalog_for_cli(catalog_dirs, no_builtin=False):
     from ..catalog import load_catalog
-    cat = load_catalog(catalog_dirs)
+    cat = load_catalog(catalog_dirs, builtin=not no_builtin)
     for n in cat.notices:
         click.echo(f"edgeplan: note: {n}", err=True)
     return cat

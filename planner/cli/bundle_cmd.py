@@ -36,13 +36,14 @@ def _progress_printer(quiet: bool):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @catalog_option
-def profile(model, device, unit, fmt, catalog_dirs):
+def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
     """Measure an ONNX model: parameters, MACs, weight bytes per precision, peak activation
     memory, op histogram, inputs and outputs (symbolic dimensions flagged). With --device,
     the ops each compute unit runs and the ones that fall back to the host CPU, from the
     catalog's op-support tables. Weights in external data are not read.
 
-    Example: edgeplan profile examples/models/digits_cnn.onnx --device coral-usb-accelerator
+    \b
+    Example: edgeplan profile examples/models/digits_cnn.onnx --device coral-usb-on-rpi5
     """
     from ..onnx_profile import format_profile_text, op_support_report, profile_onnx
 
@@ -51,7 +52,7 @@ def profile(model, device, unit, fmt, catalog_dirs):
     prof = profile_onnx(model)
     support = None
     if device is not None:
-        cat = load_catalog_for_cli(catalog_dirs)
+        cat = load_catalog_for_cli(catalog_dirs, no_builtin)
         support = op_support_report(prof, cat, device, unit)
     d = prof.as_dict()
     if fmt == "json":
@@ -101,7 +102,7 @@ def profile(model, device, unit, fmt, catalog_dirs):
 @catalog_option
 def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantization,
            accuracy_floor, max_accuracy_drop, min_agreement, samples, benchmark_runs,
-           timeout_s, force, quiet, fmt, catalog_dirs):
+           timeout_s, force, quiet, fmt, catalog_dirs, no_builtin):
     """Build a verified deployment bundle from a deployment manifest (or a spec, which is
     solved first) and an ONNX model: the model converted to the planned precision, infer.py
     for the device's runtime, pinned requirements.txt, deployment.yaml, README.md with the
@@ -111,11 +112,12 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
     model; nothing is written unless it passes. Exit codes: 4 when the accuracy budget is
     broken, 5 when verification fails.
 
-    Example: edgeplan bundle examples/bundle/deploy.yaml --calibration-data examples/models/digits_cnn_cal.npz --eval-data examples/models/digits_cnn_eval.npz -o out/digits-cnn
+    \b
+    Example: edgeplan bundle examples/bundle/deploy-cnn.yaml --eval-data examples/models/digits_cnn_eval.npz -o out/digits-cnn
     """
     from ..bundle import BundleOptions, build_bundle
 
-    cat = load_catalog_for_cli(catalog_dirs)
+    cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     opts = BundleOptions(out_dir=out_dir, model=model, workload=workload,
                          calibration_data=calibration_data, eval_data=eval_data, force=force,
                          quantization=quantization, samples=samples,

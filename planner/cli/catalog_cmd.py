@@ -56,12 +56,12 @@ def _table(rows, cols):
 @click.option("--task", help="Only models of this task.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @catalog_option
-def list_(what, family, task, fmt, catalog_dirs):
+def list_(what, family, task, fmt, catalog_dirs, no_builtin):
     """List devices or models.
 
     Example: edgeplan catalog list models --task llm --format json
     """
-    cat = load_catalog_for_cli(catalog_dirs)
+    cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     if what == "devices":
         items = [d for d in cat.devices.values() if not family or d.family == family]
         rows = [_device_row(d) for d in sorted(items, key=lambda d: (d.family, d.id))]
@@ -85,7 +85,7 @@ def list_(what, family, task, fmt, catalog_dirs):
 @click.argument("item_id")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @catalog_option
-def show(item_id, fmt, catalog_dirs):
+def show(item_id, fmt, catalog_dirs, no_builtin):
     """Show everything the catalog knows about one device or model, with sources.
 
     Example: edgeplan catalog show jetson-orin-nano-8gb
@@ -94,7 +94,7 @@ def show(item_id, fmt, catalog_dirs):
 
     from ..catalog import did_you_mean
     from ..errors import UnknownIdError
-    cat = load_catalog_for_cli(catalog_dirs)
+    cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     if item_id in cat.devices:
         kind, obj = "device", cat.devices[item_id]
         extra = {"measurements": [m.model_dump(exclude_defaults=True) for m in cat.measurements
@@ -119,7 +119,7 @@ def show(item_id, fmt, catalog_dirs):
 @catalog.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @catalog_option
-def validate(directory, catalog_dirs):
+def validate(directory, catalog_dirs, no_builtin):
     """Check catalog and profile YAML: schema, units, sources, references between files.
 
     Without DIRECTORY, checks the built-in catalog (plus any --catalog). Exits 2 on the
@@ -128,7 +128,7 @@ def validate(directory, catalog_dirs):
     Example: edgeplan catalog validate my-devices/
     """
     dirs = tuple(catalog_dirs) + ((directory,) if directory else ())
-    cat = load_catalog_for_cli(dirs)
+    cat = load_catalog_for_cli(dirs, no_builtin)
     click.echo(f"ok: {len(cat.devices)} devices in {len(cat.families())} families, "
                f"{len(cat.models)} models in {len({m.task for m in cat.models.values()})} tasks, "
                f"{len(cat.measurements)} measurements, {len(cat.op_support)} op-support tables")

@@ -61,7 +61,7 @@ def render_text(d: dict) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @catalog_option
 def estimate(device, model, precision, technique, unit, runtime, power_mode, batch, context,
-             fmt, catalog_dirs):
+             fmt, catalog_dirs, no_builtin):
     """Estimate latency, throughput, memory, power, energy and accuracy of one model at
     one precision on one device, each with its provenance and bottleneck.
 
@@ -69,7 +69,7 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
     """
     from ..estimate import Query, estimate as run
 
-    cat = load_catalog_for_cli(catalog_dirs)
+    cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch, context=context, power_mode=power_mode)
     d = run(cat, q).as_dict()

@@ -33,7 +33,7 @@ from . import catalog_option, main
                    "pre-commit, which passes every changed YAML file).")
 @catalog_option
 def lint(paths, fmt, fail_on, select, ignore, config_path, output, skip_other_yaml,
-         catalog_dirs):
+         catalog_dirs, no_builtin):
     """Check deployment manifests and specs for anti-patterns, with rule ids, file:line:col
     and a fix for each finding.
 

@@ -40,7 +40,7 @@ def _write(path: str, text: str) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="CP-SAT search workers (fixed, with a fixed seed, for reproducible output).")
 @catalog_option
-def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers, catalog_dirs):
+def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers, catalog_dirs, no_builtin):
     """Write a design review for SPEC: the question in plain words, the plan with estimates,
     intervals, provenance and lint findings, why (binding budgets and slack), exact Pareto
     fronts drawn as inline SVG, runners-up, rejected options by budget, sensitivity of the
@@ -59,7 +59,7 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
     if fmt is None:
         fmt = "md" if out.lower().endswith((".md", ".markdown")) else "html"
     spec, _ = load_spec(spec_file)
-    cat = load_catalog_for_cli(catalog_dirs)
+    cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     extra = _profile_model_files(spec, spec_file)
     with open(spec_file, encoding="utf-8-sig") as f:
         spec_text = f.read()

@@ -39,7 +39,7 @@ def write_atomic(path: str, text: str) -> None:
               help="CP-SAT search workers (fixed, with a fixed seed, for reproducible output).")
 @click.option("--no-binding", is_flag=True, help="Skip the re-solves that find binding budgets.")
 @catalog_option
-def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, catalog_dirs):
+def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, catalog_dirs, no_builtin):
     """Pick model, precision, device and runtime for every workload in SPEC under its
     budgets, or prove nothing fits and say which budgets conflict and how far each must move.
 
@@ -51,7 +51,7 @@ def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, ca
     from ..spec import load_spec
 
     spec, _ = load_spec(spec_file)
-    cat = load_catalog_for_cli(catalog_dirs)
+    cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     extra = _profile_model_files(spec, spec_file)
     res = run(spec, cat, top=top, time_limit=time_limit, workers=workers,
               binding=not no_binding, extra_models=extra)

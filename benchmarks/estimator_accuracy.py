@@ -1,0 +1,51 @@
+"""Estimator accuracy by leave-one-out over every measured point in the catalog: each point
+is predicted by a calibration fitted without it. Run:
+
+    python benchmarks/estimator_accuracy.py [--catalog DIR]
+
+Prints the median absolute percent error, the share within +-30 %, the worst five, and the
+same per device family. Targets (issue 2): median <= 20 %, >= 75 % within +-30 %, none off
+by more than 3x."""
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from planner.calibrate import leave_one_out
+from planner.catalog import load_catalog
+
+
+def summarize(rows):
+    errs = [abs(pred - p.per_call_ms) / p.per_call_ms for p, pred in rows]
+    ratios = [max(pred / p.per_call_ms, p.per_call_ms / pred) for p, pred in rows]
+    return (statistics.median(errs) * 100, 100 * sum(e <= 0.30 for e in errs) / len(errs),
+            max(ratios))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--catalog", action="append", default=[])
+    args = ap.parse_args()
+    cat = load_catalog(args.catalog, use_env=False)
+    rows = leave_one_out(cat)
+    med, within, worst = summarize(rows)
+    print(f"leave-one-out over {len(rows)} measured points: median |error| {med:.1f} % "
+          f"(target <= 20 %), within +-30 %: {within:.0f} % (target >= 75 %), "
+          f"worst ratio {worst:.2f}x (target <= 3x)")
+    fams: dict[str, list] = {}
+    for p, pred in rows:
+        fams.setdefault(cat.devices[p.measurement.device].family, []).append((p, pred))
+    for fam, rs in sorted(fams.items()):
+        m, w, x = summarize(rs)
+        print(f"  {fam:14s} n={len(rs):3d}  median {m:5.1f} %  within 30 %: {w:5.0f} %  "
+              f"worst {x:.2f}x")
+    print("worst five:")
+    rows.sort(key=lambda r: -max(r[1] / r[0].per_call_ms, r[0].per_call_ms / r[1]))
+    for p, pred in rows[:5]:
+        m = p.measurement
+        print(f"  {m.device} {m.model} {m.precision} {m.unit or ''} {m.runtime} {m.metric}: "
+              f"measured {p.per_call_ms:.4g} ms, predicted {pred:.4g} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Units, YAML positions, catalog loading and the estimator on a small fixed catalog."""
+import json
+
+import pytest
+
+from planner.catalog import load_catalog
+from planner.errors import CatalogError, EstimateError, InputError, UnknownIdError
+from planner.estimate import OptionRow, Query, UnitRow, estimate, estimate_grid
+from planner.units import parse_quantity
+from planner.yamlio import loads_yaml
+
+from conftest import MINI
+
+
+@pytest.mark.parametrize("text,unit,value", [
+    ("8 GB", "GB", 8.0), ("512 MB", "GB", 0.512), ("4 GiB", "GB", 4 * 1.073741824),
+    ("68 GB/s", "GB/s", 68.0), ("5 Gbps", "GB/s", 0.625), ("15 W", "W", 15.0),
+    ("300 mW", "W", 0.3), ("2.5 ms", "ms", 2.5), ("1.5 s", "ms", 1500.0),
+    ("30 fps", "fps", 30.0), ("$249", "USD", 249.0), ("1,299 USD", "USD", 1299.0),
+    (12, "GB", 12.0), ("4 TOPS", "TOPS", 4.0), ("10 %", "%", 10.0),
+])
+def test_quantities_parse_to_the_field_unit(text, unit, value):
+    assert parse_quantity(text, unit) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text,unit,msg", [
+    ("8 W", "GB", "not a bytes quantity"), ("fast", "ms", "expected a quantity"),
+    ("-3 GB", "GB", "must not be negative"), ("8 parsecs", "GB", "unknown unit"),
+    (True, "W", "boolean"), ("nan W", "W", "expected a quantity"),
+])
+def test_bad_quantities_say_what_was_expected(text, unit, msg):
+    with pytest.raises(ValueError, match=msg):
+        parse_quantity(text, unit)
+
+
+def test_yaml_positions_and_refusals():
+    data, pos = loads_yaml("a: 1\nb:\n  - x: 2\n    y: [1, 2]\n", "t.yaml")
+    assert data == {"a": 1, "b": [{"x": 2, "y": [1, 2]}]}
+    assert pos.locate(("b", 0, "y")) == (4, 5)
+    for text, msg in [("a: 1\na: 2\n", "duplicate key"), ("a: [1,\n", "not valid YAML"),
+                      ("a: &a [*a]\n", "deeper than")]:
+        with pytest.raises(InputError, match=msg):
+            loads_yaml(text, "t.yaml")
+
+
+def test_billion_laughs_is_refused_quickly():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = f"*a{i - 1}"
+        lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
+    with pytest.raises(InputError, match="too large"):
+        loads_yaml("\n".join(lines) + "\n", "bomb.yaml")
+
+
+def test_catalog_error_names_file_line_and_field(tmp_path):
+    (tmp_path / "d.yaml").write_text(
+        "devices:\n  - id: x\n    name: X\n    vendor: V\n    family: f\n    form_factor: sbc\n"
+        "    memory: {total_gb: 8 W, available_gb: 4, bandwidth_gbs: 10, source: test}\n")
+    with pytest.raises(CatalogError) as e:
+        load_catalog([tmp_path], builtin=False, use_env=False)
+    line = e.value.one_line()
+    assert "d.yaml:7" in line and "devices[0].memory.total_gb" in line and "bytes" in line
+
+
+def test_user_catalog_overrides_builtin_and_says_so(tmp_path):
+    text = (MINI / "devices.yaml").read_text().replace("Toy GPU board 8 GB", "Mine")
+    (tmp_path / "devices.yaml").write_text(text)
+    cat = load_catalog([MINI, tmp_path], builtin=False, use_env=False)
+    assert cat.devices["toy-gpu-8gb"].name == "Mine"
+    assert any("overrides" in n and "toy-gpu-8gb" in n for n in cat.notices)
+
+
+def test_unknown_ids_get_did_you_mean(mini_catalog):
+    with pytest.raises(UnknownIdError, match="did you mean 'toy-gpu-8gb'"):
+        estimate(mini_catalog, Query("toy-cnn", "int8", "toy-gpu-8g"))
+    with pytest.raises(UnknownIdError, match="did you mean 'toy-cnn'"):
+        estimate(mini_catalog, Query("toy-cn", "int8", "toy-gpu-8gb"))
+
+
+def test_a_precision_the_unit_cannot_run_is_an_error(mini_catalog):
+    with pytest.raises(EstimateError, match="FP32 is not a precision of toy-tpu-usb tpu"):
+        estimate(mini_catalog, Query("toy-cnn", "fp32", "toy-tpu-usb", unit="tpu"))
+
+
+def test_measured_point_is_used_as_such(mini_catalog):
+    e = estimate(mini_catalog, Query("toy-cnn", "int8", "toy-gpu-8gb", unit="gpu",
+                                     runtime="tensorrt", power_mode="20w"))
+    assert e.latency_ms.value == 1.0 and e.latency_ms.provenance == "measured"
+
+
+def test_weights_over_on_chip_memory_stream_over_the_link(mini_catalog):
+    small = estimate(mini_catalog, Query("toy-cnn", "int8", "toy-tpu-usb", unit="tpu"))
+    big = estimate(mini_catalog, Query("toy-big-cnn", "int8", "toy-tpu-usb", unit="tpu"))
+    assert small.weights_on_chip is True and big.weights_on_chip is False
+    assert big.latency_ms.bottleneck == "weight-streaming"
+    # 25 MB of INT8 weights, 8 MB on chip: 17 MB over a 0.25 GB/s link is 68 ms at least
+    assert big.latency_ms.value >= 68.0
+
+
+def test_llm_memory_has_weights_and_kv_cache(mini_catalog):
+    e = estimate(mini_catalog, Query("toy-llm-7b", "int4", "toy-gpu-8gb", context=4096))
+    b = e.memory_breakdown_gb
+    assert b["weights"] == pytest.approx(3.5)
+    # 2 (K and V) x 32 layers x 8 heads x 128 x 2 bytes x 4096 tokens
+    assert b["kv_cache"] == pytest.approx(2 * 32 * 8 * 128 * 2 * 4096 / 1e9)
+    assert e.decode_tokens_per_s.value == pytest.approx(1000 / e.latency_ms.value)
+    assert e.latency_ms.bottleneck == "memory-bandwidth"
+    assert b["os_and_runtime_reserve"] == pytest.approx(2.0)
+
+
+def test_every_number_has_provenance(mini_catalog):
+    d = estimate(mini_catalog, Query("toy-big-cnn", "fp16", "toy-phone")).as_dict()
+    for key in ("latency_ms", "throughput_fps", "memory_gb", "power_w", "energy_mj", "accuracy"):
+        assert d[key]["provenance"] in ("datasheet", "measured", "calibrated", "estimated")
+    assert d["latency_ms"]["low"] <= d["latency_ms"]["value"] <= d["latency_ms"]["high"]
+    json.dumps(d)
+
+
+def test_grid_agrees_with_the_scalar_estimator_cell_by_cell(mini_catalog):
+    opts = [OptionRow(m, o.precision, o.technique, o.accuracy, o.params_scale, o.macs_scale)
+            for m in mini_catalog.models.values() for o in m.options]
+    units = [UnitRow(d, u, md.id, md.compute_scale, rt) for d in mini_catalog.devices.values()
+             for u in d.units for md in d.power.modes for rt in u.runtimes]
+    g = estimate_grid(mini_catalog, opts, units)
+    n = 0
+    for i, o in enumerate(opts):
+        for j, u in enumerate(units):
+            if not g["runs"][i, j]:
+                with pytest.raises(EstimateError):
+                    estimate(mini_catalog, Query(o.model.id, o.precision, u.device.id,
+                                                 o.technique, u.unit.id, u.runtime,
+                                                 power_mode=u.mode_id))
+                continue
+            e = estimate(mini_catalog, Query(o.model.id, o.precision, u.device.id, o.technique,
+                                             u.unit.id, u.runtime, power_mode=u.mode_id))
+            assert g["latency_ms"][i, j] == pytest.approx(e.latency_ms.value, rel=1e-9)
+            assert g["memory_gb"][i, j] == pytest.approx(e.memory_gb.value, rel=1e-9)
+            n += 1
+    assert n > 50
+
+
+def test_calibration_learns_from_added_measurements(mini_catalog, tmp_path):
+    q = Query("toy-big-cnn", "int8", "toy-tpu-usb", unit="cpu", runtime="onnxruntime")
+    before = estimate(mini_catalog, q)
+    assert before.latency_ms.provenance == "estimated"
+    (tmp_path / "m.yaml").write_text(
+        "measurements:\n  - {device: toy-tpu-usb, model: toy-cnn, precision: int8, unit: cpu,"
+        " runtime: onnxruntime, metric: latency_ms, value: 40, source: test}\n")
+    cat = load_catalog([MINI, tmp_path], builtin=False, use_env=False)
+    after = estimate(cat, q)
+    assert after.latency_ms.provenance == "calibrated"
+    assert after.latency_ms.value != before.latency_ms.value
