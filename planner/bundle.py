@@ -199,6 +199,8 @@ def load_plan(path, catalog):
     if "apiVersion" in data and data.get("kind", "Deployment") != "Spec":
         return parse_manifest(data, pos), base
     from .solve import solve_spec_file
+    from .spec import parse_spec
+    spec = parse_spec(data, pos)
     result = solve_spec_file(path, catalog=catalog)
     if getattr(result, "manifest", None) is None:
         err = InfeasibleError("the spec has no feasible plan to bundle; `edgeplan solve "
@@ -354,6 +356,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
     bdir.mkdir()
     work.mkdir()
     warnings: list[str] = []
+    io_prof = prof             # inputs and outputs as deployed (static shapes may be fixed)
     try:
         conv = quantize.convert(
             model_path, bdir / MODEL_FILE, method=method, precision=wl.precision,
@@ -363,8 +366,8 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         if unit.static_shapes_only and prof.dynamic_shapes:
             for f in quantize.make_static(bdir / MODEL_FILE, wl.batch):
                 conv.notes.append(f"static shapes for {unit.id}: {f}")
-            prof = onnx_profile.profile_onnx(bdir / MODEL_FILE)
-            specs = _input_specs(prof)
+            io_prof = onnx_profile.profile_onnx(bdir / MODEL_FILE)
+            specs = _input_specs(io_prof)
         if conv.synthetic:
             warnings.append("INT8 calibration used SYNTHETIC random inputs: accuracy is "
                             "unknown; give --calibration-data")
@@ -377,7 +380,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         progress("render", 0, 1, "rendering infer.py, requirements.txt, README.md, "
                                  "deployment.yaml")
         providers = list(fam.get("providers", []))
-        ctx = _template_context(manifest, wl, dev, unit, runtime, prof, support, conv,
+        ctx = _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, conv,
                                 providers, fam, steps, model_path, sample_source,
                                 len(next(iter(sample_arrays.values()))))
         ctx["provider_options"] = _provider_options(fam, providers, wl.precision, unit.kind)
@@ -386,7 +389,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                                                encoding="utf-8")
         (bdir / "README.md").write_text(render("bundle/README.md.j2", **ctx), encoding="utf-8")
         (bdir / "deployment.yaml").write_text(
-            _deployment_yaml(manifest, idx, wl, conv, prof,
+            _deployment_yaml(manifest, idx, wl, conv, io_prof,
                              CALIBRATION_FILE if (bdir / CALIBRATION_FILE).exists() else None),
             encoding="utf-8")
         _compile_check(bdir / "infer.py")
@@ -506,8 +509,8 @@ def _provider_options(fam, providers, precision, unit_kind) -> dict:
     return opts
 
 
-def _template_context(manifest, wl, dev, unit, runtime, prof, support, conv, providers, fam,
-                      steps, model_path, sample_source, n_samples) -> dict:
+def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, conv,
+                      providers, fam, steps, model_path, sample_source, n_samples) -> dict:
     from .onnx_profile import _bytes, _human
     from importlib import metadata
     method_text = {"static-qdq": "static INT8 post-training quantization (QDQ, per-channel)",
@@ -522,12 +525,12 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, support, conv, pro
     def tview(t):
         return {"name": t.name, "dtype": t.dtype, "symbolic": t.symbolic,
                 "shape": t.shape_text()}
-    first = prof.inputs[0]
+    first = io_prof.inputs[0]
     shapes_flag = ""
-    if prof.dynamic_shapes and all(re.match(r"^[A-Za-z0-9_.:/-]+$", t.name)
-                                   for t in prof.inputs):
+    if io_prof.dynamic_shapes and all(re.match(r"^[A-Za-z0-9_.:/-]+$", t.name)
+                                      for t in io_prof.inputs):
         parts = []
-        for t in prof.inputs:
+        for t in io_prof.inputs:
             dims = [str(d) if isinstance(d, int) else str(wl.batch if i == 0 else 1)
                     for i, d in enumerate(t.shape)]
             parts.append(f"{t.name}:{'x'.join(dims)}")
@@ -547,7 +550,8 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, support, conv, pro
         "package_note": fam.get("package_note", "Install the packages with pip."),
         "pins": pins, "params": prof.params, "macs_text": _human(prof.macs),
         "activation_text": _bytes(prof.peak_activation_bytes),
-        "inputs": [tview(t) for t in prof.inputs], "outputs": [tview(t) for t in prof.outputs],
+        "inputs": [tview(t) for t in io_prof.inputs],
+        "outputs": [tview(t) for t in io_prof.outputs],
         "fallback": [(op, v["count"]) for op, v in support["fallback_ops"].items()],
         "op_support": support["op_support"], "steps": steps, "source_model": src_name,
         "source_sha256": _sha256(model_path), "first_input": first.name,

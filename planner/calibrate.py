@@ -1,17 +1,22 @@
 """Calibration of the estimator's efficiencies on measured points.
 
 For each measured point the roofline gives the ideal time; the observed efficiency is
-ideal / (measured - fixed overheads). Its logarithm is fitted by ridge regression on one-hot
+ideal / (measured - fixed costs). Its logarithm is fitted by ridge regression on one-hot
 factors (DESIGN.md: least squares in log space per device family and model family):
 
-    log efficiency = regime + device family x regime + model family + runtime
-                     + [time includes pre/post-processing] + [metric is throughput]
+    log efficiency = regime + unit kind x regime + device family x unit kind x regime
+                     + model family
+                     + runtime + [metric is pipelined throughput]
+                     + slope x log10(GOPs per call)   (compute-bound only: small networks
+                                                       leave wide units idle)
 
-The ridge pulls every factor toward zero, so a family with one point moves only part of the
-way and a family with none falls back to the regime's mean. Prediction intervals use the
-leave-one-out residuals (exact for ridge: e_i / (1 - h_ii)), per device family and regime
-where there are three or more points. Pure Python: the design matrix is tiny, and `estimate`
-and `lint` must start fast.
+and, alternating with that fit, a fixed per-inference overhead per device family (launch,
+synchronisation; and, for timings that include them, pre/post-processing), chosen from a grid
+for families with enough points. The ridge pulls every factor toward zero, so a family with
+one point moves only part of the way and a family with none falls back to its unit kind's
+and regime's mean. Prediction intervals use the leave-one-out residuals (exact for ridge:
+e_i / (1 - h_ii)), per device family and regime where there are three or more points. Pure
+Python: the design matrix is tiny, and `estimate` and `lint` must start fast.
 """
 from __future__ import annotations
 
@@ -24,8 +29,12 @@ from .schema import Measurement
 
 RIDGE = 1.0              # penalty on each factor, in units of one point's squared log error
 INTERCEPT_RIDGE = 1e-6
-FIXED_SHARE_FLOOR = 0.1  # measured time minus fixed overheads is kept >= 10 % of the time
+FIXED_SHARE_FLOOR = 0.1  # measured time minus fixed costs is kept >= 10 % of the time
 MIN_GROUP_FOR_SIGMA = 3
+MIN_POINTS_FOR_OVERHEAD = 3
+OVERHEAD_GRID_MS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
+                    15.0, 20.0, 30.0, 50.0)
+ALTERNATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -33,20 +42,33 @@ class Point:
     index: int
     measurement: Measurement
     features: tuple[str, ...]
-    y: float                 # log observed efficiency
+    ideal_ms: float          # roofline core at 100 % efficiency
+    fixed_ms: float          # transfers, streaming, dispatch from the catalog
     group: str               # device family x regime, for intervals
+    family: str
     key: tuple               # (device, model, precision, unit, runtime, batch, mode)
     per_call_ms: float       # measured time of one call (batch inputs or one token)
 
+    @property
+    def overhead_key(self) -> tuple:
+        return (self.family, self.measurement.includes_prepost)
+
+    def y(self, overhead_ms: float) -> float:
+        net = max(self.per_call_ms - self.fixed_ms - overhead_ms,
+                  FIXED_SHARE_FLOOR * self.per_call_ms)
+        return math.log(self.ideal_ms / net)
+
 
 def _features(dev_family: str, regime: str, model_family: str, runtime: str,
-              prepost: bool, throughput: bool) -> tuple[str, ...]:
-    f = [f"regime:{regime}", f"dev:{dev_family}:{regime}", f"model:{model_family}",
-         f"runtime:{runtime}"]
-    if prepost:
-        f.append("prepost")
+              throughput: bool, kind: str, gops: float = 1.0) -> tuple[tuple[str, float], ...]:
+    """(name, value) pairs: one-hot factors, and the network size for compute-bound work."""
+    f = [(f"regime:{regime}", 1.0), (f"kind:{kind}:{regime}", 1.0),
+         (f"dev:{dev_family}:{kind}:{regime}", 1.0), (f"model:{model_family}", 1.0),
+         (f"runtime:{runtime}", 1.0)]
+    if regime == "compute":
+        f.append(("size:compute", math.log10(max(gops, 1e-6))))
     if throughput:
-        f.append("throughput")
+        f.append(("throughput", 1.0))
     return tuple(f)
 
 
@@ -59,29 +81,25 @@ def measurement_points(catalog: Catalog) -> list[Point]:
         model = catalog.models[m.model]
         unit = dev.unit(m.unit)
         mode = dev.mode(m.power_mode)
-        opt_scale = 1.0
         context = MEASURED_CONTEXT if model.llm else 0
         r = roofline(model, m.precision, dev, unit, batch=m.batch, context=context,
-                     params_scale=opt_scale, macs_scale=opt_scale,
                      compute_scale=mode.compute_scale)
-        if m.metric == "latency_ms":
-            per_call = m.value
-            ideal, regime = r.core_ms, r.regime
-        elif m.metric == "throughput_fps":
+        if m.metric == "throughput_fps":
             per_call = m.batch * 1000.0 / m.value
-            ideal, regime = r.core_ms, r.regime
-        elif m.metric == "decode_tokens_per_s":
+        elif m.metric == "latency_ms":
+            per_call = m.value
+        else:   # decode or prefill tokens/s: one token per call
             per_call = 1000.0 / m.value
-            ideal, regime = r.core_ms, r.regime
-        else:  # prefill: compute-bound per token
-            per_call = 1000.0 / m.value
-            ideal, regime = r.compute_ms, "compute"
-        net = max(per_call - r.fixed_ms, FIXED_SHARE_FLOOR * per_call)
-        y = math.log(ideal / net)
-        feats = _features(dev.family, regime, model.family, m.runtime, m.includes_prepost,
-                          m.metric == "throughput_fps")
+        if m.metric == "prefill_tokens_per_s":
+            ideal, regime, fixed = r.compute_ms, "compute", 0.0
+        else:
+            ideal, regime, fixed = r.core_ms, r.regime, r.fixed_ms
+        gops = 2.0 * model.size.macs_g * m.batch
+        feats = _features(dev.family, regime, model.family, m.runtime,
+                          m.metric == "throughput_fps", unit.kind, gops)
         key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
-        pts.append(Point(i, m, feats, y, f"{dev.family}:{regime}", key, per_call))
+        pts.append(Point(i, m, feats, ideal, fixed, f"{dev.family}:{unit.kind}:{regime}",
+                         dev.family, key, per_call))
     return pts
 
 
@@ -107,56 +125,86 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
 class Calibration:
     def __init__(self, points: list[Point], *, ridge: float = RIDGE):
         self.points = points
-        names = sorted({f for p in points for f in p.features})
-        self.names = names
-        idx = {n: i for i, n in enumerate(names)}
-        k = len(names)
-        ata = [[0.0] * k for _ in range(k)]
-        aty = [0.0] * k
+        self.ridge = ridge
+        self.names = sorted({f for p in points for f, _ in p.features})
+        self.overheads: dict[tuple, float] = {}
+        counts: dict[tuple, int] = {}
         for p in points:
-            cols = [idx[f] for f in p.features]
-            for i in cols:
-                aty[i] += p.y
-                for j in cols:
-                    ata[i][j] += 1.0
-        for n, i in idx.items():
-            ata[i][i] += INTERCEPT_RIDGE if n.startswith("regime:") else ridge
-        beta = _solve(ata, aty) if k else []
-        self.coef = dict(zip(names, beta))
+            counts[p.overhead_key] = counts.get(p.overhead_key, 0) + 1
+        fit_these = sorted(k for k, n in counts.items() if n >= MIN_POINTS_FOR_OVERHEAD)
+        self._fit()
+        for _ in range(ALTERNATIONS if fit_these else 0):
+            for key in fit_these:
+                mine = [p for p in points if p.overhead_key == key]
+                room = min(p.per_call_ms - p.fixed_ms for p in mine) * (1 - FIXED_SHARE_FLOOR)
+                best = min((o for o in OVERHEAD_GRID_MS if o <= max(room, 0.0)),
+                           key=lambda o: sum((p.y(o) - self.predict_log(p.features)) ** 2
+                                             for p in mine))
+                self.overheads[key] = best
+            self._fit()
+        self._intervals()
         self.support: dict[str, int] = {}
         for p in points:
-            for f in p.features:
+            for f, _ in p.features:
                 self.support[f] = self.support.get(f, 0) + 1
+        self.measured: dict[tuple, list[float]] = {}
+        for p in points:
+            self.measured.setdefault(p.key, []).append(p.per_call_ms)
 
-        # exact leave-one-out residuals of the ridge fit: e_i / (1 - h_ii)
+    def _y(self, p: Point) -> float:
+        return p.y(self.overheads.get(p.overhead_key, 0.0))
+
+    def _fit(self) -> None:
+        idx = {n: i for i, n in enumerate(self.names)}
+        k = len(self.names)
+        ata = [[0.0] * k for _ in range(k)]
+        aty = [0.0] * k
+        for p in self.points:
+            cols = [(idx[f], v) for f, v in p.features]
+            y = self._y(p)
+            for i, vi in cols:
+                aty[i] += vi * y
+                for j, vj in cols:
+                    ata[i][j] += vi * vj
+        for n, i in idx.items():
+            ata[i][i] += INTERCEPT_RIDGE if n.startswith(("regime:", "size:")) else self.ridge
+        self._ata, self._idx = ata, idx
+        self.coef = dict(zip(self.names, _solve(ata, aty))) if k else {}
+
+    def _intervals(self) -> None:
+        """Exact leave-one-out residuals of the ridge fit: e_i / (1 - h_ii)."""
         self.loo_residual: dict[int, float] = {}
+        k = len(self.names)
         if k:
-            inv_cols = [_solve(ata, [1.0 if r == c else 0.0 for r in range(k)]) for c in range(k)]
-            for p in points:
-                cols = [idx[f] for f in p.features]
-                h = sum(inv_cols[j][i] for i in cols for j in cols)
-                e = p.y - self.predict_log(p.features)
+            inv_cols = [_solve(self._ata, [1.0 if r == c else 0.0 for r in range(k)])
+                        for c in range(k)]
+            for p in self.points:
+                cols = [(self._idx[f], v) for f, v in p.features]
+                h = sum(vi * vj * inv_cols[j][i] for i, vi in cols for j, vj in cols)
+                e = self._y(p) - self.predict_log(p.features)
                 self.loo_residual[p.index] = e / max(1e-9, 1.0 - h)
         res = list(self.loo_residual.values())
         self.sigma_global = math.sqrt(sum(e * e for e in res) / len(res)) if res else 0.7
         groups: dict[str, list[float]] = {}
-        for p in points:
+        for p in self.points:
             groups.setdefault(p.group, []).append(self.loo_residual[p.index])
         self.sigma_group = {g: math.sqrt(sum(e * e for e in v) / len(v))
                             for g, v in groups.items() if len(v) >= MIN_GROUP_FOR_SIGMA}
-        self.measured = {}
-        for p in points:
-            self.measured.setdefault(p.key, []).append(p.per_call_ms)
 
     def predict_log(self, features) -> float:
-        return sum(self.coef.get(f, 0.0) for f in features)
+        return sum(self.coef.get(f, 0.0) * v for f, v in features)
 
-    def efficiency(self, dev, model, runtime: str, regime: str) -> tuple[float, float, int]:
+    def overhead_ms(self, family: str, includes_prepost: bool = False) -> float:
+        """Fitted fixed cost per inference on this device family (0 without data)."""
+        return self.overheads.get((family, includes_prepost), 0.0)
+
+    def efficiency(self, dev, model, runtime: str, regime: str, kind: str = "",
+                   gops: float = 1.0) -> tuple[float, float, int]:
         """(efficiency, sigma of log error, points behind the device-family factor)."""
-        feats = _features(dev.family, regime, model.family, runtime, False, False)
+        feats = _features(dev.family, regime, model.family, runtime, False, kind, gops)
         eff = math.exp(self.predict_log(feats))
         eff = min(max(eff, EFF_BOUNDS[0]), EFF_BOUNDS[1])
-        group = f"{dev.family}:{regime}"
+        group = f"{dev.family}:{kind}:{regime}"
         sigma = self.sigma_group.get(group, self.sigma_global)
         return eff, sigma, self.support.get(f"dev:{group}", 0)
 
@@ -178,17 +226,13 @@ def calibration_for(catalog: Catalog) -> Calibration:
 
 
 def predict_point(cal: Calibration, catalog: Catalog, p: Point) -> float:
-    """What `cal` predicts for the measured point p, in the point's own terms (per call,
-    with its pre/post-processing and throughput flags), as `estimate` does for a query."""
-    m = p.measurement
-    dev, model = catalog.devices[m.device], catalog.models[m.model]
-    unit, mode = dev.unit(m.unit), dev.mode(m.power_mode)
-    r = roofline(model, m.precision, dev, unit, batch=m.batch,
-                 context=MEASURED_CONTEXT if model.llm else 0, compute_scale=mode.compute_scale)
+    """What `cal` predicts for the measured point p, in the point's own terms (per call, with
+    its pre/post-processing and throughput flags), as `estimate` does for a query."""
     eff = min(max(math.exp(cal.predict_log(p.features)), EFF_BOUNDS[0]), EFF_BOUNDS[1])
-    if m.metric == "prefill_tokens_per_s":
-        return r.compute_ms / eff
-    return r.core_ms / eff + r.fixed_ms
+    if p.measurement.metric == "prefill_tokens_per_s":
+        return p.ideal_ms / eff
+    return p.ideal_ms / eff + p.fixed_ms + cal.overhead_ms(p.family,
+                                                           p.measurement.includes_prepost)
 
 
 def leave_one_out(catalog: Catalog) -> list[tuple[Point, float]]:

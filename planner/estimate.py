@@ -214,7 +214,8 @@ class _ScalarXP:
 
 
 def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram_gbs,
-                   onchip_bytes, link_gbs, io_bytes, link_overhead_ms, dispatch_ms):
+                   onchip_bytes, link_gbs, io_bytes, link_overhead_ms, dispatch_ms,
+                   act_on_chip=False):
     """The roofline, once, for scalars (xp=_ScalarXP) or numpy arrays (xp=numpy).
 
     onchip_bytes: on-chip weight memory, or -1 where the unit has none.
@@ -231,7 +232,10 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
     dram_weights = xp.where(has_chip, xp.where(has_link, 0.0, excess), weight_bytes)
     safe_link = xp.where(has_link, link_gbs, 1.0)
     streaming_ms = streamed / (safe_link * 1e9) * 1e3
-    memory_ms = (dram_weights + 2.0 * act_bytes + kv_bytes) / (dram_gbs * 1e9) * 1e3
+    # dataflow accelerators with on-chip weight memory (Edge TPU, ...) keep activations on
+    # chip too; elsewhere activations are written and read back once
+    act_dram = xp.where(has_chip | act_on_chip, 0.0, 2.0 * act_bytes)
+    memory_ms = (dram_weights + act_dram + kv_bytes) / (dram_gbs * 1e9) * 1e3
     transfer_ms = xp.where(has_link, io_bytes / (safe_link * 1e9) * 1e3 + link_overhead_ms, 0.0)
     return compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms
 
@@ -257,7 +261,7 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         link_gbs=link.bandwidth_gbs if link else 0.0,
         io_bytes=(s.input_elements + s.output_elements) * batch * bpp,
         link_overhead_ms=link.per_call_overhead_ms if link else 0.0,
-        dispatch_ms=unit.dispatch_overhead_ms)
+        dispatch_ms=unit.dispatch_overhead_ms, act_on_chip=unit.activations_on_chip)
     on_chip = None if unit.on_chip_memory_mb is None else \
         weight_bytes <= unit.on_chip_memory_mb * 1e6
     return Roofline(*terms, weights_on_chip=on_chip)
@@ -314,9 +318,10 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
                  compute_scale=mode.compute_scale)
-    eff, sigma, n_support = cal.efficiency(dev, model, runtime, r.regime)
+    gops = 2.0 * model.size.macs_g * option.macs_scale * q.batch
+    eff, sigma, n_support = cal.efficiency(dev, model, runtime, r.regime, unit.kind, gops)
     core_ms = r.core_ms / eff
-    lat = core_ms + r.fixed_ms
+    lat = core_ms + r.fixed_ms + cal.overhead_ms(dev.family)
     low, high = lat * math.exp(-Z80 * sigma), lat * math.exp(Z80 * sigma)
     # calibrated when measured points of this device family and regime set the efficiency
     # (they also absorb an estimated peak); otherwise the prior alone: estimated
@@ -340,7 +345,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         decode = Quantity(1000.0 / lat, "tokens/s", provenance, 1000.0 / high, 1000.0 / low,
                           bottleneck)
         mp = math_precision(unit, q.precision)
-        ceff, csigma, cn = cal.efficiency(dev, model, runtime, "compute")
+        ceff, csigma, cn = cal.efficiency(dev, model, runtime, "compute", unit.kind, gops)
         per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
                       / (unit.peak_tops[mp] * 1e12 * mode.compute_scale) * 1e3) / ceff
         pv = 1000.0 / per_tok_ms
@@ -469,13 +474,17 @@ def _estimate_grid(cal, options, units, batch, context) -> dict:
     link_gbs = row([l.bandwidth_gbs if l else 0.0 for l in links])
     link_ms = row([l.per_call_overhead_ms if l else 0.0 for l in links])
     dispatch = row([u.unit.dispatch_overhead_ms for u in units])
+    act_chip = np.array([u.unit.activations_on_chip for u in units]).reshape(1, n_u)
 
     # log efficiency = regime + device family x regime + model family + runtime
     def coef(name):
         return cal.coef.get(name, 0.0)
-    lu = {regime: row([coef(f"regime:{regime}") + coef(f"dev:{u.device.family}:{regime}")
-                       + coef(f"runtime:{u.runtime}") for u in units])
+    lu = {regime: row([coef(f"regime:{regime}")
+                       + coef(f"dev:{u.device.family}:{u.unit.kind}:{regime}")
+                       + coef(f"kind:{u.unit.kind}:{regime}") + coef(f"runtime:{u.runtime}")
+                       for u in units])
           for regime in ("compute", "memory")}
+    overhead = row([cal.overhead_ms(u.device.family) for u in units])
     lo_all = np.array([coef(f"model:{o.model.family}") for o in options])
 
     ctx = np.array([0 if o.model.llm is None else
@@ -505,12 +514,13 @@ def _estimate_grid(cal, options, units, batch, context) -> dict:
             np, weight_bytes=w_all[sl, None], act_bytes=act_bytes, kv_bytes=kv_all[sl, None],
             ops=ops_all[sl, None], peak_ops=pk_p[pr], dram_gbs=dram, onchip_bytes=onchip,
             link_gbs=link_gbs, io_bytes=io_all[sl, None], link_overhead_ms=link_ms,
-            dispatch_ms=dispatch)
+            dispatch_ms=dispatch, act_on_chip=act_chip)
         lo = lo_all[sl, None]
-        logeff = np.where(compute_ms >= memory_ms, lu["compute"] + lo, lu["memory"] + lo)
+        size = coef("size:compute") * np.log10(np.maximum(ops_all[sl, None] / 1e9, 1e-6))
+        logeff = np.where(compute_ms >= memory_ms, lu["compute"] + lo + size, lu["memory"] + lo)
         eff = np.exp(np.clip(logeff, lo_clip, hi_clip))
         latency[sl] = np.maximum(compute_ms, memory_ms) / eff + streaming_ms + transfer_ms \
-            + dispatch_ms
+            + dispatch_ms + overhead
         memory_gb[sl] = (w_all[sl, None] + act_bytes + kv_all[sl, None]) / 1e9
 
     # a published measurement of exactly the combination wins, as in `estimate`

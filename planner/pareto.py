@@ -106,11 +106,12 @@ class Point:
     front: bool = False
     chosen: bool = False
     breaks: list[str] = field(default_factory=list)   # budgets this option breaks alone
+    also: list[str] = field(default_factory=list)     # other options at the same coordinates
 
     def as_dict(self) -> dict:
         return {"x": _r(self.x), "y": _r(self.y), "label": self.label, "detail": self.detail,
                 "option": self.option, "front": self.front, "chosen": self.chosen,
-                "breaks": list(self.breaks)}
+                "breaks": list(self.breaks), "also": list(self.also)}
 
 
 @dataclass
@@ -278,12 +279,26 @@ def _front(fid, title, spec, w, cands, xa: Axis, ya: Axis, yfun, limits, chosen_
     xs = [c.latency_ms for c in pts_c]
     ys = [yfun(c) for c in pts_c]
     layers = pareto_layers(xs, ys, x_sense=xa.sense, y_sense=ya.sense, limit=64)
-    points = []
-    for c, x, y, layer in zip(pts_c, xs, ys, layers):
+    # options at identical coordinates (INT8 by PTQ and by QAT on the power chart, say) are
+    # one point; the chosen option represents its group
+    merged: dict[tuple, int] = {}
+    points, pl, px = [], [], []
+    for c, x, y, layer in sorted(zip(pts_c, xs, ys, layers),
+                                 key=lambda t: (t[0] is not chosen_c, t[1], t[0].rank)):
         short, detail = _labels(c, modes if per_mode or c is chosen_c else {})
+        breaks = _breaks_alone(spec, w, c) if all_options else []
+        key = (round(x, _DIGITS), round(y, _DIGITS), tuple(breaks))
+        if key in merged:
+            p = points[merged[key]]
+            p.also.append(short)
+            p.detail += f" | {detail}"
+            continue
+        merged[key] = len(points)
         points.append(Point(x, y, short, detail, _option(c), front=layer == 0,
-                            chosen=c is chosen_c,
-                            breaks=_breaks_alone(spec, w, c) if all_options else []))
+                            chosen=c is chosen_c, breaks=breaks))
+        pl.append(layer)
+        px.append(x)
+    layers, xs = pl, px
     # keep the front, the chosen option and the nearest dominated layers
     order = sorted(range(len(points)), key=lambda i: (not points[i].chosen, layers[i],
                                                       xs[i], points[i].label))

@@ -5,10 +5,14 @@ from __future__ import annotations
 from .manifest import API_VERSION, Manifest
 
 
-def to_manifest(spec, plan: dict) -> Manifest:
+def to_manifest(spec, plan: dict, catalog=None) -> Manifest:
+    """The plan as a deployment manifest. On a unit that compiles static shapes only, the plan
+    assumes the model is exported with static shapes, and the manifest says so."""
     b = spec.budgets
     workloads = []
     for a, w in zip(plan["assignments"], spec.workloads):
+        static = catalog is not None and \
+            catalog.devices[a["device"]].unit(a["unit"]).static_shapes_only
         workloads.append({
             "name": w.name, "model": a["model"], "precision": a["precision"],
             "technique": a["technique"], "device": a["device"], "instance": a["instance"],
@@ -16,11 +20,14 @@ def to_manifest(spec, plan: dict) -> Manifest:
             "rate_fps": w.rate_fps, "tokens_per_s": w.tokens_per_s,
             "latency_budget_ms": w.latency_budget_ms, "latency_critical": w.latency_critical,
             "accuracy_floor": w.accuracy_floor,
-            "context_tokens": a["context_tokens"]})
+            "context_tokens": a["context_tokens"],
+            # False is dropped below like the other defaults; written only as a fact
+            "dynamic_shapes": False if static else None})
     data = {"apiVersion": API_VERSION, "kind": "Deployment", "name": spec.name,
             "devices": [{"id": d["id"], "power_mode": d["power_mode"], "count": d["count"]}
                         for d in plan["devices"]],
-            "workloads": [{k: v for k, v in wl.items() if v is not None and v is not False}
+            "workloads": [{k: v for k, v in wl.items()
+                           if v is not None and (v is not False or k == "dynamic_shapes")}
                           for wl in workloads],
             "budgets": {k: v for k, v in {
                 "power_w": b.power_w, "cost_usd": b.cost_usd,

@@ -500,7 +500,8 @@ def sensitivity(spec, catalog, result: dict, *, workers: int = 2, extra_models=N
         used = kb.needs(plan)
         row = {"budget": kb.name, "label": kb.label, "unit": kb.unit, "now": kb.now,
                "now_text": qty(kb.now, kb.unit) if kb.now is not None else "not set",
-               "used": _round(used), "used_text": qty(_round(used), kb.unit), "tighter": kb.tighten, "binding": kb.name in binding,
+               "used": _round(used), "used_text": qty(_round(used), kb.unit),
+               "tighter": kb.tighten, "binding": kb.name in binding,
                "tight_at": None, "tight_plan": None, "tight_changes": [], "tight_text": "",
                "loose_at": None, "loose_plan": None, "loose_changes": [], "loose_text": ""}
         # tightening: the plan holds until the limit passes what it uses
@@ -652,8 +653,9 @@ def infeasible_verdict(rows: list[dict]) -> str:
     if len(fixable) == len(rows):
         tail = "relaxing any one of them as shown below restores a plan"
     elif fixable:
+        its = "its" if len(stuck) == 1 else "their"
         tail = (f"relaxing {_listing(c['label'] for c in fixable)} as shown below restores a "
-                f"plan ({_listing(stuck)} cannot be relaxed enough on {'its' if len(stuck) == 1 else 'their'} own)")
+                f"plan ({_listing(stuck)} cannot be relaxed enough on {its} own)")
     else:
         tail = "no single relaxation restores a plan"
     return (f"{len(rows)} budgets conflict — {names}: together they leave no plan, and no "
@@ -668,11 +670,18 @@ def build_report(spec, catalog, *, top: int = 3, workers: int = 2, extra_models=
                  spec_text: str | None = None) -> dict:
     """Everything the templates show, as plain data. Raises the solver's typed errors."""
     from .pareto import plan_fronts, workload_fronts
-    from .solve import solve
-    res = solve(spec, catalog, top=top, workers=workers, extra_models=extra_models)
+    from .solve import catalog_with_models, solve
+    if extra_models:
+        catalog = catalog_with_models(catalog, [m for ms in extra_models.values() for m in ms])
+    # the plan is what `edgeplan solve SPEC` gives; every re-solve below (sensitivity,
+    # fronts) compares against it with the same settings
+    res = solve(spec, catalog, workers=workers, extra_models=extra_models)
     d = res.as_dict()
     d.pop("stats", None)
     plan = d["plan"]
+    if plan is not None and top:
+        d["runners_up"] = runners_up(spec, catalog, plan, top, workers=workers,
+                                     extra_models=extra_models)
     report = {
         "title": f"{spec.name}: design review",
         "name": spec.name, "source": source, "spec_text": spec_text,
@@ -716,6 +725,24 @@ def build_report(spec, catalog, *, top: int = 3, workers: int = 2, extra_models=
         report["plan_fronts"] = [f.as_dict() for f in plan_fronts(
             spec, catalog, d, extra_models=extra_models, workers=workers)]
     return report
+
+
+def runners_up(spec, catalog, plan: dict, top: int, *, workers: int = 2,
+               extra_models=None) -> list[dict]:
+    """The next `top` best plans distinct from `plan`. Asking the solver for runners-up keeps
+    more candidates alive, which can move its tie-break to another plan of equal objective;
+    that plan then counts as the first runner-up."""
+    from .solve import solve
+    r = solve(spec, catalog, top=top, workers=workers, explain=False, binding=False,
+              extra_models=extra_models)
+    seen = {_plan_key(plan)}
+    out = []
+    for p in ([r.plan] if r.plan else []) + list(r.runners_up):
+        k = _plan_key(p)
+        if k not in seen:
+            seen.add(k)
+            out.append(p)
+    return out[:top]
 
 
 def _version() -> str:

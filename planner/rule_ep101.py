@@ -107,5 +107,28 @@ def _fix(ctx, r, cap_gb) -> str:
             return (f"use {o.precision.upper()} ({o.technique}): {num(v.memory_gb.value)} GB "
                     f"on the {v.unit}, or a device with at least "
                     f"{num(r.estimate.memory_gb.value / ctx.memory_cap_share)} GB free")
-    return (f"use a smaller model or a device with at least "
-            f"{num(r.estimate.memory_gb.value / ctx.memory_cap_share)} GB free for models")
+    more = f"a device with at least {num(r.estimate.memory_gb.value / ctx.memory_cap_share)} " \
+           "GB free for models"
+    alt = _smaller_model(ctx, r, cap_gb)
+    return f"use {alt}, or {more}" if alt else f"use a smaller model or {more}"
+
+
+def _smaller_model(ctx, r, cap_gb) -> str | None:
+    """The most accurate model of the same task and metric that fits on this device."""
+    best = None
+    for m in sorted(ctx.catalog.models.values(), key=lambda m: m.id):
+        if m.task != r.model.task or m.metric != r.model.metric or m.id == r.model.id:
+            continue
+        for o in m.options:
+            v = ctx.variant(r, model=m.id, precision=o.precision, technique=o.technique,
+                            unit=None, runtime=None)
+            if v is None or v.memory_gb.value > cap_gb:
+                continue
+            score = o.accuracy if m.higher_is_better else -o.accuracy
+            if best is None or score > best[0]:
+                best = (score, m, o, v)
+    if best is None:
+        return None
+    _, m, o, v = best
+    return (f"{m.id} at {o.precision.upper()} ({o.technique}, {o.accuracy:g} {m.metric}, "
+            f"{num(v.memory_gb.value)} GB)")

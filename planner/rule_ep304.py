@@ -44,11 +44,13 @@ class MarginalBudget(Rule):
                               f"reaches {num(lat.high)} ms",
                               "choose a faster option or accept the margin with a smaller "
                               "headroom_pct")
-            util, cap = utilization(ctx, r), ctx.compute_cap
-            if util is not None and util <= cap and (cap - util) / cap < h:
+            # the rate: spare time on the unit (the compute headroom is a budget of its own,
+            # checked by EP302; this flags what is left when that headroom is set low)
+            util = utilization(ctx, r)
+            if util is not None and util <= ctx.compute_cap and 1.0 - util < h:
                 yield Problem(rate_path(r),
                               f"the rate keeps the {r.unit.id} busy {pct(util)} of the time: "
-                              f"{pct((cap - util) / cap)} spare, less than {need}",
+                              f"{pct(1.0 - util)} spare, less than {need}",
                               "choose a faster option or a lower rate")
         budgets = ctx.manifest.budgets
         if budgets.power_w:

@@ -291,7 +291,11 @@ def plan_summary(plan: dict) -> str:
 def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | None = None,
           workers: int = DEFAULT_WORKERS, explain: bool = True, binding: bool = True,
           extra_models: dict | None = None) -> SolveResult:
+    """Solve a spec. `extra_models`: {workload name: [ModelProfile]} profiled from the spec's
+    ONNX files (see `model_file_profiles`); they join the catalog for this solve."""
     t0 = time.monotonic()
+    if extra_models:
+        catalog = catalog_with_models(catalog, [m for ms in extra_models.values() for m in ms])
     check_spec_ids(spec, catalog)
     grids = workload_grids(spec, catalog, extra_models=extra_models)
     within = _incumbent_bound(spec, grids, workers) if top == 0 else None
@@ -348,7 +352,7 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
     for r in result.runners_up:
         r.pop("_sol")
     from .plan import to_manifest
-    result.manifest = to_manifest(spec, result.plan)
+    result.manifest = to_manifest(spec, result.plan, catalog)
     stats["seconds_total"] = round(time.monotonic() - t0, 3)
     return result
 
@@ -391,9 +395,37 @@ def _plan_key(c) -> tuple:
     return (c.model.id, c.precision, c.technique, c.dtype.device.id, c.dtype.mode_id)
 
 
+def catalog_with_models(catalog: Catalog, models) -> Catalog:
+    """A copy of the catalog with extra model profiles (ONNX files a spec names)."""
+    import dataclasses
+    extra = {m.id: m for m in models}
+    return dataclasses.replace(catalog, models={**catalog.models, **extra},
+                               origin={**catalog.origin,
+                                       **{f"model:{i}": "spec model_files" for i in extra}})
+
+
+def model_file_profiles(spec: Spec, base_dir) -> dict | None:
+    """ONNX files named by the spec's workloads, profiled into candidate models:
+    {workload name: [ModelProfile]}. Paths are relative to the spec's directory."""
+    import os
+    if not any(w.model_files for w in spec.workloads):
+        return None
+    from .onnx_profile import profile_as_model
+    out: dict = {}
+    for w in spec.workloads:
+        for f in w.model_files or ():
+            path = f if os.path.isabs(f) else os.path.join(os.fspath(base_dir), f)
+            mid = os.path.splitext(os.path.basename(f))[0].lower()
+            out.setdefault(w.name, []).append(profile_as_model(path, mid, task=w.task or "custom"))
+    return out
+
+
 def solve_spec_file(path, catalog: Catalog | None = None, **kw) -> SolveResult:
-    """Load a spec file and solve it (the API `bundle` and `report` use)."""
+    """Load a spec file and solve it, ONNX model_files included (the API `bundle` and
+    `report` use)."""
+    import os
     from .catalog import load_catalog
     from .spec import load_spec
     spec, _ = load_spec(path)
+    kw.setdefault("extra_models", model_file_profiles(spec, os.path.dirname(os.path.abspath(path))))
     return solve(spec, catalog if catalog is not None else load_catalog(), **kw)

@@ -276,7 +276,7 @@ def scatter(front: dict, *, width: int = 900, height: int = 440) -> str:
         boxes.append((px - r, py - r, px + r, py + r))
     labels = []
     for p in [q for q in pts if q["chosen"]] + [q for q in fr if not q["chosen"]]:
-        text = ("chosen: " if p["chosen"] else "") + p["label"]
+        text = _label(p)
         placed = _place(X(p["x"]), Y(p["y"]), text, boxes, ml, mt, pw, ph,
                         gap=11 if p["chosen"] else 8)
         if placed is not None:
@@ -293,7 +293,7 @@ def scatter(front: dict, *, width: int = 900, height: int = 440) -> str:
     for p, (tx, ty, anchor) in labels:
         weight = ' font-weight="600"' if p["chosen"] else ""
         color = f' fill="{COLORS["chosen"]}"' if p["chosen"] else ""
-        text = ("chosen: " if p["chosen"] else "") + p["label"]
+        text = _label(p)
         out.append(f'<text x="{_f(tx)}" y="{_f(ty)}" text-anchor="{anchor}"{weight}{color}>'
                    f'{_e(text)}</text>')
     out.append("</g>")
@@ -333,6 +333,13 @@ def scatter(front: dict, *, width: int = 900, height: int = 440) -> str:
     return "\n".join(out)
 
 
+def _label(p: dict) -> str:
+    s = ("chosen: " if p["chosen"] else "") + p["label"]
+    if p.get("also"):
+        s += f" (+{len(p['also'])} alike)"
+    return s
+
+
 def _tip(p: dict, xa: dict, ya: dict) -> str:
     s = (f'{p["detail"]} — {xa["name"]} {num(p["x"])} {xa["unit"]}, '
          f'{ya["name"]} {num(p["y"])} {ya["unit"]}')
@@ -370,13 +377,27 @@ def _free(tries, text, boxes, ml, mt, pw, ph):
 
 # ---------------------------------------------------------------- bars
 
+def _columns(rows, width: int, right_key: str, min_bar: int = 200) -> tuple[int, int, int]:
+    """Label column, bar column and text column widths that fit the longest texts (each
+    column at most a third of the chart; longer texts are cut with an ellipsis)."""
+    cap = width // 3
+    lw = min(cap, int(max(len(r["label"]) for r in rows) * CHAR_W) + 14)
+    rw = min(cap, int(max(len(str(r.get(right_key) or "")) for r in rows) * CHAR_W) + 14)
+    bw = max(min_bar, width - lw - rw)
+    return lw, bw, width - lw - bw
+
+
+def _fit(text: str, px: float) -> str:
+    room = max(4, int(px / CHAR_W))
+    return text if len(text) <= room else text[:room - 1] + "…"
+
+
 def budget_bars(rows: list[dict], *, width: int = 900) -> str:
     """Rows: {label, used, limit, unit, status (ok|marginal|binding|over), text, floor}.
     Each row has its own scale from 0 to 1.15 x max(used, limit); the tick is the limit."""
     if not rows:
         return ""
-    lw, rw = 250, 290
-    bw = width - lw - rw
+    lw, bw, rw = _columns(rows, width, "text")
     rh = 24
     height = rh * len(rows) + 30
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
@@ -390,7 +411,7 @@ def budget_bars(rows: list[dict], *, width: int = 900) -> str:
         lim_x = lw + bw * abs(r["limit"]) / hi
         color = COLORS.get(r["status"], COLORS["ok"])
         out.append(f'<text x="{lw - 8}" y="{y + 13}" text-anchor="end" '
-                   f'fill="{COLORS["text"]}">{_e(r["label"])}</text>')
+                   f'fill="{COLORS["text"]}">{_e(_fit(r["label"], lw - 10))}</text>')
         out.append(f'<rect x="{lw}" y="{y + 3}" width="{bw}" height="14" '
                    f'fill="{COLORS["grid"]}" fill-opacity="0.6"/>')
         out.append(f'<rect x="{lw}" y="{y + 3}" width="{_f(used_w)}" height="14" '
@@ -398,7 +419,7 @@ def budget_bars(rows: list[dict], *, width: int = 900) -> str:
         out.append(f'<line x1="{_f(lim_x)}" y1="{y}" x2="{_f(lim_x)}" y2="{y + 20}" '
                    f'stroke="{COLORS["limit"]}" stroke-width="2"/>')
         out.append(f'<text x="{lw + bw + 8}" y="{y + 13}" fill="{COLORS["text"]}">'
-                   f'{_e(r["text"])}</text>')
+                   f'{_e(_fit(r["text"], rw - 10))}</text>')
     ly = height - 8
     out.append(f'<g fill="{COLORS["text"]}">'
                f'<rect x="{lw}" y="{ly - 9}" width="12" height="9" fill="{COLORS["ok"]}"/>'
@@ -422,8 +443,7 @@ def ranges(rows: list[dict], *, width: int = 900) -> str:
     rows = [r for r in rows if r.get("now") is not None or r.get("used") is not None]
     if not rows:
         return ""
-    lw, rw = 250, 200
-    bw = width - lw - rw
+    lw, bw, rw = _columns(rows, width, "short")
     rh = 26
     height = rh * len(rows) + 30
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
@@ -441,7 +461,7 @@ def ranges(rows: list[dict], *, width: int = 900) -> str:
         a = S(lo) if lo is not None else lw
         b = S(hi_) if hi_ is not None else lw + bw
         out.append(f'<text x="{lw - 8}" y="{y + 14}" text-anchor="end" '
-                   f'fill="{COLORS["text"]}">{_e(r["label"])}</text>')
+                   f'fill="{COLORS["text"]}">{_e(_fit(r["label"], lw - 10))}</text>')
         out.append(f'<line x1="{lw}" y1="{y + 10}" x2="{lw + bw}" y2="{y + 10}" '
                    f'stroke="{COLORS["grid"]}" stroke-width="2"/>')
         out.append(f'<rect x="{_f(a)}" y="{y + 4}" width="{_f(max(b - a, 1.5))}" height="12" '
@@ -461,7 +481,7 @@ def ranges(rows: list[dict], *, width: int = 900) -> str:
             px = S(r["used"])
             out.append(f'<circle cx="{_f(px)}" cy="{y + 10}" r="3.5" fill="{COLORS["chosen"]}"/>')
         out.append(f'<text x="{lw + bw + 8}" y="{y + 14}" fill="{COLORS["text"]}">'
-                   f'{_e(r["short"])}</text>')
+                   f'{_e(_fit(r["short"], rw - 10))}</text>')
     ly = height - 8
     out.append(f'<g fill="{COLORS["text"]}">'
                f'<rect x="{lw}" y="{ly - 9}" width="14" height="9" fill="{COLORS["band"]}" '
@@ -480,8 +500,7 @@ def relaxations(rows: list[dict], *, width: int = 900) -> str:
     as an arrow from the limit to the value that restores a plan, the rest as text."""
     if not rows:
         return ""
-    lw, rw = 250, 260
-    bw = width - lw - rw
+    lw, bw, rw = _columns(rows, width, "text")
     rh = 30
     height = rh * len(rows) + 34
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
@@ -495,7 +514,7 @@ def relaxations(rows: list[dict], *, width: int = 900) -> str:
     for i, r in enumerate(rows):
         y = 10 + i * rh
         out.append(f'<text x="{lw - 8}" y="{y + 14}" text-anchor="end" '
-                   f'fill="{COLORS["text"]}">{_e(r["label"])}</text>')
+                   f'fill="{COLORS["text"]}">{_e(_fit(r["label"], lw - 10))}</text>')
         lim, to = r.get("limit"), r.get("relax_to")
         if isinstance(lim, (int, float)) and isinstance(to, (int, float)) \
                 and not isinstance(lim, bool):
@@ -510,7 +529,7 @@ def relaxations(rows: list[dict], *, width: int = 900) -> str:
             out.append(f'<line x1="{_f(a)}" y1="{y + 1}" x2="{_f(a)}" y2="{y + 19}" '
                        f'stroke="{COLORS["limit"]}" stroke-width="2.5"/>')
             out.append(f'<text x="{lw + bw + 8}" y="{y + 14}" fill="{COLORS["text"]}">'
-                       f'{_e(r["text"])}</text>')
+                       f'{_e(_fit(r["text"], rw - 10))}</text>')
         else:
             room = int((width - lw - 8) / CHAR_W)
             text = r["text"] if len(r["text"]) <= room else r["text"][:room - 1] + "…"

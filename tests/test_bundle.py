@@ -297,22 +297,22 @@ def test_model_file_relative_to_manifest_and_model_option(tmp_path, bundle_catal
     assert res.verification["source_model"]["file"] == "digits_mlp.onnx"
 
 
-def test_spec_is_solved_first(tmp_path, bundle_catalog, monkeypatch):
-    import planner.solve
-    from planner.manifest import load_manifest
-    manifest, _ = load_manifest(write_manifest(tmp_path / "m.yaml",
-                                               workload(model="digits-mlp", precision="fp32")))
-    seen = {}
-
-    def fake_solve(path, catalog=None, **kw):
-        seen["path"] = path
-        return SimpleNamespace(manifest=manifest)
-    monkeypatch.setattr(planner.solve, "solve_spec_file", fake_solve)
+def test_spec_is_solved_first(tmp_path, bundle_catalog):
+    """A spec, not a manifest: the real solver plans with the ONNX file it names (profiled
+    into a candidate model), and the bundle follows the plan."""
     spec = tmp_path / "spec.yaml"
-    spec.write_text("name: digits\nworkloads:\n  - {name: digits, model_files: [m.onnx]}\n")
+    (tmp_path / "m.onnx").write_bytes(MLP.read_bytes())
+    spec.write_text("name: digits\nworkloads:\n  - {name: digits, model_files: [m.onnx], "
+                    "rate_fps: 30}\n")
+    from planner.solve import solve_spec_file
+    plan = solve_spec_file(spec, catalog=bundle_catalog, binding=False)
+    assert plan.status == "optimal"
+    (a,) = plan.plan["assignments"]
+    assert a["model"] == "m"
     res = build_bundle(spec, bundle_catalog, BundleOptions(out_dir=tmp_path / "out", model=MLP,
-                                                    benchmark_runs=3))
-    assert seen["path"] == spec and res.verification["target"]["precision"] == "fp32"
+                                                           benchmark_runs=3))
+    assert res.verification["target"]["precision"] == a["precision"]
+    assert res.verification["target"]["device"] == a["device"]
 
 
 def test_progress_is_reported(tmp_path, bundle_catalog):

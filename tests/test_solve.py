@@ -145,8 +145,8 @@ def test_two_heavy_workloads_need_two_devices(mini_catalog):
     base = """
 name: d
 workloads:
-  - {name: a, models: [toy-big-cnn], precisions: [fp32], rate_fps: 40}
-  - {name: b, models: [toy-big-cnn], precisions: [fp32], rate_fps: 40}
+  - {name: a, models: [toy-big-cnn], precisions: [fp32], rate_fps: 60}
+  - {name: b, models: [toy-big-cnn], precisions: [fp32], rate_fps: 60}
 devices: {allow: [toy-gpu-8gb]}
 """
     one = solve(spec_from(base + "budgets: {max_devices: 1}\n"), mini_catalog)

@@ -43,7 +43,7 @@ def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
     catalog's op-support tables. Weights in external data are not read.
 
     \b
-    Example: edgeplan profile examples/models/digits_cnn.onnx --device coral-usb-on-rpi5
+    Example: edgeplan profile examples/models/digits_cnn.onnx --device jetson-orin-nx-16gb
     """
     from ..onnx_profile import format_profile_text, op_support_report, profile_onnx
 

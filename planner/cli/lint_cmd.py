@@ -56,6 +56,7 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, skip_other_ya
         ignore=list(cfg.ignore) + list(ignore),
         fail_on=fail_on or cfg.fail_on or "error",
         catalog_dirs=list(cfg.catalog) + list(catalog_dirs),
+        builtin_catalog=not no_builtin,
         skip_other=skip_other_yaml,
         stdin_text=stdin_text)
     for n in report.catalog_notices:

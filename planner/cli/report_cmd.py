@@ -40,7 +40,8 @@ def _write(path: str, text: str) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="CP-SAT search workers (fixed, with a fixed seed, for reproducible output).")
 @catalog_option
-def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers, catalog_dirs, no_builtin):
+def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers, catalog_dirs,
+           no_builtin):
     """Write a design review for SPEC: the question in plain words, the plan with estimates,
     intervals, provenance and lint findings, why (binding budgets and slack), exact Pareto
     fronts drawn as inline SVG, runners-up, rejected options by budget, sensitivity of the
@@ -53,19 +54,19 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
     Example: edgeplan report examples/drone-detect-pose.yaml -o review.html
     """
     from ..report import build_report, render_report
+    from ..solve import model_file_profiles
     from ..spec import load_spec
-    from .solve_cmd import _profile_model_files
 
     if fmt is None:
         fmt = "md" if out.lower().endswith((".md", ".markdown")) else "html"
     spec, _ = load_spec(spec_file)
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
-    extra = _profile_model_files(spec, spec_file)
+    extra = model_file_profiles(spec, os.path.dirname(os.path.abspath(spec_file)))
     with open(spec_file, encoding="utf-8-sig") as f:
         spec_text = f.read()
     data = build_report(spec, cat, top=top, workers=workers, extra_models=extra,
-                        with_sensitivity=not no_sensitivity, source=spec_file.replace(os.sep, "/"),
-                        spec_text=spec_text)
+                        with_sensitivity=not no_sensitivity,
+                        source=spec_file.replace(os.sep, "/"), spec_text=spec_text)
     text = render_report(data, fmt)
     if out == "-":
         click.echo(text, nl=False)

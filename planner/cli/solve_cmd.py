@@ -47,12 +47,12 @@ def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, ca
 
     Example: edgeplan solve examples/drone-detect-pose.yaml --top 2 -o deploy.yaml
     """
-    from ..solve import solve as run
+    from ..solve import model_file_profiles, solve as run
     from ..spec import load_spec
 
     spec, _ = load_spec(spec_file)
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
-    extra = _profile_model_files(spec, spec_file)
+    extra = model_file_profiles(spec, os.path.dirname(os.path.abspath(spec_file)))
     res = run(spec, cat, top=top, time_limit=time_limit, workers=workers,
               binding=not no_binding, extra_models=extra)
     d = res.as_dict()
@@ -71,18 +71,3 @@ def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, ca
         click.echo(f"edgeplan: wrote {manifest_out}", err=True)
     if res.status == "infeasible":
         raise SystemExit(exitcodes.INFEASIBLE)
-
-
-def _profile_model_files(spec, spec_file):
-    """ONNX files named in the spec become candidate models (profiled, not looked up)."""
-    if not any(w.model_files for w in spec.workloads):
-        return None
-    from ..onnx_profile import profile_as_model
-    base = os.path.dirname(os.path.abspath(spec_file))
-    out = {}
-    for w in spec.workloads:
-        for f in w.model_files or ():
-            path = f if os.path.isabs(f) else os.path.join(base, f)
-            mid = os.path.splitext(os.path.basename(f))[0].lower()
-            out.setdefault(w.name, []).append(profile_as_model(path, mid))
-    return out
