@@ -60,11 +60,14 @@ class Point:
 
 
 def _features(dev_family: str, regime: str, model_family: str, runtime: str,
-              throughput: bool, kind: str, gops: float = 1.0) -> tuple[tuple[str, float], ...]:
-    """(name, value) pairs: one-hot factors, and the network size for compute-bound work."""
+              throughput: bool, kind: str, gops: float = 1.0,
+              device: str = "") -> tuple[tuple[str, float], ...]:
+    """(name, value) pairs: one-hot factors, and the network size for compute-bound work.
+    Device factors nest in family factors: a device with its own points departs from its
+    family (a Hailo-8L on a Pi's one PCIe lane is not a Hailo-8 on a desktop)."""
     f = [(f"regime:{regime}", 1.0), (f"kind:{kind}:{regime}", 1.0),
-         (f"dev:{dev_family}:{kind}:{regime}", 1.0), (f"model:{model_family}", 1.0),
-         (f"runtime:{runtime}", 1.0)]
+         (f"dev:{dev_family}:{kind}:{regime}", 1.0), (f"device:{device}:{kind}", 1.0),
+         (f"model:{model_family}", 1.0), (f"runtime:{runtime}", 1.0)]
     if regime == "compute":
         f.append(("size:compute", math.log10(max(gops, 1e-6))))
     if throughput:
@@ -96,7 +99,7 @@ def measurement_points(catalog: Catalog) -> list[Point]:
             ideal, regime, fixed = r.core_ms, r.regime, r.fixed_ms
         gops = 2.0 * model.size.macs_g * m.batch
         feats = _features(dev.family, regime, model.family, m.runtime,
-                          m.metric == "throughput_fps", unit.kind, gops)
+                          m.metric == "throughput_fps", unit.kind, gops, dev.id)
         key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
         pts.append(Point(i, m, feats, ideal, fixed, f"{dev.family}:{unit.kind}:{regime}",
                          dev.family, key, per_call))
@@ -201,7 +204,7 @@ class Calibration:
     def efficiency(self, dev, model, runtime: str, regime: str, kind: str = "",
                    gops: float = 1.0) -> tuple[float, float, int]:
         """(efficiency, sigma of log error, points behind the device-family factor)."""
-        feats = _features(dev.family, regime, model.family, runtime, False, kind, gops)
+        feats = _features(dev.family, regime, model.family, runtime, False, kind, gops, dev.id)
         eff = math.exp(self.predict_log(feats))
         eff = min(max(eff, EFF_BOUNDS[0]), EFF_BOUNDS[1])
         group = f"{dev.family}:{kind}:{regime}"

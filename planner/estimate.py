@@ -481,6 +481,7 @@ def _estimate_grid(cal, options, units, batch, context) -> dict:
         return cal.coef.get(name, 0.0)
     lu = {regime: row([coef(f"regime:{regime}")
                        + coef(f"dev:{u.device.family}:{u.unit.kind}:{regime}")
+                       + coef(f"device:{u.device.id}:{u.unit.kind}")
                        + coef(f"kind:{u.unit.kind}:{regime}") + coef(f"runtime:{u.runtime}")
                        for u in units])
           for regime in ("compute", "memory")}

@@ -156,6 +156,7 @@ def _slug(s: str) -> str:
 
 # ---------------------------------------------------------------- per workload
 
+LIST_BUDGETS = ("models:", "precisions:", "techniques:", "devices.", "families.", "runtimes.")
 OPTION_KEYS = ("model", "precision", "technique", "device", "power_mode", "unit", "runtime")
 
 
@@ -221,6 +222,11 @@ def workload_fronts(spec, catalog, plan: dict | None = None, *, extra_models=Non
                 everything = build_candidates(spec, catalog, explain=True, prune=False,
                                               extra_models=extra_models)
             cands = everything.per_workload[wi]
+            # the options the spec's lists allow, when there are any: the chart then shows
+            # what the team asked for and why none of it fits (the conflicts table names
+            # what lies outside the lists)
+            inside = [c for c in cands if not any(b.startswith(LIST_BUDGETS) for b in c.breaks)]
+            cands = inside or cands
             all_options = True
         if not cands:
             continue
@@ -305,8 +311,9 @@ def _front(fid, title, spec, w, cands, xa: Axis, ya: Axis, yfun, limits, chosen_
     keep = sorted(order[:max_points], key=lambda i: (xs[i], points[i].label))
     hidden = len(points) - len(keep)
     if all_options:
-        note = (f"No option of {w.name} passes its budgets on its own: every option it could "
-                "run is shown, with the budgets it breaks.")
+        note = (f"No option of {w.name} passes its budgets on its own: every option the spec "
+                "allows it (or, when the lists allow none, every option it could run) is "
+                "shown, with the budgets it breaks.")
     elif len(spec.workloads) > 1:
         note = (f"Options of {w.name} that pass its own budgets, each taken alone; sharing "
                 "devices with the other workloads can rule some out.")

@@ -811,8 +811,13 @@ def render_report(report: dict, fmt: str = "html") -> str:
 
 def report_for_file(path, catalog, *, fmt: str = "html", extra_models=None, **kw) -> str:
     """Load a spec file, build its report and render it (the API the CLI uses)."""
+    import os
+
+    from .solve import model_file_profiles
     from .spec import load_spec
     spec, _ = load_spec(path)
+    if extra_models is None:
+        extra_models = model_file_profiles(spec, os.path.dirname(os.path.abspath(path)))
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError:         # pragma: no cover - load_spec read it a moment ago

@@ -277,10 +277,26 @@ def scatter(front: dict, *, width: int = 900, height: int = 440) -> str:
     labels = []
     for p in [q for q in pts if q["chosen"]] + [q for q in fr if not q["chosen"]]:
         text = _label(p)
-        placed = _place(X(p["x"]), Y(p["y"]), text, boxes, ml, mt, pw, ph,
-                        gap=11 if p["chosen"] else 8)
+        px, py = X(p["x"]), Y(p["y"])
+        placed = _place(px, py, text, boxes, ml, mt, pw, ph, gap=11 if p["chosen"] else 8)
+        if placed is None and p["chosen"]:
+            # the chosen plan is always named: further away, with a leader line, and at
+            # worst over whatever is there
+            far = [(px + sx * 11, py + dy, a) for dy in (-24, 30, -40, 46, -56, 62, -72, 78)
+                   for sx, a in ((1, "start"), (-1, "end"))]
+            placed = _free(far, text, boxes, ml, mt, pw, ph)
+            if placed is None:
+                w = CHAR_W * len(text)
+                right = px + 11 + w <= ml + pw
+                placed = (px + 11 if right else px - 11, min(max(py + 4, mt + 12), mt + ph - 4),
+                          "start" if right else "end")
         if placed is not None:
             labels.append((p, placed))
+            if p["chosen"] and abs(placed[1] - 4 - py) > 12:
+                lx = placed[0]
+                out.append(f'<line class="leader" x1="{_f(px)}" y1="{_f(py)}" x2="{_f(lx)}" '
+                           f'y2="{_f(placed[1] - 4)}" stroke="{COLORS["chosen"]}" '
+                           'stroke-width="0.8"/>')
     for p in pts:
         if not p["chosen"]:
             continue
@@ -536,13 +552,17 @@ def relaxations(rows: list[dict], *, width: int = 900) -> str:
             out.append(f'<text x="{lw}" y="{y + 14}" fill="{COLORS["text"]}">'
                        f'<title>{_e(r["text"])}</title>{_e(text)}</text>')
     ly = height - 8
-    out.append(f'<g fill="{COLORS["text"]}">'
-               f'<line x1="{lw}" y1="{ly - 10}" x2="{lw}" y2="{ly + 1}" '
-               f'stroke="{COLORS["limit"]}" stroke-width="2.5"/>'
-               f'<text x="{lw + 6}" y="{ly}">limit in the spec</text>'
-               f'<line x1="{lw + 110}" y1="{ly - 4}" x2="{lw + 140}" y2="{ly - 4}" '
-               f'stroke="{COLORS["ok"]}" stroke-width="2.5" marker-end="url(#relax-arrow)"/>'
-               f'<text x="{lw + 146}" y="{ly}">the smallest change that restores a plan '
-               '(each alone)</text></g>')
+    numeric = any(isinstance(r.get("limit"), (int, float)) and
+                  isinstance(r.get("relax_to"), (int, float)) for r in rows)
+    if numeric:
+        out.append(f'<g fill="{COLORS["text"]}">'
+                   f'<line x1="{lw}" y1="{ly - 10}" x2="{lw}" y2="{ly + 1}" '
+                   f'stroke="{COLORS["limit"]}" stroke-width="2.5"/>'
+                   f'<text x="{lw + 6}" y="{ly}">limit in the spec</text>'
+                   f'<line x1="{lw + 110}" y1="{ly - 4}" x2="{lw + 140}" y2="{ly - 4}" '
+                   f'stroke="{COLORS["ok"]}" stroke-width="2.5" '
+                   'marker-end="url(#relax-arrow)"/>'
+                   f'<text x="{lw + 146}" y="{ly}">the smallest change that restores a plan '
+                   '(each alone)</text></g>')
     out.append("</svg>")
     return "\n".join(out)

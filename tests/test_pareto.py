@@ -88,7 +88,7 @@ def _coord_set(points):
 def test_workload_fronts_are_the_brute_force_fronts_over_every_option(mini_catalog, text):
     spec = spec_from(text)
     plan = solve(spec, mini_catalog, binding=False).plan
-    fronts = {f.id: f.as_dict() for f in workload_fronts(spec, mini_catalog, plan)}
+    fronts = {f.id: f for f in workload_fronts(spec, mini_catalog, plan)}
     cs = build_candidates(spec, mini_catalog, prune=False)
     for wi, w in enumerate(spec.workloads):
         opts = cs.per_workload[wi]
@@ -97,17 +97,17 @@ def test_workload_fronts_are_the_brute_force_fronts_over_every_option(mini_catal
                                    ("power", lambda c: c.dtype.power_w, "min")):
             f = fronts[f"{w.name}-{axis}-latency"]
             pts = [(c.latency_ms, yfun(c)) for c in opts]
-            want = {(_r(pts[i][0]), _r(pts[i][1]))
+            want = {(round(pts[i][0], 9), round(pts[i][1], 9))
                     for i in brute_force_front(pts, ("min", ysense))}
-            assert _coord_set(f["front"]) == want, f["id"]
+            assert {(round(p.x, 9), round(p.y, 9)) for p in f.front_points} == want, f.id
             # the chosen option is marked, once, and at its own coordinates
-            chosen = [p for p in f["points"] if p["chosen"]]
+            chosen = [p for p in f.points if p.chosen]
             a = next(a for a in plan["assignments"] if a["workload"] == w.name)
             assert len(chosen) == 1
-            assert all(chosen[0]["option"][k] == a[k] for k in
+            assert all(chosen[0].option[k] == a[k] for k in
                        ("model", "precision", "technique", "device", "power_mode", "unit",
                         "runtime"))
-            assert not f["all_options"] and f["hidden"] == 0
+            assert not f.all_options and f.hidden == 0
 
 
 def test_a_workload_with_no_fitting_option_shows_every_option_and_what_it_breaks(mini_catalog):
@@ -121,11 +121,20 @@ devices: {allow: [toy-tpu-usb]}
     for f in fronts:
         assert all(p.breaks for p in f.points), "nothing fits, so every option breaks something"
         assert not any(p.chosen for p in f.points)
-    # the options on the allowed device break memory; the others the device list
+    # shown: what the spec's lists allow (the allowed device), and it all breaks memory
     acc = next(f for f in fronts if f.id == "chat-accuracy-latency")
-    assert any("memory" in p.breaks for p in acc.points if p.option["device"] == "toy-tpu-usb")
-    assert all("devices.allow" in p.breaks for p in acc.points
-               if p.option["device"] != "toy-tpu-usb")
+    assert {p.option["device"] for p in acc.points} == {"toy-tpu-usb"}
+    assert all("memory" in p.breaks for p in acc.points)
+
+
+def test_when_the_lists_allow_nothing_every_option_is_shown(mini_catalog):
+    spec = spec_from("""
+name: none
+workloads: [{name: chat, models: [toy-llm-7b], tokens_per_s: 5, precisions: [fp32]}]
+""")
+    fronts = workload_fronts(spec, mini_catalog, None)
+    assert fronts and all(f.all_options for f in fronts)
+    assert all("precisions:chat" in p.breaks for f in fronts for p in f.points)
 
 
 def test_points_past_the_cap_are_counted_not_drawn(mini_catalog):
