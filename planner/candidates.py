@@ -46,6 +46,7 @@ class Candidate:
     dyn_power_w: float        # average power above idle at the asked rate
     breaks: dict[str, tuple[float, float]] = field(default_factory=dict)  # budget -> (value, limit)
     rank: int = 0             # deterministic tie-break order
+    cell: tuple = ()          # (option, unit row) in the workload's grid
 
     @property
     def label(self) -> str:
@@ -266,9 +267,12 @@ class _Grid:
             util = float(self.util[i, j])
             out.append(Candidate(wi, o.model, o.precision, o.technique, t, u.unit.id,
                                  u.runtime, float(self.lat[i, j]), float(self.mem[i, j]),
-                                 util, o.accuracy, util * (t.power_w - t.idle_w), breaks))
-        out.sort(key=lambda c: (c.dtype.index, c.unit, c.model.id,
-                                PRECISIONS.index(c.precision), c.technique, c.runtime))
+                                 util, o.accuracy, util * (t.power_w - t.idle_w), breaks,
+                                 cell=(i, j)))
+        # rank: the tie-break order (faster, then smaller, then grid position, which is also
+        # the order pruning keeps exact duplicates in), the same whatever pruning kept, since
+        # a dominated option never ranks before its dominator
+        out.sort(key=lambda c: (round(c.latency_ms, 9), round(c.memory_gb, 12), c.cell))
         for r, c in enumerate(out):
             c.rank = r
         return out

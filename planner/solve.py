@@ -141,12 +141,17 @@ def optimise(pm, terms, spec: Spec, *, time_limit: float | None, workers: int,
             passes.append((name, terms[name].expr, sense))
     else:
         passes.append(("weighted", _weighted_expr(spec, terms), "min"))
-    # tie-break: lowest-ranked candidates, lowest slots, lowest device types
-    tie = sum((c.rank * pm.S + s + 1) * pm.x[w][k][s]
-              for w, cl in enumerate(pm.cs.per_workload) for k, c in enumerate(cl)
-              for s in range(pm.S))
-    tie += sum((t + 1) * v for s in range(pm.S) for t, v in pm.y[s].items())
-    passes.append(("tie-break", tie, "min"))
+    # tie-break, workload by workload: the lowest-ranked candidate (faster, then smaller, then
+    # by id; so a pruned, dominated option could never have won it), then the lowest slots
+    # and device types. The result does not depend on how many options pruning kept.
+    for w, cl in enumerate(pm.cs.per_workload):
+        if len(cl) > 1:
+            passes.append((f"tie-break:{w}", sum(c.rank * v for k, c in enumerate(cl)
+                                                  for v in pm.x[w][k]), "min"))
+    place = sum((s + 1) * pm.x[w][k][s] for w, cl in enumerate(pm.cs.per_workload)
+                for k in range(len(cl)) for s in range(pm.S))
+    place += sum((t + 1) * v for s in range(pm.S) for t, v in pm.y[s].items())
+    passes.append(("tie-break", place, "min"))
     if assumptions:
         pm.m.AddAssumptions(assumptions)
     choice = slot_type = None
@@ -171,9 +176,10 @@ def optimise(pm, terms, spec: Spec, *, time_limit: float | None, workers: int,
             status_name = "feasible"
         choice, slot_type = _extract(pm, solver)
         value = int(round(solver.ObjectiveValue()))
-        if name != "tie-break":
+        if not name.startswith("tie-break"):
             objective[name] = value
-            pm.m.Add(expr >= value) if sense == "max" else pm.m.Add(expr <= value)
+        # every pass, tie-breaks included, pins its optimum for the passes after it
+        pm.m.Add(expr >= value) if sense == "max" else pm.m.Add(expr <= value)
         _hint(pm, choice, slot_type)
         if st == cp_model.FEASIBLE:
             break

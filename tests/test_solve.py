@@ -251,3 +251,31 @@ def test_solver_matches_brute_force(mini_catalog, rates, power, cost, max_device
     t = r.plan["totals"]
     got = (round(t["power_w"], 6), -round(sum(t["accuracy"].values()), 6), round(t["cost_usd"], 6))
     assert got == brute
+
+
+def test_asking_for_runners_up_does_not_change_the_plan(catalog):
+    from planner.spec import load_spec
+    from conftest import ROOT
+    for name in ("assistant-llm.yaml", "drone-detect-pose.yaml", "robot-jetson.yaml"):
+        spec, _ = load_spec(ROOT / "examples" / name)
+        a = solve(spec, catalog, binding=False).plan["assignments"]
+        b = solve(spec, catalog, top=2, binding=False).plan["assignments"]
+        assert a == b, name
+
+
+def test_pareto_mask_matches_brute_force():
+    import numpy as np
+    from planner.candidates import pareto_mask
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, k = int(rng.integers(1, 40)), int(rng.integers(1, 4))
+        g = rng.integers(0, 3, size=(n, 3))
+        c = rng.integers(0, 5, size=(n, k)).astype(float)
+        got = pareto_mask(g, c)
+        want = np.ones(n, bool)
+        for a in range(n):
+            for b in range(n):
+                if a != b and (g[a] == g[b]).all() and (c[b] <= c[a]).all() \
+                        and ((c[b] < c[a]).any() or b < a):
+                    want[a] = False
+        assert (got == want).all()
