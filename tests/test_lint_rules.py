@@ -60,5 +60,5 @@ def test_every_solver_reason_has_a_rule():
 
 def test_docs_list_every_rule():
     from planner.cli.lint_cmd import rules_markdown
-    doc = (ROOT / "docs" / "lint.md").read_text()
+    doc = (ROOT / "README.md").read_text()
     assert rules_markdown() in doc, "regenerate the table: edgeplan rules --format markdown"

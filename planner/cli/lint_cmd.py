@@ -120,7 +120,7 @@ def rules(rule_id, fmt):
 
 
 def rules_markdown() -> str:
-    """The rules table of docs/lint.md (a test checks the file holds this table)."""
+    """The rules table of the README (a test checks the README holds this table)."""
     from ..lint import registry
     lines = ["| id | name | severity | checks | solve reason | what it flags |",
              "|---|---|---|---|---|---|"]
