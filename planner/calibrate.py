@@ -194,8 +194,19 @@ class Calibration:
         self.sigma_group = {g: math.sqrt(sum(e * e for e in v) / len(v))
                             for g, v in groups.items() if len(v) >= MIN_GROUP_FOR_SIGMA}
 
+    def coef_of(self, name: str) -> float:
+        """A fitted factor; 0 (the mean) for what has no data, except a runtime: one never
+        measured is taken to be no faster than the slowest measured runtime, so the plan
+        does not lean on an unmeasured runtime being better than the ones we know."""
+        if name in self.coef:
+            return self.coef[name]
+        if name.startswith("runtime:"):
+            return min((v for k, v in self.coef.items() if k.startswith("runtime:")),
+                       default=0.0)
+        return 0.0
+
     def predict_log(self, features) -> float:
-        return sum(self.coef.get(f, 0.0) * v for f, v in features)
+        return sum(self.coef_of(f) * v for f, v in features)
 
     def overhead_ms(self, family: str, includes_prepost: bool = False) -> float:
         """Fitted fixed cost per inference on this device family (0 without data)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import CatalogError, UnknownIdError
-from .schema import CatalogFile, Device, Measurement, ModelProfile, OpSupport
+from .schema import CatalogFile, Device, Measurement, ModelProfile, OpSupport, Runtime
 from .yamlio import Positions, load_mapping, validation_error
 
 ENV_VAR = "EDGEPLAN_CATALOG"
@@ -41,6 +41,7 @@ class Catalog:
     models: dict[str, ModelProfile] = field(default_factory=dict)
     measurements: list[Measurement] = field(default_factory=list)
     op_support: dict[str, OpSupport] = field(default_factory=dict)
+    runtimes: dict[str, Runtime] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)   # "device:ID" -> file
     notices: list[str] = field(default_factory=list)
 
@@ -57,6 +58,11 @@ class Catalog:
         except KeyError:
             raise UnknownIdError(f"unknown model {model_id!r}"
                                  f"{did_you_mean(model_id, self.models)}", field="model") from None
+
+    def runs(self, runtime: str, model: ModelProfile) -> bool:
+        """Does the runtime run this kind of model? (Unlisted runtimes run anything.)"""
+        rt = self.runtimes.get(runtime)
+        return rt is None or rt.runs_model(model)
 
     def families(self) -> list[str]:
         return sorted({d.family for d in self.devices.values()})
@@ -92,7 +98,8 @@ def load_catalog(extra_dirs=(), *, builtin: bool = True, use_env: bool = True) -
             cf, pos = _parse_file(f)
             for section, items, store in (("devices", cf.devices, cat.devices),
                                           ("models", cf.models, cat.models),
-                                          ("op_support", cf.op_support, cat.op_support)):
+                                          ("op_support", cf.op_support, cat.op_support),
+                                          ("runtimes", cf.runtimes, cat.runtimes)):
                 kind = section.rstrip("s") if section != "op_support" else "op_support"
                 seen_here: set[str] = set()
                 for i, item in enumerate(items):
@@ -145,6 +152,9 @@ def _check_references(cat: Catalog, where) -> None:
             except KeyError:
                 raise pos.error(CatalogError, f"device {m.device!r} has no unit {m.unit!r}",
                                 path + ("unit",)) from None
+            if not cat.runs(m.runtime, cat.models[m.model]):
+                raise pos.error(CatalogError, f"runtime {m.runtime!r} does not run "
+                                f"{m.model!r} (catalog/runtimes.yaml)", path + ("runtime",))
             if m.precision not in unit.precisions:
                 raise pos.error(CatalogError, f"unit {unit.id!r} of {m.device!r} does not run "
                                 f"{m.precision}", path + ("precision",))

@@ -159,13 +159,28 @@ def resolve_unit(dev: Device, unit_id: str | None, precision: str) -> ComputeUni
                         f"(its units run {', '.join(p.upper() for p in runs)})", field="precision")
 
 
-def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None) -> str:
+def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog=None,
+                    model=None) -> str:
+    """The runtime asked for, or the unit's first that runs this kind of model (LLM runtimes
+    run LLMs only; vision compilers run no LLM; see catalog/runtimes.yaml)."""
+    fits = [r for r in unit.runtimes
+            if catalog is None or model is None or catalog.runs(r, model)]
     if runtime is None:
-        return unit.runtimes[0]
+        if not fits:
+            raise EstimateError(f"no runtime on {dev.id} {unit.id} runs "
+                                f"{'an LLM' if model.llm else 'a non-LLM model'} "
+                                f"(runtimes: {', '.join(unit.runtimes)})", field="runtime")
+        return fits[0]
     if runtime not in unit.runtimes:
         raise EstimateError(f"runtime {runtime!r} does not run on {dev.id} {unit.id} "
                             f"(runtimes: {', '.join(unit.runtimes)})"
                             f"{did_you_mean(runtime, unit.runtimes)}", field="runtime")
+    if runtime not in fits:
+        kind = catalog.runtimes[runtime].runs
+        raise EstimateError(f"runtime {runtime!r} runs {'LLMs' if kind == 'llm' else 'no LLM'}"
+                            f"; {model.id} {'is' if model.llm else 'is not'} an LLM "
+                            f"(runtimes here that run it: {', '.join(fits) or 'none'})",
+                            field="runtime")
     return runtime
 
 
@@ -288,7 +303,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     if q.batch < 1:
         raise EstimateError("batch must be at least 1", field="batch")
     unit = resolve_unit(dev, q.unit, q.precision)
-    runtime = resolve_runtime(dev, unit, q.runtime)
+    runtime = resolve_runtime(dev, unit, q.runtime, catalog, model)
     try:
         mode = dev.mode(q.power_mode)
     except KeyError:
@@ -433,7 +448,13 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
     if key not in cache:
         if len(cache) >= GRID_CACHE_SIZE:
             cache.pop(next(iter(cache)))
-        cache[key] = _estimate_grid(cal, options, units, batch, context)
+        g = _estimate_grid(cal, options, units, batch, context)
+        # a runtime runs only its kind of model (catalog/runtimes.yaml)
+        for j, u in enumerate(units):
+            rt = catalog.runtimes.get(u.runtime)
+            if rt is not None and rt.runs != "any":
+                g["runs"][:, j] &= [rt.runs_model(o.model) for o in options]
+        cache[key] = g
     return cache[key]
 
 
@@ -477,8 +498,7 @@ def _estimate_grid(cal, options, units, batch, context) -> dict:
     act_chip = np.array([u.unit.activations_on_chip for u in units]).reshape(1, n_u)
 
     # log efficiency = regime + device family x regime + model family + runtime
-    def coef(name):
-        return cal.coef.get(name, 0.0)
+    coef = cal.coef_of
     lu = {regime: row([coef(f"regime:{regime}")
                        + coef(f"dev:{u.device.family}:{u.unit.kind}:{regime}")
                        + coef(f"device:{u.device.id}:{u.unit.kind}")

@@ -638,7 +638,7 @@ class ManifestContext(BaseContext):
         except EstimateError as e:
             return fail("precision", e)
         try:
-            r.runtime = resolve_runtime(r.device, r.unit, w.runtime)
+            r.runtime = resolve_runtime(r.device, r.unit, w.runtime, self.catalog, r.model)
         except EstimateError as e:
             return fail("runtime", e)
         if r.model is None:

@@ -236,9 +236,22 @@ class OpSupport(Strict):
     notes: str = ""
 
 
+class Runtime(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Runtime id, as compute units list it.")
+    name: str
+    runs: Literal["any", "llm", "non-llm"] = Field(description="Which models it runs: any, decoder LLMs only, or everything but LLMs.")
+    source: str = Field(min_length=3)
+
+    def runs_model(self, model: "ModelProfile") -> bool:
+        if self.runs == "any":
+            return True
+        return (model.llm is not None) == (self.runs == "llm")
+
+
 class CatalogFile(Strict):
     """One YAML file of a catalog directory; any of the sections may be present."""
     devices: list[Device] = Field(default_factory=list)
     models: list[ModelProfile] = Field(default_factory=list)
     measurements: list[Measurement] = Field(default_factory=list)
     op_support: list[OpSupport] = Field(default_factory=list)
+    runtimes: list[Runtime] = Field(default_factory=list)
