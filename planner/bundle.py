@@ -199,8 +199,6 @@ def load_plan(path, catalog):
     if "apiVersion" in data and data.get("kind", "Deployment") != "Spec":
         return parse_manifest(data, pos), base
     from .solve import solve_spec_file
-    from .spec import parse_spec
-    spec = parse_spec(data, pos)
     result = solve_spec_file(path, catalog=catalog)
     if getattr(result, "manifest", None) is None:
         err = InfeasibleError("the spec has no feasible plan to bundle; `edgeplan solve "

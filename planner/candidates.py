@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .catalog import Catalog, did_you_mean
-from .errors import InputError, UnknownIdError
+from .errors import UnknownIdError
 from .estimate import OptionRow, UnitRow, estimate_grid
 from .schema import PRECISIONS, Device, ModelProfile
 from .spec import Spec, Workload

@@ -388,7 +388,6 @@ def binding_budgets(spec: Spec, catalog: Catalog, objective: dict, *, workers: i
                     extra_models=None) -> list[str]:
     """Budgets whose removal would give a better plan (the ones that bind the optimum)."""
     from .solve import solve
-    base = _lex_key(spec, objective)
     trials = []
     b = spec.budgets
     if b.power_w is not None:

@@ -6,7 +6,6 @@ need them, so `catalog`, `estimate` and `lint` start fast."""
 from __future__ import annotations
 
 import os
-import sys
 
 import click
 
@@ -54,6 +53,22 @@ def load_catalog_for_cli(catalog_dirs, no_builtin=False):
     return cat
 
 
+def write_atomic(path: str, text: str) -> None:
+    """Write next to the target and rename, so a failure never leaves a half-written file
+    (or destroys the old one)."""
+    from ..errors import InputError
+    d = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise InputError(f"cannot write: {e.strerror}", file=path) from None
+
+
 @click.group(cls=EdgeplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="edgeplan")
 def main():
@@ -63,14 +78,6 @@ def main():
     """
 
 
-def _register():
-    from . import catalog_cmd, estimate_cmd  # noqa: F401  (each adds its commands to main)
-    for optional in ("solve_cmd", "lint_cmd", "bundle_cmd", "report_cmd", "schema_cmd"):
-        try:
-            __import__(f"{__name__}.{optional}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{optional}":
-                raise
-
-
-_register()
+# each module adds its commands to `main`
+from . import (bundle_cmd, catalog_cmd, estimate_cmd, lint_cmd, report_cmd,  # noqa: E402,F401
+               schema_cmd, solve_cmd)

@@ -9,7 +9,7 @@ import click
 from .. import exitcodes
 from ..lint import SEVERITIES
 from ..lint_output import FORMATS
-from . import catalog_option, main
+from . import catalog_option, main, write_atomic
 
 
 @main.command()
@@ -63,11 +63,7 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, skip_other_ya
         click.echo(f"edgeplan: note: {n}", err=True)
     out = render(report, fmt or cfg.format or "text")
     if output:
-        try:
-            with open(output, "w", encoding="utf-8") as f:
-                f.write(out)
-        except OSError as e:
-            raise click.ClickException(f"cannot write {output}: {e.strerror}") from None
+        write_atomic(output, out)
         click.echo(summary(report), err=True)
     else:
         click.echo(out, nl=False)

@@ -6,22 +6,7 @@ import os
 import click
 
 from .. import exitcodes
-from . import catalog_option, load_catalog_for_cli, main
-
-
-def _write(path: str, text: str) -> None:
-    """Write next to the target and rename, so a failure never leaves a half-written file."""
-    from ..errors import InputError
-    d = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise InputError(f"cannot write: {e.strerror}", file=path) from None
+from . import catalog_option, load_catalog_for_cli, main, write_atomic
 
 
 @main.command()
@@ -71,7 +56,7 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
     if out == "-":
         click.echo(text, nl=False)
     else:
-        _write(out, text)
+        write_atomic(out, text)
         click.echo(f"edgeplan: wrote {out} ({data['status']})", err=True)
     if fail_on_infeasible and data["status"] == "infeasible":
         raise SystemExit(exitcodes.INFEASIBLE)

@@ -7,22 +7,7 @@ import os
 import click
 
 from .. import exitcodes
-from . import catalog_option, load_catalog_for_cli, main
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write next to the target and rename, so a failure never leaves a half-written file."""
-    d = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        from ..errors import InputError
-        raise InputError(f"cannot write: {e.strerror}", file=path) from None
+from . import catalog_option, load_catalog_for_cli, main, write_atomic
 
 
 @main.command()
