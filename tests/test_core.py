@@ -150,3 +150,10 @@ def test_calibration_learns_from_added_measurements(mini_catalog, tmp_path):
     after = estimate(cat, q)
     assert after.latency_ms.provenance == "calibrated"
     assert after.latency_ms.value != before.latency_ms.value
+
+
+def test_environment_variable_adds_catalog_directories(monkeypatch, tmp_path):
+    (tmp_path / "m.yaml").write_text((MINI / "models.yaml").read_text())
+    monkeypatch.setenv("EDGEPLAN_CATALOG", str(tmp_path))
+    cat = load_catalog(builtin=True)
+    assert "toy-cnn" in cat.models and "jetson-nano-4gb" in cat.devices

@@ -279,3 +279,9 @@ def test_pareto_mask_matches_brute_force():
                         and ((c[b] < c[a]).any() or b < a):
                     want[a] = False
         assert (got == want).all()
+
+
+def test_time_limit_returns_a_plan_with_its_status(mini_catalog):
+    r = solve(spec_from(TWO), mini_catalog, time_limit=5.0, binding=False)
+    assert r.status in ("optimal", "feasible")
+    assert validate_plan(spec_from(TWO), mini_catalog, r.plan) == []

@@ -1,7 +1,5 @@
 """One estimator, two verbs: every plan `solve` emits lints clean (no error findings), and an
 option `solve` rejects for a budget is flagged by the lint rule for that budget."""
-from pathlib import Path
-
 import pytest
 import yaml
 
