@@ -59,7 +59,6 @@ class CandidateSet:
     types: list[DeviceType]
     per_workload: list[list[Candidate]]          # kept (feasible, or tagged in explain mode)
     rejected: object                              # rows per (workload, model, option, device)
-    excluded_by_lists: int = 0
     pruned_dominated: int = 0
     considered: int = 0
 
@@ -219,7 +218,7 @@ def build_candidates(spec: Spec, catalog: Catalog, *, explain: bool = False,
             ii, jj = _prune(spec, g, ii, jj, obj, shared, layers, wi)
         pruned += n_before - len(ii)
         per_workload.append(g.candidates(spec, wi, ii, jj))
-    return CandidateSet(types, per_workload, _LazyRejections(rejected), 0, pruned, considered)
+    return CandidateSet(types, per_workload, _LazyRejections(rejected), pruned, considered)
 
 
 class Grids(list):

@@ -189,15 +189,14 @@ def explain_infeasible(spec: Spec, catalog: Catalog, *, workers: int = 2,
              if options_considered <= CORE_MAX_OPTIONS else None)
     names = start if start and not oracle.feasible(start) else oracle.names
     minimal = quickxplain(names, oracle.feasible)
-    return [_relax(b, spec, catalog, oracle, workers, extra_models) for b in minimal]
+    return [_relax(b, spec, catalog, workers, extra_models) for b in minimal]
 
 
-def _relax(b: str, spec, catalog, oracle, workers, extra_models) -> dict:
+def _relax(b: str, spec, catalog, workers, extra_models) -> dict:
     """Relax budget b alone (every other budget kept) to the smallest value with a plan."""
     from .solve import solve
     budgets = spec.budgets
     out = {"budget": b}
-    others_off = []   # every other budget stays on
 
     def ok(trial_spec, ignore_memory=False):
         return feasible_spec(trial_spec, catalog, workers, extra_models, ignore_memory)
@@ -207,7 +206,7 @@ def _relax(b: str, spec, catalog, oracle, workers, extra_models) -> dict:
                              "cost": ("cost_usd", "USD", "cost"),
                              "devices": ("max_devices", "devices", "devices")}[b]
         out["limit"], out["unit"] = getattr(budgets, field), unit
-        lifted = relaxed(spec, catalog, [b] + others_off)
+        lifted = relaxed(spec, catalog, [b])   # every other budget stays on
         lifted = lifted.model_copy(update={"objective": [f"min {term}"]})
         r = solve(lifted, catalog, workers=workers, explain=False, binding=False,
                   extra_models=extra_models)
