@@ -247,9 +247,9 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
     dram_weights = xp.where(has_chip, xp.where(has_link, 0.0, excess), weight_bytes)
     safe_link = xp.where(has_link, link_gbs, 1.0)
     streaming_ms = streamed / (safe_link * 1e9) * 1e3
-    # dataflow accelerators with on-chip weight memory (Edge TPU, ...) keep activations on
-    # chip too; elsewhere activations are written and read back once
-    act_dram = xp.where(has_chip | act_on_chip, 0.0, 2.0 * act_bytes)
+    # dataflow accelerators (Hailo) keep activations on chip; elsewhere they are written and
+    # read back once (the Edge TPU's SRAM caches parameters, per Coral's documentation)
+    act_dram = xp.where(act_on_chip, 0.0, 2.0 * act_bytes)
     memory_ms = (dram_weights + act_dram + kv_bytes) / (dram_gbs * 1e9) * 1e3
     transfer_ms = xp.where(has_link, io_bytes / (safe_link * 1e9) * 1e3 + link_overhead_ms, 0.0)
     return compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms

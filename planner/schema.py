@@ -76,7 +76,7 @@ class ComputeUnit(Sourced):
     runtimes: list[str] = Field(min_length=1, description="Runtimes that target this unit: tensorrt, onnxruntime, tflite, edgetpu, coreml, llama.cpp, mlc-llm, qnn, openvino, hailort, rknn, vitis-ai, tflite-micro, ...")
     on_chip_memory_mb: MB | None = Field(default=None, description="On-chip memory that holds weights (MB); larger models stream the rest every inference.")
     static_shapes_only: bool = Field(default=False, description="The unit's compiler needs static input shapes.")
-    activations_on_chip: bool = Field(default=False, description="A dataflow unit that keeps activations in its own memory (no DRAM traffic for them); implied by on_chip_memory_mb.")
+    activations_on_chip: bool = Field(default=False, description="A dataflow unit that keeps activations in its own memory (no DRAM traffic for them), e.g. Hailo.")
     op_support: str = Field(default="full", description="Operator-support class (an id in op_support tables); 'full' runs any ONNX op.")
     dispatch_overhead_ms: Ms = Field(default=0.0, description="Fixed per-inference cost of launching work on the unit (ms).")
 
