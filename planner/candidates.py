@@ -65,28 +65,33 @@ class CandidateSet:
 
 # ---------------------------------------------------------------- resolving the spec
 
-def _check_ids(kind: str, ids, known, field: str) -> None:
-    for i in ids or ():
-        if i not in known:
-            raise UnknownIdError(f"unknown {kind} {i!r}{did_you_mean(i, known)}", field=field)
-
-
 def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
-    """Unknown ids anywhere in the spec are input errors, with a did-you-mean."""
+    """Unknown ids anywhere in the spec are input errors with a did-you-mean, naming the file
+    and line when the spec came from one."""
+    pos = getattr(spec, "_positions", None)
+
+    def check(kind, ids, known, path, scalar=False):
+        for k, i in enumerate(ids or ()):
+            if i not in known:
+                msg = f"unknown {kind} {i!r}{did_you_mean(i, known)}"
+                where = path if scalar else path + (k,)
+                if pos is not None:
+                    raise pos.error(UnknownIdError, msg, where)
+                from .yamlio import dotted
+                raise UnknownIdError(msg, field=dotted(where))
+
     devs, fams = set(catalog.devices), set(catalog.families())
     runtimes = {r for d in catalog.devices.values() for u in d.units for r in u.runtimes}
-    _check_ids("device", spec.devices.allow, devs, "devices.allow")
-    _check_ids("device", spec.devices.deny, devs, "devices.deny")
-    _check_ids("family", spec.families.allow, fams, "families.allow")
-    _check_ids("family", spec.families.deny, fams, "families.deny")
-    _check_ids("runtime", spec.runtimes.allow, runtimes, "runtimes.allow")
-    _check_ids("runtime", spec.runtimes.deny, runtimes, "runtimes.deny")
+    for group, kind, known in (("devices", "device", devs), ("families", "family", fams),
+                               ("runtimes", "runtime", runtimes)):
+        ad = getattr(spec, group)
+        check(kind, ad.allow, known, (group, "allow"))
+        check(kind, ad.deny, known, (group, "deny"))
     tasks = {m.task for m in catalog.models.values()}
     for i, w in enumerate(spec.workloads):
-        _check_ids("model", w.models, set(catalog.models), f"workloads[{i}].models")
-        if w.task and w.task not in tasks:
-            raise UnknownIdError(f"unknown task {w.task!r}{did_you_mean(w.task, tasks)}",
-                                 field=f"workloads[{i}].task")
+        check("model", w.models, set(catalog.models), ("workloads", i, "models"))
+        if w.task:
+            check("task", [w.task], tasks, ("workloads", i, "task"), scalar=True)
 
 
 def workload_tasks(w: Workload, catalog: Catalog) -> set[str]:
@@ -196,6 +201,8 @@ def build_candidates(spec: Spec, catalog: Catalog, *, explain: bool = False,
             if "cost" in within:
                 ok &= g.type_price <= within["cost"] + 1e-9
             keep = keep & ok.reshape(1, -1)
+        if not grids.explain:
+            keep = keep & _fastest_runtime(g, keep)
         keeps.append(keep)
     pruned = 0
     obj = set() if feasibility_only else {t for t, _ in _objective_terms(spec)}
@@ -371,6 +378,27 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
         g.keep = g.runs & ~any_bad
         g.sig = None
     return g
+
+
+def _fastest_runtime(g, keep):
+    """Runtimes of one unit differ only in speed (memory, accuracy, power mode are the same),
+    so for each option and unit only the fastest runtime that passes is a candidate; exact ties
+    keep the unit's first."""
+    import numpy as np
+    lat = np.where(keep, g.lat, np.inf)
+    key = g.t_index * (int(g.unit_code.max()) + 1) + g.unit_code
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    best = np.minimum.reduceat(lat, starts, axis=1)
+    seg = np.cumsum(np.r_[False, key[1:] != key[:-1]])
+    is_best = lat <= best[:, seg]
+    # first column among equals in each segment
+    first = np.zeros_like(is_best)
+    for s, e in zip(starts, list(starts[1:]) + [len(key)]):
+        sub = is_best[:, s:e]
+        idx = sub.argmax(axis=1)
+        rows = np.flatnonzero(sub.any(axis=1))
+        first[rows, s + idx[rows]] = True
+    return first
 
 
 def _shared_binding(spec, grids, keeps, types):
@@ -559,7 +587,10 @@ class _Rejections:
                         continue
                     key = (len(v_list), sum(x[0] for x in v_list))
                     if best is None or key < best[0]:
-                        best = (key, sorted(v_list, reverse=True))
+                        # headline: the largest excess; on a tie the more physical budget
+                        # (an LLM that does not fit is also too slow by the same factor)
+                        best = (key, sorted(v_list, key=lambda x: (
+                            -round(x[0], 2), _HEADLINE.index(x[1].split(":")[0]))))
                 if best is None:
                     continue
                 viol = [{"budget": n.split(":")[0], "value": round(v, 4), "limit": round(lim, 4),
@@ -569,6 +600,9 @@ class _Rejections:
                             "precision": o.precision, "technique": o.technique,
                             "device": dev_id, **viol[0], "violations": viol})
         return out
+
+
+_HEADLINE = ("memory", "latency", "rate", "accuracy", "power", "cost")
 
 
 class _LazyRejections:

@@ -85,10 +85,14 @@ def load_catalog(extra_dirs=(), *, builtin: bool = True, use_env: bool = True) -
     user = list(extra_dirs)
     if use_env and os.environ.get(ENV_VAR):
         user = [p for p in os.environ[ENV_VAR].split(os.pathsep) if p] + user
+    seen = {p.resolve() for p, _ in dirs}
     for d in user:
         p = Path(d)
         if not p.is_dir():
             raise CatalogError("catalog directory does not exist", file=str(d))
+        if p.resolve() in seen:
+            continue   # a built-in directory named again (e.g. `catalog validate catalog/`)
+        seen.add(p.resolve())
         dirs.append((p, False))
 
     cat = Catalog()

@@ -184,6 +184,17 @@ def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog
     return runtime
 
 
+def best_runtime(cal, catalog, dev: Device, unit: ComputeUnit, model: ModelProfile,
+                 precision: str) -> str:
+    """Of the unit's runtimes that run this kind of model, the one calibration says is
+    fastest for it (ties: the unit's order)."""
+    fits = [r for r in unit.runtimes if catalog.runs(r, model)]
+    regime = roofline(model, precision, dev, unit).regime
+    gops = 2.0 * model.size.macs_g
+    return max(fits, key=lambda r: (cal.efficiency(dev, model, r, regime, unit.kind, gops)[0],
+                                    -fits.index(r)))
+
+
 def math_precision(unit: ComputeUnit, precision: str) -> str:
     """The precision whose peak ops the math runs at."""
     if precision in unit.peak_tops:
@@ -304,6 +315,9 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         raise EstimateError("batch must be at least 1", field="batch")
     unit = resolve_unit(dev, q.unit, q.precision)
     runtime = resolve_runtime(dev, unit, q.runtime, catalog, model)
+    cal = calibration if calibration is not None else calibration_for(catalog)
+    if q.runtime is None:
+        runtime = best_runtime(cal, catalog, dev, unit, model, q.precision)
     try:
         mode = dev.mode(q.power_mode)
     except KeyError:
@@ -329,7 +343,6 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         notes.append(f"context {context} exceeds the model's trained context "
                      f"{model.llm.context_max}")
 
-    cal = calibration if calibration is not None else calibration_for(catalog)
     r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
                  compute_scale=mode.compute_scale)
@@ -348,7 +361,9 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     if measured is not None:
         lat, low, high = measured, measured * 0.9, measured * 1.1
         provenance = "measured"
-        notes.append("latency is a published measurement of exactly this combination")
+        notes.append("latency is a published measurement of exactly this combination "
+                     "(model execution; a fitted pre/post-processing share taken out where the "
+                     "timing included it)")
 
     latency = Quantity(lat, "ms", provenance, low, high, bottleneck)
     throughput = Quantity(q.batch * 1000.0 / lat, "fps", provenance,

@@ -285,9 +285,13 @@ def _relax(b: str, spec, catalog, workers, extra_models) -> dict:
                   extra_models=extra_models)
         if r.plan is None:
             return out | {"relax_to": None, "plan": None}
-        add = sorted({_list_item(b, a, catalog) for a in r.plan["assignments"]}
-                     - set(_listed(spec, b)))
-        val = {"add": add} if not b.endswith(".deny") else {"remove": add}
+        used = {_list_item(b, a, catalog) for a in r.plan["assignments"]}
+        if b.endswith(".deny"):    # what the plan uses from the deny list comes off it
+            add = sorted(used & set(_listed(spec, b)))
+            val = {"remove": add}
+        else:                      # what the plan uses outside the allow list goes on it
+            add = sorted(used - set(_listed(spec, b)))
+            val = {"add": add}
         new = _extend_list(spec, b, add)
     summary, plan = _plan_for(new, catalog, workers, extra_models)
     return out | {"relax_to": val, "plan": summary,

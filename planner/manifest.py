@@ -25,7 +25,7 @@ class Workload(Strict):
     model: str = Field(description="Model id from the profiles, or a name for model_file.")
     model_file: str | None = Field(default=None, description="Path to the ONNX file deployed (relative to the manifest).")
     precision: Precision = Field(description="Precision the model runs at on the unit.")
-    technique: Technique = Field(default="baseline", description="How that precision was reached: baseline, ptq, qat, weight-only, pruned, distilled.")
+    technique: Technique | None = Field(default=None, description="How that precision was reached: baseline, ptq, qat, weight-only, pruned, distilled (default: the profile's most accurate way to this precision).")
     device: str = Field(description="Device id (one of `devices`).")
     instance: int = Field(default=0, ge=0, description="Which of `count` devices of that id (0-based).")
     unit: str | None = Field(default=None, description="Compute unit id (default: the device's first).")

@@ -106,7 +106,11 @@ def render_text(res: dict) -> str:
                              f"{c.get('note', 'cannot be relaxed alone')}")
             else:
                 rt = c["relax_to"]
-                rt = ("add " + ", ".join(rt["add"])) if isinstance(rt, dict) else f"{rt:g}{unit}"
+                if isinstance(rt, dict):
+                    verb = "add" if "add" in rt else "remove"
+                    rt = f"{verb} " + ", ".join(rt[verb])
+                else:
+                    rt = f"{rt:g}{unit}"
                 lim = c.get("limit")
                 lim = f"{lim:g}{unit}" if isinstance(lim, (int, float)) else str(lim)
                 lines.append(f"  {c['budget']} {lim} -> {rt} gives {c['plan']}")

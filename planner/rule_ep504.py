@@ -7,8 +7,7 @@ from .lint import Problem, Rule
 class SpecEmptyChoice(Rule):
     """Allow/deny lists or precision/technique lists that leave nothing to choose from.
 
-    A device id in both `allow` and `deny`, allow lists whose intersection is empty, or a
-    workload whose `precisions` and `techniques` exclude every option of its candidate
+    Allow lists whose intersection is empty, or a workload whose `precisions` and `techniques` exclude every option of its candidate
     models: the spec contradicts itself and `solve` can only report infeasibility.
 
     Anti-pattern:
@@ -27,13 +26,8 @@ class SpecEmptyChoice(Rule):
 
     @staticmethod
     def check(ctx):
+        # (an id both allowed and denied is already a schema error: EP001)
         spec = ctx.spec
-        for section in ("devices", "families", "runtimes"):
-            ad = getattr(spec, section)
-            both = [(k, v) for k, v in enumerate(ad.deny) if ad.allow and v in ad.allow]
-            for k, v in both:
-                yield Problem((section, "deny", k), f"{v!r} is both allowed and denied",
-                              f"remove {v!r} from {section}.allow or {section}.deny")
         if ctx.catalog.devices and not ctx.allowed_devices():
             path = ("devices",) if (spec.devices.allow or spec.devices.deny) else ("families",)
             yield Problem(path, "the devices and families allow/deny lists leave no device",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from .errors import InputError
 from .schema import Precision, Strict, Technique
@@ -62,6 +62,13 @@ class AllowDeny(Strict):
     allow: list[str] | None = Field(default=None, min_length=1, description="Only these ids.")
     deny: list[str] = Field(default_factory=list, description="Never these ids.")
 
+    @model_validator(mode="after")
+    def _not_both(self):
+        both = sorted(set(self.allow or ()) & set(self.deny))
+        if both:
+            raise ValueError(f"{both[0]!r} is both allowed and denied")
+        return self
+
 
 class Objective(Strict):
     weights: dict[str, float] = Field(description="Weighted sum: term -> weight (power, cost, accuracy, latency, energy, devices, memory); accuracy is maximized, the rest minimized.")
@@ -88,9 +95,31 @@ class Spec(Strict):
     devices: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny device ids.")
     families: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny device families.")
     runtimes: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny runtimes.")
+    # where each value came from in the YAML, so later checks (unknown ids) can name the line
+    _positions: Positions | None = PrivateAttr(default=None)
     objective: list[str] | Objective = Field(
         default_factory=lambda: ["min power", "max accuracy", "min cost"],
         description="Lexicographic list such as ['min power', 'max accuracy', 'min cost'], or {weights: {...}}.")
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective_shape(cls, v):
+        # name the bad term here: the union's own error ("valid list") says nothing useful
+        if isinstance(v, dict):
+            weights = v.get("weights")
+            if set(v) != {"weights"} or not isinstance(weights, dict):
+                raise ValueError("objective must be a list like [min power, max accuracy] or "
+                                 "{weights: {power: 1.0, ...}}")
+            for k in weights:
+                if k not in OBJECTIVE_TERMS:
+                    from .catalog import did_you_mean
+                    raise ValueError(f"unknown objective term {k!r}"
+                                     f"{did_you_mean(str(k), OBJECTIVE_TERMS)} (terms: "
+                                     f"{', '.join(OBJECTIVE_TERMS)})")
+        elif not isinstance(v, list):
+            raise ValueError("objective must be a list like [min power, max accuracy] or "
+                             "{weights: {power: 1.0, ...}}")
+        return v
 
     @field_validator("objective")
     @classmethod
@@ -125,9 +154,11 @@ class Spec(Strict):
 
 def parse_spec(data: dict, pos: Positions) -> Spec:
     try:
-        return Spec.model_validate(data)
+        spec = Spec.model_validate(data)
     except ValidationError as e:
         raise validation_error(pos, e, InputError) from None
+    spec._positions = pos
+    return spec
 
 
 def load_spec(path) -> tuple[Spec, Positions]:

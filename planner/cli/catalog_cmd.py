@@ -129,6 +129,15 @@ def validate(directory, catalog_dirs, no_builtin):
     """
     dirs = tuple(catalog_dirs) + ((directory,) if directory else ())
     cat = load_catalog_for_cli(dirs, no_builtin)
+    if directory:
+        from pathlib import Path
+        root = str(Path(directory).resolve())
+        mine = [k for k, f in cat.origin.items() if str(Path(f).resolve()).startswith(root)]
+        kinds = {k: sum(1 for x in mine if x.startswith(k + ":"))
+                 for k in ("device", "model", "op_support", "runtime")}
+        click.echo(f"ok: {directory}: {kinds['device']} devices, {kinds['model']} models, "
+                   f"{kinds['op_support']} op-support tables, {kinds['runtime']} runtimes, "
+                   f"valid together with the rest of the catalog")
     click.echo(f"ok: {len(cat.devices)} devices in {len(cat.families())} families, "
                f"{len(cat.models)} models in {len({m.task for m in cat.models.values()})} tasks, "
                f"{len(cat.measurements)} measurements, {len(cat.op_support)} op-support tables")
