@@ -271,6 +271,25 @@ def _move_into_place(built: Path, out: Path, trash: Path) -> None:
 
 # ---------------------------------------------------------------- the build
 
+# lint findings that make a bundle meaningless: refuse before converting anything (the model
+# itself may be an ONNX file that is not in the catalog, so EP902/EP905/EP906 do not block)
+_BLOCKING_RULES = {"EP201", "EP401", "EP901", "EP903", "EP904"}
+
+
+def _refuse_broken_references(plan_path, catalog) -> None:
+    """An unknown device, unit or power mode, or a precision or runtime the unit cannot run is
+    bad input (exit 2), found before the model is converted, not after."""
+    from .lint import lint_paths
+    from .yamlio import load_mapping
+    data, _ = load_mapping(plan_path)
+    if data.get("kind", "Deployment") == "Spec":
+        return   # a spec is solved first; the plan that comes out is consistent
+    report = lint_paths([os.fspath(plan_path)], catalog=catalog, fail_on="error")
+    for f in report.findings:
+        if f.severity == "error" and f.rule in _BLOCKING_RULES:
+            raise InputError(f"{f.rule} {f.message}", file=f.file, line=f.line,
+                             column=f.column)
+
 def build_bundle(plan_path, catalog, options: BundleOptions,
                  progress: Progress | None = None) -> BundleResult:
     """Build, verify and write a bundle. Raises InputError for bad input, BundleError when
@@ -279,6 +298,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
     opts = options
     plan_file = os.fspath(plan_path)
     manifest, base = load_plan(plan_path, catalog)
+    _refuse_broken_references(plan_path, catalog)
     idx, wl = _pick_workload(manifest, opts.workload, plan_file)
     where = f"workloads[{idx}]"
     safe_name(wl.name, f"{where}.name", file=plan_file)

@@ -354,3 +354,20 @@ def test_walkthrough_spec_is_a_spec():
     from planner.spec import load_spec
     spec, _ = load_spec(EXAMPLES.parent / "bundle" / "spec.yaml")
     assert spec.workloads[0].model_files == ["../models/digits_cnn.onnx"]
+
+
+def test_a_bad_power_mode_is_bad_input_before_any_conversion(tmp_path):
+    from planner.catalog import load_catalog
+    plan = tmp_path / "deploy.yaml"
+    plan.write_text(f"""apiVersion: edgeplan/v1
+kind: Deployment
+devices:
+  - {{id: jetson-orin-nano-8gb, power_mode: 15W}}
+workloads:
+  - {{name: d, model: digits-cnn, model_file: {CNN}, precision: int8,
+     device: jetson-orin-nano-8gb}}
+""")
+    with pytest.raises(InputError, match="EP904.*did you mean '15w'"):
+        build_bundle(plan, load_catalog(use_env=False),
+                     BundleOptions(out_dir=tmp_path / "out", benchmark_runs=3))
+    assert not (tmp_path / "out").exists()
