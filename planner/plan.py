@@ -81,8 +81,15 @@ def render_text(res: dict) -> str:
         lines.append("")
         lines.append("budgets:")
         bind = set(plan.get("binding", []))
+        # a workload's binding rate shows on the unit it shares; its memory on its device
+        for a in plan["assignments"]:
+            where = f"{a['device']}#{a['instance']}"
+            if f"rate:{a['workload']}" in bind:
+                bind.add(f"rate:{where}/{a['unit']}")
+            if "memory" in bind:
+                bind.add(f"memory:{where}")
         for s in plan["slack"]:
-            mark = "  <- binding" if s["budget"].split("#")[0] in bind or s["budget"] in bind else ""
+            mark = "  <- binding" if s["budget"] in bind else ""
             pct = f" ({s['slack_pct']:g} %)" if s["slack_pct"] is not None else ""
             lines.append(f"  {s['budget']}: {s['used']:g} of {s['limit']:g} {s['unit']}, "
                          f"slack {s['slack']:g}{pct}{mark}")
