@@ -360,6 +360,12 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         if ev[1] is None:
             raise InputError("the eval data has no `labels` array", file=str(opts.eval_data),
                              field="--eval-data")
+        fixed = _fixed_batch(specs)
+        rows = len(ev[1])
+        if fixed and rows % fixed:
+            raise InputError(f"{rows} eval rows do not split into the model's fixed batch of "
+                             f"{fixed}: give a multiple of {fixed} rows", file=str(opts.eval_data),
+                             field="--eval-data")
 
     tdata = targets()
     fam = tdata["families"].get(dev.family, {})

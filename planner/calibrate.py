@@ -228,6 +228,25 @@ class Calibration:
         sigma = self.sigma_group.get(group, self.sigma_global)
         return eff, sigma, self.support.get(f"dev:{group}", 0)
 
+    # plain data for a cache: numbers and strings only, so loading it can run no code
+    def to_data(self) -> dict:
+        return {"coef": self.coef, "sigma_global": self.sigma_global,
+                "sigma_group": self.sigma_group, "support": self.support,
+                "overheads": [[f, p, v] for (f, p), v in sorted(self.overheads.items())],
+                "measured": [[list(k), v] for k, v in sorted(self.measured.items())]}
+
+    @classmethod
+    def from_data(cls, d: dict) -> "Calibration":
+        cal = cls.__new__(cls)
+        cal.points = []
+        cal.coef = {str(k): float(v) for k, v in d["coef"].items()}
+        cal.sigma_global = float(d["sigma_global"])
+        cal.sigma_group = {str(k): float(v) for k, v in d["sigma_group"].items()}
+        cal.support = {str(k): int(v) for k, v in d["support"].items()}
+        cal.overheads = {(str(f), bool(p)): float(v) for f, p, v in d["overheads"]}
+        cal.measured = {tuple(k): [float(x) for x in v] for k, v in d["measured"]}
+        return cal
+
     def measured_point(self, device, model, precision, unit, runtime, batch, mode):
         vals = self.measured.get((device, model, precision, unit, runtime, batch, mode))
         if not vals:

@@ -895,7 +895,7 @@ _CODE_FILES = ("schema.py", "catalog.py", "units.py", "estimate.py", "calibrate.
 
 
 def cache_dir() -> Path | None:
-    """Where the parsed catalog is cached: EDGEPLAN_CACHE_DIR, else $XDG_CACHE_HOME/edgeplan,
+    """Where the catalog calibration is cached: EDGEPLAN_CACHE_DIR, else $XDG_CACHE_HOME/edgeplan,
     else ~/.cache/edgeplan. EDGEPLAN_NO_CACHE=1 turns the cache off."""
     if os.environ.get("EDGEPLAN_NO_CACHE"):
         return None
@@ -907,22 +907,24 @@ def cache_dir() -> Path | None:
 
 
 def load_catalog_cached(extra_dirs=(), *, builtin: bool = True):
-    """`load_catalog`, with the parsed catalog (and its calibration) pickled in the cache dir
-    and keyed by every catalog file's path, size and mtime and by the code that parses it, so
-    that lint does not re-parse a few hundred KB of YAML on every run. Any problem with the
-    cache falls back to loading the YAML; errors in the YAML are raised as usual."""
-    import pickle
+    """`load_catalog`, with the catalog's calibration (the slow part: a regression over
+    every measured point) cached as JSON in the cache dir, keyed by every catalog file's
+    path, size and mtime and by the code that fits it. The cache holds plain numbers, so a
+    planted or damaged file can at worst be ignored, never run. Any problem with the cache
+    falls back to fitting; errors in the YAML are raised as usual."""
+    import hashlib
+    import json
     import sys
 
     from .catalog import ENV_VAR, builtin_dirs, load_catalog
+    cat = load_catalog(extra_dirs, builtin=builtin)
     cdir = cache_dir()
+    if cdir is None:
+        return cat
     dirs = [str(d) for d in builtin_dirs()] if builtin else []
     if os.environ.get(ENV_VAR):
         dirs += [p for p in os.environ[ENV_VAR].split(os.pathsep) if p]
     dirs += [str(d) for d in extra_dirs]
-    if cdir is None or not all(os.path.isdir(d) for d in dirs):
-        return load_catalog(extra_dirs, builtin=builtin)
-    import hashlib
     h = hashlib.sha256(f"{sys.version}\x00{builtin}\x00{dirs}".encode())
     here = Path(__file__).resolve().parent
     try:
@@ -935,26 +937,28 @@ def load_catalog_cached(extra_dirs=(), *, builtin: bool = True):
                     st = f.stat()
                     h.update(f"{f}\x00{st.st_mtime_ns}\x00{st.st_size}\x00".encode())
     except OSError:
-        return load_catalog(extra_dirs, builtin=builtin)
-    path = cdir / f"catalog-{h.hexdigest()[:24]}.pickle"
+        return cat
+    from .calibrate import Calibration, calibration_for
+    path = cdir / f"calibration-{h.hexdigest()[:24]}.json"
     try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
-    except Exception:                   # missing, stale or unreadable: load the YAML
+        cat._calibration = Calibration.from_data(json.loads(path.read_text(encoding="utf-8")))
+        return cat
+    except Exception:                   # missing, stale or not ours: fit it
         pass
-    cat = load_catalog(extra_dirs, builtin=builtin)
+    cal = calibration_for(cat)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
-        from .calibrate import calibration_for
-        calibration_for(cat)            # pickled with the catalog
         cdir.mkdir(parents=True, exist_ok=True)
-        for old in sorted(cdir.glob("catalog-*.pickle"), key=lambda p: p.stat().st_mtime)[:-7]:
+        for old in sorted(cdir.glob("calibration-*.json"),
+                          key=lambda p: p.stat().st_mtime)[:-7]:
             old.unlink(missing_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(cat, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.write_text(json.dumps(cal.to_data()), encoding="utf-8")
         os.replace(tmp, path)
     except Exception:                   # a read-only home, a full disk: no cache, no error
-        pass
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     return cat
 
 

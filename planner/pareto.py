@@ -260,6 +260,13 @@ def workload_fronts(spec, catalog, plan: dict | None = None, *, extra_models=Non
             lat_axis, Axis("board power in the power mode", "W", "min"),
             lambda c: c.dtype.power_w, lim, chosen.get(w.name), modes, all_options,
             max_points, per_mode=True))
+    # names that slug alike ("cam.1", "cam-1") must still give unique element ids
+    seen: dict[str, int] = {}
+    for f in fronts:
+        n = seen.get(f.id, 0)
+        seen[f.id] = n + 1
+        if n:
+            f.id = f"{f.id}-{n + 1}"
     return fronts
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .manifest import API_VERSION, Manifest
 
 
-def to_manifest(spec, plan: dict, catalog=None) -> Manifest:
+def to_manifest(spec, plan: dict, catalog=None, model_files: dict | None = None) -> Manifest:
     """The plan as a deployment manifest. On a unit that compiles static shapes only, the plan
     assumes the model is exported with static shapes, and the manifest says so."""
     b = spec.budgets
@@ -14,7 +14,8 @@ def to_manifest(spec, plan: dict, catalog=None) -> Manifest:
         static = catalog is not None and \
             catalog.devices[a["device"]].unit(a["unit"]).static_shapes_only
         workloads.append({
-            "name": w.name, "model": a["model"], "precision": a["precision"],
+            "name": w.name, "model": a["model"],
+            "model_file": (model_files or {}).get(a["model"]), "precision": a["precision"],
             "technique": a["technique"], "device": a["device"], "instance": a["instance"],
             "unit": a["unit"], "runtime": a["runtime"], "batch": w.batch,
             "rate_fps": w.rate_fps, "tokens_per_s": w.tokens_per_s,

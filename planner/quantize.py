@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import shutil
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -85,8 +86,9 @@ def load_npz(path, input_specs: list[tuple[str, str, list]], *, what: str):
         try:
             with loaded:
                 arrays = {k: loaded[k] for k in loaded.files}
-        except ValueError as e:
-            raise InputError(f"cannot read as numpy data ({e})", file=p, field=what) from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise InputError(f"cannot read as numpy data ({type(e).__name__}: {e})", file=p,
+                             field=what) from None
     labels = None
     for k in LABEL_KEYS:
         if k in arrays and k not in {n for n, _, _ in input_specs}:

@@ -358,7 +358,8 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
     for r in result.runners_up:
         r.pop("_sol")
     from .plan import to_manifest
-    result.manifest = to_manifest(spec, result.plan, catalog)
+    result.manifest = to_manifest(spec, result.plan, catalog,
+                                  model_files=getattr(extra_models, "paths", None))
     stats["seconds_total"] = round(time.monotonic() - t0, 3)
     return result
 
@@ -417,13 +418,24 @@ def model_file_profiles(spec: Spec, base_dir) -> dict | None:
     if not any(w.model_files for w in spec.workloads):
         return None
     from .onnx_profile import profile_as_model
-    out: dict = {}
+    out = ModelFiles()
     for w in spec.workloads:
         for f in w.model_files or ():
             path = f if os.path.isabs(f) else os.path.join(os.fspath(base_dir), f)
             mid = os.path.splitext(os.path.basename(f))[0].lower()
-            out.setdefault(w.name, []).append(profile_as_model(path, mid, task=w.task or "custom"))
+            m = profile_as_model(path, mid, task=w.task or "custom")
+            out.setdefault(w.name, []).append(m)
+            out.paths[m.id] = f
     return out
+
+
+class ModelFiles(dict):
+    """{workload: [ModelProfile]} from a spec's model_files, and `paths`: model id -> the
+    file as the spec names it (relative to the spec), for the manifest's model_file."""
+
+    def __init__(self):
+        super().__init__()
+        self.paths: dict[str, str] = {}
 
 
 def solve_spec_file(path, catalog: Catalog | None = None, **kw) -> SolveResult:

@@ -551,4 +551,15 @@ def test_subprocess_lint_imports_no_heavy_modules(tmp_path):
                     if line.startswith("import time:")]
         assert not [m for m in imported
                     if m.split(".")[0] in ("ortools", "onnx", "onnxruntime")]
-    assert list((tmp_path / "cache").glob("catalog-*.pickle"))      # the second run used it
+    assert list((tmp_path / "cache").glob("calibration-*.json"))    # the second run used it
+
+
+def test_a_planted_cache_file_is_ignored_not_run(tmp_path, monkeypatch):
+    """The cache holds plain numbers: a file that is not ours is refitted over, never run."""
+    from planner.lint import load_catalog_cached
+    monkeypatch.setenv("EDGEPLAN_CACHE_DIR", str(tmp_path))
+    load_catalog_cached()
+    (cached,) = tmp_path.glob("calibration-*.json")
+    cached.write_text('{"coef": 1}')
+    cat = load_catalog_cached()
+    assert cat._calibration.coef            # refitted, not the planted value
