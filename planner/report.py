@@ -822,12 +822,12 @@ def report_for_file(path, catalog, *, fmt: str = "html", extra_models=None, **kw
         text = Path(path).read_text(encoding="utf-8")
     except OSError:         # pragma: no cover - load_spec read it a moment ago
         text = None
-    data = build_report(spec, catalog, extra_models=extra_models, source=_shown_path(path),
+    data = build_report(spec, catalog, extra_models=extra_models, source=shown_path(path),
                         spec_text=text, **kw)
     return render_report(data, fmt)
 
 
-def _shown_path(path) -> str:
+def shown_path(path) -> str:
     """The spec's path as shown in the report: relative to the working directory when it is
     under it, else its name, so the page does not depend on how the path was typed."""
     import os

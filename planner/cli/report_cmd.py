@@ -38,7 +38,7 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
 
     Example: edgeplan report examples/drone-detect-pose.yaml -o review.html
     """
-    from ..report import build_report, render_report
+    from ..report import shown_path, build_report, render_report
     from ..solve import model_file_profiles
     from ..spec import load_spec
 
@@ -51,7 +51,8 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
         spec_text = f.read()
     data = build_report(spec, cat, top=top, workers=workers, extra_models=extra,
                         with_sensitivity=not no_sensitivity,
-                        source=spec_file.replace(os.sep, "/"), spec_text=spec_text)
+                        source=shown_path(spec_file).replace(os.sep, "/"),
+                        spec_text=spec_text)
     text = render_report(data, fmt)
     if out == "-":
         click.echo(text, nl=False)
