@@ -9,6 +9,8 @@ github  `::error file=...,line=...,col=...,title=...::message` workflow commands
 """
 from __future__ import annotations
 
+from . import version
+
 import json
 
 FORMATS = ("text", "json", "sarif", "github")
@@ -82,14 +84,6 @@ def as_json(report) -> str:
 
 
 # ---------------------------------------------------------------- sarif
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("edgeplan")
-    except Exception:                    # not installed (a source checkout on sys.path)
-        return "0.0.0"
-
 
 def sarif_rules() -> list[dict]:
     from .lint import registry
@@ -179,7 +173,7 @@ def sarif(report) -> str:
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
         "runs": [{
-            "tool": {"driver": {"name": "edgeplan", "version": _version(),
+            "tool": {"driver": {"name": "edgeplan", "version": version(),
                                 "informationUri": INFORMATION_URI, "rules": rules}},
             "invocations": [invocation],
             "artifacts": [{"location": _artifact(f)} for f in report.files],

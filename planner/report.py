@@ -20,6 +20,8 @@ timestamps, stable ordering, the solver's fixed seed. The library never prints o
 """
 from __future__ import annotations
 
+from . import version
+
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -685,7 +687,7 @@ def build_report(spec, catalog, *, top: int = 3, workers: int = 2, extra_models=
     report = {
         "title": f"{spec.name}: design review",
         "name": spec.name, "source": source, "spec_text": spec_text,
-        "version": _version(), "status": d["status"],
+        "version": version(), "status": d["status"],
         "question": describe_question(spec, catalog, extra_models),
         "objective": d["objective"], "plan": None, "why": None, "fronts": [],
         "plan_fronts": [], "runners_up": [], "rejected": group_rejections(d["rejected"]),
@@ -743,14 +745,6 @@ def runners_up(spec, catalog, plan: dict, top: int, *, workers: int = 2,
             seen.add(k)
             out.append(p)
     return out[:top]
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("edgeplan")
-    except Exception:     # pragma: no cover - running from a source tree without metadata
-        return "dev"
 
 
 # ---------------------------------------------------------------- rendering
