@@ -94,6 +94,19 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
             check("task", [w.task], tasks, ("workloads", i, "task"), scalar=True)
 
 
+def floor_metric(w, models) -> str:
+    """The metric a workload's accuracy floor is read in: its first listed model's (specs),
+    else the metric most of its candidate models report (ties: alphabetical)."""
+    by_id = {m.id: m for m in models}
+    for mid in getattr(w, "models", None) or ():
+        if mid in by_id:
+            return by_id[mid].metric
+    counts: dict[str, int] = {}
+    for m in by_id.values():
+        counts[m.metric] = counts.get(m.metric, 0) + 1
+    return min(counts, key=lambda k: (-counts[k], k)) if counts else ""
+
+
 def workload_tasks(w: Workload, catalog: Catalog) -> set[str]:
     if w.task:
         return {w.task}
@@ -338,6 +351,10 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
         checks.append((f"rate:{w.name}", g.util > util_cap, g.util, util_cap))
     if w.accuracy_floor is not None:
         bad = np.where(hib, acc < w.accuracy_floor, acc > w.accuracy_floor)
+        # a floor is a number in one metric: an option scored in another (OpenImages mAP
+        # among COCO detectors, MATH-500 among MMLU LLMs) cannot be said to reach it
+        ref = floor_metric(w, [o.model for o in options])
+        bad = bad | np.array([o.model.metric != ref for o in options]).reshape(-1, 1)
         checks.append((f"accuracy:{w.name}", np.broadcast_to(bad, shape),
                        np.broadcast_to(acc, shape), w.accuracy_floor))
     if b.power_w is not None:

@@ -311,9 +311,8 @@ def _plan_for(spec: Spec, catalog: Catalog, workers: int, extra_models):
 
 
 def _metric(w, catalog) -> str:
-    from .candidates import workload_models
-    ms = workload_models(w, catalog, widen=False)
-    return ms[0].metric if ms else ""
+    from .candidates import floor_metric, workload_models
+    return floor_metric(w, workload_models(w, catalog, widen=False))
 
 
 def _memory_shortfall(spec, catalog, extra_models) -> str:

@@ -37,6 +37,17 @@ class AccuracyBelowFloor(Rule):
             w = r.workload
             if not r.ok or w.accuracy_floor is None:
                 continue
+            # the floor is read in the metric most models of the task report, as solve does
+            from .candidates import floor_metric
+            peers = [m for m in ctx.catalog.models.values() if m.task == r.model.task]
+            ref = floor_metric(w, peers)
+            if ref and r.model.metric != ref:
+                yield Problem(("workloads", r.index, "accuracy_floor"),
+                              f"{w.model} reports {r.model.metric}, not {ref} like the other "
+                              f"{r.model.task} models: the floor {w.accuracy_floor:g} cannot "
+                              "be checked against it",
+                              f"pick a model scored in {ref}, or drop the floor")
+                continue
             acc = r.estimate.accuracy.value
             if meets(r.model, acc, w.accuracy_floor):
                 continue

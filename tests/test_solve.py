@@ -285,3 +285,17 @@ def test_time_limit_returns_a_plan_with_its_status(mini_catalog):
     r = solve(spec_from(TWO), mini_catalog, time_limit=5.0, binding=False)
     assert r.status in ("optimal", "feasible")
     assert validate_plan(spec_from(TWO), mini_catalog, r.plan) == []
+
+
+def test_a_floor_is_read_in_one_metric(catalog):
+    """RetinaNet reports OpenImages mAP among COCO detectors: a COCO floor cannot be said to
+    be reached by it, so it is rejected for accuracy, whatever its number."""
+    spec = spec_from("""
+name: det
+workloads: [{name: d, task: detection, rate_fps: 1, accuracy_floor: 20}]
+""")
+    r = solve(spec, catalog, binding=False)
+    assert r.status == "optimal"
+    assert catalog.models[r.plan["assignments"][0]["model"]].metric == "COCO mAP50-95"
+    rows = [x for x in r.rejected if x["model"] == "retinanet-resnext50-fpn"]
+    assert rows and all(any(v["budget"] == "accuracy" for v in x["violations"]) for x in rows)
