@@ -15,7 +15,9 @@ class AccuracyBelowFloor(Rule):
     The accuracy is the profile's figure for this precision and technique (the estimator's
     `accuracy`), in the profile's metric; `solve` rejects such an option (reason `accuracy`).
     Typical case: INT8 post-training quantization loses a few points where quantization-aware
-    training keeps them, and the message then suggests QAT.
+    training keeps them, and the message then suggests QAT. A model scored in another metric
+    than its task's usual one (OpenImages mAP among COCO detectors) cannot meet the floor
+    either: the numbers are not comparable.
 
     Anti-pattern:
 
