@@ -218,7 +218,7 @@ def build_candidates(spec: Spec, catalog: Catalog, *, explain: bool = False,
             keep = keep & _fastest_runtime(g, keep)
         keeps.append(keep)
     pruned = 0
-    obj = set() if feasibility_only else {t for t, _ in _objective_terms(spec)}
+    obj = set() if feasibility_only else {t for t, _ in spec.objective_order()}
     if grids.explain:
         # the explanation model checks memory, rate, power and cost itself: every option
         # that is lighter on any of them must stay
@@ -514,11 +514,6 @@ _UNIT_CODES: dict[tuple, int] = {}
 
 def _unit_code(u) -> int:
     return _UNIT_CODES.setdefault((u.device.id, u.unit.id), len(_UNIT_CODES))
-
-
-def _objective_terms(spec):
-    from .solve import objective_order
-    return objective_order(spec)
 
 
 def pareto_mask(group, crit):

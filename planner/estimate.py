@@ -369,12 +369,12 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     throughput = Quantity(q.batch * 1000.0 / lat, "fps", provenance,
                           q.batch * 1000.0 / high, q.batch * 1000.0 / low, bottleneck)
 
+    mp = math_precision(unit, q.precision)
     prefill = decode = None
     if is_llm:
         # decode: one token per step, latency above is per token; prefill is compute-bound
         decode = Quantity(1000.0 / lat, "tokens/s", provenance, 1000.0 / high, 1000.0 / low,
                           bottleneck)
-        mp = math_precision(unit, q.precision)
         ceff, csigma, cn = cal.efficiency(dev, model, runtime, "compute", unit.kind, gops)
         per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
                       / (unit.peak_tops[mp] * 1e12 * mode.compute_scale) * 1e3) / ceff
@@ -385,7 +385,6 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     # memory: weights + activations + KV cache, plus what the OS and runtime keep
     s = model.size
     weights_gb = s.params_m * 1e6 * option.params_scale * BYTES_PER_PARAM[q.precision] / 1e9
-    mp = math_precision(unit, q.precision)
     act_gb = s.activation_mb * 1e-3 * (BYTES_PER_PARAM[mp] / 4.0) * q.batch
     kv_gb = (model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * q.batch / 1e9
              if is_llm else 0.0)

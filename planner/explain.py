@@ -287,10 +287,10 @@ def _relax(b: str, spec, catalog, workers, extra_models) -> dict:
             return out | {"relax_to": None, "plan": None}
         used = {_list_item(b, a, catalog) for a in r.plan["assignments"]}
         if b.endswith(".deny"):    # what the plan uses from the deny list comes off it
-            add = sorted(used & set(_listed(spec, b)))
+            add = sorted(used & set(_list_value(spec, b) or ()))
             val = {"remove": add}
         else:                      # what the plan uses outside the allow list goes on it
-            add = sorted(used - set(_listed(spec, b)))
+            add = sorted(used - set(_list_value(spec, b) or ()))
             val = {"add": add}
         new = _extend_list(spec, b, add)
     summary, plan = _plan_for(new, catalog, workers, extra_models)
@@ -348,11 +348,6 @@ def _list_item(b, a, catalog):
     return a["runtime"]
 
 
-def _listed(spec, b):
-    v = _list_value(spec, b)
-    return list(v or [])
-
-
 def _list_value(spec, b):
     if ":" in b:
         kind, wname = b.split(":", 1)
@@ -379,11 +374,10 @@ def _extend_list(spec, b, add):
 # ---------------------------------------------------------------- binding budgets
 
 def _lex_key(spec: Spec, objective: dict) -> tuple:
-    from .solve import objective_order
     if not isinstance(spec.objective, list):
         return (objective.get("weighted", 0),)
     return tuple((-1 if sense == "max" else 1) * objective.get(name, 0)
-                 for name, sense in objective_order(spec))
+                 for name, sense in spec.objective_order())
 
 
 def binding_budgets(spec: Spec, catalog: Catalog, objective: dict, *, workers: int = 2,

@@ -49,21 +49,13 @@ class SolveResult:
 
     def as_dict(self) -> dict:
         out = {"status": self.status, "spec": self.spec.name,
-               "objective": [f"{s} {t}" for t, s in objective_order(self.spec)]
+               "objective": [f"{s} {t}" for t, s in self.spec.objective_order()]
                if isinstance(self.spec.objective, list) else
                {"weights": dict(self.spec.objective.weights)},
                "plan": self.plan, "runners_up": self.runners_up,
                "conflicts": self.conflicts, "rejected": list(self.rejected),
                "rejected_summary": summarize_rejections(self.rejected), "stats": self.stats}
         return out
-
-
-def objective_order(spec: Spec) -> list[tuple[str, str]]:
-    """[(term, 'min'|'max')] in priority order."""
-    from .spec import OBJECTIVE_TERMS
-    if isinstance(spec.objective, list):
-        return [(t.split()[1], t.split()[0]) for t in spec.objective]
-    return [(t, OBJECTIVE_TERMS[t]) for t in sorted(spec.objective.weights)]
 
 
 def summarize_rejections(rejected: list[dict]) -> dict[str, int]:
@@ -137,7 +129,7 @@ def optimise(pm, terms, spec: Spec, *, time_limit: float | None, workers: int,
     objective: dict[str, float] = {}
     passes = []
     if isinstance(spec.objective, list):
-        for name, sense in objective_order(spec):
+        for name, sense in spec.objective_order():
             passes.append((name, terms[name].expr, sense))
     else:
         passes.append(("weighted", _weighted_expr(spec, terms), "min"))
@@ -370,7 +362,7 @@ def _incumbent_bound(spec: Spec, grids, workers: int):
     return it as a bound: no device type above the optimum can be in an optimal plan, since
     the total is a sum of the devices' values. The final model then sees far fewer options.
     None when the objective starts otherwise or no threshold below the budget works."""
-    order = objective_order(spec)
+    order = spec.objective_order()
     if not isinstance(spec.objective, list) or order[0][0] not in ("power", "cost"):
         return None
     term = order[0][0]

@@ -145,11 +145,11 @@ class Spec(Strict):
             raise ValueError(f"duplicate workload name {sorted(dup)[0]!r}")
         return self
 
-    def objective_terms(self) -> list[tuple[str, float]]:
-        """[(term, weight)] in priority order; a weighted objective is one entry 'weighted'."""
+    def objective_order(self) -> list[tuple[str, str]]:
+        """[(term, 'min'|'max')] in priority order (a weighted objective: its terms, sorted)."""
         if isinstance(self.objective, list):
-            return [(item.split()[1], 1.0) for item in self.objective]
-        return [("weighted", 0.0)]
+            return [(t.split()[1], t.split()[0]) for t in self.objective]
+        return [(t, OBJECTIVE_TERMS[t]) for t in sorted(self.objective.weights)]
 
 
 def parse_spec(data: dict, pos: Positions) -> Spec:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import spec_from
+from conftest import TWO_WORKLOADS, spec_from
 from planner.candidates import build_candidates
 from planner.estimate import Query, estimate
 from planner.pareto import (front_mask, pareto_layers, plan_fronts, plan_key, plan_totals,
@@ -66,14 +66,7 @@ workloads:
 budgets: {power_w: 12, cost_usd: 600}
 """
 
-TWO = """
-name: two
-workloads:
-  - {name: classify, task: classification, rate_fps: 30, latency_budget_ms: 20, accuracy_floor: 74}
-  - {name: chat, models: [toy-llm-7b], tokens_per_s: 5, context_tokens: 1024}
-budgets: {power_w: 30, max_devices: 2}
-objective: [min power, max accuracy, min cost]
-"""
+TWO = TWO_WORKLOADS
 
 
 def _r(v):

@@ -7,19 +7,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import spec_from
+from conftest import TWO_WORKLOADS, spec_from
 from planner.candidates import build_candidates
 from planner.solve import solve
 from planner.validate import validate_plan
 
-TWO = """
-name: two
-workloads:
-  - {name: classify, task: classification, rate_fps: 30, latency_budget_ms: 20, accuracy_floor: 74}
-  - {name: chat, models: [toy-llm-7b], tokens_per_s: 5, context_tokens: 1024}
-budgets: {power_w: 30, max_devices: 2}
-objective: [min power, max accuracy, min cost]
-"""
+TWO = TWO_WORKLOADS
 
 
 def test_plan_meets_every_budget(mini_catalog):
