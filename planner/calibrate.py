@@ -27,7 +27,7 @@ from .catalog import Catalog
 from .estimate import EFF_BOUNDS, MEASURED_CONTEXT, roofline
 from .schema import Measurement
 
-RIDGE = 1.0              # penalty on each factor, in units of one point's squared log error
+RIDGE = 0.5              # penalty on each factor, in units of one point's squared log error
 INTERCEPT_RIDGE = 1e-6
 FIXED_SHARE_FLOOR = 0.1  # measured time minus fixed costs is kept >= 10 % of the time
 MIN_GROUP_FOR_SIGMA = 3
@@ -201,15 +201,14 @@ class Calibration:
                             for g, v in groups.items() if len(v) >= MIN_GROUP_FOR_SIGMA}
 
     def coef_of(self, name: str) -> float:
-        """A fitted factor; 0 (the mean) for what has no data, except a runtime: one never
-        measured is taken to be no faster than the slowest measured runtime, so the plan
-        does not lean on an unmeasured runtime being better than the ones we know."""
-        if name in self.coef:
-            return self.coef[name]
-        if name.startswith("runtime:"):
-            return min((v for k, v in self.coef.items() if k.startswith("runtime:")),
-                       default=0.0)
-        return 0.0
+        """A fitted factor; 0 (the mean of its kind) for what has no data."""
+        return self.coef.get(name, 0.0)
+
+    def measured_runtime(self, runtime: str) -> bool:
+        """Whether any calibration point used this runtime. Choosing among a unit's runtimes
+        prefers these: a plan should not lean on an unmeasured runtime's estimate (the mean)
+        being better than runtimes we have numbers for."""
+        return f"runtime:{runtime}" in self.coef
 
     def predict_log(self, features) -> float:
         return sum(self.coef_of(f) * v for f, v in features)

@@ -328,6 +328,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     est = estimate_grid(catalog, options, units, batch=w.batch, context=w.context_tokens,
                         calibration=calibration)
     g.runs, g.lat, g.mem = est["runs"], est["latency_ms"], est["memory_gb"]
+    g.runtime_measured = est["runtime_measured"]
     rate = w.tokens_per_s if w.tokens_per_s is not None else (w.rate_fps or 0.0)
     g.util = rate * g.lat / 1000.0 / w.batch
     g.acc = np.array([o.accuracy for o in options])
@@ -400,9 +401,12 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
 def _fastest_runtime(g, keep):
     """Runtimes of one unit differ only in speed (memory, accuracy, power mode are the same),
     so for each option and unit only the fastest runtime that passes is a candidate; exact ties
-    keep the unit's first."""
+    keep the unit's first. A runtime with measured points beats one without (whose estimate is
+    only the mean runtime): the ranking puts every unmeasured runtime after every measured one,
+    keeping their order."""
     import numpy as np
-    lat = np.where(keep, g.lat, np.inf)
+    rank = np.where(g.runtime_measured.reshape(1, -1), g.lat, g.lat * 1e6 + 1e12)
+    lat = np.where(keep, rank, np.inf)
     key = g.t_index * (int(g.unit_code.max()) + 1) + g.unit_code
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     best = np.minimum.reduceat(lat, starts, axis=1)

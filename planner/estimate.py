@@ -187,11 +187,12 @@ def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog
 def best_runtime(cal, catalog, dev: Device, unit: ComputeUnit, model: ModelProfile,
                  precision: str) -> str:
     """Of the unit's runtimes that run this kind of model, the one calibration says is
-    fastest for it (ties: the unit's order)."""
+    fastest for it, measured runtimes first (ties: the unit's order)."""
     fits = [r for r in unit.runtimes if catalog.runs(r, model)]
     regime = roofline(model, precision, dev, unit).regime
     gops = 2.0 * model.size.macs_g
-    return max(fits, key=lambda r: (cal.efficiency(dev, model, r, regime, unit.kind, gops)[0],
+    return max(fits, key=lambda r: (cal.measured_runtime(r),
+                                    cal.efficiency(dev, model, r, regime, unit.kind, gops)[0],
                                     -fits.index(r)))
 
 
@@ -231,7 +232,7 @@ class Roofline:
 
 
 class _ScalarXP:
-    """The two array operations the roofline needs, for plain floats (numpy for grids)."""
+    """The array operations the roofline needs, for plain floats (numpy for grids)."""
     maximum = staticmethod(max)
 
     @staticmethod
@@ -241,23 +242,31 @@ class _ScalarXP:
 
 def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram_gbs,
                    onchip_bytes, link_gbs, io_bytes, link_overhead_ms, dispatch_ms,
-                   act_on_chip=False):
+                   act_on_chip=False, context_switch=False, context_switch_ms=0.0):
     """The roofline, once, for scalars (xp=_ScalarXP) or numpy arrays (xp=numpy).
 
     onchip_bytes: on-chip weight memory, or -1 where the unit has none.
     link_gbs: host-link bandwidth for an accelerator on a host, or 0 where there is none
     (then io_bytes and link_overhead_ms are ignored).
+    context_switch: weights beyond on-chip memory split the network into contexts, and every
+    call loads all of them (Hailo), instead of streaming only the excess (Edge TPU).
     Returns (compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms)."""
     compute_ms = ops / peak_ops * 1e3
     has_chip = onchip_bytes >= 0
     has_link = link_gbs > 0
-    # weights held on chip are not re-read from DRAM; the excess streams every inference,
-    # over the host link for an accelerator on a host, else from DRAM
-    excess = xp.maximum(weight_bytes - xp.maximum(onchip_bytes, 0.0), 0.0)
+    # weights held on chip are not re-read from DRAM; the excess streams every call, over the
+    # host link for an accelerator on a host, else from DRAM. A context-switching unit holds
+    # one context at a time, so a network that does not fit reloads all its weights per call
+    # (batching amortises it: one pass through the contexts serves the whole batch).
+    chip = xp.maximum(onchip_bytes, 0.0)
+    excess = xp.maximum(weight_bytes - chip, 0.0)
+    switching = has_chip & context_switch & (excess > 0)
+    excess = xp.where(switching, weight_bytes, excess)
     streamed = xp.where(has_chip & has_link, excess, 0.0)
     dram_weights = xp.where(has_chip, xp.where(has_link, 0.0, excess), weight_bytes)
     safe_link = xp.where(has_link, link_gbs, 1.0)
-    streaming_ms = streamed / (safe_link * 1e9) * 1e3
+    streaming_ms = streamed / (safe_link * 1e9) * 1e3 + xp.where(switching, context_switch_ms,
+                                                                  0.0)
     # dataflow accelerators (Hailo) keep activations on chip; elsewhere they are written and
     # read back once (the Edge TPU's SRAM caches parameters, per Coral's documentation)
     act_dram = xp.where(act_on_chip, 0.0, 2.0 * act_bytes)
@@ -287,7 +296,9 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         link_gbs=link.bandwidth_gbs if link else 0.0,
         io_bytes=(s.input_elements + s.output_elements) * batch * bpp,
         link_overhead_ms=link.per_call_overhead_ms if link else 0.0,
-        dispatch_ms=unit.dispatch_overhead_ms, act_on_chip=unit.activations_on_chip)
+        dispatch_ms=unit.dispatch_overhead_ms, act_on_chip=unit.activations_on_chip,
+        context_switch=unit.weight_loading == "context-switch",
+        context_switch_ms=unit.context_switch_ms)
     on_chip = None if unit.on_chip_memory_mb is None else \
         weight_bytes <= unit.on_chip_memory_mb * 1e6
     return Roofline(*terms, weights_on_chip=on_chip)
@@ -418,8 +429,13 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                    weights_on_chip=r.weights_on_chip, notes=notes)
     est._idle_w, est._mode_w = idle, mode.power_w
     if r.weights_on_chip is False:
-        notes.append(f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip "
-                     "memory: the rest streams on every inference")
+        if unit.weight_loading == "context-switch":
+            notes.append(f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip "
+                         "memory: the network runs in contexts, all reloaded on every call "
+                         "(a larger batch amortises the reload)")
+        else:
+            notes.append(f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip "
+                         "memory: the rest streams on every inference")
     return est
 
 
@@ -510,6 +526,9 @@ def _estimate_grid(cal, options, units, batch, context) -> dict:
     link_ms = row([l.per_call_overhead_ms if l else 0.0 for l in links])
     dispatch = row([u.unit.dispatch_overhead_ms for u in units])
     act_chip = np.array([u.unit.activations_on_chip for u in units]).reshape(1, n_u)
+    ctx_switch = np.array([u.unit.weight_loading == "context-switch"
+                           for u in units]).reshape(1, n_u)
+    ctx_ms = row([u.unit.context_switch_ms for u in units])
 
     # log efficiency = regime + device family x regime + model family + runtime
     coef = cal.coef_of
@@ -549,7 +568,8 @@ def _estimate_grid(cal, options, units, batch, context) -> dict:
             np, weight_bytes=w_all[sl, None], act_bytes=act_bytes, kv_bytes=kv_all[sl, None],
             ops=ops_all[sl, None], peak_ops=pk_p[pr], dram_gbs=dram, onchip_bytes=onchip,
             link_gbs=link_gbs, io_bytes=io_all[sl, None], link_overhead_ms=link_ms,
-            dispatch_ms=dispatch, act_on_chip=act_chip)
+            dispatch_ms=dispatch, act_on_chip=act_chip, context_switch=ctx_switch,
+            context_switch_ms=ctx_ms)
         lo = lo_all[sl, None]
         size = coef("size:compute") * np.log10(np.maximum(ops_all[sl, None] / 1e9, 1e-6))
         logeff = np.where(compute_ms >= memory_ms, lu["compute"] + lo + size, lu["memory"] + lo)
@@ -573,4 +593,6 @@ def _estimate_grid(cal, options, units, batch, context) -> dict:
             for i in o_at.get((model, prec), ()):
                 for j in u_at.get((dev, unit, runtime, mode), ()):
                     latency[i, j] = v
-    return {"runs": runs, "latency_ms": latency, "memory_gb": memory_gb}
+    return {"runs": runs, "latency_ms": latency, "memory_gb": memory_gb,
+            "runtime_measured": np.array([cal.measured_runtime(u.runtime) for u in units],
+                                         dtype=bool)}

@@ -8,7 +8,8 @@ class WeightsOffChip(Rule):
     """The model's weights do not fit in the accelerator's on-chip memory.
 
     Accelerators such as the Edge TPU keep weights in on-chip SRAM (8 MB). A larger model
-    still runs, but the excess streams from the host on every inference, and that transfer,
+    still runs, but the excess streams from the host on every inference (on Hailo chips the
+    network is split into contexts and all of them reload on every call), and that transfer,
     not the TOPS, sets the latency. The estimator's `weights_on_chip` decides.
 
     Anti-pattern: a 25 M-parameter model on a Coral Edge TPU:
@@ -40,11 +41,14 @@ class WeightsOffChip(Rule):
                    if rl.streaming_ms > 0 and r.device.host_interface else "from memory")
             cost = (f" (about {num(rl.streaming_ms)} ms of the {num(est.latency_ms.value)} ms "
                     "estimate)") if rl.streaming_ms > 0 else ""
+            moved = (f"all {num(weights_mb)} MB reload context by context {how} on every "
+                     f"call{cost}; a larger batch amortises it"
+                     if u.weight_loading == "context-switch" else
+                     f"{num(weights_mb - u.on_chip_memory_mb)} MB stream {how} on every "
+                     f"inference{cost}")
             yield Problem(("workloads", r.index, "model"),
                           f"{w.model} weights take {num(weights_mb)} MB at "
                           f"{w.precision.upper()}, over the {u.id}'s "
-                          f"{num(u.on_chip_memory_mb)} MB on-chip memory: "
-                          f"{num(weights_mb - u.on_chip_memory_mb)} MB stream {how} on every "
-                          f"inference{cost}",
+                          f"{num(u.on_chip_memory_mb)} MB on-chip memory: {moved}",
                           f"pick a model whose {w.precision.upper()} weights fit in "
                           f"{num(u.on_chip_memory_mb)} MB, or a pruned option")

@@ -16,7 +16,10 @@ from .units import GB, MB, GBps, GMacs, Ms, Tops, Usd, Watts
 
 Precision = Literal["fp32", "fp16", "int8", "int4"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int4")
-BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
+# Stored bytes per weight. INT4 formats carry a 16-bit scale per group of 32 weights (llama.cpp
+# Q4_0: 18-byte blocks of 32; MLC q4f16_1 likewise), so 4.5 bits: LLaMA 7B (6.74 B params) in
+# Q4_0 is 3.56 GiB = 0.567 bytes per parameter (llama.cpp's Apple-silicon benchmark table).
+BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5625}
 
 Technique = Literal["baseline", "ptq", "qat", "weight-only", "pruned", "distilled"]
 TECHNIQUES: tuple[str, ...] = ("baseline", "ptq", "qat", "weight-only", "pruned", "distilled")
@@ -74,7 +77,9 @@ class ComputeUnit(Sourced):
     peak_tops: dict[Precision, Tops] = Field(min_length=1, description="Peak dense ops/s per precision the unit runs natively (TOPS; 1 MAC = 2 ops).")
     weight_only: list[Precision] = Field(default_factory=list, description="Weight-only precisions the runtimes on this unit run (weights stored at this precision, math at the lowest precision in peak_tops), e.g. int4 for LLMs.")
     runtimes: list[str] = Field(min_length=1, description="Runtimes that target this unit: tensorrt, onnxruntime, tflite, edgetpu, coreml, llama.cpp, mlc-llm, qnn, openvino, hailort, rknn, vitis-ai, tflite-micro, ...")
-    on_chip_memory_mb: MB | None = Field(default=None, description="On-chip memory that holds weights (MB); larger models stream the rest every inference.")
+    on_chip_memory_mb: MB | None = Field(default=None, description="On-chip memory that holds weights (MB); what does not fit reaches the unit on every call, as weight_loading says.")
+    weight_loading: Literal["stream-excess", "context-switch"] = Field(default="stream-excess", description="How weights beyond on_chip_memory_mb reach the unit: 'stream-excess' (Edge TPU: the part that does not fit streams on every call) or 'context-switch' (Hailo: the network is split into contexts that each fit, and every call loads all of them in turn, over the host link for an accelerator on a host).")
+    context_switch_ms: Ms = Field(default=0.0, description="For weight_loading: context-switch, the fixed cost per call of switching through a network's contexts (ms), beyond moving their weights.")
     static_shapes_only: bool = Field(default=False, description="The unit's compiler needs static input shapes.")
     activations_on_chip: bool = Field(default=False, description="A dataflow unit that keeps activations in its own memory (no DRAM traffic for them), e.g. Hailo.")
     op_support: str = Field(default="full", description="Operator-support class (an id in op_support tables); 'full' runs any ONNX op.")

@@ -5,7 +5,7 @@ import pytest
 
 from planner.catalog import load_catalog
 from planner.errors import CatalogError, EstimateError, InputError, UnknownIdError
-from planner.estimate import OptionRow, Query, UnitRow, estimate, estimate_grid
+from planner.estimate import OptionRow, Query, UnitRow, estimate, estimate_grid, roofline
 from planner.units import parse_quantity
 from planner.yamlio import loads_yaml
 
@@ -97,10 +97,34 @@ def test_weights_over_on_chip_memory_stream_over_the_link(mini_catalog):
     assert big.latency_ms.value >= 68.0
 
 
+def test_a_network_over_a_context_switching_chip_reloads_all_weights_per_call():
+    cat = load_catalog([MINI, MINI.parent / "dataflow"], builtin=False, use_env=False)
+    dev = cat.devices["toy-dataflow-m2"]
+    small = estimate(cat, Query("toy-cnn", "int8", dev.id))
+    big = estimate(cat, Query("toy-big-cnn", "int8", dev.id))
+    big8 = estimate(cat, Query("toy-big-cnn", "int8", dev.id, batch=8))
+    assert small.weights_on_chip is True and big.weights_on_chip is False
+    assert big.latency_ms.bottleneck == "weight-streaming"
+    assert any("contexts" in n for n in big.notes)
+    # 25 MB > 16 MB on chip: all 25 MB over the 2 GB/s link (12.5 ms) plus the 0.5 ms of
+    # switching, once per call, so a batch of 8 pays it once
+    r1 = roofline(cat.models["toy-big-cnn"], "int8", dev, dev.units[0])
+    assert r1.streaming_ms == pytest.approx(12.5 + 0.5)
+    assert big.latency_ms.value >= 13.0
+    assert big8.latency_ms.value / 8 < big.latency_ms.value / 3
+    # the grid's numpy roofline agrees
+    opts = [OptionRow(m, o.precision, o.technique, o.accuracy, o.params_scale, o.macs_scale)
+            for m in cat.models.values() for o in m.options if o.precision == "int8"]
+    g = estimate_grid(cat, opts, [UnitRow(dev, dev.units[0], "default", 1.0, "hailort")])
+    for i, o in enumerate(opts):
+        e = estimate(cat, Query(o.model.id, "int8", dev.id, o.technique))
+        assert g["latency_ms"][i, 0] == pytest.approx(e.latency_ms.value, rel=1e-9)
+
+
 def test_llm_memory_has_weights_and_kv_cache(mini_catalog):
     e = estimate(mini_catalog, Query("toy-llm-7b", "int4", "toy-gpu-8gb", context=4096))
     b = e.memory_breakdown_gb
-    assert b["weights"] == pytest.approx(3.5)
+    assert b["weights"] == pytest.approx(7e9 * 0.5625 / 1e9)   # 4.5 bits: a scale per 32
     # 2 (K and V) x 32 layers x 8 heads x 128 x 2 bytes x 4096 tokens
     assert b["kv_cache"] == pytest.approx(2 * 32 * 8 * 128 * 2 * 4096 / 1e9)
     assert e.decode_tokens_per_s.value == pytest.approx(1000 / e.latency_ms.value)
