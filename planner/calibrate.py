@@ -86,7 +86,7 @@ def measurement_points(catalog: Catalog) -> list[Point]:
         mode = dev.mode(m.power_mode)
         context = MEASURED_CONTEXT if model.llm else 0
         r = roofline(model, m.precision, dev, unit, batch=m.batch, context=context,
-                     compute_scale=mode.compute_scale)
+                     compute_scale=mode.compute_scale, fp32_math=catalog.fp32_math(m.runtime))
         if m.metric == "throughput_fps":
             per_call = m.batch * 1000.0 / m.value
         elif m.metric == "latency_ms":

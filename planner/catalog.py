@@ -64,6 +64,11 @@ class Catalog:
         rt = self.runtimes.get(runtime)
         return rt is None or rt.runs_model(model)
 
+    def fp32_math(self, runtime: str) -> str:
+        """The precision the runtime runs an FP32 model's math at, where the unit has it."""
+        rt = self.runtimes.get(runtime)
+        return rt.fp32_math if rt is not None else "fp32"
+
     def families(self) -> list[str]:
         return sorted({d.family for d in self.devices.values()})
 

@@ -189,15 +189,19 @@ def best_runtime(cal, catalog, dev: Device, unit: ComputeUnit, model: ModelProfi
     """Of the unit's runtimes that run this kind of model, the one calibration says is
     fastest for it, measured runtimes first (ties: the unit's order)."""
     fits = [r for r in unit.runtimes if catalog.runs(r, model)]
-    regime = roofline(model, precision, dev, unit).regime
     gops = 2.0 * model.size.macs_g
-    return max(fits, key=lambda r: (cal.measured_runtime(r),
-                                    cal.efficiency(dev, model, r, regime, unit.kind, gops)[0],
-                                    -fits.index(r)))
+
+    def speed(r):
+        rl = roofline(model, precision, dev, unit, fp32_math=catalog.fp32_math(r))
+        return rl.core_ms / cal.efficiency(dev, model, r, rl.regime, unit.kind, gops)[0]
+    return max(fits, key=lambda r: (cal.measured_runtime(r), -speed(r), -fits.index(r)))
 
 
-def math_precision(unit: ComputeUnit, precision: str) -> str:
-    """The precision whose peak ops the math runs at."""
+def math_precision(unit: ComputeUnit, precision: str, fp32_math: str = "fp32") -> str:
+    """The precision whose peak ops the math runs at (fp32_math: the runtime's, which may run
+    FP32 models in FP16 where the unit has it)."""
+    if precision == "fp32" and fp32_math == "fp16" and "fp16" in unit.peak_tops:
+        return "fp16"
     if precision in unit.peak_tops:
         return precision
     for p in _WEIGHT_ONLY_MATH_ORDER:
@@ -277,10 +281,11 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
 
 def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit, *,
              batch: int = 1, context: int = 0, params_scale: float = 1.0,
-             macs_scale: float = 1.0, compute_scale: float = 1.0) -> Roofline:
+             macs_scale: float = 1.0, compute_scale: float = 1.0,
+             fp32_math: str = "fp32") -> Roofline:
     s = model.size
     bpp = BYTES_PER_PARAM[precision]
-    mp = math_precision(unit, precision)
+    mp = math_precision(unit, precision, fp32_math)
     weight_bytes = s.params_m * 1e6 * params_scale * bpp
     link = dev.host_interface if unit.kind != "cpu" else None
     terms = roofline_terms(
@@ -354,9 +359,10 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         notes.append(f"context {context} exceeds the model's trained context "
                      f"{model.llm.context_max}")
 
+    fp32_math = catalog.fp32_math(runtime)
     r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
-                 compute_scale=mode.compute_scale)
+                 compute_scale=mode.compute_scale, fp32_math=fp32_math)
     gops = 2.0 * model.size.macs_g * option.macs_scale * q.batch
     eff, sigma, n_support = cal.efficiency(dev, model, runtime, r.regime, unit.kind, gops)
     core_ms = r.core_ms / eff
@@ -380,7 +386,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     throughput = Quantity(q.batch * 1000.0 / lat, "fps", provenance,
                           q.batch * 1000.0 / high, q.batch * 1000.0 / low, bottleneck)
 
-    mp = math_precision(unit, q.precision)
+    mp = math_precision(unit, q.precision, fp32_math)
     prefill = decode = None
     if is_llm:
         # decode: one token per step, latency above is per token; prefill is compute-bound
@@ -478,7 +484,8 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
     if key not in cache:
         if len(cache) >= GRID_CACHE_SIZE:
             cache.pop(next(iter(cache)))
-        g = _estimate_grid(cal, options, units, batch, context)
+        g = _estimate_grid(cal, options, units, batch, context,
+                           [catalog.fp32_math(u.runtime) for u in units])
         # a runtime runs only its kind of model (catalog/runtimes.yaml)
         for j, u in enumerate(units):
             rt = catalog.runtimes.get(u.runtime)
@@ -489,10 +496,11 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
 
 
 GRID_CACHE_SIZE = 8
+
 GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cache-sized
 
 
-def _estimate_grid(cal, options, units, batch, context) -> dict:
+def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
     import numpy as np
     n_o, n_u = len(options), len(units)
     f = np.float64
@@ -508,7 +516,7 @@ def _estimate_grid(cal, options, units, batch, context) -> dict:
         k = prec_idx[p]
         for j, u in enumerate(units):
             if p in u.unit.precisions:
-                mp = math_precision(u.unit, p)
+                mp = math_precision(u.unit, p, fp32_math[j])
                 ok_p[k, j] = True
                 mi_p[k, j] = prec_idx[mp]
                 pk_p[k, j] = u.unit.peak_tops[mp] * 1e12 * u.compute_scale

@@ -35,7 +35,8 @@ class PrecisionUnsupported(Rule):
             w = r.workload
             units = [r.device.unit(w.unit)] if w.unit else list(r.device.units)
             runs = {p for u in units for p in u.precisions}
-            have = [o for o in r.model.options if o.precision in runs]
+            # an unknown model (its own finding) still gets this one, with no option to offer
+            have = [o for o in r.model.options if o.precision in runs] if r.model else []
             if have:
                 by_p = {}
                 for o in have:
@@ -45,6 +46,8 @@ class PrecisionUnsupported(Rule):
                 opts = [f"{p.upper()} ({by_p[p].technique}, {by_p[p].accuracy:g} "
                         f"{r.model.metric})" for p in PRECISIONS if p in by_p]
                 fix = "use " + " or ".join(opts)
+            elif r.model is None:
+                fix = f"pick a unit or device that runs {w.precision.upper()}"
             else:
                 fix = (f"no option of {w.model} runs there; pick a unit or device that runs "
                        f"{w.precision.upper()}")

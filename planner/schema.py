@@ -245,6 +245,7 @@ class Runtime(Strict):
     id: str = Field(pattern=ID_PATTERN, description="Runtime id, as compute units list it.")
     name: str
     runs: Literal["any", "llm", "non-llm"] = Field(description="Which models it runs: any, decoder LLMs only, or everything but LLMs.")
+    fp32_math: Literal["fp32", "fp16"] = Field(default="fp32", description="The precision an FP32 model's math runs at: fp32, or fp16 on units whose peak_tops list fp16 (ncnn and OpenVINO run FP32 models with FP16 arithmetic by default where the hardware has it).")
     source: str = Field(min_length=3)
 
     def runs_model(self, model: "ModelProfile") -> bool:

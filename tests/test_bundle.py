@@ -291,7 +291,7 @@ def test_model_file_relative_to_manifest_and_model_option(tmp_path, bundle_catal
     assert res.verification["comparison"]["max_abs_error"] == 0.0
     with pytest.raises(InputError, match="--model"):
         build(tmp_path, bundle_catalog, workload(model="digits-mlp"), out="o2")
-    res = build(tmp_path, bundle_catalog, workload(model="digits-mlp", precision="fp16"), out="o3",
+    res = build(tmp_path, bundle_catalog, workload(model="digits-mlp", precision="fp32"), out="o3",
                 model=MLP)
     assert res.verification["source_model"]["file"] == "digits_mlp.onnx"
 

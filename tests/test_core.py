@@ -181,3 +181,15 @@ def test_environment_variable_adds_catalog_directories(monkeypatch, tmp_path):
     monkeypatch.setenv("EDGEPLAN_CATALOG", str(tmp_path))
     cat = load_catalog(builtin=True)
     assert "toy-cnn" in cat.models and "jetson-nano-4gb" in cat.devices
+
+
+def test_runtimes_that_run_fp32_models_in_fp16_use_the_fp16_peak_where_the_unit_has_it(catalog):
+    m = catalog.models["yolov8n"]
+    pi5, pi4 = catalog.devices["raspberry-pi-5-8gb"], catalog.devices["raspberry-pi-4b-4gb"]
+    assert catalog.fp32_math("ncnn") == "fp16" and catalog.fp32_math("tflite") == "fp32"
+    fast = roofline(m, "fp32", pi5, pi5.unit("cpu"), fp32_math="fp16")
+    plain = roofline(m, "fp32", pi5, pi5.unit("cpu"))
+    assert fast.compute_ms == pytest.approx(plain.compute_ms / 2)   # A76: FP16 at 2x FP32
+    # the A72 has no FP16 arithmetic: the same runtime runs FP32
+    assert roofline(m, "fp32", pi4, pi4.unit("cpu"), fp32_math="fp16").compute_ms == \
+        roofline(m, "fp32", pi4, pi4.unit("cpu")).compute_ms

@@ -58,7 +58,9 @@ def test_jetson_runs_fp16_and_int8_and_the_neural_engine_fp16(catalog):
 
 
 def test_pi5_cpu_runs_mobilenet_in_tens_of_ms_and_a_coral_in_a_few(catalog):
-    cpu = est(catalog, "mobilenet-v2", "fp32", "raspberry-pi-5-8gb")
+    # the seed's stack is TF Lite (FP32 math); ncnn and OpenVINO run FP32 models in FP16 on
+    # the A76 and are faster still
+    cpu = est(catalog, "mobilenet-v2", "fp32", "raspberry-pi-5-8gb", runtime="tflite")
     assert 10 <= cpu.latency_ms.value <= 100
     tpu = est(catalog, "mobilenet-v2", "int8", "coral-usb-on-rpi5", unit="tpu")
     assert 1 <= tpu.latency_ms.value <= 10
