@@ -19,7 +19,7 @@ combination is used as such.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .catalog import Catalog, did_you_mean
 from .errors import EstimateError, UnknownIdError
@@ -184,17 +184,11 @@ def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog
     return runtime
 
 
-def best_runtime(cal, catalog, dev: Device, unit: ComputeUnit, model: ModelProfile,
-                 precision: str) -> str:
-    """Of the unit's runtimes that run this kind of model, the one calibration says is
-    fastest for it, measured runtimes first (ties: the unit's order)."""
-    fits = [r for r in unit.runtimes if catalog.runs(r, model)]
-    gops = 2.0 * model.size.macs_g
-
-    def speed(r):
-        rl = roofline(model, precision, dev, unit, fp32_math=catalog.fp32_math(r))
-        return rl.core_ms / cal.efficiency(dev, model, r, rl.regime, unit.kind, gops)[0]
-    return max(fits, key=lambda r: (cal.measured_runtime(r), -speed(r), -fits.index(r)))
+def runtime_rank(measured_runtime: bool, latency_ms: float) -> tuple:
+    """How a unit's runtimes are ranked for the same option (lower is better), in `estimate`
+    and in the solver's pruning alike: a runtime with measured points before one without (an
+    unmeasured runtime's estimate is only the mean runtime's), then the faster."""
+    return (not measured_runtime, latency_ms)
 
 
 def math_precision(unit: ComputeUnit, precision: str, fp32_math: str = "fp32") -> str:
@@ -333,7 +327,12 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     runtime = resolve_runtime(dev, unit, q.runtime, catalog, model)
     cal = calibration if calibration is not None else calibration_for(catalog)
     if q.runtime is None:
-        runtime = best_runtime(cal, catalog, dev, unit, model, q.precision)
+        # every runtime that runs it, estimated in full (measured points included); the best
+        fits = [r for r in unit.runtimes if catalog.runs(r, model)]
+        ests = [estimate(catalog, replace(q, unit=unit.id, runtime=r), calibration=cal)
+                for r in fits]
+        return min(ests, key=lambda e: runtime_rank(cal.measured_runtime(e.runtime),
+                                                     e.latency_ms.value))
     try:
         mode = dev.mode(q.power_mode)
     except KeyError:
@@ -382,6 +381,9 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                      "(model execution; a fitted pre/post-processing share taken out where the "
                      "timing included it)")
 
+    if measured is None and not cal.measured_runtime(runtime):
+        notes.append(f"no published measurement uses {runtime}: its efficiency is taken as the "
+                     "mean runtime's")
     latency = Quantity(lat, "ms", provenance, low, high, bottleneck)
     throughput = Quantity(q.batch * 1000.0 / lat, "fps", provenance,
                           q.batch * 1000.0 / high, q.batch * 1000.0 / low, bottleneck)

@@ -47,6 +47,7 @@ import onnx
 from onnx import TensorProto
 
 from .errors import InputError, UnknownIdError
+from .schema import BYTES_PER_PARAM
 
 # bits per element of each ONNX tensor type (by TensorProto enum value)
 _BITS = {
@@ -70,7 +71,6 @@ _QUANT_INT_TYPES = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16,
                     TensorProto.UINT16} | {getattr(TensorProto, n) for n in (
                         "INT4", "UINT4", "INT2", "UINT2") if hasattr(TensorProto, n)}
 
-BYTES_PER_ELEMENT = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
 
 # ops whose output is not a function of their inputs: never constant-folded
 _NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
@@ -583,7 +583,7 @@ def _profile_model(model: onnx.ModelProto, p: Path) -> OnnxProfile:
         producer=" ".join(x for x in (model.producer_name, model.producer_version) if x),
         params=params, stored_weight_bytes=stored,
         weight_dtypes=dict(sorted(dtypes.items())),
-        weight_bytes={k: int(round(params * v)) for k, v in BYTES_PER_ELEMENT.items()},
+        weight_bytes={k: int(round(params * v)) for k, v in BYTES_PER_PARAM.items()},
         macs=sum(macs_by_op.values()), macs_by_op=dict(sorted(macs_by_op.items(),
                                                              key=lambda kv: (-kv[1], kv[0]))),
         peak_activation_bytes=peak, peak_activation_node=peak_node,

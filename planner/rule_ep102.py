@@ -39,8 +39,13 @@ class WeightsOffChip(Rule):
                           compute_scale=r.mode.compute_scale)
             how = (f"over the {r.device.host_interface.kind} link"
                    if rl.streaming_ms > 0 and r.device.host_interface else "from memory")
-            cost = (f" (about {num(rl.streaming_ms)} ms of the {num(est.latency_ms.value)} ms "
-                    "estimate)") if rl.streaming_ms > 0 else ""
+            # against a measured total the modelled transfer can exceed it: say it alone then
+            cost = ""
+            if 0 < rl.streaming_ms < est.latency_ms.value:
+                cost = (f" (about {num(rl.streaming_ms)} ms of the {num(est.latency_ms.value)} ms "
+                        "estimate)")
+            elif rl.streaming_ms > 0:
+                cost = f" (about {num(rl.streaming_ms)} ms modelled)"
             moved = (f"all {num(weights_mb)} MB reload context by context {how} on every "
                      f"call{cost}; a larger batch amortises it"
                      if u.weight_loading == "context-switch" else

@@ -85,6 +85,13 @@ class ComputeUnit(Sourced):
     op_support: str = Field(default="full", description="Operator-support class (an id in op_support tables); 'full' runs any ONNX op.")
     dispatch_overhead_ms: Ms = Field(default=0.0, description="Fixed per-inference cost of launching work on the unit (ms).")
 
+    @model_validator(mode="after")
+    def _context_switch_needs_a_context_size(self):
+        if self.weight_loading == "context-switch" and self.on_chip_memory_mb is None:
+            raise ValueError("weight_loading: context-switch needs on_chip_memory_mb (how much "
+                             "one context holds)")
+        return self
+
     @property
     def precisions(self) -> list[str]:
         return [p for p in PRECISIONS if p in self.peak_tops or p in self.weight_only]

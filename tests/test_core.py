@@ -193,3 +193,28 @@ def test_runtimes_that_run_fp32_models_in_fp16_use_the_fp16_peak_where_the_unit_
     # the A72 has no FP16 arithmetic: the same runtime runs FP32
     assert roofline(m, "fp32", pi4, pi4.unit("cpu"), fp32_math="fp16").compute_ms == \
         roofline(m, "fp32", pi4, pi4.unit("cpu")).compute_ms
+
+
+def test_every_calibrating_measurement_fits_the_memory_its_device_leaves(catalog):
+    """A published run shows the combination fits: the catalog must not say otherwise."""
+    from planner.estimate import MEASURED_CONTEXT
+    misfits = []
+    for m in catalog.measurements:
+        if not m.calibrate:
+            continue
+        e = estimate(catalog, Query(m.model, m.precision, m.device, unit=m.unit,
+                                    runtime=m.runtime, batch=m.batch, power_mode=m.power_mode,
+                                    context=MEASURED_CONTEXT if catalog.models[m.model].llm
+                                    else None))
+        if not e.fits_memory:
+            misfits.append(f"{m.device} {m.model} {m.precision}: {e.memory_gb.value:.2f} GB "
+                           f"of {e.memory_available_gb} GB")
+    assert not misfits, misfits
+
+
+def test_a_context_switching_unit_needs_its_context_size(tmp_path):
+    text = (MINI.parent / "dataflow" / "devices.yaml").read_text()
+    (tmp_path / "devices.yaml").write_text(text.replace("        on_chip_memory_mb: 16\n", ""))
+    with pytest.raises(CatalogError) as e:
+        load_catalog([MINI, tmp_path], builtin=False, use_env=False)
+    assert "devices.yaml:12" in e.value.one_line() and "on_chip_memory_mb" in e.value.one_line()
