@@ -651,13 +651,15 @@ class ManifestContext(BaseContext):
             return fail("option", EstimateError(
                 f"{r.model.id} has no {w.precision}{'/' + technique if technique else ''} "
                 f"option (it has {have})", field="technique" if technique else "precision"))
+        # no runtime given: estimate picks it as solve does (measured runtimes first, fastest)
         r.query = Query(model=r.model.id, precision=w.precision, device=r.device.id,
-                        technique=r.option.technique, unit=r.unit.id, runtime=r.runtime,
+                        technique=r.option.technique, unit=r.unit.id, runtime=w.runtime,
                         batch=w.batch, context=w.context_tokens, power_mode=r.mode.id)
         try:
             r.estimate = estimate(self.catalog, r.query)
         except EdgeplanError as e:
             return fail("estimate", e)
+        r.runtime = r.estimate.runtime
         return r
 
     def variant(self, r: Resolved, **changes):
