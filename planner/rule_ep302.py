@@ -23,7 +23,8 @@ def peak_utilization(ctx, r) -> tuple[float, object] | None:
     rl = roofline(r.model, w.precision, r.device, r.unit, batch=w.batch,
                   context=_ctx_tokens(r),
                   params_scale=r.option.params_scale, macs_scale=r.option.macs_scale,
-                  compute_scale=r.mode.compute_scale)
+                  compute_scale=r.mode.compute_scale,
+                  fp32_math=ctx.catalog.fp32_math(r.estimate.runtime))
     return rate * rl.core_ms / 1000.0 / w.batch, rl
 
 
