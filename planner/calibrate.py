@@ -5,18 +5,30 @@ ideal / (measured - fixed costs). Its logarithm is fitted by ridge regression on
 factors (DESIGN.md: least squares in log space per device family and model family):
 
     log efficiency = regime + unit kind x regime + device family x unit kind x regime
+                     + device x unit kind
                      + model family
                      + runtime + [metric is pipelined throughput]
+                     + device family x unit kind x math precision   (a unit's FP16 path is
+                                      not always half its INT8 peak, as catalogs assume)
+                     + device x model   (a network's own fit to a device, learnt from its
+                                         other measurements there: other batches,
+                                         precisions or runtimes)
                      + slope x log10(GOPs per call)   (compute-bound only: small networks
                                                        leave wide units idle)
 
-and, alternating with that fit, a fixed per-inference overhead per device family (launch,
-synchronisation; and, for timings that include them, pre/post-processing), chosen from a grid
-for families with enough points. The ridge pulls every factor toward zero, so a family with
-one point moves only part of the way and a family with none falls back to its unit kind's
-and regime's mean. Prediction intervals use the leave-one-out residuals (exact for ridge:
-e_i / (1 - h_ii)), per device family and regime where there are three or more points. Pure
-Python: the design matrix is tiny, and `estimate` and `lint` must start fast.
+and, alternating with that fit, a fixed per-call overhead per device family (launch,
+synchronisation; and, for timings that include them, pre/post-processing; per token for LLM
+decode, kept apart), chosen from a grid for families with enough points. The ridge pulls every
+factor toward zero, so a family with one point moves only part of the way and a family with
+none falls back to its unit kind's and regime's mean.
+
+Throughput measured on a pipelined dataflow unit (`activations_on_chip`: Hailo) is the
+steady state of a stream: inputs follow each other through the layers, so host transfers and
+per-call costs overlap the compute and only a context-switching network's weight reload
+adds to it; its efficiency does not depend on the batch.
+
+Prediction intervals use the leave-one-out residuals (exact for ridge: e_i / (1 - h_ii)),
+per device family and regime where there are three or more points.
 """
 from __future__ import annotations
 
@@ -24,10 +36,11 @@ import math
 from dataclasses import dataclass
 
 from .catalog import Catalog
-from .estimate import EFF_BOUNDS, MEASURED_CONTEXT, roofline
+from .estimate import EFF_BOUNDS, MEASURED_CONTEXT, efficiency_gops, math_precision, roofline
 from .schema import Measurement
 
-RIDGE = 0.5              # penalty on each factor, in units of one point's squared log error
+RIDGE = 0.25             # penalty on each factor, in units of one point's squared log error
+PAIR_RIDGE = 0.5        # device x model factors lean on fewer points: pulled harder to zero
 INTERCEPT_RIDGE = 1e-6
 FIXED_SHARE_FLOOR = 0.1  # measured time minus fixed costs is kept >= 10 % of the time
 MIN_GROUP_FOR_SIGMA = 3
@@ -48,10 +61,14 @@ class Point:
     family: str
     key: tuple               # (device, model, precision, unit, runtime, batch, mode)
     per_call_ms: float       # measured time of one call (batch inputs or one token)
+    llm: bool = False
+    pipelined: bool = False  # steady-state throughput of a dataflow unit: no per-call overhead
 
     @property
-    def overhead_key(self) -> tuple:
-        return (self.family, self.measurement.includes_prepost)
+    def overhead_key(self) -> tuple | None:
+        if self.pipelined:
+            return None
+        return (self.family, self.measurement.includes_prepost, self.llm)
 
     def y(self, overhead_ms: float) -> float:
         net = max(self.per_call_ms - self.fixed_ms - overhead_ms,
@@ -59,15 +76,16 @@ class Point:
         return math.log(self.ideal_ms / net)
 
 
-def _features(dev_family: str, regime: str, model_family: str, runtime: str,
-              throughput: bool, kind: str, gops: float = 1.0,
-              device: str = "") -> tuple[tuple[str, float], ...]:
+def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
+              gops: float = 1.0, throughput: bool = False) -> tuple[tuple[str, float], ...]:
     """(name, value) pairs: one-hot factors, and the network size for compute-bound work.
     Device factors nest in family factors: a device with its own points departs from its
-    family (a Hailo-8L on a Pi's one PCIe lane is not a Hailo-8 on a desktop)."""
+    family (a Hailo-8L is not a Hailo-8)."""
     f = [(f"regime:{regime}", 1.0), (f"kind:{kind}:{regime}", 1.0),
-         (f"dev:{dev_family}:{kind}:{regime}", 1.0), (f"device:{device}:{kind}", 1.0),
-         (f"model:{model_family}", 1.0), (f"runtime:{runtime}", 1.0)]
+         (f"dev:{dev.family}:{kind}:{regime}", 1.0), (f"device:{dev.id}:{kind}", 1.0),
+         (f"model:{model.family}", 1.0), (f"runtime:{runtime}", 1.0),
+         (f"precision:{dev.family}:{kind}:{math_prec}", 1.0),
+         (f"pair:{dev.id}:{model.id}", 1.0)]
     if regime == "compute":
         f.append(("size:compute", math.log10(max(gops, 1e-6))))
     if throughput:
@@ -85,44 +103,29 @@ def measurement_points(catalog: Catalog) -> list[Point]:
         unit = dev.unit(m.unit)
         mode = dev.mode(m.power_mode)
         context = MEASURED_CONTEXT if model.llm else 0
+        fp32_math = catalog.fp32_math(m.runtime)
         r = roofline(model, m.precision, dev, unit, batch=m.batch, context=context,
-                     compute_scale=mode.compute_scale, fp32_math=catalog.fp32_math(m.runtime))
+                     compute_scale=mode.compute_scale, fp32_math=fp32_math)
         if m.metric == "throughput_fps":
             per_call = m.batch * 1000.0 / m.value
         elif m.metric == "latency_ms":
             per_call = m.value
         else:   # decode or prefill tokens/s: one token per call
             per_call = 1000.0 / m.value
+        pipelined = m.metric == "throughput_fps" and unit.activations_on_chip
         if m.metric == "prefill_tokens_per_s":
             ideal, regime, fixed = r.compute_ms, "compute", 0.0
         else:
-            ideal, regime, fixed = r.core_ms, r.regime, r.fixed_ms
-        gops = 2.0 * model.size.macs_g * m.batch
-        feats = _features(dev.family, regime, model.family, m.runtime,
-                          m.metric == "throughput_fps", unit.kind, gops, dev.id)
+            ideal, regime = r.core_ms, r.regime
+            fixed = r.streaming_ms if pipelined else r.fixed_ms
+        feats = _features(dev, unit.kind, model, m.runtime, regime,
+                          math_precision(unit, m.precision, fp32_math),
+                          efficiency_gops(model, unit, m.batch), m.metric == "throughput_fps")
         key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
         pts.append(Point(i, m, feats, ideal, fixed, f"{dev.family}:{unit.kind}:{regime}",
-                         dev.family, key, per_call))
+                         dev.family, key, per_call, llm=model.llm is not None,
+                         pipelined=pipelined))
     return pts
-
-
-def _solve(a: list[list[float]], b: list[float]) -> list[float]:
-    """Gaussian elimination with partial pivoting (a is small, symmetric positive definite)."""
-    n = len(b)
-    m = [row[:] + [b[i]] for i, row in enumerate(a)]
-    for c in range(n):
-        p = max(range(c, n), key=lambda r: abs(m[r][c]))
-        m[c], m[p] = m[p], m[c]
-        piv = m[c][c]
-        for r in range(c + 1, n):
-            f = m[r][c] / piv
-            if f:
-                for k in range(c, n + 1):
-                    m[r][k] -= f * m[c][k]
-    x = [0.0] * n
-    for r in range(n - 1, -1, -1):
-        x[r] = (m[r][n] - sum(m[r][k] * x[k] for k in range(r + 1, n))) / m[r][r]
-    return x
 
 
 class Calibration:
@@ -134,7 +137,8 @@ class Calibration:
         counts: dict[tuple, int] = {}
         for p in points:
             counts[p.overhead_key] = counts.get(p.overhead_key, 0) + 1
-        fit_these = sorted(k for k, n in counts.items() if n >= MIN_POINTS_FOR_OVERHEAD)
+        fit_these = sorted(k for k, n in counts.items()
+                           if k is not None and n >= MIN_POINTS_FOR_OVERHEAD)
         self._fit()
         for _ in range(ALTERNATIONS if fit_these else 0):
             for key in fit_these:
@@ -151,47 +155,46 @@ class Calibration:
             for f, _ in p.features:
                 self.support[f] = self.support.get(f, 0) + 1
         # exact matches answer with the measurement, as model execution: a published time
-        # that includes pre/post-processing gives back the fitted pre/post share
+        # that includes pre/post-processing gives back the fitted pre/post share. The key
+        # ends with whether the value is a pipelined unit's occupancy (its throughput) rather
+        # than a latency.
         self.measured: dict[tuple, list[float]] = {}
         for p in points:
             v = p.per_call_ms
             if p.measurement.includes_prepost:
-                v = max(v - self.overhead_ms(p.family, True) + self.overhead_ms(p.family),
-                        FIXED_SHARE_FLOOR * v)
-            self.measured.setdefault(p.key, []).append(v)
+                v = max(v - self.overhead_ms(p.family, True, p.llm)
+                        + self.overhead_ms(p.family, False, p.llm), FIXED_SHARE_FLOOR * v)
+            self.measured.setdefault(p.key + (p.pipelined,), []).append(v)
 
     def _y(self, p: Point) -> float:
-        return p.y(self.overheads.get(p.overhead_key, 0.0))
+        return p.y(self.overheads.get(p.overhead_key, 0.0) if p.overhead_key else 0.0)
 
     def _fit(self) -> None:
-        idx = {n: i for i, n in enumerate(self.names)}
-        k = len(self.names)
-        ata = [[0.0] * k for _ in range(k)]
-        aty = [0.0] * k
-        for p in self.points:
-            cols = [(idx[f], v) for f, v in p.features]
-            y = self._y(p)
-            for i, vi in cols:
-                aty[i] += vi * y
-                for j, vj in cols:
-                    ata[i][j] += vi * vj
-        for n, i in idx.items():
-            ata[i][i] += INTERCEPT_RIDGE if n.startswith(("regime:", "size:")) else self.ridge
-        self._ata, self._idx = ata, idx
-        self.coef = dict(zip(self.names, _solve(ata, aty))) if k else {}
+        import numpy as np   # local: `estimate` and `lint` read a cached calibration without it
+
+        col = {n: i for i, n in enumerate(self.names)}
+        a = np.zeros((len(self.points), len(self.names)))
+        for r, p in enumerate(self.points):
+            for f, v in p.features:
+                a[r, col[f]] = v
+        y = np.array([self._y(p) for p in self.points])
+        penalty = [INTERCEPT_RIDGE if n.startswith(("regime:", "size:")) else
+                   PAIR_RIDGE if n.startswith("pair:") else self.ridge for n in self.names]
+        self._a = a
+        self._ata = a.T @ a + np.diag(penalty)
+        coef = np.linalg.solve(self._ata, a.T @ y) if self.names else []
+        self.coef = {n: float(c) for n, c in zip(self.names, coef)}
 
     def _intervals(self) -> None:
         """Exact leave-one-out residuals of the ridge fit: e_i / (1 - h_ii)."""
+        import numpy as np
+
         self.loo_residual: dict[int, float] = {}
-        k = len(self.names)
-        if k:
-            inv_cols = [_solve(self._ata, [1.0 if r == c else 0.0 for r in range(k)])
-                        for c in range(k)]
-            for p in self.points:
-                cols = [(self._idx[f], v) for f, v in p.features]
-                h = sum(vi * vj * inv_cols[j][i] for i, vi in cols for j, vj in cols)
+        if self.names:
+            hat = np.einsum("ij,ij->i", self._a @ np.linalg.inv(self._ata), self._a)
+            for p, h in zip(self.points, hat):
                 e = self._y(p) - self.predict_log(p.features)
-                self.loo_residual[p.index] = e / max(1e-9, 1.0 - h)
+                self.loo_residual[p.index] = e / max(1e-9, 1.0 - float(h))
         res = list(self.loo_residual.values())
         self.sigma_global = math.sqrt(sum(e * e for e in res) / len(res)) if res else 0.7
         groups: dict[str, list[float]] = {}
@@ -213,17 +216,19 @@ class Calibration:
     def predict_log(self, features) -> float:
         return sum(self.coef_of(f) * v for f, v in features)
 
-    def overhead_ms(self, family: str, includes_prepost: bool = False) -> float:
-        """Fitted fixed cost per inference on this device family (0 without data)."""
-        return self.overheads.get((family, includes_prepost), 0.0)
+    def overhead_ms(self, family: str, includes_prepost: bool = False,
+                    llm: bool = False) -> float:
+        """Fitted fixed cost per call (per token for an LLM) on this device family (0 without
+        data)."""
+        return self.overheads.get((family, includes_prepost, llm), 0.0)
 
-    def efficiency(self, dev, model, runtime: str, regime: str, kind: str = "",
+    def efficiency(self, dev, unit, model, runtime: str, regime: str, math_prec: str,
                    gops: float = 1.0) -> tuple[float, float, int]:
         """(efficiency, sigma of log error, points behind the device-family factor)."""
-        feats = _features(dev.family, regime, model.family, runtime, False, kind, gops, dev.id)
+        feats = _features(dev, unit.kind, model, runtime, regime, math_prec, gops)
         eff = math.exp(self.predict_log(feats))
         eff = min(max(eff, EFF_BOUNDS[0]), EFF_BOUNDS[1])
-        group = f"{dev.family}:{kind}:{regime}"
+        group = f"{dev.family}:{unit.kind}:{regime}"
         sigma = self.sigma_group.get(group, self.sigma_global)
         return eff, sigma, self.support.get(f"dev:{group}", 0)
 
@@ -231,7 +236,7 @@ class Calibration:
     def to_data(self) -> dict:
         return {"coef": self.coef, "sigma_global": self.sigma_global,
                 "sigma_group": self.sigma_group, "support": self.support,
-                "overheads": [[f, p, v] for (f, p), v in sorted(self.overheads.items())],
+                "overheads": [[f, p, llm, v] for (f, p, llm), v in sorted(self.overheads.items())],
                 "measured": [[list(k), v] for k, v in sorted(self.measured.items())]}
 
     @classmethod
@@ -242,16 +247,21 @@ class Calibration:
         cal.sigma_global = float(d["sigma_global"])
         cal.sigma_group = {str(k): float(v) for k, v in d["sigma_group"].items()}
         cal.support = {str(k): int(v) for k, v in d["support"].items()}
-        cal.overheads = {(str(f), bool(p)): float(v) for f, p, v in d["overheads"]}
-        cal.measured = {tuple(k): [float(x) for x in v] for k, v in d["measured"]}
+        cal.overheads = {(str(f), bool(p), bool(llm)): float(v)
+                         for f, p, llm, v in d["overheads"]}
+        cal.measured = {tuple(k[:-1]) + (bool(k[-1]),): [float(x) for x in v]
+                        for k, v in d["measured"]}
         return cal
 
     def measured_point(self, device, model, precision, unit, runtime, batch, mode):
-        vals = self.measured.get((device, model, precision, unit, runtime, batch, mode))
-        if not vals:
-            return None
-        vals = sorted(vals)
-        return vals[len(vals) // 2]
+        """(median measured ms per call, whether it is a pipelined unit's occupancy rather
+        than a latency), a latency first; None when nothing was measured."""
+        key = (device, model, precision, unit, runtime, batch, mode)
+        for busy in (False, True):
+            vals = sorted(self.measured.get(key + (busy,), ()))
+            if vals:
+                return vals[len(vals) // 2], busy
+        return None
 
 
 def calibration_for(catalog: Catalog) -> Calibration:
@@ -269,15 +279,20 @@ def predict_point(cal: Calibration, catalog: Catalog, p: Point) -> float:
     eff = min(max(math.exp(cal.predict_log(p.features)), EFF_BOUNDS[0]), EFF_BOUNDS[1])
     if p.measurement.metric == "prefill_tokens_per_s":
         return p.ideal_ms / eff
-    return p.ideal_ms / eff + p.fixed_ms + cal.overhead_ms(p.family,
-                                                           p.measurement.includes_prepost)
+    if p.pipelined:
+        return p.ideal_ms / eff + p.fixed_ms
+    return p.ideal_ms / eff + p.fixed_ms + cal.overhead_ms(
+        p.family, p.measurement.includes_prepost, p.llm)
 
 
-def leave_one_out(catalog: Catalog) -> list[tuple[Point, float]]:
-    """Each measured point predicted by a calibration fitted without it."""
+def leave_one_out(catalog: Catalog, *, whole_pair: bool = False) -> list[tuple[Point, float]]:
+    """Each measured point predicted by a calibration fitted without it (whole_pair: without
+    any measurement of its model on its device, as for a network never run there)."""
     pts = measurement_points(catalog)
+    pair = lambda p: (p.measurement.device, p.measurement.model)
     out = []
     for p in pts:
-        cal = Calibration([q for q in pts if q.index != p.index])
+        cal = Calibration([q for q in pts if q.index != p.index
+                           and not (whole_pair and pair(q) == pair(p))])
         out.append((p, predict_point(cal, catalog, p)))
     return out

@@ -330,7 +330,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g.runs, g.lat, g.mem = est["runs"], est["latency_ms"], est["memory_gb"]
     g.runtime_measured = est["runtime_measured"]
     rate = w.tokens_per_s if w.tokens_per_s is not None else (w.rate_fps or 0.0)
-    g.util = rate * g.lat / 1000.0 / w.batch
+    g.util = rate * est["busy_ms"] / 1000.0 / w.batch
     g.acc = np.array([o.accuracy for o in options])
     g.hib = np.array([o.model.higher_is_better for o in options])
     g.t_index = np.array([t.index for t in unit_type])

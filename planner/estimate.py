@@ -12,9 +12,11 @@ The physics is a roofline plus overheads (DESIGN.md):
     latency = ideal / efficiency + dispatch + host transfer + weight streaming
 
 `efficiency` is not a constant in code: it is fitted on the catalog's measured points
-(`calibrate.py`), per device family and regime (compute- or bandwidth-bound), per model family
-and per runtime, so adding measurements improves it. A measured point for exactly the asked
-combination is used as such.
+(`calibrate.py`), per device family and regime (compute- or bandwidth-bound), per model family,
+runtime, precision path and network-on-device, so adding measurements improves it. A measured
+point for exactly the asked combination is used as such. A pipelined dataflow unit (Hailo)
+also has an occupancy per call shorter than its latency: a stream hides transfers and per-call
+costs, and throughput follows the occupancy.
 """
 from __future__ import annotations
 
@@ -105,7 +107,7 @@ class Estimate:
 
     def power_at_rate(self, rate_per_s: float) -> float:
         """Average power (W) when serving `rate_per_s` inferences (or tokens) per second."""
-        busy = min(1.0, rate_per_s * self.latency_ms.value / 1000.0 / self.query.batch)
+        busy = min(1.0, rate_per_s / self.throughput_fps.value)
         return self._idle_w + busy * (self._mode_w - self._idle_w)
 
     def as_dict(self) -> dict:
@@ -189,6 +191,33 @@ def runtime_rank(measured_runtime: bool, latency_ms: float) -> tuple:
     and in the solver's pruning alike: a runtime with measured points before one without (an
     unmeasured runtime's estimate is only the mean runtime's), then the faster."""
     return (not measured_runtime, latency_ms)
+
+
+def busy_ms(xp, pipelined, core_ms, streaming_ms, latency_ms):
+    """How long a call occupies its unit (ms), for scalars (xp=_ScalarXP) or numpy arrays. A
+    pipelined dataflow unit (activations on chip: Hailo) streams inputs through layers held
+    on chip, so in a stream its host transfers and per-call costs overlap the compute and
+    only a context switch's weight reload adds to it; elsewhere a call holds the unit for its
+    whole latency."""
+    return xp.where(pipelined, core_ms + streaming_ms, latency_ms)
+
+
+def with_measurement(value, is_busy, latency_ms, busy):
+    """(latency, occupancy) with a published measurement of exactly the combination: a
+    latency as such, or a pipelined unit's throughput as its occupancy; the other keeps its
+    modelled difference (the costs a stream hides)."""
+    if is_busy:
+        return value + latency_ms - busy, value
+    # a measured latency shorter than the modelled hidden costs keeps the modelled share
+    return value, max(value - latency_ms + busy, value * busy / latency_ms)
+
+
+def efficiency_gops(model: ModelProfile, unit: ComputeUnit, batch: int,
+                    macs_scale: float = 1.0) -> float:
+    """The work per call that the calibration's size slope reads (GOPs): a pipelined
+    dataflow unit's utilisation is set per input (a batch streams through the same layers);
+    elsewhere the batch fills the unit."""
+    return 2.0 * model.size.macs_g * macs_scale * (1 if unit.activations_on_chip else batch)
 
 
 def math_precision(unit: ComputeUnit, precision: str, fp32_math: str = "fp32") -> str:
@@ -359,14 +388,15 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                      f"{model.llm.context_max}")
 
     fp32_math = catalog.fp32_math(runtime)
+    mp = math_precision(unit, q.precision, fp32_math)
     r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
                  compute_scale=mode.compute_scale, fp32_math=fp32_math)
-    gops = 2.0 * model.size.macs_g * option.macs_scale * q.batch
-    eff, sigma, n_support = cal.efficiency(dev, model, runtime, r.regime, unit.kind, gops)
+    gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
+    eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops)
     core_ms = r.core_ms / eff
-    lat = core_ms + r.fixed_ms + cal.overhead_ms(dev.family)
-    low, high = lat * math.exp(-Z80 * sigma), lat * math.exp(Z80 * sigma)
+    lat = core_ms + r.fixed_ms + cal.overhead_ms(dev.family, llm=is_llm)
+    busy = busy_ms(_ScalarXP, unit.activations_on_chip, core_ms, r.streaming_ms, lat)
     # calibrated when measured points of this device family and regime set the efficiency
     # (they also absorb an estimated peak); otherwise the prior alone: estimated
     provenance = "calibrated" if n_support else "estimated"
@@ -375,26 +405,35 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     measured = cal.measured_point(dev.id, model.id, q.precision, unit.id, runtime, q.batch,
                                   mode.id)
     if measured is not None:
-        lat, low, high = measured, measured * 0.9, measured * 1.1
+        value, is_busy = measured
+        lat, busy = with_measurement(value, is_busy, lat, busy)
         provenance = "measured"
         notes.append("latency is a published measurement of exactly this combination "
                      "(model execution; a fitted pre/post-processing share taken out where the "
-                     "timing included it)")
+                     "timing included it)" if not is_busy else
+                     "throughput is a published measurement of exactly this combination")
+    low, high = lat * math.exp(-Z80 * sigma), lat * math.exp(Z80 * sigma)
+    if provenance == "measured":
+        low, high = lat * 0.9, lat * 1.1
+    spread_lo, spread_hi = low / lat, high / lat
 
     if measured is None and not cal.measured_runtime(runtime):
         notes.append(f"no published measurement uses {runtime}: its efficiency is taken as the "
                      "mean runtime's")
+    if busy < lat:
+        notes.append(f"{unit.id} pipelines a stream of inputs: throughput is set by its "
+                     "steady state, which hides host transfers and per-call costs")
     latency = Quantity(lat, "ms", provenance, low, high, bottleneck)
-    throughput = Quantity(q.batch * 1000.0 / lat, "fps", provenance,
-                          q.batch * 1000.0 / high, q.batch * 1000.0 / low, bottleneck)
+    throughput = Quantity(q.batch * 1000.0 / busy, "fps", provenance,
+                          q.batch * 1000.0 / (busy * spread_hi),
+                          q.batch * 1000.0 / (busy * spread_lo), bottleneck)
 
-    mp = math_precision(unit, q.precision, fp32_math)
     prefill = decode = None
     if is_llm:
         # decode: one token per step, latency above is per token; prefill is compute-bound
         decode = Quantity(1000.0 / lat, "tokens/s", provenance, 1000.0 / high, 1000.0 / low,
                           bottleneck)
-        ceff, csigma, cn = cal.efficiency(dev, model, runtime, "compute", unit.kind, gops)
+        ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "compute", mp, gops)
         per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
                       / (unit.peak_tops[mp] * 1e12 * mode.compute_scale) * 1e3) / ceff
         pv = 1000.0 / per_tok_ms
@@ -419,10 +458,10 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     idle = dev.power.idle_w
     pw_prov = "estimated" if dev.power.estimated else "datasheet"
     power = Quantity(mode.power_w, "W", pw_prov, idle, mode.power_w)
-    energy = Quantity(mode.power_w * lat / q.batch, "mJ",
+    energy = Quantity(mode.power_w * busy / q.batch, "mJ",
                       "estimated" if provenance == "estimated" or pw_prov == "estimated"
                       else provenance,
-                      idle * low / q.batch, mode.power_w * high / q.batch)
+                      idle * busy * spread_lo / q.batch, mode.power_w * busy * spread_hi / q.batch)
 
     acc_prov = "estimated" if "accuracy" in option.estimated else "measured"
     accuracy = Quantity(option.accuracy, model.metric, acc_prov)
@@ -540,7 +579,8 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
                            for u in units]).reshape(1, n_u)
     ctx_ms = row([u.unit.context_switch_ms for u in units])
 
-    # log efficiency = regime + device family x regime + model family + runtime
+    # log efficiency: the factors of calibrate._features (unit rows here; model family,
+    # precision path and device x model per option below)
     coef = cal.coef_of
     lu = {regime: row([coef(f"regime:{regime}")
                        + coef(f"dev:{u.device.family}:{u.unit.kind}:{regime}")
@@ -548,7 +588,18 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
                        + coef(f"kind:{u.unit.kind}:{regime}") + coef(f"runtime:{u.runtime}")
                        for u in units])
           for regime in ("compute", "memory")}
-    overhead = row([cal.overhead_ms(u.device.family) for u in units])
+    # the unit's precision path, by the precision the math runs at
+    lp = np.array([[coef(f"precision:{u.device.family}:{u.unit.kind}:{p}") for u in units]
+                   for p in PRECISIONS])
+    # device x model: rows of the models that have such factors, indexed per option
+    pair_models = sorted({n.split(":")[2] for n in cal.coef if n.startswith("pair:")})
+    pair_row = {m: r for r, m in enumerate(pair_models)}
+    lpair = np.array([[coef(f"pair:{u.device.id}:{m}") for u in units] for m in pair_models]
+                     ).reshape(len(pair_models), n_u)
+    o_pair = np.array([pair_row.get(o.model.id, -1) for o in options], dtype=int)
+    is_llm = np.array([o.model.llm is not None for o in options])
+    overhead = {llm: row([cal.overhead_ms(u.device.family, llm=llm) for u in units])
+                for llm in (False, True)}
     lo_all = np.array([coef(f"model:{o.model.family}") for o in options])
 
     ctx = np.array([0 if o.model.llm is None else
@@ -560,11 +611,14 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
         * bpp[o_prec]
     act_all = np.array([o.model.size.activation_mb * 1e6 for o in options])
     ops_all = np.array([2.0 * o.model.size.macs_g * 1e9 * o.macs_scale * batch for o in options])
+    # as efficiency_gops: a pipelined unit's size term reads one input's work
+    per_batch = np.where(act_chip, 1.0 / batch, 1.0)
     io_all = np.array([o.model.size.input_elements + o.model.size.output_elements
                        for o in options], f) * batch * bpp[o_prec]
 
     runs = np.empty((n_o, n_u), dtype=bool)
     latency = np.empty((n_o, n_u))
+    busy = np.empty((n_o, n_u))
     memory_gb = np.empty((n_o, n_u))
     lo_clip, hi_clip = np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1])
     step = max(1, GRID_CHUNK_CELLS // max(1, n_u))
@@ -580,12 +634,20 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
             link_gbs=link_gbs, io_bytes=io_all[sl, None], link_overhead_ms=link_ms,
             dispatch_ms=dispatch, act_on_chip=act_chip, context_switch=ctx_switch,
             context_switch_ms=ctx_ms)
-        lo = lo_all[sl, None]
-        size = coef("size:compute") * np.log10(np.maximum(ops_all[sl, None] / 1e9, 1e-6))
+        lo = lo_all[sl, None] + np.take_along_axis(lp, math_idx, axis=0)
+        rows_pair = o_pair[sl]
+        has_pair = rows_pair >= 0
+        if has_pair.any():
+            lo = np.broadcast_to(lo, (len(pr), n_u)).copy()
+            lo[has_pair] += lpair[rows_pair[has_pair]]
+        size = coef("size:compute") * np.log10(
+            np.maximum(ops_all[sl, None] * per_batch / 1e9, 1e-6))
         logeff = np.where(compute_ms >= memory_ms, lu["compute"] + lo + size, lu["memory"] + lo)
         eff = np.exp(np.clip(logeff, lo_clip, hi_clip))
-        latency[sl] = np.maximum(compute_ms, memory_ms) / eff + streaming_ms + transfer_ms \
-            + dispatch_ms + overhead
+        core_ms = np.maximum(compute_ms, memory_ms) / eff
+        latency[sl] = core_ms + streaming_ms + transfer_ms + dispatch_ms \
+            + np.where(is_llm[sl, None], overhead[True], overhead[False])
+        busy[sl] = busy_ms(np, act_chip, core_ms, streaming_ms, latency[sl])
         memory_gb[sl] = (w_all[sl, None] + act_bytes + kv_all[sl, None]) / 1e9
 
     # a published measurement of exactly the combination wins, as in `estimate`
@@ -596,13 +658,14 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
         u_at: dict[tuple, list[int]] = {}
         for j, u in enumerate(units):
             u_at.setdefault((u.device.id, u.unit.id, u.runtime, u.mode_id), []).append(j)
-        for (dev, model, prec, unit, runtime, b, mode) in cal.measured:
+        for (dev, model, prec, unit, runtime, b, mode, _) in cal.measured:
             if b != batch:
                 continue
-            v = cal.measured_point(dev, model, prec, unit, runtime, b, mode)
+            value, is_busy = cal.measured_point(dev, model, prec, unit, runtime, b, mode)
             for i in o_at.get((model, prec), ()):
                 for j in u_at.get((dev, unit, runtime, mode), ()):
-                    latency[i, j] = v
-    return {"runs": runs, "latency_ms": latency, "memory_gb": memory_gb,
+                    latency[i, j], busy[i, j] = with_measurement(value, is_busy, latency[i, j],
+                                                                 busy[i, j])
+    return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "memory_gb": memory_gb,
             "runtime_measured": np.array([cal.measured_runtime(u.runtime) for u in units],
                                          dtype=bool)}

@@ -81,7 +81,7 @@ class ComputeUnit(Sourced):
     weight_loading: Literal["stream-excess", "context-switch"] = Field(default="stream-excess", description="How weights beyond on_chip_memory_mb reach the unit: 'stream-excess' (Edge TPU: the part that does not fit streams on every call) or 'context-switch' (Hailo: the network is split into contexts that each fit, and every call loads all of them in turn, over the host link for an accelerator on a host).")
     context_switch_ms: Ms = Field(default=0.0, description="For weight_loading: context-switch, the fixed cost per call of switching through a network's contexts (ms), beyond moving their weights.")
     static_shapes_only: bool = Field(default=False, description="The unit's compiler needs static input shapes.")
-    activations_on_chip: bool = Field(default=False, description="A dataflow unit that keeps activations in its own memory (no DRAM traffic for them), e.g. Hailo.")
+    activations_on_chip: bool = Field(default=False, description="A dataflow unit that keeps activations in its own memory (no DRAM traffic for them) and pipelines a stream of inputs through layers held on chip, so a stream's throughput hides host transfers and per-call costs, e.g. Hailo.")
     op_support: str = Field(default="full", description="Operator-support class (an id in op_support tables); 'full' runs any ONNX op.")
     dispatch_overhead_ms: Ms = Field(default=0.0, description="Fixed per-inference cost of launching work on the unit (ms).")
 

@@ -119,6 +119,57 @@ def test_a_network_over_a_context_switching_chip_reloads_all_weights_per_call():
     for i, o in enumerate(opts):
         e = estimate(cat, Query(o.model.id, "int8", dev.id, o.technique))
         assert g["latency_ms"][i, 0] == pytest.approx(e.latency_ms.value, rel=1e-9)
+        assert g["busy_ms"][i, 0] == pytest.approx(1000.0 / e.throughput_fps.value, rel=1e-9)
+
+
+def test_a_pipelined_unit_streams_inputs_so_throughput_hides_transfers():
+    """On a dataflow unit (activations on chip) a stream of inputs overlaps the host
+    transfers and per-call costs with compute: throughput is not 1 / latency, and a network
+    that fits on chip gains nothing from batching (the Hailo Model Zoo's batch-1 and batch-8
+    FPS are equal for single-context networks)."""
+    cat = load_catalog([MINI, MINI.parent / "dataflow"], builtin=False, use_env=False)
+    dev = cat.devices["toy-dataflow-m2"]
+    one = estimate(cat, Query("toy-cnn", "int8", dev.id))
+    eight = estimate(cat, Query("toy-cnn", "int8", dev.id, batch=8))
+    assert one.weights_on_chip is True
+    r = roofline(cat.models["toy-cnn"], "int8", dev, dev.units[0])
+    assert r.transfer_ms + r.dispatch_ms > 0
+    assert 1000.0 / one.throughput_fps.value < one.latency_ms.value - r.transfer_ms * 0.99
+    assert eight.throughput_fps.value == pytest.approx(one.throughput_fps.value, rel=1e-9)
+    assert any("pipelines" in n for n in one.notes)
+    # a network over the chip pays its context reload once per call, so batching helps
+    big = estimate(cat, Query("toy-big-cnn", "int8", dev.id))
+    big8 = estimate(cat, Query("toy-big-cnn", "int8", dev.id, batch=8))
+    assert big8.throughput_fps.value > 3 * big.throughput_fps.value
+    # energy per inference follows the occupancy, not the latency
+    assert one.energy_mj.value == pytest.approx(
+        one.power_w.value * 1000.0 / one.throughput_fps.value, rel=1e-6)
+
+
+@pytest.mark.parametrize("device", ["hailo-8-on-x86", "galaxy-s24-8gen3",
+                                    "jetson-orin-nx-16gb", "raspberry-pi-5-8gb"])
+def test_grid_agrees_with_the_estimator_on_the_shipped_catalog(device):
+    """With every calibration factor in play (device x model, precision paths, LLM per-token
+    overheads, measured points, pipelined units)."""
+    cat = load_catalog(use_env=False)
+    dev = cat.devices[device]
+    opts = [OptionRow(m, o.precision, o.technique, o.accuracy, o.params_scale, o.macs_scale)
+            for m in cat.models.values() for o in m.options]
+    units = [UnitRow(dev, u, md.id, md.compute_scale, rt) for u in dev.units
+             for md in dev.power.modes for rt in u.runtimes]
+    g = estimate_grid(cat, opts, units)
+    n = 0
+    for i, o in enumerate(opts):
+        for j, u in enumerate(units):
+            if not g["runs"][i, j]:
+                continue
+            e = estimate(cat, Query(o.model.id, o.precision, dev.id, o.technique, u.unit.id,
+                                    u.runtime, power_mode=u.mode_id))
+            assert g["latency_ms"][i, j] == pytest.approx(e.latency_ms.value, rel=1e-9)
+            assert g["busy_ms"][i, j] == pytest.approx(
+                1000.0 / e.throughput_fps.value, rel=1e-9)
+            n += 1
+    assert n > 20
 
 
 def test_llm_memory_has_weights_and_kv_cache(mini_catalog):
@@ -158,6 +209,8 @@ def test_grid_agrees_with_the_scalar_estimator_cell_by_cell(mini_catalog):
             e = estimate(mini_catalog, Query(o.model.id, o.precision, u.device.id, o.technique,
                                              u.unit.id, u.runtime, power_mode=u.mode_id))
             assert g["latency_ms"][i, j] == pytest.approx(e.latency_ms.value, rel=1e-9)
+            assert g["busy_ms"][i, j] == pytest.approx(1000.0 / e.throughput_fps.value,
+                                                       rel=1e-9)
             assert g["memory_gb"][i, j] == pytest.approx(e.memory_gb.value, rel=1e-9)
             n += 1
     assert n > 50
@@ -218,3 +271,40 @@ def test_a_context_switching_unit_needs_its_context_size(tmp_path):
     with pytest.raises(CatalogError) as e:
         load_catalog([MINI, tmp_path], builtin=False, use_env=False)
     assert "devices.yaml:12" in e.value.one_line() and "on_chip_memory_mb" in e.value.one_line()
+
+
+def _with_measurements(tmp_path, rows):
+    (tmp_path / "m.yaml").write_text("measurements:\n" + "".join(
+        f"  - {{device: toy-phone, unit: npu, runtime: qnn, power_mode: boost, "
+        f"metric: latency_ms, source: test, {r}}}\n" for r in rows))
+    return load_catalog([MINI, tmp_path], builtin=False, use_env=False)
+
+
+def test_calibration_learns_a_units_precision_path(tmp_path):
+    """The catalog's FP16 peak is half the INT8 one; a unit whose FP16 runs at a quarter of
+    its INT8 speed on one network is expected to do so on another."""
+    cat = _with_measurements(tmp_path, ["model: toy-cnn, precision: int8, value: 1.0",
+                                        "model: toy-cnn, precision: fp16, value: 4.0"])
+    ratio = lambda c: (estimate(c, Query("toy-big-cnn", "fp16", "toy-phone",
+                                         power_mode="boost")).latency_ms.value
+                       / estimate(c, Query("toy-big-cnn", "int8", "toy-phone",
+                                           power_mode="boost")).latency_ms.value)
+    cal_ratio = ratio(cat)
+    assert cal_ratio > 1.3 * ratio(load_catalog([MINI], builtin=False, use_env=False))
+    assert 2.5 < cal_ratio < 4.5
+
+
+def test_calibration_learns_a_networks_fit_to_a_device(tmp_path):
+    """A network measured slow on a device is expected slow there at another precision,
+    more than another network of its family is (the device x model factor)."""
+    base = load_catalog([MINI], builtin=False, use_env=False)
+    lat = lambda c, m: estimate(c, Query(m, "fp16", "toy-phone",
+                                         power_mode="boost")).latency_ms.value
+    int8 = lambda m: estimate(base, Query(m, "int8", "toy-phone",
+                                          power_mode="boost")).latency_ms.value
+    cat = _with_measurements(tmp_path, [
+        f"model: toy-cnn, precision: int8, value: {10 * int8('toy-cnn'):.4f}",
+        f"model: toy-big-cnn, precision: int8, value: {int8('toy-big-cnn'):.4f}"])
+    moved_same = lat(cat, "toy-cnn") / lat(base, "toy-cnn")
+    moved_other = lat(cat, "toy-big-cnn") / lat(base, "toy-big-cnn")
+    assert moved_same > 2 * moved_other
