@@ -105,9 +105,14 @@ class Estimate:
     def fits_memory(self) -> bool:
         return self.memory_gb.value <= self.memory_available_gb
 
+    def unit_share(self, rate_per_s: float) -> float:
+        """Share of the unit's time that serving `rate_per_s` inferences (or tokens) per
+        second takes, as `solve` counts it (by occupancy: a pipelined unit's throughput)."""
+        return rate_per_s / self.throughput_fps.value
+
     def power_at_rate(self, rate_per_s: float) -> float:
         """Average power (W) when serving `rate_per_s` inferences (or tokens) per second."""
-        busy = min(1.0, rate_per_s / self.throughput_fps.value)
+        busy = min(1.0, self.unit_share(rate_per_s))
         return self._idle_w + busy * (self._mode_w - self._idle_w)
 
     def as_dict(self) -> dict:

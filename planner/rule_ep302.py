@@ -10,7 +10,7 @@ def utilization(ctx, r) -> float | None:
     rate = ctx.rate_of(r.workload)
     if not r.ok or not rate:
         return None
-    return rate * r.estimate.latency_ms.value / 1000.0 / r.workload.batch
+    return r.estimate.unit_share(rate)
 
 
 def peak_utilization(ctx, r) -> tuple[float, object] | None:
@@ -81,10 +81,9 @@ class RateNotMet(Rule):
                 continue                                     # EP303: even the peak cannot
             w = r.workload
             rate = ctx.rate_of(w)
-            max_rate = cap * w.batch * 1000.0 / r.estimate.latency_ms.value
+            max_rate = cap * r.estimate.throughput_fps.value
             u = unit_of_rate(w)
-            alts = alternatives(ctx, r, lambda v: rate * v.latency_ms.value / 1000.0 / w.batch
-                                <= cap)
+            alts = alternatives(ctx, r, lambda v: v.unit_share(rate) <= cap)
             yield Problem(rate_path(r),
                           f"{num(rate)} {u} at {num(r.estimate.latency_ms.value)} ms per "
                           f"{'token' if u == 'tokens/s' else 'inference'} (batch {w.batch}) "

@@ -47,7 +47,7 @@ class BatteryMaxPower(Rule):
                     w = r.workload
                     rate = ctx.rate_of(w)
                     if v is None or (w.latency_budget_ms and v.latency_ms.value > w.latency_budget_ms) \
-                            or (rate and rate * v.latency_ms.value / 1000.0 / w.batch > ctx.compute_cap):
+                            or (rate and v.unit_share(rate) > ctx.compute_cap):
                         holds = False
                 fix = f"use power_mode: {m.id} ({num(m.power_w)} W)" + (
                     "; the latency and rate budgets still hold" if holds else

@@ -73,7 +73,7 @@ def validate_plan(spec: Spec, catalog: Catalog, plan: dict) -> list[str]:
         mem[inst] = mem.get(inst, 0.0) + e.memory_gb.value
         rate = w.tokens_per_s if w.tokens_per_s is not None else (w.rate_fps or 0.0)
         u = inst + (a["unit"],)
-        share[u] = share.get(u, 0.0) + rate * lat / 1000.0 / w.batch
+        share[u] = share.get(u, 0.0) + e.unit_share(rate)
     for (d, m, i), used in sorted(mem.items()):
         cap = catalog.devices[d].memory.available_gb * (1 - b.memory_headroom_pct / 100.0)
         if used > cap * (1 + 1e-6):
