@@ -16,9 +16,10 @@ factors (DESIGN.md: least squares in log space per device family and model famil
                      + slope x log10(GOPs per call)   (compute-bound only: small networks
                                                        leave wide units idle)
 
-and, alternating with that fit, a fixed per-call overhead per device family (launch,
-synchronisation; and, for timings that include them, pre/post-processing; per token for LLM
-decode, kept apart), chosen from a grid for families with enough points. The ridge pulls every
+and a fixed per-call overhead per device family (launch, synchronisation; and, for timings
+that include them, pre/post-processing; per token for LLM decode, kept apart), chosen from a
+grid for families with enough points as the value that best predicts each point from the
+others (exact leave-one-out residuals of the ridge fit). The ridge pulls every
 factor toward zero, so a family with one point moves only part of the way and a family with
 none falls back to its unit kind's and regime's mean.
 
@@ -140,14 +141,8 @@ class Calibration:
         fit_these = sorted(k for k, n in counts.items()
                            if k is not None and n >= MIN_POINTS_FOR_OVERHEAD)
         self._fit()
-        for _ in range(ALTERNATIONS if fit_these else 0):
-            for key in fit_these:
-                mine = [p for p in points if p.overhead_key == key]
-                room = min(p.per_call_ms - p.fixed_ms for p in mine) * (1 - FIXED_SHARE_FLOOR)
-                best = min((o for o in OVERHEAD_GRID_MS if o <= max(room, 0.0)),
-                           key=lambda o: sum((p.y(o) - self.predict_log(p.features)) ** 2
-                                             for p in mine))
-                self.overheads[key] = best
+        if fit_these:
+            self._fit_overheads(fit_these)
             self._fit()
         self._intervals()
         self.support: dict[str, int] = {}
@@ -165,6 +160,31 @@ class Calibration:
                 v = max(v - self.overhead_ms(p.family, True, p.llm)
                         + self.overhead_ms(p.family, False, p.llm), FIXED_SHARE_FLOOR * v)
             self.measured.setdefault(p.key + (p.pipelined,), []).append(v)
+
+    def _fit_overheads(self, keys) -> None:
+        """Each family's overhead from the grid, by coordinate descent: the value whose fit
+        best predicts every point from the others (the exact leave-one-out residuals of the
+        ridge fit, which depend on the overheads only through y). Scoring in-sample instead
+        lets a device x model factor absorb an overhead that new networks would pay too."""
+        import numpy as np
+
+        a = self._a
+        inv = np.linalg.inv(self._ata)
+        fit = a @ (inv @ a.T)              # y -> fitted y
+        scale = 1.0 / (1.0 - np.diag(fit))
+
+        def loo_sse(key, value):
+            self.overheads[key] = value
+            y = np.array([self._y(p) for p in self.points])
+            r = (y - fit @ y) * scale
+            return float(r @ r)
+
+        for _ in range(ALTERNATIONS):
+            for key in keys:
+                mine = [p for p in self.points if p.overhead_key == key]
+                room = min(p.per_call_ms - p.fixed_ms for p in mine) * (1 - FIXED_SHARE_FLOOR)
+                self.overheads[key] = min((o for o in OVERHEAD_GRID_MS if o <= max(room, 0.0)),
+                                          key=lambda o: loo_sse(key, o))
 
     def _y(self, p: Point) -> float:
         return p.y(self.overheads.get(p.overhead_key, 0.0) if p.overhead_key else 0.0)
