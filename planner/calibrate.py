@@ -41,7 +41,7 @@ from .estimate import EFF_BOUNDS, MEASURED_CONTEXT, efficiency_gops, math_precis
 from .schema import Measurement
 
 RIDGE = 0.25             # penalty on each factor, in units of one point's squared log error
-PAIR_RIDGE = 0.5        # device x model factors lean on fewer points: pulled harder to zero
+PAIR_RIDGE = 0.5         # device x model factors lean on fewer points: pulled harder to zero
 INTERCEPT_RIDGE = 1e-6
 FIXED_SHARE_FLOOR = 0.1  # measured time minus fixed costs is kept >= 10 % of the time
 MIN_GROUP_FOR_SIGMA = 3
@@ -168,10 +168,8 @@ class Calibration:
         lets a device x model factor absorb an overhead that new networks would pay too."""
         import numpy as np
 
-        a = self._a
-        inv = np.linalg.inv(self._ata)
-        fit = a @ (inv @ a.T)              # y -> fitted y
-        scale = 1.0 / (1.0 - np.diag(fit))
+        fit = self._a @ (self._inv @ self._a.T)      # y -> fitted y
+        scale = 1.0 / np.maximum(1.0 - self._hat, 1e-9)
 
         def loo_sse(key, value):
             self.overheads[key] = value
@@ -200,19 +198,18 @@ class Calibration:
         y = np.array([self._y(p) for p in self.points])
         penalty = [INTERCEPT_RIDGE if n.startswith(("regime:", "size:")) else
                    PAIR_RIDGE if n.startswith("pair:") else self.ridge for n in self.names]
+        # the inverse and the hat matrix's diagonal depend on the features only, not on y
         self._a = a
-        self._ata = a.T @ a + np.diag(penalty)
-        coef = np.linalg.solve(self._ata, a.T @ y) if self.names else []
+        self._inv = np.linalg.inv(a.T @ a + np.diag(penalty)) if self.names else None
+        self._hat = np.einsum("ij,ij->i", a @ self._inv, a) if self.names else None
+        coef = self._inv @ (a.T @ y) if self.names else []
         self.coef = {n: float(c) for n, c in zip(self.names, coef)}
 
     def _intervals(self) -> None:
         """Exact leave-one-out residuals of the ridge fit: e_i / (1 - h_ii)."""
-        import numpy as np
-
         self.loo_residual: dict[int, float] = {}
         if self.names:
-            hat = np.einsum("ij,ij->i", self._a @ np.linalg.inv(self._ata), self._a)
-            for p, h in zip(self.points, hat):
+            for p, h in zip(self.points, self._hat):
                 e = self._y(p) - self.predict_log(p.features)
                 self.loo_residual[p.index] = e / max(1e-9, 1.0 - float(h))
         res = list(self.loo_residual.values())
