@@ -6,8 +6,11 @@ factors (DESIGN.md: least squares in log space per device family and model famil
 
     log efficiency = regime + unit kind x regime + device family x unit kind x regime
                      + device x unit kind
-                     + model family
-                     + runtime + [metric is pipelined throughput]
+                     + model family + model family x unit kind   (depthwise convolutions
+                                      suit CPUs better than GPUs; attention, few NPUs)
+                     + runtime + runtime x unit kind   (OpenCV on a CPU is not OpenCV
+                                      handing layers to an NPU)
+                     + [metric is pipelined throughput]
                      + device family x unit kind x math precision   (a unit's FP16 path is
                                       not always half its INT8 peak, as catalogs assume)
                      + device x model   (a network's own fit to a device, learnt from its
@@ -84,7 +87,8 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
     family (a Hailo-8L is not a Hailo-8)."""
     f = [(f"regime:{regime}", 1.0), (f"kind:{kind}:{regime}", 1.0),
          (f"dev:{dev.family}:{kind}:{regime}", 1.0), (f"device:{dev.id}:{kind}", 1.0),
-         (f"model:{model.family}", 1.0), (f"runtime:{runtime}", 1.0),
+         (f"model:{model.family}", 1.0), (f"model-on:{model.family}:{kind}", 1.0),
+         (f"runtime:{runtime}", 1.0), (f"runtime-on:{runtime}:{kind}", 1.0),
          (f"precision:{dev.family}:{kind}:{math_prec}", 1.0),
          (f"pair:{dev.id}:{model.id}", 1.0)]
     if regime == "compute":

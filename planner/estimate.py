@@ -591,6 +591,7 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
                        + coef(f"dev:{u.device.family}:{u.unit.kind}:{regime}")
                        + coef(f"device:{u.device.id}:{u.unit.kind}")
                        + coef(f"kind:{u.unit.kind}:{regime}") + coef(f"runtime:{u.runtime}")
+                       + coef(f"runtime-on:{u.runtime}:{u.unit.kind}")
                        for u in units])
           for regime in ("compute", "memory")}
     # the unit's precision path, by the precision the math runs at
@@ -606,6 +607,12 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
     overhead = {llm: row([cal.overhead_ms(u.device.family, llm=llm) for u in units])
                 for llm in (False, True)}
     lo_all = np.array([coef(f"model:{o.model.family}") for o in options])
+    # model family x unit kind, per family row
+    families = sorted({o.model.family for o in options})
+    fam_row = {fm: r for r, fm in enumerate(families)}
+    lmk = np.array([[coef(f"model-on:{fm}:{u.unit.kind}") for u in units] for fm in families]
+                   ).reshape(len(families), n_u)
+    o_fam = np.array([fam_row[o.model.family] for o in options], dtype=int)
 
     ctx = np.array([0 if o.model.llm is None else
                     (context if context is not None else
@@ -639,7 +646,7 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
             link_gbs=link_gbs, io_bytes=io_all[sl, None], link_overhead_ms=link_ms,
             dispatch_ms=dispatch, act_on_chip=act_chip, context_switch=ctx_switch,
             context_switch_ms=ctx_ms)
-        lo = lo_all[sl, None] + np.take_along_axis(lp, math_idx, axis=0)
+        lo = lo_all[sl, None] + lmk[o_fam[sl]] + np.take_along_axis(lp, math_idx, axis=0)
         rows_pair = o_pair[sl]
         has_pair = rows_pair >= 0
         if has_pair.any():
