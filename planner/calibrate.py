@@ -228,11 +228,12 @@ class Calibration:
         """A fitted factor; 0 (the mean of its kind) for what has no data."""
         return self.coef.get(name, 0.0)
 
-    def measured_runtime(self, runtime: str) -> bool:
-        """Whether any calibration point used this runtime. Choosing among a unit's runtimes
-        prefers these: a plan should not lean on an unmeasured runtime's estimate (the mean)
-        being better than runtimes we have numbers for."""
-        return f"runtime:{runtime}" in self.coef
+    def measured_runtime(self, runtime: str, kind: str) -> bool:
+        """Whether any calibration point used this runtime on this kind of unit. Choosing
+        among a unit's runtimes prefers these: a plan should not lean on an unmeasured
+        runtime's estimate (the mean) being better than runtimes we have numbers for, and
+        ONNX Runtime measured on CPUs says little about it on a GPU next to TensorRT."""
+        return f"runtime-on:{runtime}:{kind}" in self.coef
 
     def predict_log(self, features) -> float:
         return sum(self.coef_of(f) * v for f, v in features)

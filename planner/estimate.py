@@ -365,7 +365,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         fits = [r for r in unit.runtimes if catalog.runs(r, model)]
         ests = [estimate(catalog, replace(q, unit=unit.id, runtime=r), calibration=cal)
                 for r in fits]
-        return min(ests, key=lambda e: runtime_rank(cal.measured_runtime(e.runtime),
+        return min(ests, key=lambda e: runtime_rank(cal.measured_runtime(e.runtime, unit.kind),
                                                      e.latency_ms.value))
     try:
         mode = dev.mode(q.power_mode)
@@ -422,9 +422,10 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         low, high = lat * 0.9, lat * 1.1
     spread_lo, spread_hi = low / lat, high / lat
 
-    if measured is None and not cal.measured_runtime(runtime):
-        notes.append(f"no published measurement uses {runtime}: its efficiency is taken as the "
-                     "mean runtime's")
+    if measured is None and not cal.measured_runtime(runtime, unit.kind):
+        notes.append(f"no published measurement uses {runtime} on a {unit.kind}: its "
+                     "efficiency there is the fit's guess (its other units' and the mean "
+                     "runtime's)")
     if busy < lat:
         notes.append(f"{unit.id} pipelines a stream of inputs: throughput is set by its "
                      "steady state, which hides host transfers and per-call costs")
@@ -679,5 +680,6 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
                     latency[i, j], busy[i, j] = with_measurement(value, is_busy, latency[i, j],
                                                                  busy[i, j])
     return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "memory_gb": memory_gb,
-            "runtime_measured": np.array([cal.measured_runtime(u.runtime) for u in units],
+            "runtime_measured": np.array([cal.measured_runtime(u.runtime, u.unit.kind)
+                                          for u in units],
                                          dtype=bool)}
