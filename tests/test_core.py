@@ -308,3 +308,21 @@ def test_calibration_learns_a_networks_fit_to_a_device(tmp_path):
     moved_same = lat(cat, "toy-cnn") / lat(base, "toy-cnn")
     moved_other = lat(cat, "toy-big-cnn") / lat(base, "toy-big-cnn")
     assert moved_same > 2 * moved_other
+
+
+def test_runtimes_measured_on_the_units_kind_rank_first():
+    """ONNX Runtime is measured on CPUs only: on a Jetson GPU it is a guess, and a runtime
+    measured on GPUs is chosen before it, in estimate and in the grid solve ranks by."""
+    from planner.calibrate import calibration_for
+    cat = load_catalog(use_env=False)
+    cal = calibration_for(cat)
+    assert cal.measured_runtime("onnxruntime", "cpu")
+    assert not cal.measured_runtime("onnxruntime", "gpu")
+    assert cal.measured_runtime("tensorrt", "gpu")
+    for model in ("yolov8s", "mobilenet-v2", "resnet-50"):
+        e = estimate(cat, Query(model, "fp16", "jetson-orin-nx-16gb"))
+        assert e.unit == "gpu" and cal.measured_runtime(e.runtime, "gpu"), (model, e.runtime)
+        assert not any("no published measurement" in n for n in e.notes)
+    guess = estimate(cat, Query("yolov8s", "fp16", "jetson-orin-nx-16gb", unit="gpu",
+                                runtime="onnxruntime"))
+    assert any("onnxruntime on a gpu" in n for n in guess.notes)
