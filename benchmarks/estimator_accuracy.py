@@ -13,18 +13,26 @@ model factor has nothing to go on there)."""
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import statistics
 
 from planner.calibrate import leave_one_out
 from planner.catalog import load_catalog
+from planner.estimate import Z80
 
 
 def summarize(rows):
-    errs = [abs(pred - p.per_call_ms) / p.per_call_ms for p, pred in rows]
-    ratios = [max(pred / p.per_call_ms, p.per_call_ms / pred) for p, pred in rows]
+    errs = [abs(pred - p.per_call_ms) / p.per_call_ms for p, pred, _ in rows]
+    ratios = [max(pred / p.per_call_ms, p.per_call_ms / pred) for p, pred, _ in rows]
     return (statistics.median(errs) * 100, 100 * sum(e <= 0.30 for e in errs) / len(errs),
             max(ratios))
+
+
+def coverage(rows):
+    """Share of points inside the 80 % interval `estimate` would give."""
+    inside = sum(abs(math.log(p.per_call_ms / pred)) <= Z80 * sigma for p, pred, sigma in rows)
+    return 100 * inside / len(rows)
 
 
 def main():
@@ -40,27 +48,29 @@ def main():
           f"worst ratio {worst:.2f}x (target <= 3x)")
     # the rows translated from ../shared/data/published_benchmarks.csv (their notes end with
     # "|| CSV row N: ..."), each still predicted by a calibration fitted without it
-    csv = [(p, pred) for p, pred in rows if re.search(r"\|\| CSV row \d+:", p.measurement.notes)]
+    csv = [r for r in rows if re.search(r"\|\| CSV row \d+:", r[0].measurement.notes)]
     if csv:
         med, within, worst = summarize(csv)
         print(f"  of which the {len(csv)} rows from published_benchmarks.csv: median {med:.1f} %, "
               f"within +-30 %: {within:.0f} %, worst {worst:.2f}x")
     fams: dict[str, list] = {}
-    for p, pred in rows:
-        fams.setdefault(cat.devices[p.measurement.device].family, []).append((p, pred))
+    for r in rows:
+        fams.setdefault(cat.devices[r[0].measurement.device].family, []).append(r)
     for fam, rs in sorted(fams.items()):
         m, w, x = summarize(rs)
         print(f"  {fam:14s} n={len(rs):3d}  median {m:5.1f} %  within 30 %: {w:5.0f} %  "
               f"worst {x:.2f}x")
     print("worst five:")
     rows.sort(key=lambda r: -max(r[1] / r[0].per_call_ms, r[0].per_call_ms / r[1]))
-    for p, pred in rows[:5]:
+    for p, pred, _ in rows[:5]:
         m = p.measurement
         print(f"  {m.device} {m.model} {m.precision} {m.unit or ''} {m.runtime} {m.metric}: "
               f"measured {p.per_call_ms:.4g} ms, predicted {pred:.4g} ms")
+    print(f"80 % intervals hold the measured value for {coverage(rows):.0f} % of points")
     med, within, worst = summarize(pair_rows)
     print(f"leaving out every measurement of the point's model on its device: median |error| "
-          f"{med:.1f} %, within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x")
+          f"{med:.1f} %, within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
+          f"80 % intervals hold {coverage(pair_rows):.0f} %")
 
 
 if __name__ == "__main__":

@@ -307,14 +307,17 @@ def predict_point(cal: Calibration, catalog: Catalog, p: Point) -> float:
         p.family, p.measurement.includes_prepost, p.llm)
 
 
-def leave_one_out(catalog: Catalog, *, whole_pair: bool = False) -> list[tuple[Point, float]]:
+def leave_one_out(catalog: Catalog, *,
+                  whole_pair: bool = False) -> list[tuple[Point, float, float]]:
     """Each measured point predicted by a calibration fitted without it (whole_pair: without
-    any measurement of its model on its device, as for a network never run there)."""
+    any measurement of its model on its device, as for a network never run there): (point,
+    predicted ms per call, the sigma of log error its interval would use)."""
     pts = measurement_points(catalog)
     pair = lambda p: (p.measurement.device, p.measurement.model)
     out = []
     for p in pts:
         cal = Calibration([q for q in pts if q.index != p.index
                            and not (whole_pair and pair(q) == pair(p))])
-        out.append((p, predict_point(cal, catalog, p)))
+        out.append((p, predict_point(cal, catalog, p),
+                    cal.sigma_group.get(p.group, cal.sigma_global)))
     return out
