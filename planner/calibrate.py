@@ -8,9 +8,7 @@ factors (DESIGN.md: least squares in log space per device family and model famil
                      + device x unit kind
                      + model family + model family x unit kind   (depthwise convolutions
                                       suit CPUs better than GPUs; attention, few NPUs)
-                     + runtime + runtime x unit kind   (OpenCV on a CPU is not OpenCV
-                                      handing layers to an NPU)
-                     + [metric is pipelined throughput]
+                     + runtime + [metric is pipelined throughput]
                      + device family x unit kind x math precision   (a unit's FP16 path is
                                       not always half its INT8 peak, as catalogs assume)
                      + device x model   (a network's own fit to a device, learnt from its
@@ -65,6 +63,7 @@ class Point:
     family: str
     key: tuple               # (device, model, precision, unit, runtime, batch, mode)
     per_call_ms: float       # measured time of one call (batch inputs or one token)
+    kind: str = ""           # the unit's kind
     llm: bool = False
     pipelined: bool = False  # steady-state throughput of a dataflow unit: no per-call overhead
 
@@ -88,7 +87,7 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
     f = [(f"regime:{regime}", 1.0), (f"kind:{kind}:{regime}", 1.0),
          (f"dev:{dev.family}:{kind}:{regime}", 1.0), (f"device:{dev.id}:{kind}", 1.0),
          (f"model:{model.family}", 1.0), (f"model-on:{model.family}:{kind}", 1.0),
-         (f"runtime:{runtime}", 1.0), (f"runtime-on:{runtime}:{kind}", 1.0),
+         (f"runtime:{runtime}", 1.0),
          (f"precision:{dev.family}:{kind}:{math_prec}", 1.0),
          (f"pair:{dev.id}:{model.id}", 1.0)]
     if regime == "compute":
@@ -128,7 +127,7 @@ def measurement_points(catalog: Catalog) -> list[Point]:
                           efficiency_gops(model, unit, m.batch), m.metric == "throughput_fps")
         key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
         pts.append(Point(i, m, feats, ideal, fixed, f"{dev.family}:{unit.kind}:{regime}",
-                         dev.family, key, per_call, llm=model.llm is not None,
+                         dev.family, key, per_call, kind=unit.kind, llm=model.llm is not None,
                          pipelined=pipelined))
     return pts
 
@@ -149,6 +148,7 @@ class Calibration:
             self._fit_overheads(fit_these)
             self._fit()
         self._intervals()
+        self.runtimes_measured = {f"{p.measurement.runtime}:{p.kind}" for p in points}
         self.support: dict[str, int] = {}
         for p in points:
             for f, _ in p.features:
@@ -233,7 +233,7 @@ class Calibration:
         among a unit's runtimes prefers these: a plan should not lean on an unmeasured
         runtime's estimate (the mean) being better than runtimes we have numbers for, and
         ONNX Runtime measured on CPUs says little about it on a GPU next to TensorRT."""
-        return f"runtime-on:{runtime}:{kind}" in self.coef
+        return f"{runtime}:{kind}" in self.runtimes_measured
 
     def predict_log(self, features) -> float:
         return sum(self.coef_of(f) * v for f, v in features)
@@ -259,7 +259,8 @@ class Calibration:
         return {"coef": self.coef, "sigma_global": self.sigma_global,
                 "sigma_group": self.sigma_group, "support": self.support,
                 "overheads": [[f, p, llm, v] for (f, p, llm), v in sorted(self.overheads.items())],
-                "measured": [[list(k), v] for k, v in sorted(self.measured.items())]}
+                "measured": [[list(k), v] for k, v in sorted(self.measured.items())],
+                "runtimes_measured": sorted(self.runtimes_measured)}
 
     @classmethod
     def from_data(cls, d: dict) -> "Calibration":
@@ -273,6 +274,7 @@ class Calibration:
                          for f, p, llm, v in d["overheads"]}
         cal.measured = {tuple(k[:-1]) + (bool(k[-1]),): [float(x) for x in v]
                         for k, v in d["measured"]}
+        cal.runtimes_measured = {str(r) for r in d["runtimes_measured"]}
         return cal
 
     def measured_point(self, device, model, precision, unit, runtime, batch, mode):

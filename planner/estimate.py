@@ -592,7 +592,6 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
                        + coef(f"dev:{u.device.family}:{u.unit.kind}:{regime}")
                        + coef(f"device:{u.device.id}:{u.unit.kind}")
                        + coef(f"kind:{u.unit.kind}:{regime}") + coef(f"runtime:{u.runtime}")
-                       + coef(f"runtime-on:{u.runtime}:{u.unit.kind}")
                        for u in units])
           for regime in ("compute", "memory")}
     # the unit's precision path, by the precision the math runs at

@@ -326,3 +326,7 @@ def test_runtimes_measured_on_the_units_kind_rank_first():
     guess = estimate(cat, Query("yolov8s", "fp16", "jetson-orin-nx-16gb", unit="gpu",
                                 runtime="onnxruntime"))
     assert any("onnxruntime on a gpu" in n for n in guess.notes)
+    # and of the runtimes measured on GPUs, TensorRT is the one an Orin runs vision fastest
+    for dev in ("jetson-orin-nx-16gb", "jetson-agx-orin-64gb", "jetson-orin-nano-8gb"):
+        for p in ("int8", "fp16"):
+            assert estimate(cat, Query("yolov8s", p, dev, unit="gpu")).runtime == "tensorrt"
