@@ -8,7 +8,7 @@ factors (DESIGN.md: least squares in log space per device family and model famil
                      + device x unit kind
                      + model family + model family x unit kind   (depthwise convolutions
                                       suit CPUs better than GPUs; attention, few NPUs)
-                     + runtime + [metric is pipelined throughput]
+                     + runtime + [metric is a throughput, not a pipelined unit's]
                      + device family x unit kind x math precision   (a unit's FP16 path is
                                       not always half its INT8 peak, as catalogs assume)
                      + device x model   (a network's own fit to a device, learnt from its
@@ -124,7 +124,8 @@ def measurement_points(catalog: Catalog) -> list[Point]:
             fixed = r.streaming_ms if pipelined else r.fixed_ms
         feats = _features(dev, unit.kind, model, m.runtime, regime,
                           math_precision(unit, m.precision, fp32_math),
-                          efficiency_gops(model, unit, m.batch), m.metric == "throughput_fps")
+                          efficiency_gops(model, unit, m.batch),
+                          m.metric == "throughput_fps" and not pipelined)
         key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
         pts.append(Point(i, m, feats, ideal, fixed, f"{dev.family}:{unit.kind}:{regime}",
                          dev.family, key, per_call, kind=unit.kind, llm=model.llm is not None,

@@ -458,25 +458,29 @@ def _prune(spec, g, ii, jj, obj, shared, layers, wi):
     acc = g.acc[ii]
     sacc = -np.where(g.hib[ii], acc, -acc)           # minimised
     lat = g.lat[ii, jj]
+    # the share of its unit an option holds (occupancy x rate): what energy and a shared
+    # unit's capacity count; a pipelined unit's is below its latency
+    util = g.util[ii, jj]
     mem = g.mem[ii, jj]
     t_idx = g.t_index[jj]
     ucode = g.unit_code[jj]
     crit = []
     if "accuracy" in obj:
         crit.append(sacc)
-    lat_matters = "latency" in obj or "energy" in obj
+    if "latency" in obj:
+        crit.append(lat)
     if shared is not None:
         mem_binds, util_binds = shared
         # a shared budget that can bind on this type: keep lighter options alive
         mem_crit = np.where(mem_binds[t_idx], mem, 0.0)
         crit.append(mem_crit if "memory" not in obj else mem)
         ub = np.array([(int(t), int(u)) in util_binds for t, u in zip(t_idx, ucode)])
-        crit.append(lat if lat_matters else np.where(ub, lat, 0.0))
+        crit.append(util if "energy" in obj else np.where(ub, util, 0.0))
     else:
         if "memory" in obj:
             crit.append(mem)
-        if lat_matters:
-            crit.append(lat)
+        if "energy" in obj:
+            crit.append(util)
     sig = g.sig[ii, jj] if g.sig is not None else np.zeros(len(ii), dtype=np.int64)
     group = np.stack([t_idx, ucode, sig], axis=1)
     alive = pareto_layers(group, np.stack(crit, axis=1) if crit else np.zeros((len(ii), 0)),

@@ -409,18 +409,32 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
 
     measured = cal.measured_point(dev.id, model.id, q.precision, unit.id, runtime, q.batch,
                                   mode.id)
+    # latency and occupancy each carry their own provenance: a measured throughput of a
+    # pipelined unit says nothing exact about one call's latency, and the reverse
+    lat_prov = busy_prov = provenance
     if measured is not None:
         value, is_busy = measured
         lat, busy = with_measurement(value, is_busy, lat, busy)
-        provenance = "measured"
-        notes.append("latency is a published measurement of exactly this combination "
-                     "(model execution; a fitted pre/post-processing share taken out where the "
-                     "timing included it)" if not is_busy else
-                     "throughput is a published measurement of exactly this combination")
-    low, high = lat * math.exp(-Z80 * sigma), lat * math.exp(Z80 * sigma)
-    if provenance == "measured":
-        low, high = lat * 0.9, lat * 1.1
-    spread_lo, spread_hi = low / lat, high / lat
+        if is_busy:
+            busy_prov = "measured"
+            notes.append("throughput is a published measurement of exactly this combination")
+        else:
+            lat_prov = "measured"
+            if not unit.activations_on_chip:   # a call holds the unit for its latency
+                busy_prov = "measured"
+            notes.append("latency is a published measurement of exactly this combination "
+                         "(model execution; a fitted pre/post-processing share taken out "
+                         "where the timing included it)")
+
+    def spread(prov):
+        # (low, high) as factors of the value: a measurement's own spread, else the fit's
+        if prov == "measured":
+            return 0.9, 1.1
+        return math.exp(-Z80 * sigma), math.exp(Z80 * sigma)
+
+    lat_lo, lat_hi = spread(lat_prov)
+    busy_lo, busy_hi = spread(busy_prov)
+    low, high = lat * lat_lo, lat * lat_hi
 
     if measured is None and not cal.measured_runtime(runtime, unit.kind):
         notes.append(f"no published measurement uses {runtime} on a {unit.kind}: its "
@@ -429,15 +443,15 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     if busy < lat:
         notes.append(f"{unit.id} pipelines a stream of inputs: throughput is set by its "
                      "steady state, which hides host transfers and per-call costs")
-    latency = Quantity(lat, "ms", provenance, low, high, bottleneck)
-    throughput = Quantity(q.batch * 1000.0 / busy, "fps", provenance,
-                          q.batch * 1000.0 / (busy * spread_hi),
-                          q.batch * 1000.0 / (busy * spread_lo), bottleneck)
+    latency = Quantity(lat, "ms", lat_prov, low, high, bottleneck)
+    throughput = Quantity(q.batch * 1000.0 / busy, "fps", busy_prov,
+                          q.batch * 1000.0 / (busy * busy_hi),
+                          q.batch * 1000.0 / (busy * busy_lo), bottleneck)
 
     prefill = decode = None
     if is_llm:
         # decode: one token per step, latency above is per token; prefill is compute-bound
-        decode = Quantity(1000.0 / lat, "tokens/s", provenance, 1000.0 / high, 1000.0 / low,
+        decode = Quantity(1000.0 / lat, "tokens/s", lat_prov, 1000.0 / high, 1000.0 / low,
                           bottleneck)
         ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "compute", mp, gops)
         per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
@@ -465,9 +479,9 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     pw_prov = "estimated" if dev.power.estimated else "datasheet"
     power = Quantity(mode.power_w, "W", pw_prov, idle, mode.power_w)
     energy = Quantity(mode.power_w * busy / q.batch, "mJ",
-                      "estimated" if provenance == "estimated" or pw_prov == "estimated"
-                      else provenance,
-                      idle * busy * spread_lo / q.batch, mode.power_w * busy * spread_hi / q.batch)
+                      "estimated" if busy_prov == "estimated" or pw_prov == "estimated"
+                      else busy_prov,
+                      idle * busy * busy_lo / q.batch, mode.power_w * busy * busy_hi / q.batch)
 
     acc_prov = "estimated" if "accuracy" in option.estimated else "measured"
     accuracy = Quantity(option.accuracy, model.metric, acc_prov)

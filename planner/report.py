@@ -459,18 +459,19 @@ def _rate_capacity(spec, plan: dict, name: str) -> float:
     """The highest rate of workload `name` the plan's unit sustains with the others at their
     spec rates, under the compute headroom."""
     cap = 1.0 - spec.budgets.compute_headroom_pct / 100.0
-    rates = {w.name: (w.tokens_per_s if w.tokens_per_s is not None else (w.rate_fps or 0.0),
-                      w.batch) for w in spec.workloads}
+    rates = {w.name: w.tokens_per_s if w.tokens_per_s is not None else (w.rate_fps or 0.0)
+             for w in spec.workloads}
     me = next(a for a in plan["assignments"] if a["workload"] == name)
     where = (me["device"], me["power_mode"], me["instance"], me["unit"])
-    per_rate = me["estimates"]["latency_ms"]["value"] / 1000.0 / rates[name][1]
+    # a call holds its unit for its occupancy: 1 / throughput per input (a pipelined unit's
+    # is below its latency)
+    per_rate = 1.0 / me["estimates"]["throughput_fps"]["value"]
     others = 0.0
     for a in plan["assignments"]:
         if a["workload"] == name or (a["device"], a["power_mode"], a["instance"], a["unit"]) \
                 != where:
             continue
-        r, batch = rates[a["workload"]]
-        others += r * a["estimates"]["latency_ms"]["value"] / 1000.0 / batch
+        others += rates[a["workload"]] / a["estimates"]["throughput_fps"]["value"]
     return max(0.0, (cap - others) / per_rate) if per_rate > 0 else math.inf
 
 

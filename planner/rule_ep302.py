@@ -84,8 +84,10 @@ class RateNotMet(Rule):
             max_rate = cap * r.estimate.throughput_fps.value
             u = unit_of_rate(w)
             alts = alternatives(ctx, r, lambda v: v.unit_share(rate) <= cap)
+            # the unit time a call holds (a pipelined unit's is below its latency)
+            held_ms = 1000.0 * w.batch / r.estimate.throughput_fps.value
             yield Problem(rate_path(r),
-                          f"{num(rate)} {u} at {num(r.estimate.latency_ms.value)} ms per "
+                          f"{num(rate)} {u} at {num(held_ms)} ms of unit time per "
                           f"{'token' if u == 'tokens/s' else 'inference'} (batch {w.batch}) "
                           f"keeps the {r.device.id} {r.unit.id} busy {pct(util)} of the time; "
                           f"it sustains about {num(max_rate)} {u}{head}",

@@ -330,3 +330,42 @@ def test_runtimes_measured_on_the_units_kind_rank_first():
     for dev in ("jetson-orin-nx-16gb", "jetson-agx-orin-64gb", "jetson-orin-nano-8gb"):
         for p in ("int8", "fp16"):
             assert estimate(cat, Query("yolov8s", p, dev, unit="gpu")).runtime == "tensorrt"
+
+
+def test_estimate_predicts_what_the_accuracy_benchmark_scores():
+    """The benchmark scores `predict_point`; `estimate` must give the same number for the
+    same combination (with the exact-measurement override off), so the published accuracy
+    is the accuracy users get: on a pipelined unit the throughput, elsewhere the latency."""
+    import copy
+
+    from planner.calibrate import calibration_for, measurement_points, predict_point
+    cat = load_catalog(use_env=False)
+    cal = copy.copy(calibration_for(cat))
+    cal.measured = {}
+    n_busy = n_lat = 0
+    for p in measurement_points(cat):
+        m = p.measurement
+        if m.includes_prepost or m.metric not in ("latency_ms", "throughput_fps"):
+            continue
+        if m.metric == "throughput_fps" and not p.pipelined:
+            continue     # a non-pipelined stream's throughput is fitted apart from latency
+        e = estimate(cat, Query(m.model, m.precision, m.device, unit=m.unit, runtime=m.runtime,
+                                batch=m.batch, power_mode=m.power_mode), calibration=cal)
+        got = m.batch * 1000.0 / e.throughput_fps.value if p.pipelined else e.latency_ms.value
+        assert got == pytest.approx(predict_point(cal, cat, p), rel=1e-9), m
+        n_busy += p.pipelined
+        n_lat += not p.pipelined
+    assert n_busy > 20 and n_lat > 50
+
+
+def test_a_measured_throughput_leaves_the_latency_calibrated():
+    """A pipelined unit's published throughput is exact for its occupancy only: its latency
+    stays the fit's, with the fit's interval."""
+    cat = load_catalog(use_env=False)
+    m = next(m for m in cat.measurements if m.calibrate and m.metric == "throughput_fps"
+             and cat.devices[m.device].unit(m.unit).activations_on_chip and m.batch == 1)
+    e = estimate(cat, Query(m.model, m.precision, m.device, unit=m.unit, runtime=m.runtime,
+                            power_mode=m.power_mode))
+    assert e.throughput_fps.provenance == "measured"
+    assert e.latency_ms.provenance == "calibrated"
+    assert e.latency_ms.high / e.latency_ms.low > 1.3     # the fit's interval, not +-10 %
