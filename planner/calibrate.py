@@ -46,6 +46,7 @@ PAIR_RIDGE = 0.5         # device x model factors lean on fewer points: pulled h
 INTERCEPT_RIDGE = 1e-6
 FIXED_SHARE_FLOOR = 0.1  # measured time minus fixed costs is kept >= 10 % of the time
 MIN_GROUP_FOR_SIGMA = 3
+DEFAULT_SIGMA = 0.7      # log error with no points at all: one sigma is a factor of 2
 MIN_POINTS_FOR_OVERHEAD = 3
 OVERHEAD_GRID_MS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
                     15.0, 20.0, 30.0, 50.0)
@@ -79,6 +80,13 @@ class Point:
         return math.log(self.ideal_ms / net)
 
 
+# what else a left-out point takes with it: nothing; every measurement of its model on its
+# device (a network never run there); every measurement on its device (a device never measured)
+LEAVE_OUT = {"point": lambda p: p.index,
+             "pair": lambda p: p.key[:2],
+             "device": lambda p: p.key[0]}
+
+
 def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
               gops: float = 1.0, throughput: bool = False) -> tuple[tuple[str, float], ...]:
     """(name, value) pairs: one-hot factors, and the network size for compute-bound work.
@@ -95,6 +103,18 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
     if throughput:
         f.append(("throughput", 1.0))
     return tuple(f)
+
+
+def held_out_residuals(a, inv, e, blocks):
+    """Each row's residual under the ridge fit refitted without its block (rows left out
+    together), from the full fit alone: (I - H_SS)^-1 e_S, with H = a inv a^T the hat matrix
+    and e the full fit's residuals."""
+    import numpy as np
+    res = np.empty(len(e))
+    for rows in blocks:
+        a_s = a[rows]
+        res[rows] = np.linalg.solve(np.eye(len(rows)) - a_s @ inv @ a_s.T, e[rows])
+    return res
 
 
 def measurement_points(catalog: Catalog) -> list[Point]:
@@ -211,19 +231,39 @@ class Calibration:
         self.coef = {n: float(c) for n, c in zip(self.names, coef)}
 
     def _intervals(self) -> None:
-        """Exact leave-one-out residuals of the ridge fit: e_i / (1 - h_ii)."""
-        self.loo_residual: dict[int, float] = {}
-        if self.names:
-            for p, h in zip(self.points, self._hat):
-                e = self._y(p) - self.predict_log(p.features)
-                self.loo_residual[p.index] = e / max(1e-9, 1.0 - float(h))
-        res = list(self.loo_residual.values())
-        self.sigma_global = math.sqrt(sum(e * e for e in res) / len(res)) if res else 0.7
-        groups: dict[str, list[float]] = {}
-        for p in self.points:
-            groups.setdefault(p.group, []).append(self.loo_residual[p.index])
-        self.sigma_group = {g: math.sqrt(sum(e * e for e in v) / len(v))
-                            for g, v in groups.items() if len(v) >= MIN_GROUP_FOR_SIGMA}
+        """Exact held-out residuals of the ridge fit, at three depths: each point left out
+        alone (e_i / (1 - h_ii)); with every point of its model on its device; with every
+        point of its device (a block S: (I - H_SS)^-1 e_S). An estimate's interval uses the
+        depth that matches what the calibration knows of it: a network measured on the
+        device, one never run there, a device never measured."""
+        import numpy as np
+
+        self.sigma_global: dict[str, float] = {}
+        self.sigma_group: dict[str, dict[str, float]] = {}
+        if not self.names:
+            return
+        e = np.array([self._y(p) - self.predict_log(p.features) for p in self.points])
+        for depth, key in LEAVE_OUT.items():
+            blocks: dict = {}
+            for r, p in enumerate(self.points):
+                blocks.setdefault(key(p), []).append(r)
+            res = held_out_residuals(self._a, self._inv, e, blocks.values())
+            self.sigma_global[depth] = float(np.sqrt(np.mean(res ** 2)))
+            groups: dict[str, list[float]] = {}
+            for p, x in zip(self.points, res):
+                groups.setdefault(p.group, []).append(float(x))
+            self.sigma_group[depth] = {g: math.sqrt(sum(x * x for x in v) / len(v))
+                                       for g, v in groups.items()
+                                       if len(v) >= MIN_GROUP_FOR_SIGMA}
+
+    def sigma(self, group: str, device: str, kind: str, model: str) -> float:
+        """The sigma of log error for an estimate in `group` (device family x unit kind x
+        regime): as for a point left out alone where its model has points on its device,
+        else as for a network never run there, else as for a device never measured."""
+        depth = ("point" if self.support.get(f"pair:{device}:{model}") else
+                 "pair" if self.support.get(f"device:{device}:{kind}") else "device")
+        return self.sigma_group.get(depth, {}).get(group,
+                                                   self.sigma_global.get(depth, DEFAULT_SIGMA))
 
     def coef_of(self, name: str) -> float:
         """A fitted factor; 0 (the mean of its kind) for what has no data."""
@@ -252,8 +292,8 @@ class Calibration:
         eff = math.exp(self.predict_log(feats))
         eff = min(max(eff, EFF_BOUNDS[0]), EFF_BOUNDS[1])
         group = f"{dev.family}:{unit.kind}:{regime}"
-        sigma = self.sigma_group.get(group, self.sigma_global)
-        return eff, sigma, self.support.get(f"dev:{group}", 0)
+        return eff, self.sigma(group, dev.id, unit.kind, model.id), \
+            self.support.get(f"dev:{group}", 0)
 
     # plain data for a cache: numbers and strings only, so loading it can run no code
     def to_data(self) -> dict:
@@ -268,8 +308,9 @@ class Calibration:
         cal = cls.__new__(cls)
         cal.points = []
         cal.coef = {str(k): float(v) for k, v in d["coef"].items()}
-        cal.sigma_global = float(d["sigma_global"])
-        cal.sigma_group = {str(k): float(v) for k, v in d["sigma_group"].items()}
+        cal.sigma_global = {str(k): float(v) for k, v in d["sigma_global"].items()}
+        cal.sigma_group = {str(k): {str(g): float(v) for g, v in gs.items()}
+                           for k, gs in d["sigma_group"].items()}
         cal.support = {str(k): int(v) for k, v in d["support"].items()}
         cal.overheads = {(str(f), bool(p), bool(llm)): float(v)
                          for f, p, llm, v in d["overheads"]}
@@ -310,17 +351,20 @@ def predict_point(cal: Calibration, catalog: Catalog, p: Point) -> float:
         p.family, p.measurement.includes_prepost, p.llm)
 
 
+
+
 def leave_one_out(catalog: Catalog, *,
-                  whole_pair: bool = False) -> list[tuple[Point, float, float]]:
-    """Each measured point predicted by a calibration fitted without it (whole_pair: without
-    any measurement of its model on its device, as for a network never run there): (point,
-    predicted ms per call, the sigma of log error its interval would use)."""
+                  leave_out: str = "point") -> list[tuple[Point, float, float]]:
+    """Each measured point predicted by a calibration fitted without it and what `leave_out`
+    names with it (LEAVE_OUT): (point, predicted ms per call, the sigma of log error its
+    interval would use)."""
     pts = measurement_points(catalog)
-    pair = lambda p: (p.measurement.device, p.measurement.model)
+    key = LEAVE_OUT[leave_out]
     out = []
     for p in pts:
-        cal = Calibration([q for q in pts if q.index != p.index
-                           and not (whole_pair and pair(q) == pair(p))])
+        k = key(p)
+        cal = Calibration([q for q in pts if key(q) != k])
+        m = p.measurement
         out.append((p, predict_point(cal, catalog, p),
-                    cal.sigma_group.get(p.group, cal.sigma_global)))
+                    cal.sigma(p.group, m.device, p.kind, m.model)))
     return out

@@ -369,3 +369,50 @@ def test_a_measured_throughput_leaves_the_latency_calibrated():
     assert e.throughput_fps.provenance == "measured"
     assert e.latency_ms.provenance == "calibrated"
     assert e.latency_ms.high / e.latency_ms.low > 1.3     # the fit's interval, not +-10 %
+
+
+def test_held_out_residuals_equal_a_refit_without_the_block():
+    import numpy as np
+
+    from planner.calibrate import held_out_residuals
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(30, 6))
+    y = rng.normal(size=30)
+    pen = np.diag(np.full(6, 0.25))
+    inv = np.linalg.inv(a.T @ a + pen)
+    e = y - a @ (inv @ (a.T @ y))
+    blocks = [list(range(i, min(30, i + 4))) for i in range(0, 30, 4)]
+    got = held_out_residuals(a, inv, e, blocks)
+    for rows in blocks:
+        keep = [r for r in range(30) if r not in rows]
+        coef = np.linalg.solve(a[keep].T @ a[keep] + pen, a[keep].T @ y[keep])
+        assert np.allclose(got[rows], y[rows] - a[rows] @ coef)
+
+
+def test_intervals_widen_with_what_the_calibration_has_not_seen():
+    """A network measured on the device gets the interval of a point left out alone; one
+    never run there, that of a whole pair left out; a device never measured, that of a whole
+    device left out (the benchmark checks each holds about 80 %)."""
+    import math
+
+    from planner.calibrate import calibration_for
+    from planner.estimate import Z80
+    cat = load_catalog(use_env=False)
+    cal = calibration_for(cat)
+    assert cal.sigma_global["point"] < cal.sigma_global["pair"] < cal.sigma_global["device"]
+    measured = {(m.device, m.model) for m in cat.measurements if m.calibrate}
+    on = {m.device for m in cat.measurements if m.calibrate}
+    dev = "jetson-orin-nx-16gb"
+    seen = next(mo for d, mo in sorted(measured) if d == dev)
+    unseen = next(mo for mo in sorted(cat.models) if (dev, mo) not in measured
+                  and not cat.models[mo].llm and "fp16" in {o.precision
+                                                           for o in cat.models[mo].options})
+    new_dev = next(d for d in sorted(cat.devices) if d not in on
+                   and cat.devices[d].family == "jetson")
+    group = "jetson:gpu:compute"
+    for mo, d, depth in ((seen, dev, "point"), (unseen, dev, "pair"), (unseen, new_dev, "device")):
+        q = estimate(cat, Query(mo, "fp16", d, unit="gpu", runtime="tensorrt", batch=3))
+        assert q.latency_ms.bottleneck == "compute", (mo, d)
+        sigma = cal.sigma_group[depth][group]
+        assert q.latency_ms.high / q.latency_ms.low == pytest.approx(math.exp(2 * Z80 * sigma))
+    assert cal.sigma_group["point"][group] < cal.sigma_group["pair"][group]
