@@ -19,7 +19,7 @@ import math
 import re
 import statistics
 
-from planner.calibrate import leave_one_out
+from planner.calibrate import calibration_for, leave_one_out, measurement_points, predict_point
 from planner.catalog import load_catalog
 from planner.estimate import Z80
 
@@ -35,6 +35,14 @@ def coverage(rows):
     """Share of points inside the 80 % interval `estimate` would give."""
     inside = sum(abs(math.log(p.per_call_ms / pred)) <= Z80 * sigma for p, pred, sigma in rows)
     return 100 * inside / len(rows)
+
+
+def worst_rows(rows, n):
+    rows = sorted(rows, key=lambda r: -max(r[1] / r[0].per_call_ms, r[0].per_call_ms / r[1]))
+    for p, pred, _ in rows[:n]:
+        m = p.measurement
+        print(f"  {m.device} {m.model} {m.precision} {m.unit or ''} {m.runtime} {m.metric}: "
+              f"measured {p.per_call_ms:.4g} ms, predicted {pred:.4g} ms")
 
 
 def main():
@@ -64,11 +72,7 @@ def main():
         print(f"  {fam:14s} n={len(rs):3d}  median {m:5.1f} %  within 30 %: {w:5.0f} %  "
               f"worst {x:.2f}x")
     print("worst five:")
-    rows.sort(key=lambda r: -max(r[1] / r[0].per_call_ms, r[0].per_call_ms / r[1]))
-    for p, pred, _ in rows[:5]:
-        m = p.measurement
-        print(f"  {m.device} {m.model} {m.precision} {m.unit or ''} {m.runtime} {m.metric}: "
-              f"measured {p.per_call_ms:.4g} ms, predicted {pred:.4g} ms")
+    worst_rows(rows, 5)
     print(f"80 % intervals hold the measured value for {coverage(rows):.0f} % of points")
     med, within, worst = summarize(pair_rows)
     print(f"leaving out every measurement of the point's model on its device: median |error| "
@@ -78,6 +82,19 @@ def main():
     print(f"leaving out every measurement on the point's device: median |error| {med:.1f} %, "
           f"within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
           f"80 % intervals hold {coverage(device_rows):.0f} %")
+    # published points kept out of the calibration on purpose (`holdout: true`): the
+    # estimator as users get it, on measurements it has never seen
+    held = measurement_points(cat, holdout=True)
+    if held:
+        cal = calibration_for(cat)
+        rows = [(p, predict_point(cal, cat, p),
+                 cal.sigma(p.group, p.measurement.device, p.kind, p.measurement.model))
+                for p in held]
+        med, within, worst = summarize(rows)
+        print(f"held out ({len(rows)} published points never calibrated on): median |error| "
+              f"{med:.1f} %, within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
+              f"80 % intervals hold {coverage(rows):.0f} %")
+        worst_rows(rows, 3)
 
 
 if __name__ == "__main__":

@@ -117,10 +117,11 @@ def held_out_residuals(a, inv, e, blocks):
     return res
 
 
-def measurement_points(catalog: Catalog) -> list[Point]:
+def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point]:
+    """The calibrating measurements as points (holdout: the held-out ones instead)."""
     pts = []
     for i, m in enumerate(catalog.measurements):
-        if not m.calibrate:
+        if not (m.holdout if holdout else m.calibrate):
             continue
         dev = catalog.devices[m.device]
         model = catalog.models[m.model]

@@ -236,8 +236,18 @@ class Measurement(Strict):
     value: float = Field(gt=0)
     includes_prepost: bool = Field(default=False, description="The time includes pre/post-processing on the host.")
     calibrate: bool = Field(default=True, description="Use this point to calibrate efficiencies.")
+    holdout: bool = Field(default=False, description="Kept out of the calibration on purpose (implies calibrate: false): benchmarks/estimator_accuracy.py scores the estimator on it as a published measurement it has never seen.")
     source: str = Field(min_length=3)
     notes: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _holdout_is_not_calibrated(cls, data):
+        if isinstance(data, dict) and data.get("holdout"):
+            if data.get("calibrate") is True:
+                raise ValueError("a holdout point is never calibrated on: drop calibrate: true")
+            data = {**data, "calibrate": False}
+        return data
 
 
 class OpSupport(Strict):

@@ -416,3 +416,29 @@ def test_intervals_widen_with_what_the_calibration_has_not_seen():
         sigma = cal.sigma_group[depth][group]
         assert q.latency_ms.high / q.latency_ms.low == pytest.approx(math.exp(2 * Z80 * sigma))
     assert cal.sigma_group["point"][group] < cal.sigma_group["pair"][group]
+
+
+def test_a_holdout_point_is_scored_never_calibrated_on(tmp_path):
+    """`holdout: true` keeps a published point out of the calibration (and out of the
+    exact-match answers) so the benchmark can score the estimator on it."""
+    from planner.calibrate import calibration_for, measurement_points
+    base = load_catalog([MINI], builtin=False, use_env=False)
+    q = Query("toy-cnn", "int8", "toy-phone", unit="npu", runtime="qnn", power_mode="boost")
+    cat = _with_measurements(tmp_path, ["model: toy-cnn, precision: int8, value: 9.0, "
+                                        "holdout: true"])
+    assert [p.measurement.value for p in measurement_points(cat, holdout=True)] == [9.0]
+    assert len(measurement_points(cat)) == len(measurement_points(base))
+    assert calibration_for(cat).coef == calibration_for(base).coef
+    e = estimate(cat, q)
+    assert e.latency_ms.provenance != "measured"
+    assert e.latency_ms.value == estimate(base, q).latency_ms.value
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "m.yaml").write_text(
+        "measurements:\n  - {device: toy-phone, model: toy-cnn, precision: int8, unit: npu,"
+        " runtime: qnn, metric: latency_ms, value: 1, source: test, holdout: true,"
+        " calibrate: true}\n")
+    with pytest.raises(CatalogError) as err:
+        load_catalog([MINI, bad], builtin=False, use_env=False)
+    assert "m.yaml:2" in err.value.one_line() and "holdout point is never calibrated" in \
+        err.value.one_line()
