@@ -11,7 +11,10 @@ Then the same with every measurement of the point's model on the point's device 
 too: how well a network never measured on a device is predicted (the calibration's device x
 model factor has nothing to go on there); and with every measurement on the point's device
 left out: how well a device never measured is predicted from its catalog figures and its
-family's other devices."""
+family's other devices.
+
+Last, where the catalog has published points marked `holdout: true` (never calibrated on),
+the estimator as users get it, fitted on every calibrating point, scored on those."""
 from __future__ import annotations
 
 import argparse
@@ -19,7 +22,7 @@ import math
 import re
 import statistics
 
-from planner.calibrate import calibration_for, leave_one_out, measurement_points, predict_point
+from planner.calibrate import calibration_for, leave_one_out, measurement_points, score_point
 from planner.catalog import load_catalog
 from planner.estimate import Z80
 
@@ -87,9 +90,7 @@ def main():
     held = measurement_points(cat, holdout=True)
     if held:
         cal = calibration_for(cat)
-        rows = [(p, predict_point(cal, cat, p),
-                 cal.sigma(p.group, p.measurement.device, p.kind, p.measurement.model))
-                for p in held]
+        rows = [score_point(cal, cat, p) for p in held]
         med, within, worst = summarize(rows)
         print(f"held out ({len(rows)} published points never calibrated on): median |error| "
               f"{med:.1f} %, within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "

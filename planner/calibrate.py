@@ -8,7 +8,7 @@ factors (DESIGN.md: least squares in log space per device family and model famil
                      + device x unit kind
                      + model family + model family x unit kind   (depthwise convolutions
                                       suit CPUs better than GPUs; attention, few NPUs)
-                     + runtime + [metric is a throughput, not a pipelined unit's]
+                     + runtime
                      + device family x unit kind x math precision   (a unit's FP16 path is
                                       not always half its INT8 peak, as catalogs assume)
                      + device x model   (a network's own fit to a device, learnt from its
@@ -29,8 +29,12 @@ steady state of a stream: inputs follow each other through the layers, so host t
 per-call costs overlap the compute and only a context-switching network's weight reload
 adds to it; its efficiency does not depend on the batch.
 
-Prediction intervals use the leave-one-out residuals (exact for ridge: e_i / (1 - h_ii)),
-per device family and regime where there are three or more points.
+Prediction intervals use held-out residuals of the ridge fit, exact in closed form, at
+three depths: each point left out alone (e_i / (1 - h_ii)), with every point of its model on
+its device, with every point of its device. An estimate takes the depth that matches what
+the calibration knows of it (its network measured on the device, only other networks there,
+nothing there), per device family x unit kind x regime where three or more points score it.
+The overheads stay as fitted on all points: only the ridge factors are refitted.
 """
 from __future__ import annotations
 
@@ -88,7 +92,7 @@ LEAVE_OUT = {"point": lambda p: p.index,
 
 
 def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
-              gops: float = 1.0, throughput: bool = False) -> tuple[tuple[str, float], ...]:
+              gops: float = 1.0) -> tuple[tuple[str, float], ...]:
     """(name, value) pairs: one-hot factors, and the network size for compute-bound work.
     Device factors nest in family factors: a device with its own points departs from its
     family (a Hailo-8L is not a Hailo-8)."""
@@ -100,8 +104,6 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
          (f"pair:{dev.id}:{model.id}", 1.0)]
     if regime == "compute":
         f.append(("size:compute", math.log10(max(gops, 1e-6))))
-    if throughput:
-        f.append(("throughput", 1.0))
     return tuple(f)
 
 
@@ -145,8 +147,7 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
             fixed = r.streaming_ms if pipelined else r.fixed_ms
         feats = _features(dev, unit.kind, model, m.runtime, regime,
                           math_precision(unit, m.precision, fp32_math),
-                          efficiency_gops(model, unit, m.batch),
-                          m.metric == "throughput_fps" and not pipelined)
+                          efficiency_gops(model, unit, m.batch))
         key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
         pts.append(Point(i, m, feats, ideal, fixed, f"{dev.family}:{unit.kind}:{regime}",
                          dev.family, key, per_call, kind=unit.kind, llm=model.llm is not None,
@@ -244,15 +245,28 @@ class Calibration:
         if not self.names:
             return
         e = np.array([self._y(p) - self.predict_log(p.features) for p in self.points])
+        n: dict = {}
+        for p in self.points:
+            for k in (p.key[:2], (p.key[0], p.kind), p.key[:2] + (p.kind,)):
+                n[k] = n.get(k, 0) + 1
+        # score each depth on the points `sigma` would give it once their block is gone: a
+        # point alone where its model keeps other points on its device; a pair where its
+        # device keeps other points on that kind of unit; a device, always
+        scored = {"point": lambda p: n[p.key[:2]] > 1,
+                  "pair": lambda p: n[(p.key[0], p.kind)] > n[p.key[:2] + (p.kind,)],
+                  "device": lambda p: True}
         for depth, key in LEAVE_OUT.items():
             blocks: dict = {}
             for r, p in enumerate(self.points):
                 blocks.setdefault(key(p), []).append(r)
             res = held_out_residuals(self._a, self._inv, e, blocks.values())
-            self.sigma_global[depth] = float(np.sqrt(np.mean(res ** 2)))
+            keep = [(p, float(x)) for p, x in zip(self.points, res) if scored[depth](p)]
+            if not keep:
+                continue
+            self.sigma_global[depth] = math.sqrt(sum(x * x for _, x in keep) / len(keep))
             groups: dict[str, list[float]] = {}
-            for p, x in zip(self.points, res):
-                groups.setdefault(p.group, []).append(float(x))
+            for p, x in keep:
+                groups.setdefault(p.group, []).append(x)
             self.sigma_group[depth] = {g: math.sqrt(sum(x * x for x in v) / len(v))
                                        for g, v in groups.items()
                                        if len(v) >= MIN_GROUP_FOR_SIGMA}
@@ -261,10 +275,11 @@ class Calibration:
         """The sigma of log error for an estimate in `group` (device family x unit kind x
         regime): as for a point left out alone where its model has points on its device,
         else as for a network never run there, else as for a device never measured."""
-        depth = ("point" if self.support.get(f"pair:{device}:{model}") else
-                 "pair" if self.support.get(f"device:{device}:{kind}") else "device")
-        return self.sigma_group.get(depth, {}).get(group,
-                                                   self.sigma_global.get(depth, DEFAULT_SIGMA))
+        depth = (0 if self.support.get(f"pair:{device}:{model}") else
+                 1 if self.support.get(f"device:{device}:{kind}") else 2)
+        # knowing less is never more certain: the widest sigma of the depths up to this one
+        return max(self.sigma_group.get(d, {}).get(group, self.sigma_global.get(d, DEFAULT_SIGMA))
+                   for d in list(LEAVE_OUT)[:depth + 1])
 
     def coef_of(self, name: str) -> float:
         """A fitted factor; 0 (the mean of its kind) for what has no data."""
@@ -342,7 +357,7 @@ def calibration_for(catalog: Catalog) -> Calibration:
 
 def predict_point(cal: Calibration, catalog: Catalog, p: Point) -> float:
     """What `cal` predicts for the measured point p, in the point's own terms (per call, with
-    its pre/post-processing and throughput flags), as `estimate` does for a query."""
+    its pre/post-processing and pipelining), as `estimate` does for a query."""
     eff = min(max(math.exp(cal.predict_log(p.features)), EFF_BOUNDS[0]), EFF_BOUNDS[1])
     if p.measurement.metric == "prefill_tokens_per_s":
         return p.ideal_ms / eff
@@ -352,8 +367,6 @@ def predict_point(cal: Calibration, catalog: Catalog, p: Point) -> float:
         p.family, p.measurement.includes_prepost, p.llm)
 
 
-
-
 def leave_one_out(catalog: Catalog, *,
                   leave_out: str = "point") -> list[tuple[Point, float, float]]:
     """Each measured point predicted by a calibration fitted without it and what `leave_out`
@@ -361,11 +374,12 @@ def leave_one_out(catalog: Catalog, *,
     interval would use)."""
     pts = measurement_points(catalog)
     key = LEAVE_OUT[leave_out]
-    out = []
-    for p in pts:
-        k = key(p)
-        cal = Calibration([q for q in pts if key(q) != k])
-        m = p.measurement
-        out.append((p, predict_point(cal, catalog, p),
-                    cal.sigma(p.group, m.device, p.kind, m.model)))
-    return out
+    return [score_point(Calibration([q for q in pts if key(q) != key(p)]), catalog, p)
+            for p in pts]
+
+
+def score_point(cal: Calibration, catalog: Catalog, p: Point) -> tuple[Point, float, float]:
+    """(p, what `cal` predicts for it in ms per call, the sigma of log error the estimate's
+    interval would use)."""
+    m = p.measurement
+    return p, predict_point(cal, catalog, p), cal.sigma(p.group, m.device, p.kind, m.model)

@@ -336,6 +336,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g.t_index = np.array([t.index for t in unit_type])
     g.type_power = np.array([t.power_w for t in unit_type])
     g.type_price = np.array([t.price_usd for t in unit_type])
+    g.type_idle = np.array([t.idle_w for t in unit_type])
     g.unit_code = np.array([_unit_code(u) for u in units])
     acc, hib = g.acc.reshape(-1, 1), g.hib.reshape(-1, 1)
     cap = np.array([t.memory_cap_gb for t in unit_type]).reshape(1, -1)
@@ -480,7 +481,9 @@ def _prune(spec, g, ii, jj, obj, shared, layers, wi):
         if "memory" in obj:
             crit.append(mem)
         if "energy" in obj:
-            crit.append(util)
+            # the share times the type's dynamic power (what budgets/energy.py minimises):
+            # the same order within a type, and comparable across types below
+            crit.append(util * (g.type_power - g.type_idle)[jj])
     sig = g.sig[ii, jj] if g.sig is not None else np.zeros(len(ii), dtype=np.int64)
     group = np.stack([t_idx, ucode, sig], axis=1)
     alive = pareto_layers(group, np.stack(crit, axis=1) if crit else np.zeros((len(ii), 0)),
@@ -492,12 +495,10 @@ def _prune(spec, g, ii, jj, obj, shared, layers, wi):
         t_idx, sig = g.t_index[jj], (g.sig[ii, jj] if g.sig is not None
                                      else np.zeros(len(ii), dtype=np.int64))
         c2 = [x[alive] for x in crit]
-        types = g.unit_type
-        tp = {int(t.index): t for t in types}
         if "power" in obj:
-            c2.append(np.array([tp[int(t)].power_w for t in t_idx]))
+            c2.append(g.type_power[jj])
         if "cost" in obj:
-            c2.append(np.array([tp[int(t)].price_usd for t in t_idx]))
+            c2.append(g.type_price[jj])
         alive2 = pareto_layers(sig.reshape(-1, 1), np.stack(c2, axis=1) if c2 else
                                np.zeros((len(ii), 0)), layers)
         ii, jj = ii[alive2], jj[alive2]

@@ -422,7 +422,10 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
             lat_prov = "measured"
             if not unit.activations_on_chip:   # a call holds the unit for its latency
                 busy_prov = "measured"
-            notes.append("latency is a published measurement of exactly this combination "
+                what = "latency and throughput follow"
+            else:
+                what = "latency is"
+            notes.append(f"{what} a published measurement of exactly this combination "
                          "(model execution; a fitted pre/post-processing share taken out "
                          "where the timing included it)")
 
