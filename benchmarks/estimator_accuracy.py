@@ -11,7 +11,8 @@ Then the same with every measurement of the point's model on the point's device 
 too: how well a network never measured on a device is predicted (the calibration's device x
 model factor has nothing to go on there); and with every measurement on the point's device
 left out: how well a device never measured is predicted from its catalog figures and its
-family's other devices.
+family's other devices; and with every measurement of the point's runtime on its unit left
+out: a runtime never run there.
 
 Last, where the catalog has published points marked `holdout: true` (never calibrated on),
 the estimator as users get it, fitted on every calibrating point, scored on those."""
@@ -56,6 +57,7 @@ def main():
     rows = leave_one_out(cat)
     pair_rows = leave_one_out(cat, leave_out="pair")
     device_rows = leave_one_out(cat, leave_out="device")
+    runtime_rows = leave_one_out(cat, leave_out="runtime")
     med, within, worst = summarize(rows)
     print(f"leave-one-out over {len(rows)} measured points: median |error| {med:.1f} % "
           f"(target <= 20 %), within +-30 %: {within:.0f} % (target >= 75 %), "
@@ -85,6 +87,10 @@ def main():
     print(f"leaving out every measurement on the point's device: median |error| {med:.1f} %, "
           f"within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
           f"80 % intervals hold {coverage(device_rows):.0f} %")
+    med, within, worst = summarize(runtime_rows)
+    print(f"leaving out every measurement of the point's runtime on its unit: median |error| "
+          f"{med:.1f} %, within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
+          f"80 % intervals hold {coverage(runtime_rows):.0f} %")
     # published points kept out of the calibration on purpose (`holdout: true`): the
     # estimator as users get it, on measurements it has never seen
     held = measurement_points(cat, holdout=True)

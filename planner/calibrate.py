@@ -85,10 +85,17 @@ class Point:
 
 
 # what else a left-out point takes with it: nothing; every measurement of its model on its
-# device (a network never run there); every measurement on its device (a device never measured)
+# device (a network never run there); every measurement on its device (a device never
+# measured); every measurement of its runtime on its unit (a runtime never run there)
 LEAVE_OUT = {"point": lambda p: p.index,
              "pair": lambda p: p.key[:2],
-             "device": lambda p: p.key[0]}
+             "device": lambda p: p.key[0],
+             "runtime": lambda p: _runtime_on_unit(p.key[0], p.key[3], p.key[4])}
+NESTED_DEPTHS = ("point", "pair", "device")
+
+
+def _runtime_on_unit(device: str, unit: str, runtime: str) -> str:
+    return f"{device}:{unit}:{runtime}"
 
 
 def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
@@ -172,6 +179,7 @@ class Calibration:
             self._fit()
         self._intervals()
         self.runtimes_measured = {f"{p.measurement.runtime}:{p.kind}" for p in points}
+        self.runtimes_on_units = {LEAVE_OUT["runtime"](p) for p in points}
         self.support: dict[str, int] = {}
         for p in points:
             for f, _ in p.features:
@@ -246,15 +254,25 @@ class Calibration:
             return
         e = np.array([self._y(p) - self.predict_log(p.features) for p in self.points])
         n: dict = {}
+
+        def keys(p):
+            return {"pair": p.key[:2], "kind": (p.key[0], p.kind),
+                    "pair_kind": p.key[:2] + (p.kind,), "unit": (p.key[0], p.key[3]),
+                    "runtime": LEAVE_OUT["runtime"](p)}
         for p in self.points:
-            for k in (p.key[:2], (p.key[0], p.kind), p.key[:2] + (p.kind,)):
+            for k in keys(p).items():
                 n[k] = n.get(k, 0) + 1
+
+        def count(p, what):
+            return n[(what, keys(p)[what])]
         # score each depth on the points `sigma` would give it once their block is gone: a
         # point alone where its model keeps other points on its device; a pair where its
-        # device keeps other points on that kind of unit; a device, always
-        scored = {"point": lambda p: n[p.key[:2]] > 1,
-                  "pair": lambda p: n[(p.key[0], p.kind)] > n[p.key[:2] + (p.kind,)],
-                  "device": lambda p: True}
+        # device keeps other points on that kind of unit; a device, always; a runtime where
+        # its unit keeps other runtimes' points
+        scored = {"point": lambda p: count(p, "pair") > 1,
+                  "pair": lambda p: count(p, "kind") > count(p, "pair_kind"),
+                  "device": lambda p: True,
+                  "runtime": lambda p: count(p, "unit") > count(p, "runtime")}
         for depth, key in LEAVE_OUT.items():
             blocks: dict = {}
             for r, p in enumerate(self.points):
@@ -271,15 +289,21 @@ class Calibration:
                                        for g, v in groups.items()
                                        if len(v) >= MIN_GROUP_FOR_SIGMA}
 
-    def sigma(self, group: str, device: str, kind: str, model: str) -> float:
+    def sigma(self, group: str, device: str, unit: str, kind: str, model: str,
+              runtime: str) -> float:
         """The sigma of log error for an estimate in `group` (device family x unit kind x
         regime): as for a point left out alone where its model has points on its device,
-        else as for a network never run there, else as for a device never measured."""
+        else as for a network never run there, else as for a device never measured; and
+        at least as for a runtime never run on its unit where that runtime has no points
+        there."""
         depth = (0 if self.support.get(f"pair:{device}:{model}") else
                  1 if self.support.get(f"device:{device}:{kind}") else 2)
         # knowing less is never more certain: the widest sigma of the depths up to this one
+        depths = list(NESTED_DEPTHS[:depth + 1])
+        if _runtime_on_unit(device, unit, runtime) not in self.runtimes_on_units:
+            depths.append("runtime")
         return max(self.sigma_group.get(d, {}).get(group, self.sigma_global.get(d, DEFAULT_SIGMA))
-                   for d in list(LEAVE_OUT)[:depth + 1])
+                   for d in depths)
 
     def coef_of(self, name: str) -> float:
         """A fitted factor; 0 (the mean of its kind) for what has no data."""
@@ -308,7 +332,7 @@ class Calibration:
         eff = math.exp(self.predict_log(feats))
         eff = min(max(eff, EFF_BOUNDS[0]), EFF_BOUNDS[1])
         group = f"{dev.family}:{unit.kind}:{regime}"
-        return eff, self.sigma(group, dev.id, unit.kind, model.id), \
+        return eff, self.sigma(group, dev.id, unit.id, unit.kind, model.id, runtime), \
             self.support.get(f"dev:{group}", 0)
 
     # plain data for a cache: numbers and strings only, so loading it can run no code
@@ -317,7 +341,8 @@ class Calibration:
                 "sigma_group": self.sigma_group, "support": self.support,
                 "overheads": [[f, p, llm, v] for (f, p, llm), v in sorted(self.overheads.items())],
                 "measured": [[list(k), v] for k, v in sorted(self.measured.items())],
-                "runtimes_measured": sorted(self.runtimes_measured)}
+                "runtimes_measured": sorted(self.runtimes_measured),
+                "runtimes_on_units": sorted(self.runtimes_on_units)}
 
     @classmethod
     def from_data(cls, d: dict) -> "Calibration":
@@ -333,6 +358,7 @@ class Calibration:
         cal.measured = {tuple(k[:-1]) + (bool(k[-1]),): [float(x) for x in v]
                         for k, v in d["measured"]}
         cal.runtimes_measured = {str(r) for r in d["runtimes_measured"]}
+        cal.runtimes_on_units = {str(r) for r in d["runtimes_on_units"]}
         return cal
 
     def measured_point(self, device, model, precision, unit, runtime, batch, mode):
@@ -382,4 +408,5 @@ def score_point(cal: Calibration, catalog: Catalog, p: Point) -> tuple[Point, fl
     """(p, what `cal` predicts for it in ms per call, the sigma of log error the estimate's
     interval would use)."""
     m = p.measurement
-    return p, predict_point(cal, catalog, p), cal.sigma(p.group, m.device, p.kind, m.model)
+    return p, predict_point(cal, catalog, p), cal.sigma(p.group, m.device, p.key[3], p.kind,
+                                                        m.model, m.runtime)

@@ -399,7 +399,8 @@ def test_held_out_residuals_equal_a_refit_without_the_block():
 def test_intervals_widen_with_what_the_calibration_has_not_seen():
     """A network measured on the device gets the interval of a point left out alone; one
     never run there, that of a whole pair left out; a device never measured, that of a whole
-    device left out (the benchmark checks each holds about 80 %)."""
+    device left out; a runtime never run on the unit, at least that of a runtime's points on
+    a unit left out (the benchmark checks each holds about 80 %)."""
     import math
 
     from planner.calibrate import calibration_for
@@ -418,8 +419,9 @@ def test_intervals_widen_with_what_the_calibration_has_not_seen():
                    and cat.devices[d].family == "jetson")
     group = "jetson:gpu:compute"
     widths = []
+    # a device never measured has never run TensorRT either
     for mo, d, depths in ((seen, dev, ["point"]), (unseen, dev, ["point", "pair"]),
-                          (unseen, new_dev, ["point", "pair", "device"])):
+                          (unseen, new_dev, ["point", "pair", "device", "runtime"])):
         q = estimate(cat, Query(mo, "fp16", d, unit="gpu", runtime="tensorrt", batch=3))
         assert q.latency_ms.bottleneck == "compute", (mo, d)
         # knowing less never narrows it
@@ -427,6 +429,14 @@ def test_intervals_widen_with_what_the_calibration_has_not_seen():
         assert q.latency_ms.high / q.latency_ms.low == pytest.approx(math.exp(2 * Z80 * sigma))
         widths.append(q.latency_ms.high / q.latency_ms.low)
     assert widths[0] < widths[1] <= widths[2] * (1 + 1e-12)
+    # a runtime never run on a measured unit widens it too
+    other = next(r for r in cat.devices[dev].unit("gpu").runtimes
+                 if not any(m.device == dev and m.runtime == r for m in cat.measurements
+                            if m.calibrate))
+    q = estimate(cat, Query(seen, "fp16", dev, unit="gpu", runtime=other, batch=3))
+    sigma = max(cal.sigma_group["point"][group], cal.sigma_group["runtime"][group])
+    assert q.latency_ms.high / q.latency_ms.low == pytest.approx(math.exp(2 * Z80 * sigma))
+    assert sigma > cal.sigma_group["point"][group]
 
 
 def test_a_cached_calibration_gives_the_same_estimates():
