@@ -1,7 +1,7 @@
 """Estimator accuracy by leave-one-out over every measured point in the catalog: each point
 is predicted by a calibration fitted without it. Run:
 
-    python benchmarks/estimator_accuracy.py [--catalog DIR]
+    python benchmarks/estimator_accuracy.py [--catalog DIR] [--held-out-rows]
 
 Prints the median absolute percent error, the share within +-30 %, the worst five, the same
 for the rows translated from the shared published_benchmarks.csv, and per device family.
@@ -12,7 +12,7 @@ too: how well a network never measured on a device is predicted (the calibration
 model factor has nothing to go on there); and with every measurement on the point's device
 left out: how well a device never measured is predicted from its catalog figures and its
 family's other devices; and with every measurement of the point's runtime on its unit left
-out: a runtime never run there.
+out, for the points whose unit keeps other runtimes' points: a runtime never run there.
 
 Last, where the catalog has published points marked `holdout: true` (never calibrated on),
 the estimator as users get it, fitted on every calibrating point, scored on those."""
@@ -23,7 +23,8 @@ import math
 import re
 import statistics
 
-from planner.calibrate import calibration_for, leave_one_out, measurement_points, score_point
+from planner.calibrate import (calibration_for, depth_scope, leave_one_out, measurement_points,
+                               score_point)
 from planner.catalog import load_catalog
 from planner.estimate import Z80
 
@@ -46,12 +47,15 @@ def worst_rows(rows, n):
     for p, pred, _ in rows[:n]:
         m = p.measurement
         print(f"  {m.device} {m.model} {m.precision} {m.unit or ''} {m.runtime} {m.metric}: "
-              f"measured {p.per_call_ms:.4g} ms, predicted {pred:.4g} ms")
+              f"measured {p.per_call_ms:.4g} ms, predicted {pred:.4g} ms "
+              f"(x{pred / p.per_call_ms:.2f})")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--catalog", action="append", default=[])
+    ap.add_argument("--held-out-rows", action="store_true",
+                    help="print every held-out point, worst first (default: the worst 3)")
     args = ap.parse_args()
     cat = load_catalog(args.catalog, use_env=False)
     rows = leave_one_out(cat)
@@ -87,8 +91,13 @@ def main():
     print(f"leaving out every measurement on the point's device: median |error| {med:.1f} %, "
           f"within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
           f"80 % intervals hold {coverage(device_rows):.0f} %")
+    # only the points whose unit keeps other runtimes' points: elsewhere leaving the runtime
+    # out leaves the whole unit out, which the device line already covers
+    serves = depth_scope(measurement_points(cat))["runtime"]
+    runtime_rows = [r for r in runtime_rows if serves(r[0])]
     med, within, worst = summarize(runtime_rows)
-    print(f"leaving out every measurement of the point's runtime on its unit: median |error| "
+    print(f"leaving out every measurement of the point's runtime on its unit, for the "
+          f"{len(runtime_rows)} points whose unit keeps other runtimes' points: median |error| "
           f"{med:.1f} %, within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
           f"80 % intervals hold {coverage(runtime_rows):.0f} %")
     # published points kept out of the calibration on purpose (`holdout: true`): the
@@ -101,7 +110,13 @@ def main():
         print(f"held out ({len(rows)} published points never calibrated on): median |error| "
               f"{med:.1f} %, within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
               f"80 % intervals hold {coverage(rows):.0f} %")
-        worst_rows(rows, 3)
+        for name, llm in (("LLMs", True), ("other networks", False)):
+            part = [r for r in rows if r[0].llm == llm]
+            if part:
+                med, within, worst = summarize(part)
+                print(f"  {name}: {len(part)} points, median |error| {med:.1f} %, within "
+                      f"+-30 %: {within:.0f} %, 80 % intervals hold {coverage(part):.0f} %")
+        worst_rows(rows, len(rows) if args.held_out_rows else 3)
 
 
 if __name__ == "__main__":

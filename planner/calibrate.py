@@ -30,11 +30,12 @@ per-call costs overlap the compute and only a context-switching network's weight
 adds to it; its efficiency does not depend on the batch.
 
 Prediction intervals use held-out residuals of the ridge fit, exact in closed form, at
-three depths: each point left out alone (e_i / (1 - h_ii)), with every point of its model on
-its device, with every point of its device. An estimate takes the depth that matches what
-the calibration knows of it (its network measured on the device, only other networks there,
-nothing there), per device family x unit kind x regime where three or more points score it.
-The overheads stay as fitted on all points: only the ridge factors are refitted.
+four depths: each point left out alone (e_i / (1 - h_ii)), with every point of its model on
+its device, with every point of its device, with every point of its runtime on its unit.
+An estimate takes the widest sigma of the depths that match what the calibration does not
+know of it (its network on the device, the device, its runtime on the unit), per device
+family x unit kind x regime where three or more points score a depth. The overheads stay as
+fitted on all points: only the ridge factors are refitted.
 """
 from __future__ import annotations
 
@@ -96,6 +97,29 @@ NESTED_DEPTHS = ("point", "pair", "device")
 
 def _runtime_on_unit(device: str, unit: str, runtime: str) -> str:
     return f"{device}:{unit}:{runtime}"
+
+
+def depth_scope(points) -> dict:
+    """For each depth, which points it serves once their block is left out (what `sigma`
+    would pick for them then): a point alone where its model keeps other points on its
+    device; a pair where its device keeps other points on that kind of unit; a device,
+    always; a runtime where its unit keeps other runtimes' points."""
+    n: dict = {}
+
+    def keys(p):
+        return {"pair": p.key[:2], "kind": (p.key[0], p.kind),
+                "pair_kind": p.key[:2] + (p.kind,), "unit": (p.key[0], p.key[3]),
+                "runtime": LEAVE_OUT["runtime"](p)}
+    for p in points:
+        for k in keys(p).items():
+            n[k] = n.get(k, 0) + 1
+
+    def count(p, what):
+        return n[(what, keys(p)[what])]
+    return {"point": lambda p: count(p, "pair") > 1,
+            "pair": lambda p: count(p, "kind") > count(p, "pair_kind"),
+            "device": lambda p: True,
+            "runtime": lambda p: count(p, "unit") > count(p, "runtime")}
 
 
 def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
@@ -241,11 +265,9 @@ class Calibration:
         self.coef = {n: float(c) for n, c in zip(self.names, coef)}
 
     def _intervals(self) -> None:
-        """Exact held-out residuals of the ridge fit, at three depths: each point left out
-        alone (e_i / (1 - h_ii)); with every point of its model on its device; with every
-        point of its device (a block S: (I - H_SS)^-1 e_S). An estimate's interval uses the
-        depth that matches what the calibration knows of it: a network measured on the
-        device, one never run there, a device never measured."""
+        """The spread of exact held-out residuals of the ridge fit at each depth of
+        LEAVE_OUT (a block S left out: (I - H_SS)^-1 e_S), over the points that depth serves
+        (depth_scope); a depth that serves no point has none."""
         import numpy as np
 
         self.sigma_global: dict[str, float] = {}
@@ -253,26 +275,7 @@ class Calibration:
         if not self.names:
             return
         e = np.array([self._y(p) - self.predict_log(p.features) for p in self.points])
-        n: dict = {}
-
-        def keys(p):
-            return {"pair": p.key[:2], "kind": (p.key[0], p.kind),
-                    "pair_kind": p.key[:2] + (p.kind,), "unit": (p.key[0], p.key[3]),
-                    "runtime": LEAVE_OUT["runtime"](p)}
-        for p in self.points:
-            for k in keys(p).items():
-                n[k] = n.get(k, 0) + 1
-
-        def count(p, what):
-            return n[(what, keys(p)[what])]
-        # score each depth on the points `sigma` would give it once their block is gone: a
-        # point alone where its model keeps other points on its device; a pair where its
-        # device keeps other points on that kind of unit; a device, always; a runtime where
-        # its unit keeps other runtimes' points
-        scored = {"point": lambda p: count(p, "pair") > 1,
-                  "pair": lambda p: count(p, "kind") > count(p, "pair_kind"),
-                  "device": lambda p: True,
-                  "runtime": lambda p: count(p, "unit") > count(p, "runtime")}
+        scored = depth_scope(self.points)
         for depth, key in LEAVE_OUT.items():
             blocks: dict = {}
             for r, p in enumerate(self.points):
@@ -302,8 +305,9 @@ class Calibration:
         depths = list(NESTED_DEPTHS[:depth + 1])
         if _runtime_on_unit(device, unit, runtime) not in self.runtimes_on_units:
             depths.append("runtime")
-        return max(self.sigma_group.get(d, {}).get(group, self.sigma_global.get(d, DEFAULT_SIGMA))
-                   for d in depths)
+        known = [self.sigma_group.get(d, {}).get(group, self.sigma_global.get(d))
+                 for d in depths if d in self.sigma_global]
+        return max(known) if known else DEFAULT_SIGMA
 
     def coef_of(self, name: str) -> float:
         """A fitted factor; 0 (the mean of its kind) for what has no data."""

@@ -340,8 +340,8 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g.unit_code = np.array([_unit_code(u) for u in units])
     acc, hib = g.acc.reshape(-1, 1), g.hib.reshape(-1, 1)
     cap = np.array([t.memory_cap_gb for t in unit_type]).reshape(1, -1)
-    power = np.array([t.power_w for t in unit_type]).reshape(1, -1)
-    price = np.array([t.price_usd for t in unit_type]).reshape(1, -1)
+    power = g.type_power.reshape(1, -1)
+    price = g.type_price.reshape(1, -1)
     util_cap = 1.0 - b.compute_headroom_pct / 100.0
     shape = g.lat.shape
     checks = [] if ignore_memory else [("memory", g.mem > cap, g.mem, cap)]
@@ -488,12 +488,10 @@ def _prune(spec, g, ii, jj, obj, shared, layers, wi):
     group = np.stack([t_idx, ucode, sig], axis=1)
     alive = pareto_layers(group, np.stack(crit, axis=1) if crit else np.zeros((len(ii), 0)),
                           layers)
-    ii, jj = ii[alive], jj[alive]
+    ii, jj, sig = ii[alive], jj[alive], sig[alive]
     if shared is None and len(ii) > 1:
         # one workload: every candidate is a whole plan, so device-level terms (power, cost)
         # compare across device types as well
-        t_idx, sig = g.t_index[jj], (g.sig[ii, jj] if g.sig is not None
-                                     else np.zeros(len(ii), dtype=np.int64))
         c2 = [x[alive] for x in crit]
         if "power" in obj:
             c2.append(g.type_power[jj])

@@ -86,8 +86,11 @@ class RateNotMet(Rule):
             alts = alternatives(ctx, r, lambda v: v.unit_share(rate) <= cap)
             # the unit time a call holds (a pipelined unit's is below its latency)
             held_ms = 1000.0 * w.batch / r.estimate.throughput_fps.value
-            call = ("token" if u == "tokens/s" else "inference" if w.batch == 1 else
-                    f"call of {w.batch} inputs")
+            if w.batch == 1:
+                call = "token" if u == "tokens/s" else "inference"
+            else:   # one call serves the whole batch: a decode step of N sequences
+                call = f"step of {w.batch} tokens" if u == "tokens/s" else \
+                    f"call of {w.batch} inputs"
             yield Problem(rate_path(r),
                           f"{num(rate)} {u} at {num(held_ms)} ms of unit time per {call} "
                           f"keeps the {r.device.id} {r.unit.id} busy {pct(util)} of the time; "

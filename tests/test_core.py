@@ -396,6 +396,39 @@ def test_held_out_residuals_equal_a_refit_without_the_block():
         assert np.allclose(got[rows], y[rows] - a[rows] @ coef)
 
 
+def test_each_depth_is_scored_on_the_points_it_serves():
+    """A depth's spread is that of its held-out residuals over the points `sigma` would give
+    that depth once their block is gone, and not over the rest (a point alone whose model
+    has no other point on its device is not what the point depth serves)."""
+    import math
+
+    import numpy as np
+
+    from planner.calibrate import LEAVE_OUT, calibration_for, held_out_residuals
+    cal = calibration_for(load_catalog(use_env=False))
+    pts = cal.points
+    others = {
+        # other points of its model on its device
+        "point": lambda p: any(q.key[:2] == p.key[:2] for q in pts if q is not p),
+        # other models' points on its device's kind of unit
+        "pair": lambda p: any(q.key[0] == p.key[0] and q.kind == p.kind
+                              and q.key[1] != p.key[1] for q in pts),
+        "device": lambda p: True,
+        # other runtimes' points on its unit
+        "runtime": lambda p: any(q.key[0] == p.key[0] and q.key[3] == p.key[3]
+                                 and q.key[4] != p.key[4] for q in pts)}
+    e = np.array([cal._y(p) - cal.predict_log(p.features) for p in pts])
+    for depth, key in LEAVE_OUT.items():
+        blocks: dict = {}
+        for r, p in enumerate(pts):
+            blocks.setdefault(key(p), []).append(r)
+        res = held_out_residuals(cal._a, cal._inv, e, blocks.values())
+        served = [x for p, x in zip(pts, res) if others[depth](p)]
+        assert depth == "device" or 0 < len(served) < len(pts), depth
+        assert cal.sigma_global[depth] == pytest.approx(
+            math.sqrt(sum(x * x for x in served) / len(served)), rel=1e-9), depth
+
+
 def test_intervals_widen_with_what_the_calibration_has_not_seen():
     """A network measured on the device gets the interval of a point left out alone; one
     never run there, that of a whole pair left out; a device never measured, that of a whole

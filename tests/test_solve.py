@@ -322,6 +322,33 @@ devices: {{allow: [toy-dataflow-m2]}}
         cap * e.throughput_fps.value, rel=1e-3)
 
 
+def test_energy_counts_power_above_idle(tmp_path):
+    """Two boards alike but for their power: one idles at 9.5 of its 10 W, the other at 0.5
+    of 6 W. Energy above idle is the first's to win although it draws more in total."""
+    import yaml
+
+    from planner.catalog import load_catalog
+    from conftest import ROOT
+    src = yaml.safe_load((ROOT / "catalog" / "devices" / "raspberry-pi.yaml").read_text())
+    base = next(d for d in src["devices"] if d["id"] == "raspberry-pi-5-8gb")
+    boards = []
+    for name, idle, power in (("hot-idle", "9.5 W", "10 W"), ("cool-idle", "0.5 W", "6 W")):
+        d = {**base, "id": name, "power": {**base["power"], "idle_w": idle,
+                                           "modes": [{"id": "default", "power_w": power}]}}
+        boards.append(d)
+    (tmp_path / "boards.yaml").write_text(yaml.safe_dump({"devices": boards}))
+    cat = load_catalog([tmp_path], use_env=False)
+    spec = spec_from("""
+name: energy
+workloads: [{name: w, task: classification, rate_fps: 30}]
+devices: {allow: [hot-idle, cool-idle]}
+objective: [min energy]
+""")
+    r = solve(spec, cat, explain=False, binding=False)
+    assert r.status == "optimal"
+    assert r.plan["assignments"][0]["device"] == "hot-idle"
+
+
 @pytest.mark.parametrize("task,rate", [("classification", 30), ("detection", 10),
                                        ("classification", 400)])
 def test_pruning_keeps_the_least_energy_plan(catalog, task, rate):
