@@ -323,7 +323,7 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         kv_bytes=(model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * batch
                   if model.llm else 0.0),
         ops=2.0 * s.macs_g * 1e9 * macs_scale * batch,
-        peak_ops=unit.peak_tops[mp] * 1e12 * compute_scale,
+        peak_ops=unit.peak_tops[mp] / unit.cores * 1e12 * compute_scale,   # one core's
         dram_gbs=dev.memory.bandwidth_gbs,
         onchip_bytes=unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0,
         link_gbs=link.bandwidth_gbs if link else 0.0,
@@ -443,9 +443,14 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         notes.append(f"no published measurement uses {runtime} on a {unit.kind}: its "
                      "efficiency there is the fit's guess (its other units' and the mean "
                      "runtime's)")
-    if busy < lat:
+    if unit.activations_on_chip and busy < lat:
         notes.append(f"{unit.id} pipelines a stream of inputs: throughput is set by its "
                      "steady state, which hides host transfers and per-call costs")
+    if unit.cores > 1:
+        # a call runs on one core (latency above); the unit runs `cores` calls side by side
+        busy /= unit.cores
+        notes.append(f"{unit.id} has {unit.cores} cores that each run one call: throughput is "
+                     f"{unit.cores} streams'")
     latency = Quantity(lat, "ms", lat_prov, low, high, bottleneck)
     throughput = Quantity(q.batch * 1000.0 / busy, "fps", busy_prov,
                           q.batch * 1000.0 / (busy * busy_hi),
@@ -458,7 +463,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                           bottleneck)
         ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "compute", mp, gops)
         per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
-                      / (unit.peak_tops[mp] * 1e12 * mode.compute_scale) * 1e3) / ceff
+                      / (unit.peak_tops[mp] / unit.cores * 1e12 * mode.compute_scale)
+                      * 1e3) / ceff
         pv = 1000.0 / per_tok_ms
         prefill = Quantity(pv, "tokens/s", "calibrated" if cn else "estimated",
                            pv * math.exp(-Z80 * csigma), pv * math.exp(Z80 * csigma), "compute")
@@ -583,7 +589,7 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
                 mp = math_precision(u.unit, p, fp32_math[j])
                 ok_p[k, j] = True
                 mi_p[k, j] = prec_idx[mp]
-                pk_p[k, j] = u.unit.peak_tops[mp] * 1e12 * u.compute_scale
+                pk_p[k, j] = u.unit.peak_tops[mp] / u.unit.cores * 1e12 * u.compute_scale
             else:
                 mi_p[k, j] = k
 
@@ -695,6 +701,8 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
                 for j in u_at.get((dev, unit, runtime, mode), ()):
                     latency[i, j], busy[i, j] = with_measurement(value, is_busy, latency[i, j],
                                                                  busy[i, j])
+    # a unit of several cores runs that many calls side by side: each holds a share
+    busy /= row([u.unit.cores for u in units])
     return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "memory_gb": memory_gb,
             "runtime_measured": np.array([cal.measured_runtime(u.runtime, u.unit.kind)
                                           for u in units],

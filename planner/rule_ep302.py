@@ -25,7 +25,7 @@ def peak_utilization(ctx, r) -> tuple[float, object] | None:
                   params_scale=r.option.params_scale, macs_scale=r.option.macs_scale,
                   compute_scale=r.mode.compute_scale,
                   fp32_math=ctx.catalog.fp32_math(r.estimate.runtime))
-    return rate * rl.core_ms / 1000.0 / w.batch, rl
+    return rate * rl.core_ms / 1000.0 / w.batch / r.unit.cores, rl
 
 
 def _ctx_tokens(r) -> int:

@@ -84,6 +84,7 @@ class ComputeUnit(Sourced):
     activations_on_chip: bool = Field(default=False, description="A dataflow unit that keeps activations in its own memory (no DRAM traffic for them) and pipelines a stream of inputs through layers held on chip, so a stream's throughput hides host transfers and per-call costs, e.g. Hailo.")
     op_support: str = Field(default="full", description="Operator-support class (an id in op_support tables); 'full' runs any ONNX op.")
     dispatch_overhead_ms: Ms = Field(default=0.0, description="Fixed per-inference cost of launching work on the unit (ms).")
+    cores: int = Field(default=1, ge=1, description="Independent cores of equal share that each run one call at a time (the RK3588 NPU: RKNN runs a model on one idle core): a call gets peak_tops / cores, and up to `cores` calls run side by side, so the unit's throughput is `cores` times one call's.")
 
     @model_validator(mode="after")
     def _context_switch_needs_a_context_size(self):

@@ -147,7 +147,8 @@ def test_a_pipelined_unit_streams_inputs_so_throughput_hides_transfers():
 
 
 @pytest.mark.parametrize("device", ["hailo-8-on-x86", "galaxy-s24-8gen3",
-                                    "jetson-orin-nx-16gb", "raspberry-pi-5-8gb"])
+                                    "jetson-orin-nx-16gb", "raspberry-pi-5-8gb",
+                                    "rk3588-orange-pi-5-8gb"])
 def test_grid_agrees_with_the_estimator_on_the_shipped_catalog(device):
     """With every calibration factor in play (device x model, precision paths, LLM per-token
     overheads, measured points, pipelined units)."""
@@ -170,6 +171,28 @@ def test_grid_agrees_with_the_estimator_on_the_shipped_catalog(device):
                 1000.0 / e.throughput_fps.value, rel=1e-9)
             n += 1
     assert n > 20
+
+
+def test_a_unit_of_several_cores_runs_one_call_per_core(tmp_path):
+    """`cores: 3` (the RK3588 NPU): a call runs at one core's peak, three run side by side,
+    so the latency is a third-peak unit's and the throughput three times one call's."""
+    import yaml
+
+    from conftest import ROOT
+    src = yaml.safe_load((ROOT / "catalog" / "devices" / "rockchip.yaml").read_text())
+    base = next(d for d in src["devices"] if d["id"] == "rk3588-orange-pi-5-8gb")
+    assert next(u for u in base["units"] if u["id"] == "npu")["cores"] == 3
+    one = {**base, "id": "one-core", "units": [
+        {**u, "cores": 1, "peak_tops": {p: v / 3 for p, v in u["peak_tops"].items()}}
+        if u["id"] == "npu" else u for u in base["units"]]}
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump({"devices": [one]}))
+    cat = load_catalog([tmp_path], use_env=False)
+    three = estimate(cat, Query("yolov8n", "int8", "rk3588-orange-pi-5-8gb", unit="npu"))
+    single = estimate(cat, Query("yolov8n", "int8", "one-core", unit="npu"))
+    assert three.latency_ms.value == pytest.approx(single.latency_ms.value, rel=1e-9)
+    assert three.throughput_fps.value == pytest.approx(3 * single.throughput_fps.value,
+                                                       rel=1e-9)
+    assert three.unit_share(30) == pytest.approx(single.unit_share(30) / 3, rel=1e-9)
 
 
 def test_llm_memory_has_weights_and_kv_cache(mini_catalog):

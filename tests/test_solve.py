@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import TWO_WORKLOADS, spec_from
 from planner.candidates import build_candidates
+from planner.estimate import Query, estimate
 from planner.solve import solve
 from planner.validate import validate_plan
 
@@ -347,6 +348,30 @@ objective: [min energy]
     r = solve(spec, cat, explain=False, binding=False)
     assert r.status == "optimal"
     assert r.plan["assignments"][0]["device"] == "hot-idle"
+
+
+def test_three_models_share_the_rk3588_npu_cores(catalog):
+    """Three detectors on one Orange Pi 5: each call takes a core, the three cores share the
+    NPU's time, and the board never draws more than its power mode."""
+    spec = spec_from("""
+name: three-cameras
+workloads:
+  - {name: a, models: [yolov8n], precisions: [int8], rate_fps: 20}
+  - {name: b, models: [yolov8n], precisions: [int8], rate_fps: 20}
+  - {name: c, models: [yolov8n], precisions: [int8], rate_fps: 20}
+devices: {allow: [rk3588-orange-pi-5-8gb]}
+""")
+    r = solve(spec, catalog, explain=False, binding=False)
+    assert r.status == "optimal"
+    assert validate_plan(spec, catalog, r.plan) == []
+    assert {a["unit"] for a in r.plan["assignments"]} == {"npu"}
+    (dev,) = r.plan["totals"]["per_device"]
+    e = estimate(catalog, Query("yolov8n", "int8", "rk3588-orange-pi-5-8gb", unit="npu",
+                                runtime="rknn"))
+    # by latency alone three streams would need more than the whole unit
+    assert 60 * e.latency_ms.value / 1000.0 > 1.0
+    assert dev["unit_share"]["npu"] == pytest.approx(60 / e.throughput_fps.value, rel=1e-3)
+    assert r.plan["totals"]["average_power_w"] <= r.plan["totals"]["power_w"] + 1e-9
 
 
 @pytest.mark.parametrize("task,rate", [("classification", 30), ("detection", 10),
