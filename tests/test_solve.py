@@ -350,6 +350,30 @@ objective: [min energy]
     assert r.plan["assignments"][0]["device"] == "hot-idle"
 
 
+def test_min_energy_finds_the_least_draw_over_two_workloads(catalog):
+    """Two workloads, up to two boards and no other budget: the least energy is each
+    workload's least-drawing candidate, on its own board if need be. The CP-SAT energy term
+    (not pruning alone: with two workloads pruning keeps options for shared units) must find
+    it."""
+    spec = spec_from("""
+name: two-cameras
+workloads:
+  - {name: a, task: detection, rate_fps: 15}
+  - {name: b, task: classification, rate_fps: 30}
+budgets: {max_devices: 2}
+objective: [min energy]
+""")
+    every = build_candidates(spec, catalog, prune=False).per_workload
+    r = solve(spec, catalog, explain=False, binding=False)
+    assert r.status == "optimal"
+    assert validate_plan(spec, catalog, r.plan) == []
+    t = r.plan["totals"]
+    dyn_w = t["average_power_w"] - sum(catalog.devices[d["device"]].power.idle_w
+                                       for d in t["per_device"])
+    assert dyn_w == pytest.approx(sum(min(c.dyn_power_w for c in cl) for cl in every),
+                                  rel=1e-3, abs=1e-3)
+
+
 def test_three_models_share_the_rk3588_npu_cores(catalog):
     """Three detectors on one Orange Pi 5: each call takes a core, the three cores share the
     NPU's time, and the board never draws more than its power mode."""
