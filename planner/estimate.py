@@ -323,7 +323,7 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         kv_bytes=(model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * batch
                   if model.llm else 0.0),
         ops=2.0 * s.macs_g * 1e9 * macs_scale * batch,
-        peak_ops=unit.peak_tops[mp] / unit.cores * 1e12 * compute_scale,   # one core's
+        peak_ops=unit.call_peak_tops(mp) * 1e12 * compute_scale,
         dram_gbs=dev.memory.bandwidth_gbs,
         onchip_bytes=unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0,
         link_gbs=link.bandwidth_gbs if link else 0.0,
@@ -463,8 +463,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                           bottleneck)
         ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "compute", mp, gops)
         per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
-                      / (unit.peak_tops[mp] / unit.cores * 1e12 * mode.compute_scale)
-                      * 1e3) / ceff
+                      / (unit.call_peak_tops(mp) * 1e12 * mode.compute_scale) * 1e3) / ceff
         pv = 1000.0 / per_tok_ms
         prefill = Quantity(pv, "tokens/s", "calibrated" if cn else "estimated",
                            pv * math.exp(-Z80 * csigma), pv * math.exp(Z80 * csigma), "compute")
@@ -589,7 +588,7 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
                 mp = math_precision(u.unit, p, fp32_math[j])
                 ok_p[k, j] = True
                 mi_p[k, j] = prec_idx[mp]
-                pk_p[k, j] = u.unit.peak_tops[mp] / u.unit.cores * 1e12 * u.compute_scale
+                pk_p[k, j] = u.unit.call_peak_tops(mp) * 1e12 * u.compute_scale
             else:
                 mi_p[k, j] = k
 

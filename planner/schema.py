@@ -86,6 +86,10 @@ class ComputeUnit(Sourced):
     dispatch_overhead_ms: Ms = Field(default=0.0, description="Fixed per-inference cost of launching work on the unit (ms).")
     cores: int = Field(default=1, ge=1, description="Independent cores of equal share that each run one call at a time (the RK3588 NPU: RKNN runs a model on one idle core): a call gets peak_tops / cores, and up to `cores` calls run side by side, so the unit's throughput is `cores` times one call's.")
 
+    def call_peak_tops(self, precision: str) -> float:
+        """The peak one call runs at (TOPS): one core's share of the unit's."""
+        return self.peak_tops[precision] / self.cores
+
     @model_validator(mode="after")
     def _context_switch_needs_a_context_size(self):
         if self.weight_loading == "context-switch" and self.on_chip_memory_mb is None:

@@ -38,3 +38,26 @@ def spec_from(text: str):
     from planner.yamlio import loads_yaml
     data, pos = loads_yaml(text, "spec.yaml")
     return parse_spec(data, pos)
+
+
+def builtin_device(family: str, device_id: str) -> dict:
+    """A built-in device's YAML entry (catalog/devices/<family>.yaml), to vary in a test."""
+    import yaml
+    src = yaml.safe_load((ROOT / "catalog" / "devices" / f"{family}.yaml").read_text())
+    return next(d for d in src["devices"] if d["id"] == device_id)
+
+
+def catalog_with_devices(tmp_path, devices: list[dict]):
+    """The built-in catalog plus these device entries."""
+    import yaml
+
+    from planner.catalog import load_catalog
+    (tmp_path / "devices.yaml").write_text(yaml.safe_dump({"devices": devices}))
+    return load_catalog([tmp_path], use_env=False)
+
+
+def dynamic_power_w(catalog, plan) -> float:
+    """A plan's average power above its devices' idle: what `min energy` minimises."""
+    t = plan["totals"]
+    return t["average_power_w"] - sum(catalog.devices[d["device"]].power.idle_w
+                                      for d in t["per_device"])

@@ -176,17 +176,12 @@ def test_grid_agrees_with_the_estimator_on_the_shipped_catalog(device):
 def test_a_unit_of_several_cores_runs_one_call_per_core(tmp_path):
     """`cores: 3` (the RK3588 NPU): a call runs at one core's peak, three run side by side,
     so the latency is a third-peak unit's and the throughput three times one call's."""
-    import yaml
-
-    from conftest import ROOT
-    src = yaml.safe_load((ROOT / "catalog" / "devices" / "rockchip.yaml").read_text())
-    base = next(d for d in src["devices"] if d["id"] == "rk3588-orange-pi-5-8gb")
+    from conftest import builtin_device, catalog_with_devices
+    base = builtin_device("rockchip", "rk3588-orange-pi-5-8gb")
     assert next(u for u in base["units"] if u["id"] == "npu")["cores"] == 3
-    one = {**base, "id": "one-core", "units": [
+    cat = catalog_with_devices(tmp_path, [{**base, "id": "one-core", "units": [
         {**u, "cores": 1, "peak_tops": {p: v / 3 for p, v in u["peak_tops"].items()}}
-        if u["id"] == "npu" else u for u in base["units"]]}
-    (tmp_path / "one.yaml").write_text(yaml.safe_dump({"devices": [one]}))
-    cat = load_catalog([tmp_path], use_env=False)
+        if u["id"] == "npu" else u for u in base["units"]]}])
     three = estimate(cat, Query("yolov8n", "int8", "rk3588-orange-pi-5-8gb", unit="npu"))
     single = estimate(cat, Query("yolov8n", "int8", "one-core", unit="npu"))
     assert three.latency_ms.value == pytest.approx(single.latency_ms.value, rel=1e-9)

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TWO_WORKLOADS, spec_from
+from conftest import (TWO_WORKLOADS, builtin_device, catalog_with_devices, dynamic_power_w,
+                      spec_from)
 from planner.candidates import build_candidates
 from planner.estimate import Query, estimate
 from planner.solve import solve
@@ -326,19 +327,11 @@ devices: {{allow: [toy-dataflow-m2]}}
 def test_energy_counts_power_above_idle(tmp_path):
     """Two boards alike but for their power: one idles at 9.5 of its 10 W, the other at 0.5
     of 6 W. Energy above idle is the first's to win although it draws more in total."""
-    import yaml
-
-    from planner.catalog import load_catalog
-    from conftest import ROOT
-    src = yaml.safe_load((ROOT / "catalog" / "devices" / "raspberry-pi.yaml").read_text())
-    base = next(d for d in src["devices"] if d["id"] == "raspberry-pi-5-8gb")
-    boards = []
-    for name, idle, power in (("hot-idle", "9.5 W", "10 W"), ("cool-idle", "0.5 W", "6 W")):
-        d = {**base, "id": name, "power": {**base["power"], "idle_w": idle,
-                                           "modes": [{"id": "default", "power_w": power}]}}
-        boards.append(d)
-    (tmp_path / "boards.yaml").write_text(yaml.safe_dump({"devices": boards}))
-    cat = load_catalog([tmp_path], use_env=False)
+    base = builtin_device("raspberry-pi", "raspberry-pi-5-8gb")
+    cat = catalog_with_devices(tmp_path, [
+        {**base, "id": name, "power": {**base["power"], "idle_w": idle,
+                                       "modes": [{"id": "default", "power_w": power}]}}
+        for name, idle, power in (("hot-idle", "9.5 W", "10 W"), ("cool-idle", "0.5 W", "6 W"))])
     spec = spec_from("""
 name: energy
 workloads: [{name: w, task: classification, rate_fps: 30}]
@@ -367,10 +360,7 @@ objective: [min energy]
     r = solve(spec, catalog, explain=False, binding=False)
     assert r.status == "optimal"
     assert validate_plan(spec, catalog, r.plan) == []
-    t = r.plan["totals"]
-    dyn_w = t["average_power_w"] - sum(catalog.devices[d["device"]].power.idle_w
-                                       for d in t["per_device"])
-    assert dyn_w == pytest.approx(sum(min(c.dyn_power_w for c in cl) for cl in every),
+    assert dynamic_power_w(catalog, r.plan) == pytest.approx(sum(min(c.dyn_power_w for c in cl) for cl in every),
                                   rel=1e-3, abs=1e-3)
 
 
@@ -413,6 +403,4 @@ objective: [min energy]
     r = solve(spec, catalog, explain=False, binding=False)
     assert r.status == "optimal"
     assert validate_plan(spec, catalog, r.plan) == []
-    a = r.plan["assignments"][0]
-    dyn_w = r.plan["totals"]["average_power_w"] - catalog.devices[a["device"]].power.idle_w
-    assert dyn_w == pytest.approx(min(c.dyn_power_w for c in every), rel=1e-3, abs=1e-4)
+    assert dynamic_power_w(catalog, r.plan) == pytest.approx(min(c.dyn_power_w for c in every), rel=1e-3, abs=1e-4)
