@@ -56,6 +56,7 @@ MIN_POINTS_FOR_OVERHEAD = 3
 OVERHEAD_GRID_MS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
                     15.0, 20.0, 30.0, 50.0)
 ALTERNATIONS = 3
+MODEL_FACTORS = ("model:", "model-on:")
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,23 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
     return tuple(f)
 
 
+def identifiable_factors(points) -> list[str]:
+    """The factors the fit can tell apart: all, except a model family's factors where every
+    device it was measured on has no other family's points. There the device's factors
+    explain the same points equally well, and the ridge would split one device's quirk (a
+    runtime that leaves most of a network on the CPU) between the device and the network,
+    then carry the network's share to every other device it runs on."""
+    families: dict[str, set] = {}
+    devices: dict[str, set] = {}
+    for p in points:
+        for f, _ in p.features:
+            devices.setdefault(f, set()).add(p.key[0])
+            if f.startswith("model:"):
+                families.setdefault(p.key[0], set()).add(f)
+    return sorted(f for f, devs in devices.items()
+                  if not f.startswith(MODEL_FACTORS) or any(len(families[d]) > 1 for d in devs))
+
+
 def held_out_residuals(a, inv, e, blocks):
     """Each row's residual under the ridge fit refitted without its block (rows left out
     together), from the full fit alone: (I - H_SS)^-1 e_S, with H = a inv a^T the hat matrix
@@ -161,9 +179,9 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
         unit = dev.unit(m.unit)
         mode = dev.mode(m.power_mode)
         context = MEASURED_CONTEXT if model.llm else 0
-        fp32_math = catalog.fp32_math(m.runtime)
+        math_path = catalog.math_path(m.runtime)
         r = roofline(model, m.precision, dev, unit, batch=m.batch, context=context,
-                     compute_scale=mode.compute_scale, fp32_math=fp32_math)
+                     compute_scale=mode.compute_scale, math=math_path)
         if m.metric == "throughput_fps":
             per_call = m.batch * 1000.0 / m.value
         elif m.metric == "latency_ms":
@@ -177,7 +195,7 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
             ideal, regime = r.core_ms, r.regime
             fixed = r.streaming_ms if pipelined else r.fixed_ms
         feats = _features(dev, unit.kind, model, m.runtime, regime,
-                          math_precision(unit, m.precision, fp32_math),
+                          math_precision(unit, m.precision, math_path),
                           efficiency_gops(model, unit, m.batch))
         key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
         pts.append(Point(i, m, feats, ideal, fixed, f"{dev.family}:{unit.kind}:{regime}",
@@ -190,7 +208,7 @@ class Calibration:
     def __init__(self, points: list[Point], *, ridge: float = RIDGE):
         self.points = points
         self.ridge = ridge
-        self.names = sorted({f for p in points for f, _ in p.features})
+        self.names = identifiable_factors(points)
         self.overheads: dict[tuple, float] = {}
         counts: dict[tuple, int] = {}
         for p in points:
@@ -253,7 +271,8 @@ class Calibration:
         a = np.zeros((len(self.points), len(self.names)))
         for r, p in enumerate(self.points):
             for f, v in p.features:
-                a[r, col[f]] = v
+                if f in col:
+                    a[r, col[f]] = v
         y = np.array([self._y(p) for p in self.points])
         penalty = [INTERCEPT_RIDGE if n.startswith(("regime:", "size:")) else
                    PAIR_RIDGE if n.startswith("pair:") else self.ridge for n in self.names]

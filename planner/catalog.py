@@ -11,7 +11,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .errors import CatalogError, UnknownIdError
-from .schema import CatalogFile, Device, Measurement, ModelProfile, OpSupport, Runtime
+from .schema import (CatalogFile, Device, MathPath, Measurement, ModelProfile, OpSupport,
+                     Runtime)
 from .yamlio import Positions, load_mapping, validation_error
 
 ENV_VAR = "EDGEPLAN_CATALOG"
@@ -64,10 +65,11 @@ class Catalog:
         rt = self.runtimes.get(runtime)
         return rt is None or rt.runs_model(model)
 
-    def fp32_math(self, runtime: str) -> str:
-        """The precision the runtime runs an FP32 model's math at, where the unit has it."""
+    def math_path(self, runtime: str) -> MathPath:
+        """How the runtime's math reaches a unit's peak (unlisted runtimes: FP32 as FP32, with
+        the unit's matrix engines)."""
         rt = self.runtimes.get(runtime)
-        return rt.fp32_math if rt is not None else "fp32"
+        return rt.math if rt is not None else MathPath()
 
     def families(self) -> list[str]:
         return sorted({d.family for d in self.devices.values()})

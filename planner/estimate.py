@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from .catalog import Catalog, did_you_mean
 from .errors import EstimateError, UnknownIdError
-from .schema import BYTES_PER_PARAM, PRECISIONS, ComputeUnit, Device, ModelProfile
+from .schema import BYTES_PER_PARAM, PRECISIONS, ComputeUnit, Device, MathPath, ModelProfile
 
 # The precision the math runs at when weights are stored weight-only: the unit's most
 # capable 16-bit path when it has one (GPU/NPU LLM runtimes compute in fp16), else int8 dot
@@ -225,10 +225,10 @@ def efficiency_gops(model: ModelProfile, unit: ComputeUnit, batch: int,
     return 2.0 * model.size.macs_g * macs_scale * (1 if unit.activations_on_chip else batch)
 
 
-def math_precision(unit: ComputeUnit, precision: str, fp32_math: str = "fp32") -> str:
-    """The precision whose peak ops the math runs at (fp32_math: the runtime's, which may run
+def math_precision(unit: ComputeUnit, precision: str, math: MathPath = MathPath()) -> str:
+    """The precision whose peak ops the math runs at (math: the runtime's, which may run
     FP32 models in FP16 where the unit has it)."""
-    if precision == "fp32" and fp32_math == "fp16" and "fp16" in unit.peak_tops:
+    if precision == "fp32" and math.fp32_math == "fp16" and "fp16" in unit.peak_tops:
         return "fp16"
     if precision in unit.peak_tops:
         return precision
@@ -310,10 +310,10 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
 def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit, *,
              batch: int = 1, context: int = 0, params_scale: float = 1.0,
              macs_scale: float = 1.0, compute_scale: float = 1.0,
-             fp32_math: str = "fp32") -> Roofline:
+             math: MathPath = MathPath()) -> Roofline:
     s = model.size
     bpp = BYTES_PER_PARAM[precision]
-    mp = math_precision(unit, precision, fp32_math)
+    mp = math_precision(unit, precision, math)
     weight_bytes = s.params_m * 1e6 * params_scale * bpp
     link = dev.host_interface if unit.kind != "cpu" else None
     terms = roofline_terms(
@@ -323,7 +323,7 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         kv_bytes=(model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * batch
                   if model.llm else 0.0),
         ops=2.0 * s.macs_g * 1e9 * macs_scale * batch,
-        peak_ops=unit.call_peak_tops(mp) * 1e12 * compute_scale,
+        peak_ops=unit.call_peak_tops(mp, math.matrix_units) * 1e12 * compute_scale,
         dram_gbs=dev.memory.bandwidth_gbs,
         onchip_bytes=unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0,
         link_gbs=link.bandwidth_gbs if link else 0.0,
@@ -392,11 +392,11 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         notes.append(f"context {context} exceeds the model's trained context "
                      f"{model.llm.context_max}")
 
-    fp32_math = catalog.fp32_math(runtime)
-    mp = math_precision(unit, q.precision, fp32_math)
+    math_path = catalog.math_path(runtime)
+    mp = math_precision(unit, q.precision, math_path)
     r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
-                 compute_scale=mode.compute_scale, fp32_math=fp32_math)
+                 compute_scale=mode.compute_scale, math=math_path)
     gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
     eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops)
     core_ms = r.core_ms / eff
@@ -463,7 +463,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                           bottleneck)
         ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "compute", mp, gops)
         per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
-                      / (unit.call_peak_tops(mp) * 1e12 * mode.compute_scale) * 1e3) / ceff
+                      / (unit.call_peak_tops(mp, math_path.matrix_units) * 1e12
+                         * mode.compute_scale) * 1e3) / ceff
         pv = 1000.0 / per_tok_ms
         prefill = Quantity(pv, "tokens/s", "calibrated" if cn else "estimated",
                            pv * math.exp(-Z80 * csigma), pv * math.exp(Z80 * csigma), "compute")
@@ -554,7 +555,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
         if len(cache) >= GRID_CACHE_SIZE:
             cache.pop(next(iter(cache)))
         g = _estimate_grid(cal, options, units, batch, context,
-                           [catalog.fp32_math(u.runtime) for u in units])
+                           [catalog.math_path(u.runtime) for u in units])
         # a runtime runs only its kind of model (catalog/runtimes.yaml)
         for j, u in enumerate(units):
             rt = catalog.runtimes.get(u.runtime)
@@ -569,7 +570,7 @@ GRID_CACHE_SIZE = 8
 GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cache-sized
 
 
-def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
+def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
     import numpy as np
     n_o, n_u = len(options), len(units)
     f = np.float64
@@ -585,10 +586,11 @@ def _estimate_grid(cal, options, units, batch, context, fp32_math) -> dict:
         k = prec_idx[p]
         for j, u in enumerate(units):
             if p in u.unit.precisions:
-                mp = math_precision(u.unit, p, fp32_math[j])
+                mp = math_precision(u.unit, p, math_paths[j])
                 ok_p[k, j] = True
                 mi_p[k, j] = prec_idx[mp]
-                pk_p[k, j] = u.unit.call_peak_tops(mp) * 1e12 * u.compute_scale
+                pk_p[k, j] = (u.unit.call_peak_tops(mp, math_paths[j].matrix_units) * 1e12
+                              * u.compute_scale)
             else:
                 mi_p[k, j] = k
 

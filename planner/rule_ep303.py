@@ -42,9 +42,9 @@ class ComputeTooSmall(Rule):
             rate, u = ctx.rate_of(w), unit_of_rate(w)
             mode = f" in power mode {r.mode.id}" if len(r.device.power.modes) > 1 else ""
             if rl.regime == "compute":
-                mp = math_precision(r.unit, w.precision,
-                                    ctx.catalog.fp32_math(r.estimate.runtime))
-                peak_tops = r.unit.peak_tops[mp] * r.mode.compute_scale
+                math_path = ctx.catalog.math_path(r.estimate.runtime)
+                mp = math_precision(r.unit, w.precision, math_path)
+                peak_tops = r.unit.peak_for(mp, math_path.matrix_units) * r.mode.compute_scale
                 msg = (f"{num(rate)} {u} of {w.model} needs {num(share * peak_tops)} TOPS at "
                        f"{mp.upper()}; the {r.device.id} {r.unit.id} peaks at {num(peak_tops)} "
                        f"TOPS{mode}")

@@ -8,7 +8,7 @@ its provenance is then `estimated`, otherwise `datasheet` (or `measured` for Mea
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -85,10 +85,26 @@ class ComputeUnit(Sourced):
     op_support: str = Field(default="full", description="Operator-support class (an id in op_support tables); 'full' runs any ONNX op.")
     dispatch_overhead_ms: Ms = Field(default=0.0, description="Fixed per-inference cost of launching work on the unit (ms).")
     cores: int = Field(default=1, ge=1, description="Independent cores of equal share that each run one call at a time (the RK3588 NPU: RKNN runs a model on one idle core): a call gets peak_tops / cores, and up to `cores` calls run side by side, so the unit's throughput is `cores` times one call's.")
+    vector_peak_tops: dict[Precision, Tops] = Field(default_factory=dict, description="Peak dense ops/s per precision of the unit's general-purpose lanes alone (a GPU's CUDA cores without its tensor cores), which runtimes that do not use its matrix engines run at (runtimes.yaml matrix_units: false); empty where the unit has no separate matrix engines (TOPS).")
 
-    def call_peak_tops(self, precision: str) -> float:
+    def peak_for(self, precision: str, matrix_units: bool = True) -> float:
+        """The unit's peak at a math precision (TOPS): without its matrix engines, where the
+        runtime does not use them and the catalog lists that peak."""
+        if not matrix_units and precision in self.vector_peak_tops:
+            return self.vector_peak_tops[precision]
+        return self.peak_tops[precision]
+
+    def call_peak_tops(self, precision: str, matrix_units: bool = True) -> float:
         """The peak one call runs at (TOPS): one core's share of the unit's."""
-        return self.peak_tops[precision] / self.cores
+        return self.peak_for(precision, matrix_units) / self.cores
+
+    @model_validator(mode="after")
+    def _vector_peak_within_peak(self):
+        for p, v in self.vector_peak_tops.items():
+            if p not in self.peak_tops or v > self.peak_tops[p]:
+                raise ValueError(f"vector_peak_tops.{p} needs a peak_tops.{p} at least as "
+                                 f"high (the vector lanes are part of the unit's peak)")
+        return self
 
     @model_validator(mode="after")
     def _context_switch_needs_a_context_size(self):
@@ -263,12 +279,24 @@ class OpSupport(Strict):
     notes: str = ""
 
 
+class MathPath(NamedTuple):
+    """How a runtime's math reaches a unit's peak: the precision an FP32 model's math runs
+    at, and whether the runtime uses the unit's matrix engines."""
+    fp32_math: str = "fp32"
+    matrix_units: bool = True
+
+
 class Runtime(Strict):
     id: str = Field(pattern=ID_PATTERN, description="Runtime id, as compute units list it.")
     name: str
     runs: Literal["any", "llm", "non-llm"] = Field(description="Which models it runs: any, decoder LLMs only, or everything but LLMs.")
     fp32_math: Literal["fp32", "fp16"] = Field(default="fp32", description="The precision an FP32 model's math runs at: fp32, or fp16 on units whose peak_tops list fp16 (ncnn and OpenVINO run FP32 models with FP16 arithmetic by default where the hardware has it).")
+    matrix_units: bool = Field(default=True, description="Whether the runtime keeps a unit's matrix engines (tensor cores) busy; false: its math runs at the unit's vector_peak_tops where the catalog lists them (OpenCV DNN's CUDA backend gains little from tensor cores at batch 1).")
     source: str = Field(min_length=3)
+
+    @property
+    def math(self) -> MathPath:
+        return MathPath(self.fp32_math, self.matrix_units)
 
     def runs_model(self, model: "ModelProfile") -> bool:
         if self.runs == "any":

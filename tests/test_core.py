@@ -257,13 +257,57 @@ def test_environment_variable_adds_catalog_directories(monkeypatch, tmp_path):
 def test_runtimes_that_run_fp32_models_in_fp16_use_the_fp16_peak_where_the_unit_has_it(catalog):
     m = catalog.models["yolov8n"]
     pi5, pi4 = catalog.devices["raspberry-pi-5-8gb"], catalog.devices["raspberry-pi-4b-4gb"]
-    assert catalog.fp32_math("ncnn") == "fp16" and catalog.fp32_math("tflite") == "fp32"
-    fast = roofline(m, "fp32", pi5, pi5.unit("cpu"), fp32_math="fp16")
+    ncnn = catalog.math_path("ncnn")
+    assert ncnn.fp32_math == "fp16" and catalog.math_path("tflite").fp32_math == "fp32"
+    fast = roofline(m, "fp32", pi5, pi5.unit("cpu"), math=ncnn)
     plain = roofline(m, "fp32", pi5, pi5.unit("cpu"))
     assert fast.compute_ms == pytest.approx(plain.compute_ms / 2)   # A76: FP16 at 2x FP32
     # the A72 has no FP16 arithmetic: the same runtime runs FP32
-    assert roofline(m, "fp32", pi4, pi4.unit("cpu"), fp32_math="fp16").compute_ms == \
+    assert roofline(m, "fp32", pi4, pi4.unit("cpu"), math=ncnn).compute_ms == \
         roofline(m, "fp32", pi4, pi4.unit("cpu")).compute_ms
+
+
+def test_a_runtime_that_skips_tensor_cores_runs_at_the_cuda_core_peak(catalog):
+    """OpenCV DNN gains little from tensor cores: on an Orin GPU its math runs at the CUDA
+    cores' peak; on the Jetson Nano's Maxwell GPU, which has none, nothing changes."""
+    m = catalog.models["resnet-50"]
+    opencv, trt = catalog.math_path("opencv"), catalog.math_path("tensorrt")
+    assert not opencv.matrix_units and trt.matrix_units
+    orin = catalog.devices["jetson-orin-nano-8gb"]
+    gpu = orin.unit("gpu")
+    for p in ("fp32", "fp16"):
+        slow = roofline(m, p, orin, gpu, math=opencv).compute_ms
+        fast = roofline(m, p, orin, gpu, math=trt).compute_ms
+        assert slow == pytest.approx(fast * gpu.peak_tops[p] / gpu.vector_peak_tops[p])
+        assert slow > 3 * fast
+    nano = catalog.devices["jetson-nano-4gb"]
+    assert roofline(m, "fp16", nano, nano.unit("gpu"), math=opencv).compute_ms == \
+        roofline(m, "fp16", nano, nano.unit("gpu"), math=trt).compute_ms
+    # estimate and the grid read the same peak
+    q = lambda rt: estimate(catalog, Query("resnet-50", "fp16", "jetson-orin-nano-8gb",
+                                           unit="gpu", runtime=rt))
+    assert q("opencv").latency_ms.value > 2 * q("tensorrt").latency_ms.value
+
+
+def test_a_vector_peak_above_the_units_peak_is_refused(tmp_path):
+    from conftest import builtin_device, catalog_with_devices
+    dev = builtin_device("jetson", "jetson-orin-nano-8gb")
+    dev["units"][0]["vector_peak_tops"] = {"fp16": 50}
+    with pytest.raises(CatalogError) as e:
+        catalog_with_devices(tmp_path, [dev])
+    assert "vector_peak_tops" in e.value.one_line()
+
+
+def test_a_network_seen_on_one_device_only_leaves_that_devices_quirk_to_the_device(catalog):
+    """YOLOX-S is calibrated on one Khadas VIM3 NPU point (OpenCV's TIM-VX backend, slower
+    than the board's CPU), the only network measured there: device and network explain it
+    equally, so the network gets no factor of its own to carry to other devices."""
+    from planner.calibrate import calibration_for
+    cal = calibration_for(catalog)
+    assert "model:yolox" not in cal.coef and "model-on:yolox:npu" not in cal.coef
+    assert cal.coef["device:khadas-vim3:npu"] < 0
+    # a family measured on devices that also run other networks keeps its factor
+    assert "model:yolov8" in cal.coef
 
 
 def test_every_calibrating_measurement_fits_the_memory_its_device_leaves(catalog):
