@@ -17,12 +17,18 @@ factors (DESIGN.md: least squares in log space per device family and model famil
                      + slope x log10(GOPs per call)   (compute-bound only: small networks
                                                        leave wide units idle)
 
-and a fixed per-call overhead per device family (launch, synchronisation; and, for timings
-that include them, pre/post-processing; per token for LLM decode, kept apart), chosen from a
-grid for families with enough points as the value that best predicts each point from the
-others (exact leave-one-out residuals of the ridge fit). The ridge pulls every
-factor toward zero, so a family with one point moves only part of the way and a family with
-none falls back to its unit kind's and regime's mean.
+A model family's factors are fitted only where a device it was measured on also has other
+families' points (identifiable_factors). LLM prefill (a whole prompt's large matrix products)
+is a regime of its own with its own factors: regime, unit kind, device family and device x
+unit kind, and runtime, each x prefill; without prefill points it is estimated as
+compute-bound work.
+
+Fixed costs: a per-call overhead per device family (launch, synchronisation; and, for
+timings that include them, pre/post-processing; per token for LLM decode, kept apart; none
+for prefill), chosen from a grid for families with enough points as the value that best
+predicts each point from the others (exact leave-one-out residuals of the ridge fit). The
+ridge pulls every factor toward zero, so a family with one point moves only part of the way
+and a family with none falls back to its unit kind's and regime's mean.
 
 Throughput measured on a pipelined dataflow unit (`activations_on_chip`: Hailo) is the
 steady state of a stream: inputs follow each other through the layers, so host transfers and
@@ -76,7 +82,9 @@ class Point:
 
     @property
     def overhead_key(self) -> tuple | None:
-        if self.pipelined:
+        """The fixed per-call cost this point pays, if any: not a pipelined stream's, nor a
+        prompt's prefill, whose per-token time is the whole prompt's divided out."""
+        if self.pipelined or self.measurement.metric == "prefill_tokens_per_s":
             return None
         return (self.family, self.measurement.includes_prepost, self.llm)
 
@@ -127,7 +135,14 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
               gops: float = 1.0) -> tuple[tuple[str, float], ...]:
     """(name, value) pairs: one-hot factors, and the network size for compute-bound work.
     Device factors nest in family factors: a device with its own points departs from its
-    family (a Hailo-8L is not a Hailo-8)."""
+    family (a Hailo-8L is not a Hailo-8). LLM prefill is one large matrix product per layer
+    over the whole prompt, unlike a network's batch-1 layers or a decode step's weight
+    streaming, so its factors are its own (regime, kind, family, device, runtime) and share
+    nothing with theirs."""
+    if regime == "prefill":
+        return ((f"regime:{regime}", 1.0), (f"kind:{kind}:{regime}", 1.0),
+                (f"dev:{dev.family}:{kind}:{regime}", 1.0),
+                (f"device:{dev.id}:{kind}:{regime}", 1.0), (f"runtime:{runtime}:{regime}", 1.0))
     f = [(f"regime:{regime}", 1.0), (f"kind:{kind}:{regime}", 1.0),
          (f"dev:{dev.family}:{kind}:{regime}", 1.0), (f"device:{dev.id}:{kind}", 1.0),
          (f"model:{model.family}", 1.0), (f"model-on:{model.family}:{kind}", 1.0),
@@ -140,20 +155,21 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
 
 
 def identifiable_factors(points) -> list[str]:
-    """The factors the fit can tell apart: all, except a model family's factors where every
-    device it was measured on has no other family's points. There the device's factors
-    explain the same points equally well, and the ridge would split one device's quirk (a
+    """The factors the fit can tell apart: all, except a model family's factors where no unit
+    it was measured on (a device's kind of unit) has another family's points. There the
+    device's factors explain the same points equally well, and the ridge would split one device's quirk (a
     runtime that leaves most of a network on the CPU) between the device and the network,
     then carry the network's share to every other device it runs on."""
-    families: dict[str, set] = {}
-    devices: dict[str, set] = {}
+    families: dict[tuple, set] = {}
+    units: dict[str, set] = {}
     for p in points:
+        unit = (p.key[0], p.kind)   # as the device factor is: device x unit kind
         for f, _ in p.features:
-            devices.setdefault(f, set()).add(p.key[0])
+            units.setdefault(f, set()).add(unit)
             if f.startswith("model:"):
-                families.setdefault(p.key[0], set()).add(f)
-    return sorted(f for f, devs in devices.items()
-                  if not f.startswith(MODEL_FACTORS) or any(len(families[d]) > 1 for d in devs))
+                families.setdefault(unit, set()).add(f)
+    return sorted(f for f, us in units.items()
+                  if not f.startswith(MODEL_FACTORS) or any(len(families[u]) > 1 for u in us))
 
 
 def held_out_residuals(a, inv, e, blocks):
@@ -181,7 +197,7 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
         context = MEASURED_CONTEXT if model.llm else 0
         math_path = catalog.math_path(m.runtime)
         r = roofline(model, m.precision, dev, unit, batch=m.batch, context=context,
-                     compute_scale=mode.compute_scale, math=math_path)
+                     compute_scale=mode.compute_scale, math_path=math_path)
         if m.metric == "throughput_fps":
             per_call = m.batch * 1000.0 / m.value
         elif m.metric == "latency_ms":
@@ -190,7 +206,7 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
             per_call = 1000.0 / m.value
         pipelined = m.metric == "throughput_fps" and unit.activations_on_chip
         if m.metric == "prefill_tokens_per_s":
-            ideal, regime, fixed = r.compute_ms, "compute", 0.0
+            ideal, regime, fixed = r.compute_ms, "prefill", 0.0
         else:
             ideal, regime = r.core_ms, r.regime
             fixed = r.streaming_ms if pipelined else r.fixed_ms
@@ -350,7 +366,10 @@ class Calibration:
 
     def efficiency(self, dev, unit, model, runtime: str, regime: str, math_prec: str,
                    gops: float = 1.0) -> tuple[float, float, int]:
-        """(efficiency, sigma of log error, points behind the device-family factor)."""
+        """(efficiency, sigma of log error, points behind the device-family factor). Prefill
+        with no prefill points calibrated is estimated as compute-bound work."""
+        if regime == "prefill" and "regime:prefill" not in self.coef:
+            regime = "compute"
         feats = _features(dev, unit.kind, model, runtime, regime, math_prec, gops)
         eff = math.exp(self.predict_log(feats))
         eff = min(max(eff, EFF_BOUNDS[0]), EFF_BOUNDS[1])

@@ -225,10 +225,11 @@ def efficiency_gops(model: ModelProfile, unit: ComputeUnit, batch: int,
     return 2.0 * model.size.macs_g * macs_scale * (1 if unit.activations_on_chip else batch)
 
 
-def math_precision(unit: ComputeUnit, precision: str, math: MathPath = MathPath()) -> str:
-    """The precision whose peak ops the math runs at (math: the runtime's, which may run
+def math_precision(unit: ComputeUnit, precision: str,
+                   math_path: MathPath = MathPath()) -> str:
+    """The precision whose peak ops the math runs at (math_path: the runtime's, which may run
     FP32 models in FP16 where the unit has it)."""
-    if precision == "fp32" and math.fp32_math == "fp16" and "fp16" in unit.peak_tops:
+    if precision == "fp32" and math_path.fp32_math == "fp16" and "fp16" in unit.peak_tops:
         return "fp16"
     if precision in unit.peak_tops:
         return precision
@@ -310,10 +311,10 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
 def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit, *,
              batch: int = 1, context: int = 0, params_scale: float = 1.0,
              macs_scale: float = 1.0, compute_scale: float = 1.0,
-             math: MathPath = MathPath()) -> Roofline:
+             math_path: MathPath = MathPath()) -> Roofline:
     s = model.size
     bpp = BYTES_PER_PARAM[precision]
-    mp = math_precision(unit, precision, math)
+    mp = math_precision(unit, precision, math_path)
     weight_bytes = s.params_m * 1e6 * params_scale * bpp
     link = dev.host_interface if unit.kind != "cpu" else None
     terms = roofline_terms(
@@ -323,7 +324,7 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         kv_bytes=(model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * batch
                   if model.llm else 0.0),
         ops=2.0 * s.macs_g * 1e9 * macs_scale * batch,
-        peak_ops=unit.call_peak_tops(mp, math.matrix_units) * 1e12 * compute_scale,
+        peak_ops=unit.call_peak_tops(mp, math_path.matrix_units) * 1e12 * compute_scale,
         dram_gbs=dev.memory.bandwidth_gbs,
         onchip_bytes=unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0,
         link_gbs=link.bandwidth_gbs if link else 0.0,
@@ -396,7 +397,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     mp = math_precision(unit, q.precision, math_path)
     r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
-                 compute_scale=mode.compute_scale, math=math_path)
+                 compute_scale=mode.compute_scale, math_path=math_path)
     gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
     eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops)
     core_ms = r.core_ms / eff
@@ -461,7 +462,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         # decode: one token per step, latency above is per token; prefill is compute-bound
         decode = Quantity(1000.0 / lat, "tokens/s", lat_prov, 1000.0 / high, 1000.0 / low,
                           bottleneck)
-        ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "compute", mp, gops)
+        ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "prefill", mp, gops)
         per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
                       / (unit.call_peak_tops(mp, math_path.matrix_units) * 1e12
                          * mode.compute_scale) * 1e3) / ceff

@@ -36,7 +36,8 @@ class WeightsOffChip(Rule):
             ctx_tokens = est.query.context or 0
             rl = roofline(r.model, w.precision, r.device, u, batch=w.batch, context=ctx_tokens,
                           params_scale=r.option.params_scale, macs_scale=r.option.macs_scale,
-                          compute_scale=r.mode.compute_scale)
+                          compute_scale=r.mode.compute_scale,
+                          math_path=ctx.catalog.math_path(est.runtime))
             how = (f"over the {r.device.host_interface.kind} link"
                    if rl.streaming_ms > 0 and r.device.host_interface else "from memory")
             # against a measured total the modelled transfer can exceed it: say it alone then

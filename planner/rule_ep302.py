@@ -24,7 +24,7 @@ def peak_utilization(ctx, r) -> tuple[float, object] | None:
                   context=_ctx_tokens(r),
                   params_scale=r.option.params_scale, macs_scale=r.option.macs_scale,
                   compute_scale=r.mode.compute_scale,
-                  math=ctx.catalog.math_path(r.estimate.runtime))
+                  math_path=ctx.catalog.math_path(r.estimate.runtime))
     return rate * rl.core_ms / 1000.0 / w.batch / r.unit.cores, rl
 
 

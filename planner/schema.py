@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .units import GB, MB, GBps, GMacs, Ms, Tops, Usd, Watts
 
@@ -98,13 +98,23 @@ class ComputeUnit(Sourced):
         """The peak one call runs at (TOPS): one core's share of the unit's."""
         return self.peak_for(precision, matrix_units) / self.cores
 
-    @model_validator(mode="after")
-    def _vector_peak_within_peak(self):
-        for p, v in self.vector_peak_tops.items():
-            if p not in self.peak_tops or v > self.peak_tops[p]:
-                raise ValueError(f"vector_peak_tops.{p} needs a peak_tops.{p} at least as "
-                                 f"high (the vector lanes are part of the unit's peak)")
-        return self
+    @field_validator("vector_peak_tops")
+    @classmethod
+    def _vector_peak_covers_and_stays_within_peak(cls, v, info: ValidationInfo):
+        peak = info.data.get("peak_tops")
+        if not v or peak is None:
+            return v
+        missing = [p for p in peak if p not in v]
+        if missing:
+            raise ValueError(f"lists no {', '.join(missing)}: where the unit has vector lanes "
+                             f"apart, every precision of peak_tops runs on them too")
+        for p, tops in v.items():
+            if p not in peak:
+                raise ValueError(f"{p}: peak_tops lists no {p}")
+            if tops > peak[p]:
+                raise ValueError(f"{p}: {tops:g} TOPS is above peak_tops.{p} ({peak[p]:g}); "
+                                 f"the vector lanes are part of the unit's peak")
+        return v
 
     @model_validator(mode="after")
     def _context_switch_needs_a_context_size(self):

@@ -259,11 +259,11 @@ def test_runtimes_that_run_fp32_models_in_fp16_use_the_fp16_peak_where_the_unit_
     pi5, pi4 = catalog.devices["raspberry-pi-5-8gb"], catalog.devices["raspberry-pi-4b-4gb"]
     ncnn = catalog.math_path("ncnn")
     assert ncnn.fp32_math == "fp16" and catalog.math_path("tflite").fp32_math == "fp32"
-    fast = roofline(m, "fp32", pi5, pi5.unit("cpu"), math=ncnn)
+    fast = roofline(m, "fp32", pi5, pi5.unit("cpu"), math_path=ncnn)
     plain = roofline(m, "fp32", pi5, pi5.unit("cpu"))
     assert fast.compute_ms == pytest.approx(plain.compute_ms / 2)   # A76: FP16 at 2x FP32
     # the A72 has no FP16 arithmetic: the same runtime runs FP32
-    assert roofline(m, "fp32", pi4, pi4.unit("cpu"), math=ncnn).compute_ms == \
+    assert roofline(m, "fp32", pi4, pi4.unit("cpu"), math_path=ncnn).compute_ms == \
         roofline(m, "fp32", pi4, pi4.unit("cpu")).compute_ms
 
 
@@ -275,15 +275,18 @@ def test_a_runtime_that_skips_tensor_cores_runs_at_the_cuda_core_peak(catalog):
     assert not opencv.matrix_units and trt.matrix_units
     orin = catalog.devices["jetson-orin-nano-8gb"]
     gpu = orin.unit("gpu")
-    for p in ("fp32", "fp16"):
-        slow = roofline(m, p, orin, gpu, math=opencv).compute_ms
-        fast = roofline(m, p, orin, gpu, math=trt).compute_ms
+    for p in ("fp32", "fp16", "int8"):
+        slow = roofline(m, p, orin, gpu, math_path=opencv).compute_ms
+        fast = roofline(m, p, orin, gpu, math_path=trt).compute_ms
         assert slow == pytest.approx(fast * gpu.peak_tops[p] / gpu.vector_peak_tops[p])
         assert slow > 3 * fast
     nano = catalog.devices["jetson-nano-4gb"]
-    assert roofline(m, "fp16", nano, nano.unit("gpu"), math=opencv).compute_ms == \
-        roofline(m, "fp16", nano, nano.unit("gpu"), math=trt).compute_ms
-    # estimate and the grid read the same peak
+    assert roofline(m, "fp16", nano, nano.unit("gpu"), math_path=opencv).compute_ms == \
+        roofline(m, "fp16", nano, nano.unit("gpu"), math_path=trt).compute_ms
+    # every precision of the unit keeps to the CUDA cores: INT8 is not the tensor cores' 10x
+    assert roofline(m, "fp16", orin, gpu, math_path=opencv).compute_ms < \
+        2.5 * roofline(m, "int8", orin, gpu, math_path=opencv).compute_ms
+    # `estimate` reads the same peak (test_grid_agrees_with_the_estimator_* cover the grid)
     q = lambda rt: estimate(catalog, Query("resnet-50", "fp16", "jetson-orin-nano-8gb",
                                            unit="gpu", runtime=rt))
     assert q("opencv").latency_ms.value > 2 * q("tensorrt").latency_ms.value
@@ -292,10 +295,32 @@ def test_a_runtime_that_skips_tensor_cores_runs_at_the_cuda_core_peak(catalog):
 def test_a_vector_peak_above_the_units_peak_is_refused(tmp_path):
     from conftest import builtin_device, catalog_with_devices
     dev = builtin_device("jetson", "jetson-orin-nano-8gb")
-    dev["units"][0]["vector_peak_tops"] = {"fp16": 50}
-    with pytest.raises(CatalogError) as e:
-        catalog_with_devices(tmp_path, [dev])
-    assert "vector_peak_tops" in e.value.one_line()
+    for bad, says in (({"fp32": 1, "fp16": 50, "int8": 4}, "above peak_tops.fp16"),
+                      ({"fp32": 1, "fp16": 2}, "lists no int8")):
+        dev["units"][0]["vector_peak_tops"] = bad
+        with pytest.raises(CatalogError) as e:
+            catalog_with_devices(tmp_path, [dev])
+        assert "vector_peak_tops" in e.value.one_line() and says in e.value.one_line()
+
+
+def test_prefill_is_calibrated_apart_from_decode_and_from_batch_one_networks(catalog):
+    """Prefill points move prefill estimates only; without any, prefill is estimated as
+    compute-bound work (it was before prefill points existed)."""
+    from planner.calibrate import Calibration, measurement_points
+    pts = measurement_points(catalog)
+    prefill = [p for p in pts if p.measurement.metric == "prefill_tokens_per_s"]
+    assert len(prefill) >= 5
+    with_pf = Calibration(pts)
+    without = Calibration([p for p in pts if p not in prefill])
+    dev = catalog.devices["macbook-pro-m1-max"]
+    gpu, model = dev.unit("gpu"), catalog.models["llama-3-8b"]
+    eff = lambda cal, regime: cal.efficiency(dev, gpu, model, "llama.cpp", regime, "fp16", 16)[0]
+    for regime in ("memory", "compute"):
+        assert eff(with_pf, regime) == pytest.approx(eff(without, regime), rel=1e-9)
+    assert eff(without, "prefill") == eff(without, "compute")
+    # llama.cpp's Metal prefill runs large matrix products at over half the GPU's peak, well
+    # above what batch-1 networks' compute-bound work would say
+    assert eff(with_pf, "prefill") > 0.5 and eff(with_pf, "prefill") > 1.4 * eff(without, "compute")
 
 
 def test_a_network_seen_on_one_device_only_leaves_that_devices_quirk_to_the_device(catalog):
