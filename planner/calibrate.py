@@ -25,7 +25,8 @@ compute-bound work.
 
 Fixed costs: a per-call overhead per device family (launch, synchronisation; and, for
 timings that include them, pre/post-processing; per token for LLM decode, kept apart; none
-for prefill), chosen from a grid for families with enough points as the value that best
+for prefill), for families with three or more points whose networks' ideal times span 10x
+(only sizes tell a fixed cost from a slow unit), chosen from a grid as the value that best
 predicts each point from the others (exact leave-one-out residuals of the ridge fit). The
 ridge pulls every factor toward zero, so a family with one point moves only part of the way
 and a family with none falls back to its unit kind's and regime's mean.
@@ -59,6 +60,7 @@ FIXED_SHARE_FLOOR = 0.1  # measured time minus fixed costs is kept >= 10 % of th
 MIN_GROUP_FOR_SIGMA = 3
 DEFAULT_SIGMA = 0.7      # log error with no points at all: one sigma is a factor of 2
 MIN_POINTS_FOR_OVERHEAD = 3
+OVERHEAD_MIN_SPREAD = 10.0   # the largest network's ideal time over the smallest's, at least
 OVERHEAD_GRID_MS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0,
                     15.0, 20.0, 30.0, 50.0)
 ALTERNATIONS = 3
@@ -226,11 +228,14 @@ class Calibration:
         self.ridge = ridge
         self.names = identifiable_factors(points)
         self.overheads: dict[tuple, float] = {}
-        counts: dict[tuple, int] = {}
+        ideal: dict[tuple, list[float]] = {}
         for p in points:
-            counts[p.overhead_key] = counts.get(p.overhead_key, 0) + 1
-        fit_these = sorted(k for k, n in counts.items()
-                           if k is not None and n >= MIN_POINTS_FOR_OVERHEAD)
+            ideal.setdefault(p.overhead_key, []).append(p.ideal_ms)
+        # a fixed cost is told apart from a slow unit only by networks of different sizes:
+        # it weighs on a small one's time and hardly on a large one's
+        fit_these = sorted(k for k, v in ideal.items()
+                           if k is not None and len(v) >= MIN_POINTS_FOR_OVERHEAD
+                           and max(v) >= OVERHEAD_MIN_SPREAD * min(v))
         self._fit()
         if fit_these:
             self._fit_overheads(fit_these)

@@ -370,9 +370,9 @@ def test_three_models_share_the_rk3588_npu_cores(catalog):
     spec = spec_from("""
 name: three-cameras
 workloads:
-  - {name: a, models: [yolov8n], precisions: [int8], rate_fps: 20}
-  - {name: b, models: [yolov8n], precisions: [int8], rate_fps: 20}
-  - {name: c, models: [yolov8n], precisions: [int8], rate_fps: 20}
+  - {name: a, models: [yolov8n], precisions: [int8], rate_fps: 30}
+  - {name: b, models: [yolov8n], precisions: [int8], rate_fps: 30}
+  - {name: c, models: [yolov8n], precisions: [int8], rate_fps: 30}
 devices: {allow: [rk3588-orange-pi-5-8gb]}
 """)
     r = solve(spec, catalog, explain=False, binding=False)
@@ -383,8 +383,8 @@ devices: {allow: [rk3588-orange-pi-5-8gb]}
     e = estimate(catalog, Query("yolov8n", "int8", "rk3588-orange-pi-5-8gb", unit="npu",
                                 runtime="rknn"))
     # by latency alone three streams would need more than the whole unit
-    assert 60 * e.latency_ms.value / 1000.0 > 1.0
-    assert dev["unit_share"]["npu"] == pytest.approx(60 / e.throughput_fps.value, rel=1e-3)
+    assert 90 * e.latency_ms.value / 1000.0 > 1.0
+    assert dev["unit_share"]["npu"] == pytest.approx(90 / e.throughput_fps.value, rel=1e-3)
     assert r.plan["totals"]["average_power_w"] <= r.plan["totals"]["power_w"] + 1e-9
 
 
