@@ -252,8 +252,13 @@ class Calibration:
         # ends with whether the value is a pipelined unit's occupancy (its throughput) rather
         # than a latency.
         self.measured: dict[tuple, list[float]] = {}
+        self.measured_prefill: dict[tuple, list[float]] = {}
         for p in points:
             v = p.per_call_ms
+            if p.measurement.metric == "prefill_tokens_per_s":
+                # a prompt's ms per token answers prefill only, never a decode step's time
+                self.measured_prefill.setdefault(p.key, []).append(v)
+                continue
             if p.measurement.includes_prepost:
                 v = max(v - self.overhead_ms(p.family, True, p.llm)
                         + self.overhead_ms(p.family, False, p.llm), FIXED_SHARE_FLOOR * v)
@@ -338,12 +343,16 @@ class Calibration:
         regime): as for a point left out alone where its model has points on its device,
         else as for a network never run there, else as for a device never measured; and
         at least as for a runtime never run on its unit where that runtime has no points
-        there."""
-        depth = (0 if self.support.get(f"pair:{device}:{model}") else
-                 1 if self.support.get(f"device:{device}:{kind}") else 2)
+        there. Prefill has no device x model factor and its own device and runtime ones, so
+        it counts its own points only."""
+        prefill = group.endswith(":prefill")
+        suffix = ":prefill" if prefill else ""
+        depth = (0 if not prefill and self.support.get(f"pair:{device}:{model}") else
+                 1 if self.support.get(f"device:{device}:{kind}{suffix}") else 2)
         # knowing less is never more certain: the widest sigma of the depths up to this one
         depths = list(NESTED_DEPTHS[:depth + 1])
-        if _runtime_on_unit(device, unit, runtime) not in self.runtimes_on_units:
+        if (_runtime_on_unit(device, unit, runtime) not in self.runtimes_on_units
+                or prefill and not self.support.get(f"runtime:{runtime}:prefill")):
             depths.append("runtime")
         known = [self.sigma_group.get(d, {}).get(group, self.sigma_global.get(d))
                  for d in depths if d in self.sigma_global]
@@ -388,6 +397,8 @@ class Calibration:
                 "sigma_group": self.sigma_group, "support": self.support,
                 "overheads": [[f, p, llm, v] for (f, p, llm), v in sorted(self.overheads.items())],
                 "measured": [[list(k), v] for k, v in sorted(self.measured.items())],
+                "measured_prefill": [[list(k), v]
+                                     for k, v in sorted(self.measured_prefill.items())],
                 "runtimes_measured": sorted(self.runtimes_measured),
                 "runtimes_on_units": sorted(self.runtimes_on_units)}
 
@@ -404,6 +415,8 @@ class Calibration:
                          for f, p, llm, v in d["overheads"]}
         cal.measured = {tuple(k[:-1]) + (bool(k[-1]),): [float(x) for x in v]
                         for k, v in d["measured"]}
+        cal.measured_prefill = {tuple(k): [float(x) for x in v]
+                                for k, v in d["measured_prefill"]}
         cal.runtimes_measured = {str(r) for r in d["runtimes_measured"]}
         cal.runtimes_on_units = {str(r) for r in d["runtimes_on_units"]}
         return cal
@@ -413,10 +426,20 @@ class Calibration:
         than a latency), a latency first; None when nothing was measured."""
         key = (device, model, precision, unit, runtime, batch, mode)
         for busy in (False, True):
-            vals = sorted(self.measured.get(key + (busy,), ()))
+            vals = self.measured.get(key + (busy,))
             if vals:
-                return vals[len(vals) // 2], busy
+                return _median(vals), busy
         return None
+
+    def measured_prefill_ms(self, device, model, precision, unit, runtime, batch, mode):
+        """The median measured prefill time per prompt token (ms), or None."""
+        vals = self.measured_prefill.get((device, model, precision, unit, runtime, batch, mode))
+        return _median(vals) if vals else None
+
+
+def _median(vals) -> float:
+    """The middle value (the upper one of an even count), as a published figure, not a mean."""
+    return sorted(vals)[len(vals) // 2]
 
 
 def calibration_for(catalog: Catalog) -> Calibration:

@@ -430,11 +430,11 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                          "(model execution; a fitted pre/post-processing share taken out "
                          "where the timing included it)")
 
-    def spread(prov):
+    def spread(prov, fit_sigma=sigma):
         # (low, high) as factors of the value: a measurement's own spread, else the fit's
         if prov == "measured":
             return 0.9, 1.1
-        return math.exp(-Z80 * sigma), math.exp(Z80 * sigma)
+        return math.exp(-Z80 * fit_sigma), math.exp(Z80 * fit_sigma)
 
     lat_lo, lat_hi = spread(lat_prov)
     busy_lo, busy_hi = spread(busy_prov)
@@ -451,7 +451,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         # a call runs on one core (latency above); the unit runs `cores` calls side by side
         busy /= unit.cores
         notes.append(f"{unit.id} has {unit.cores} cores that each run one call: throughput is "
-                     f"{unit.cores} streams'")
+                     f"{unit.cores} streams', {unit.cores} x one call's rate")
     latency = Quantity(lat, "ms", lat_prov, low, high, bottleneck)
     throughput = Quantity(q.batch * 1000.0 / busy, "fps", busy_prov,
                           q.batch * 1000.0 / (busy * busy_hi),
@@ -466,9 +466,15 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
                       / (unit.call_peak_tops(mp, math_path.matrix_units) * 1e12
                          * mode.compute_scale) * 1e3) / ceff
+        pf_prov = "calibrated" if cn else "estimated"
+        pf_measured = cal.measured_prefill_ms(dev.id, model.id, q.precision, unit.id, runtime,
+                                              q.batch, mode.id)
+        if pf_measured is not None:
+            per_tok_ms, pf_prov = pf_measured, "measured"
+            notes.append("prefill is a published measurement of exactly this combination")
         pv = 1000.0 / per_tok_ms
-        prefill = Quantity(pv, "tokens/s", "calibrated" if cn else "estimated",
-                           pv * math.exp(-Z80 * csigma), pv * math.exp(Z80 * csigma), "compute")
+        pf_lo, pf_hi = spread(pf_prov, csigma)
+        prefill = Quantity(pv, "tokens/s", pf_prov, pv * pf_lo, pv * pf_hi, "compute")
 
     # memory: weights + activations + KV cache, plus what the OS and runtime keep
     s = model.size

@@ -325,6 +325,37 @@ def test_prefill_is_calibrated_apart_from_decode_and_from_batch_one_networks(cat
     assert eff(with_pf, "prefill") > 0.5 and eff(with_pf, "prefill") > 1.4 * eff(without, "compute")
 
 
+def test_a_measured_prefill_answers_prefill_only(catalog):
+    """A published prompt rate is the prefill of exactly that combination, `measured`; it
+    says nothing of a decode step, which stays the fit's (or its own measurement)."""
+    from planner.calibrate import measurement_points
+    rows = [p.measurement for p in measurement_points(catalog)
+            if p.measurement.metric == "prefill_tokens_per_s"]
+    assert rows
+    for m in rows:
+        e = estimate(catalog, Query(m.model, m.precision, m.device, unit=m.unit,
+                                    runtime=m.runtime, power_mode=m.power_mode))
+        assert e.prefill_tokens_per_s.provenance == "measured"
+        assert e.prefill_tokens_per_s.value == pytest.approx(m.value, rel=1e-9)
+        assert e.decode_tokens_per_s.value < m.value / 10, m   # a prompt runs far faster
+    # the M2 Ultra's 8B Q4 decode stays the fit's: its prompt rate (994/s) is not a step's
+    e = estimate(catalog, Query("llama-3-8b", "int4", "mac-studio-m2-ultra-192gb",
+                                unit="gpu", runtime="llama.cpp"))
+    assert e.decode_tokens_per_s.provenance == "calibrated" and \
+        e.decode_tokens_per_s.value < 150
+
+
+def test_prefill_intervals_widen_where_no_prefill_was_measured(catalog):
+    """A device with prefill points gets the device-level spread; one without (a Jetson,
+    whose MLC prefill nobody measured here) the spread of a device never measured."""
+    q = lambda dev, rt: estimate(catalog, Query("llama-3.1-8b", "int4", dev, unit="gpu",
+                                                runtime=rt)).prefill_tokens_per_s
+    width = lambda x: x.high / x.low
+    mac, jetson = q("mac-studio-m2-ultra-192gb", "llama.cpp"), q("jetson-orin-nano-8gb", "mlc-llm")
+    assert mac.provenance == "calibrated" and jetson.provenance == "estimated"
+    assert width(jetson) > width(mac)
+
+
 def test_a_fixed_cost_is_fitted_only_over_networks_of_different_sizes(catalog):
     """RK3588's three calibrating networks (ResNet-50, YOLOv8s, YOLOX-S) all take 4-14 ms at
     peak: a 5 ms per-call cost fits them as well as a slower NPU does, and charged to
@@ -449,7 +480,7 @@ def test_estimate_predicts_what_the_accuracy_benchmark_scores():
     from planner.estimate import MEASURED_CONTEXT
     cat = load_catalog(use_env=False)
     cal = copy.copy(calibration_for(cat))
-    cal.measured = {}
+    cal.measured = cal.measured_prefill = {}
     n_busy = n_lat = 0
     for p in measurement_points(cat):
         m = p.measurement
