@@ -17,11 +17,11 @@ factors (DESIGN.md: least squares in log space per device family and model famil
                      + slope x log10(GOPs per call)   (compute-bound only: small networks
                                                        leave wide units idle)
 
-A model family's factors are fitted only where a device it was measured on also has other
-families' points (identifiable_factors). LLM prefill (a whole prompt's large matrix products)
-is a regime of its own with its own factors: regime, unit kind, device family and device x
-unit kind, and runtime, each x prefill; without prefill points it is estimated as
-compute-bound work.
+A model family's factors are fitted only where a unit it was measured on (device x unit kind)
+also has other families' points (identifiable_factors). LLM prefill (a whole prompt's large
+matrix products) is a regime of its own with its own factors: regime, unit kind, device
+family and device x unit kind, and runtime, each x prefill; without prefill points it is
+estimated as compute-bound work.
 
 Fixed costs: a per-call overhead per device family (launch, synchronisation; and, for
 timings that include them, pre/post-processing; per token for LLM decode, kept apart; none
@@ -159,9 +159,9 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
 def identifiable_factors(points) -> list[str]:
     """The factors the fit can tell apart: all, except a model family's factors where no unit
     it was measured on (a device's kind of unit) has another family's points. There the
-    device's factors explain the same points equally well, and the ridge would split one device's quirk (a
-    runtime that leaves most of a network on the CPU) between the device and the network,
-    then carry the network's share to every other device it runs on."""
+    device's factors explain the same points equally well, and the ridge would split one
+    device's quirk (a runtime that leaves most of a network on the CPU) between the device
+    and the network, then carry the network's share to every other device it runs on."""
     families: dict[tuple, set] = {}
     units: dict[str, set] = {}
     for p in points:
