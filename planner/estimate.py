@@ -463,9 +463,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         decode = Quantity(1000.0 / lat, "tokens/s", lat_prov, 1000.0 / high, 1000.0 / low,
                           bottleneck)
         ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "prefill", mp, gops)
-        per_tok_ms = (2.0 * model.size.macs_g * 1e9 * option.macs_scale
-                      / (unit.call_peak_tops(mp, math_path.matrix_units) * 1e12
-                         * mode.compute_scale) * 1e3) / ceff
+        per_tok_ms = r.compute_ms / q.batch / ceff   # the roofline's compute time per token
         pf_prov = "calibrated" if cn else "estimated"
         pf_measured = cal.measured_prefill_ms(dev.id, model.id, q.precision, unit.id, runtime,
                                               q.batch, mode.id)
