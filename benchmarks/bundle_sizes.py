@@ -61,8 +61,8 @@ def cases():
 
 
 def run(runs: int) -> list[dict]:
-    from planner.bundle import BundleOptions, build_bundle
-    from planner.catalog import load_catalog
+    from planner.bundle.build import BundleOptions, build_bundle
+    from planner.catalog.loader import load_catalog
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

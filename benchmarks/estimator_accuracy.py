@@ -23,10 +23,15 @@ import math
 import re
 import statistics
 
-from planner.calibrate import (calibration_for, depth_scope, leave_one_out, measurement_points,
-                               score_point)
-from planner.catalog import load_catalog
-from planner.estimate import Z80
+from planner.catalog.loader import load_catalog
+from planner.estimate.cache import calibration_for
+from planner.estimate.calibrate import (
+    depth_scope,
+    leave_one_out,
+    measurement_points,
+    score_point,
+)
+from planner.estimate.point import Z80
 
 
 def summarize(rows):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import random
 
-from planner.catalog import Catalog
-from planner.schema import Device, ModelProfile
+from planner.catalog.loader import Catalog
+from planner.catalog.schema import Device, ModelProfile
 
 SRC = "synthetic (benchmarks/synthetic.py)"
 

@@ -2,6 +2,8 @@
 messages and exit codes (see planner/exitcodes.py)."""
 from __future__ import annotations
 
+import difflib
+
 
 class EdgeplanError(Exception):
     """Root of every error edgeplan raises on purpose."""
@@ -55,3 +57,23 @@ class InfeasibleError(EdgeplanError):
 
 class BundleError(EdgeplanError):
     """A bundle could not be built or failed verification."""
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.5)
+    if not close:
+        # ids are long and hyphenated: also try a substring match
+        close = [c for c in sorted(choices) if word.lower() in c][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class SolveTimeout(EdgeplanError):
+    """The time limit ran out before any plan was found."""
+
+
+class AccuracyBudgetError(BundleError):
+    """The converted model breaks the accuracy budget (floor or allowed drop)."""
+
+
+class VerificationError(BundleError):
+    """infer.py failed to run, or its outputs disagree with the FP32 reference."""

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from .errors import InputError
-from .schema import Precision, Strict, Technique
-from .units import Fps, Ms, Percent, TokPerS, Usd, Watts
-from .yamlio import load_mapping, validation_error
+from planner.errors import InputError
+from planner.units import Fps, Ms, Percent, TokPerS, Usd, Watts
+from planner.vocabulary import Precision, Strict, Technique
+from planner.yamlio import load_mapping, validation_error
 
 API_VERSION = "edgeplan/v1"
 
@@ -20,7 +20,8 @@ class DeviceEntry(Strict):
     count: int = Field(default=1, ge=1, description="How many of this device the deployment uses.")
 
 
-class Workload(Strict):
+class ManifestWorkload(Strict):
+    """One workload of a deployment: which model runs where, and what it must meet."""
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Workload name (unique).")
     model: str = Field(description="Model id from the profiles, or a name for model_file.")
     model_file: str | None = Field(default=None, description="Path to the ONNX file deployed (relative to the manifest).")
@@ -41,7 +42,8 @@ class Workload(Strict):
     dynamic_shapes: bool | None = Field(default=None, description="The deployed graph has dynamic input shapes (default: from the profile or model_file).")
 
 
-class Budgets(Strict):
+class ManifestBudgets(Strict):
+    """The deployment's budgets, as the plan was solved under."""
     power_w: Watts | None = Field(default=None, description="Total power budget (W).")
     cost_usd: Usd | None = Field(default=None, description="Total device cost (USD).")
     memory_headroom_pct: Percent = Field(default=10.0, le=90, description="Memory kept free on every device (%).")
@@ -54,8 +56,8 @@ class Manifest(Strict):
     kind: Literal["Deployment"] = Field(default="Deployment")
     name: str = Field(default="deployment", description="Deployment name.")
     devices: list[DeviceEntry] = Field(min_length=1, description="The bill of devices.")
-    workloads: list[Workload] = Field(min_length=1, description="What runs where.")
-    budgets: Budgets = Field(default_factory=Budgets, description="Deployment-wide budgets.")
+    workloads: list[ManifestWorkload] = Field(min_length=1, description="What runs where.")
+    budgets: ManifestBudgets = Field(default_factory=ManifestBudgets, description="Deployment-wide budgets.")
 
     @model_validator(mode="after")
     def _consistent(self):

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from .errors import InputError
-from .schema import Precision, Strict, Technique
-from .units import Fps, Ms, Percent, TokPerS, Usd, Watts
-from .yamlio import Positions, load_mapping, validation_error
+from planner.errors import InputError
+from planner.units import Fps, Ms, Percent, TokPerS, Usd, Watts
+from planner.vocabulary import Precision, Strict, Technique
+from planner.yamlio import Positions, load_mapping, validation_error
 
 SPEC_API_VERSION = "edgeplan/v1"
 
@@ -24,7 +30,8 @@ OBJECTIVE_TERMS = {
 }
 
 
-class Workload(Strict):
+class SpecWorkload(Strict):
+    """One workload of a spec: what must run, at what rate, with which candidates."""
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                       description="Workload name, unique in the spec (letters, digits, . _ -).")
     task: str | None = Field(default=None, description="Task: any catalog model of this task is a candidate (classification, detection, segmentation, pose, face-recognition, text-encoder, speech, keyword-spotting, llm).")
@@ -49,7 +56,8 @@ class Workload(Strict):
         return self
 
 
-class Budgets(Strict):
+class SpecBudgets(Strict):
+    """The spec's deployment-wide budgets."""
     power_w: Watts | None = Field(default=None, gt=0, description="Total power of all devices in their chosen power modes ('10 W').")
     cost_usd: Usd | None = Field(default=None, gt=0, description="Total device price ('$500').")
     max_devices: int = Field(default=1, ge=1, le=16, description="Most devices the deployment may use.")
@@ -59,6 +67,7 @@ class Budgets(Strict):
 
 
 class AllowDeny(Strict):
+    """An allow list (None: everything) and a deny list, for devices, families or runtimes."""
     allow: list[str] | None = Field(default=None, min_length=1, description="Only these ids.")
     deny: list[str] = Field(default_factory=list, description="Never these ids.")
 
@@ -68,6 +77,9 @@ class AllowDeny(Strict):
         if both:
             raise ValueError(f"{both[0]!r} is both allowed and denied")
         return self
+
+    def admits(self, value: str) -> bool:
+        return (self.allow is None or value in self.allow) and value not in self.deny
 
 
 class Objective(Strict):
@@ -90,8 +102,8 @@ class Spec(Strict):
     kind: Literal["Spec"] = Field(default="Spec")
     name: str = Field(default="deployment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Deployment name (used in the manifest).")
     description: str = Field(default="", description="What this deployment is for, in words.")
-    workloads: list[Workload] = Field(min_length=1, max_length=64, description="What must run.")
-    budgets: Budgets = Field(default_factory=Budgets, description="Deployment-wide budgets.")
+    workloads: list[SpecWorkload] = Field(min_length=1, max_length=64, description="What must run.")
+    budgets: SpecBudgets = Field(default_factory=SpecBudgets, description="Deployment-wide budgets.")
     devices: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny device ids.")
     families: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny device families.")
     runtimes: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny runtimes.")
@@ -112,7 +124,7 @@ class Spec(Strict):
                                  "{weights: {power: 1.0, ...}}")
             for k in weights:
                 if k not in OBJECTIVE_TERMS:
-                    from .catalog import did_you_mean
+                    from planner.errors import did_you_mean
                     raise ValueError(f"unknown objective term {k!r}"
                                      f"{did_you_mean(str(k), OBJECTIVE_TERMS)} (terms: "
                                      f"{', '.join(OBJECTIVE_TERMS)})")
@@ -150,6 +162,25 @@ class Spec(Strict):
         if isinstance(self.objective, list):
             return [(t.split()[1], t.split()[0]) for t in self.objective]
         return [(t, OBJECTIVE_TERMS[t]) for t in sorted(self.objective.weights)]
+
+
+def rate_per_s(w) -> float | None:
+    """The rate a workload of a spec or a manifest asks for: decode tokens/s for an LLM when
+    given, else inferences/s; None when it asks for none."""
+    return w.tokens_per_s if w.tokens_per_s is not None else w.rate_fps
+
+
+def floor_metric(w, models) -> str:
+    """The metric a workload's accuracy floor is read in: its first listed model's (specs),
+    else the metric most of its candidate models report (ties: alphabetical)."""
+    by_id = {m.id: m for m in models}
+    for mid in getattr(w, "models", None) or ():
+        if mid in by_id:
+            return by_id[mid].metric
+    counts: dict[str, int] = {}
+    for m in by_id.values():
+        counts[m.metric] = counts.get(m.metric, 0) + 1
+    return min(counts, key=lambda k: (-counts[k], k)) if counts else ""
 
 
 def parse_spec(data: dict, pos: Positions) -> Spec:

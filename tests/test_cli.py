@@ -5,11 +5,10 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from conftest import MINI, ROOT
 
 from planner import exitcodes
 from planner.cli import main
-
-from conftest import MINI, ROOT
 
 
 def run(*args, input=None):

@@ -2,14 +2,15 @@
 import json
 
 import pytest
+from conftest import MINI
 
-from planner.catalog import load_catalog
+from planner.catalog.loader import load_catalog
 from planner.errors import CatalogError, EstimateError, InputError, UnknownIdError
-from planner.estimate import OptionRow, Query, UnitRow, estimate, estimate_grid, roofline
+from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
+from planner.estimate.point import Query, estimate
+from planner.estimate.roofline import roofline
 from planner.units import parse_quantity
 from planner.yamlio import loads_yaml
-
-from conftest import MINI
 
 
 @pytest.mark.parametrize("text,unit,value", [
@@ -308,7 +309,7 @@ def test_a_vector_peak_above_the_units_peak_is_refused(tmp_path):
 def test_prefill_is_calibrated_apart_from_decode_and_from_batch_one_networks(catalog):
     """Prefill points move prefill estimates only; without any, prefill is estimated as
     compute-bound work (it was before prefill points existed)."""
-    from planner.calibrate import Calibration, measurement_points
+    from planner.estimate.calibrate import Calibration, measurement_points
     pts = measurement_points(catalog)
     prefill = [p for p in pts if p.measurement.metric == "prefill_tokens_per_s"]
     assert len(prefill) >= 5
@@ -328,7 +329,7 @@ def test_prefill_is_calibrated_apart_from_decode_and_from_batch_one_networks(cat
 def test_a_measured_prefill_answers_prefill_only(catalog):
     """A published prompt rate is the prefill of exactly that combination, `measured`; it
     says nothing of a decode step, which stays the fit's (or its own measurement)."""
-    from planner.calibrate import measurement_points
+    from planner.estimate.calibrate import measurement_points
     rows = [p.measurement for p in measurement_points(catalog)
             if p.measurement.metric == "prefill_tokens_per_s"]
     assert rows
@@ -361,7 +362,8 @@ def test_a_fixed_cost_is_fitted_only_over_networks_of_different_sizes(catalog):
     peak: a 5 ms per-call cost fits them as well as a slower NPU does, and charged to
     MobileNet v2 (0.3 ms at peak) made it 3x too slow. Coral's networks span 50x and keep
     their fitted cost."""
-    from planner.calibrate import OVERHEAD_MIN_SPREAD, calibration_for, measurement_points
+    from planner.estimate.cache import calibration_for
+    from planner.estimate.calibrate import OVERHEAD_MIN_SPREAD, measurement_points
     ideal = [p.ideal_ms for p in measurement_points(catalog) if p.family == "rockchip"]
     assert len(ideal) >= 3 and max(ideal) < OVERHEAD_MIN_SPREAD * min(ideal)
     cal = calibration_for(catalog)
@@ -374,7 +376,7 @@ def test_a_network_seen_on_one_device_only_leaves_that_devices_quirk_to_the_devi
     slower than the board's CPU) is the only network measured there: device and network
     explain it equally, so alone it gives YOLOX no factor to carry to other devices. A
     YOLOX-S point on a unit that runs other networks too (the RK3588 NPU) does."""
-    from planner.calibrate import Calibration, measurement_points
+    from planner.estimate.calibrate import Calibration, measurement_points
     pts = measurement_points(catalog)
     vim3_only = Calibration([p for p in pts if p.measurement.model != "yolox-s"
                              or p.key[0] == "khadas-vim3"])
@@ -387,7 +389,7 @@ def test_a_network_seen_on_one_device_only_leaves_that_devices_quirk_to_the_devi
 
 def test_every_calibrating_measurement_fits_the_memory_its_device_leaves(catalog):
     """A published run shows the combination fits: the catalog must not say otherwise."""
-    from planner.estimate import MEASURED_CONTEXT
+    from planner.estimate.roofline import MEASURED_CONTEXT
     misfits = []
     for m in catalog.measurements:
         if not m.calibrate:
@@ -450,7 +452,7 @@ def test_calibration_learns_a_networks_fit_to_a_device(tmp_path):
 def test_runtimes_measured_on_the_units_kind_rank_first():
     """ONNX Runtime is measured on CPUs only: on a Jetson GPU it is a guess, and a runtime
     measured on GPUs is chosen before it, in estimate and in the grid solve ranks by."""
-    from planner.calibrate import calibration_for
+    from planner.estimate.cache import calibration_for
     cat = load_catalog(use_env=False)
     cal = calibration_for(cat)
     assert cal.measured_runtime("onnxruntime", "cpu")
@@ -476,8 +478,9 @@ def test_estimate_predicts_what_the_accuracy_benchmark_scores():
     (which a throughput or a decode rate is the inverse of)."""
     import copy
 
-    from planner.calibrate import calibration_for, measurement_points, predict_point
-    from planner.estimate import MEASURED_CONTEXT
+    from planner.estimate.cache import calibration_for
+    from planner.estimate.calibrate import measurement_points, predict_point
+    from planner.estimate.roofline import MEASURED_CONTEXT
     cat = load_catalog(use_env=False)
     cal = copy.copy(calibration_for(cat))
     cal.measured = cal.measured_prefill = {}
@@ -519,7 +522,7 @@ def test_a_measured_throughput_leaves_the_latency_calibrated():
 def test_held_out_residuals_equal_a_refit_without_the_block():
     import numpy as np
 
-    from planner.calibrate import held_out_residuals
+    from planner.estimate.calibrate import held_out_residuals
     rng = np.random.default_rng(7)
     a = rng.normal(size=(30, 6))
     y = rng.normal(size=30)
@@ -542,8 +545,13 @@ def test_each_depth_is_scored_on_the_points_it_serves():
 
     import numpy as np
 
-    from planner.calibrate import LEAVE_OUT, calibration_for, held_out_residuals
-    cal = calibration_for(load_catalog(use_env=False))
+    from planner.estimate.calibrate import (
+        LEAVE_OUT,
+        Calibration,
+        held_out_residuals,
+        measurement_points,
+    )
+    cal = Calibration(measurement_points(load_catalog(use_env=False)))   # a fit, not a cache
     pts = cal.points
     others = {
         # other points of its model on its device
@@ -574,8 +582,8 @@ def test_intervals_widen_with_what_the_calibration_has_not_seen():
     a unit left out (the benchmark checks each holds about 80 %)."""
     import math
 
-    from planner.calibrate import calibration_for
-    from planner.estimate import Z80
+    from planner.estimate.cache import calibration_for
+    from planner.estimate.point import Z80
     cat = load_catalog(use_env=False)
     cal = calibration_for(cat)
     assert cal.sigma_global["point"] < cal.sigma_global["pair"] < cal.sigma_global["device"]
@@ -613,7 +621,8 @@ def test_intervals_widen_with_what_the_calibration_has_not_seen():
 def test_a_cached_calibration_gives_the_same_estimates():
     """`lint` and `estimate` read the calibration back from plain JSON: it must answer
     exactly as the fitted one does (factors, overheads, intervals, measured points)."""
-    from planner.calibrate import Calibration, calibration_for
+    from planner.estimate.cache import calibration_for
+    from planner.estimate.calibrate import Calibration
     cat = load_catalog(use_env=False)
     cal = calibration_for(cat)
     back = Calibration.from_data(json.loads(json.dumps(cal.to_data())))
@@ -630,7 +639,8 @@ def test_a_cached_calibration_gives_the_same_estimates():
 def test_a_holdout_point_is_scored_never_calibrated_on(tmp_path):
     """`holdout: true` keeps a published point out of the calibration (and out of the
     exact-match answers) so the benchmark can score the estimator on it."""
-    from planner.calibrate import calibration_for, measurement_points
+    from planner.estimate.cache import calibration_for
+    from planner.estimate.calibrate import measurement_points
     base = load_catalog([MINI], builtin=False, use_env=False)
     q = Query("toy-cnn", "int8", "toy-phone", unit="npu", runtime="qnn", power_mode="boost")
     cat = _with_measurements(tmp_path, ["model: toy-cnn, precision: int8, value: 9.0, "

@@ -2,12 +2,11 @@
 from pathlib import Path
 
 import pytest
-
-from planner.solve import solve
-from planner.spec import load_spec
-from planner.validate import validate_plan
-
 from conftest import ROOT
+
+from planner.solve.check import validate_plan
+from planner.solve.pipeline import solve
+from planner.spec import load_spec
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 

@@ -15,9 +15,11 @@ from click.testing import CliRunner
 
 from planner import exitcodes
 from planner.errors import InputError
-from planner.lint import (enabled_rules, expand_targets, get_rule, lint_paths, load_config,
-                          match_rules)
-from planner.lint_rules import RULES
+from planner.lint.config import load_config
+from planner.lint.engine import lint_paths
+from planner.lint.rules import RULES
+from planner.lint.select import enabled_rules, get_rule, match_rules
+from planner.lint.targets import expand_targets
 
 try:
     from .lint_helpers import make_onnx
@@ -52,7 +54,7 @@ CLEAN = textwrap.dedent("""\
 
 @pytest.fixture(scope="module")
 def toy():
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     return load_catalog([TOY], builtin=False, use_env=False)
 
 
@@ -340,7 +342,7 @@ def test_any_yaml_gets_a_finding_or_a_clean_report(tmp_path, toy, text):
 
 
 def test_a_failing_rule_is_a_notice_not_a_crash(tmp_path, toy, monkeypatch):
-    from planner.rule_ep202 import Fp32OnAccelerator
+    from planner.lint.rules.ep202 import Fp32OnAccelerator
 
     def boom(ctx):
         raise ZeroDivisionError("x")
@@ -361,9 +363,9 @@ def test_binary_file_is_a_finding(tmp_path, toy):
 
 def test_random_yaml_never_raises(tmp_path, toy):
     hypothesis = pytest.importorskip("hypothesis")
+    import yaml
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
-    import yaml
 
     scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False),
                         st.sampled_from(["lt-gpu", "lt-cnn", "lt-llm", "fp16", "int8", "int4", "fp32",
@@ -413,8 +415,8 @@ def only_the_toy_catalog(monkeypatch, request):
     """CLI tests lint against the toy catalog alone: the built-in one changes as sources are
     added (and may be mid-edit)."""
     if "cli" in request.node.name or "subprocess" in request.node.name:
-        import planner.catalog
-        monkeypatch.setattr(planner.catalog, "builtin_dirs", lambda: [])
+        import planner.catalog.loader
+        monkeypatch.setattr(planner.catalog.loader, "builtin_dirs", lambda: [])
         monkeypatch.setenv("EDGEPLAN_NO_CACHE", "1")
 
 
@@ -500,7 +502,7 @@ def test_commands_have_help_with_an_example():
         assert r.exit_code == 0 and "Example: edgeplan" in r.output
 
 
-NO_BUILTIN = "import planner.catalog as c; c.builtin_dirs = lambda: []; "
+NO_BUILTIN = "import planner.catalog.loader as c; c.builtin_dirs = lambda: []; "
 
 
 def _env(tmp_path):
@@ -533,7 +535,7 @@ def test_subprocess_lint_imports_no_heavy_modules(tmp_path):
             " unit: tpu}\n")
     code = textwrap.dedent(f"""
         import sys
-        import planner.catalog as c
+        import planner.catalog.loader as c
         c.builtin_dirs = lambda: []
         from planner.cli import main
         try:
@@ -560,10 +562,10 @@ def test_subprocess_lint_imports_no_heavy_modules(tmp_path):
 
 def test_a_planted_cache_file_is_ignored_not_run(tmp_path, monkeypatch):
     """The cache holds plain numbers: a file that is not ours is refitted over, never run."""
-    from planner.lint import load_catalog_cached
+    from planner.catalog.loader import load_catalog
+    from planner.estimate.cache import calibration_for
     monkeypatch.setenv("EDGEPLAN_CACHE_DIR", str(tmp_path))
-    load_catalog_cached()
+    calibration_for(load_catalog())
     (cached,) = tmp_path.glob("calibration-*.json")
     cached.write_text('{"coef": 1}')
-    cat = load_catalog_cached()
-    assert cat._calibration.coef            # refitted, not the planted value
+    assert calibration_for(load_catalog()).coef            # refitted, not the planted value

@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from planner.lint import lint_paths
-from planner.lint_rules import RULES
+from planner.lint.engine import lint_paths
+from planner.lint.rules import RULES
 
 try:
     from .lint_helpers import make_onnx
@@ -56,7 +56,7 @@ ALL_CASES = _load_cases()
 
 
 def _catalog(case, tmp_path: Path):
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     from planner.errors import EdgeplanError
     if case.get("catalog") == "builtin":
         if "builtin" not in _catalogs:

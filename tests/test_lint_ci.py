@@ -36,7 +36,7 @@ def toy_edgeplan(tmp_path):
     bindir.mkdir()
     exe = bindir / "edgeplan"
     exe.write_text("#!/bin/sh\nexec " + shlex.quote(sys.executable) + " -c "
-                   + shlex.quote("import planner.catalog as c; c.builtin_dirs = lambda: []; "
+                   + shlex.quote("import planner.catalog.loader as c; c.builtin_dirs = lambda: []; "
                                  "from planner.cli import main; main()") + ' "$@"\n')
     exe.chmod(0o755)
     env = dict(os.environ)
@@ -92,14 +92,14 @@ def test_github_workflow_uploads_sarif(tmp_path, toy_edgeplan):
 
 
 def test_example_config_loads():
-    from planner.lint import load_config
+    from planner.lint.config import load_config
     cfg = load_config(str(CI / ".edgeplan.yaml"))
     assert cfg.fail_on == "error" and cfg.ignore == ["EP304"]
 
 
 @pytest.fixture(scope="module")
 def real():
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     from planner.errors import EdgeplanError
     try:
         return load_catalog(use_env=False)
@@ -116,14 +116,14 @@ def _needs(cat, path: Path):
 
 
 def test_example_manifest_lints_clean(real):
-    from planner.lint import lint_paths
+    from planner.lint.engine import lint_paths
     _needs(real, CI / "deploy.yaml")
     r = lint_paths([str(CI / "deploy.yaml")], catalog=real, fail_on="info")
     assert r.findings == [], "\n".join(f"{f.line}: {f.rule} {f.message}" for f in r.findings)
 
 
 def test_bad_example_shows_the_seed_anti_patterns(real):
-    from planner.lint import lint_paths
+    from planner.lint.engine import lint_paths
     _needs(real, CI / "bad-deploy.yaml")
     r = lint_paths([str(CI / "bad-deploy.yaml")], catalog=real)
     assert {"EP101", "EP201"} <= {f.rule for f in r.findings}

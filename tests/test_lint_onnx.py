@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from planner.errors import InputError
-from planner.onnx_ops_lite import parse_onnx_bytes, read_onnx
+from planner.onnxfile.peek import parse_onnx_bytes, read_onnx
 
 try:
     from .lint_helpers import make_onnx

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from planner.lint import lint_paths
-from planner.lint_output import FORMATS, github, render, sarif, text
-from planner.lint_rules import RULES
+from planner.lint.engine import lint_paths
+from planner.lint.formats import FORMATS, github, render, sarif, text
+from planner.lint.rules import RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = ROOT / "tests" / "lint_cases" / "_catalog"
@@ -41,7 +41,7 @@ DOC = textwrap.dedent("""\
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     d = tmp_path_factory.mktemp("out")
     (d / "deploy, 100%.yaml").write_text(DOC)
     cat = load_catalog([TOY], builtin=False, use_env=False)

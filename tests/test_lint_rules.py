@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from planner.lint import SEVERITIES, Rule
-from planner.lint_rules import RULES, SOLVER_REASONS, rules_for_reason
+from planner.lint.model import SEVERITIES, Rule
+from planner.lint.rules import RULES, SOLVER_REASONS, rules_for_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIXES = {"EP0": "document", "EP1": "memory", "EP2": "precision", "EP3": "budgets",
@@ -26,7 +26,7 @@ def test_rule_shape(rid):
     assert cls.solver_reason is None or cls.solver_reason in SOLVER_REASONS
     assert set(cls.applies_to) <= {"manifest", "spec"} and cls.applies_to
     # one module per rule, named after the id
-    assert cls.__module__ == f"planner.rule_{rid.lower()}"
+    assert cls.__module__ == f"planner.lint.rules.{rid.lower()}"
     assert importlib.import_module(cls.__module__)
     # the docstring is the documentation: a short first line, then the anti-pattern and fix
     short, doc = cls.short(), cls.doc()

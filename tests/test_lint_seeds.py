@@ -7,12 +7,12 @@ import textwrap
 
 import pytest
 
-from planner.lint import lint_paths
+from planner.lint.engine import lint_paths
 
 
 @pytest.fixture(scope="module")
 def real():
-    from planner.catalog import load_catalog
+    from planner.catalog.loader import load_catalog
     from planner.errors import EdgeplanError
     try:
         return load_catalog(use_env=False)

@@ -4,16 +4,22 @@ fronts against brute force over every option the workload could run; the whole-p
 import itertools
 
 import pytest
+from conftest import TWO_WORKLOADS, spec_from
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TWO_WORKLOADS, spec_from
-from planner.candidates import build_candidates
-from planner.estimate import Query, estimate
-from planner.pareto import (front_mask, pareto_layers, plan_fronts, plan_key, plan_totals,
-                            workload_fronts)
-from planner.solve import solve
-from planner.validate import validate_plan
+from planner.estimate.point import Query, estimate
+from planner.report.pareto import (
+    front_mask,
+    pareto_layers,
+    plan_fronts,
+    plan_key,
+    plan_totals,
+    workload_fronts,
+)
+from planner.solve.candidates import build_candidates
+from planner.solve.check import validate_plan
+from planner.solve.pipeline import solve
 
 
 def brute_force_front(pts, senses=("min", "min")):

@@ -11,12 +11,19 @@ import numpy as np
 import onnx
 import pytest
 from click.testing import CliRunner
+from conftest_bundle import (  # noqa: F401
+    CNN,
+    MLP,
+    bundle_catalog,
+    catalog_dir,
+    only_test_catalog,
+    zoo,
+)
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest_bundle import CNN, MLP, bundle_catalog, catalog_dir, only_test_catalog, zoo  # noqa: F401
 from planner.cli import main
 from planner.errors import InputError, UnknownIdError
-from planner.onnx_profile import op_support_report, profile_as_model, profile_onnx
+from planner.onnxfile.profile import op_support_report, profile_as_model, profile_onnx
 
 # Published figures: torchvision model docs (params; "GFLOPS" there are multiply-adds), and
 # Caffe's bvlc_alexnet (grouped convolutions) for AlexNet.

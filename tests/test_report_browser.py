@@ -10,10 +10,11 @@ import subprocess
 import zlib
 
 import pytest
-
 from conftest import spec_from
-from planner.report import build_report, render_report
-from planner.svg import COLORS
+
+from planner.report.build import build_report
+from planner.report.render import render_report
+from planner.report.svg import COLORS
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

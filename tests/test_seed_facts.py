@@ -2,7 +2,7 @@
 import pytest
 
 from planner.errors import EstimateError
-from planner.estimate import Query, estimate
+from planner.estimate.point import Query, estimate
 
 
 def est(catalog, model, precision, device, **kw):

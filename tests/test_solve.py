@@ -2,17 +2,23 @@
 an impossible spec, this minimal conflict and these relaxations."""
 import itertools
 import json
+from pathlib import Path
 
 import pytest
+from conftest import (
+    TWO_WORKLOADS,
+    builtin_device,
+    catalog_with_devices,
+    dynamic_power_w,
+    spec_from,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import (TWO_WORKLOADS, builtin_device, catalog_with_devices, dynamic_power_w,
-                      spec_from)
-from planner.candidates import build_candidates
-from planner.estimate import Query, estimate
-from planner.solve import solve
-from planner.validate import validate_plan
+from planner.estimate.point import Query, estimate
+from planner.solve.candidates import build_candidates
+from planner.solve.check import validate_plan
+from planner.solve.pipeline import solve
 
 TWO = TWO_WORKLOADS
 
@@ -249,10 +255,11 @@ def test_solver_matches_brute_force(mini_catalog, rates, power, cost, max_device
 
 
 def test_asking_for_runners_up_does_not_change_the_plan(catalog):
-    from planner.spec import load_spec
     from conftest import ROOT
+
+    from planner.spec import load_spec
     for name in ("assistant-llm.yaml", "drone-detect-pose.yaml", "robot-jetson.yaml"):
-        spec, _ = load_spec(ROOT / "examples" / name)
+        spec, _ = load_spec(Path(__file__).resolve().parent.parent / "examples" / name)
         a = solve(spec, catalog, binding=False).plan["assignments"]
         b = solve(spec, catalog, top=2, binding=False).plan["assignments"]
         assert a == b, name
@@ -260,7 +267,8 @@ def test_asking_for_runners_up_does_not_change_the_plan(catalog):
 
 def test_pareto_mask_matches_brute_force():
     import numpy as np
-    from planner.candidates import pareto_mask
+
+    from planner.solve.candidates import pareto_mask
     rng = np.random.default_rng(0)
     for _ in range(200):
         n, k = int(rng.integers(1, 40)), int(rng.integers(1, 4))
@@ -301,8 +309,9 @@ def test_a_pipelined_unit_is_occupied_by_its_stream_not_its_latency(tmp_path):
     beyond 1 / latency still fits when the occupancy allows it, in solve and in the
     solver-free checker alike."""
     from conftest import MINI
-    from planner.catalog import load_catalog
-    from planner.estimate import Query, estimate
+
+    from planner.catalog.loader import load_catalog
+    from planner.estimate.point import Query, estimate
     cat = load_catalog([MINI, MINI.parent / "dataflow"], builtin=False, use_env=False)
     e = estimate(cat, Query("toy-cnn", "int8", "toy-dataflow-m2", technique="ptq"))
     rate = round(0.7 * e.throughput_fps.value)
@@ -318,7 +327,7 @@ devices: {{allow: [toy-dataflow-m2]}}
     a = r.plan["assignments"][0]
     assert a["unit_share"] == pytest.approx(e.unit_share(rate), rel=1e-3)
     # the design review's rate limit reads the same occupancy
-    from planner.report import _rate_capacity
+    from planner.report.sensitivity import _rate_capacity
     cap = 1.0 - spec.budgets.compute_headroom_pct / 100.0
     assert _rate_capacity(spec, r.plan, "c") == pytest.approx(
         cap * e.throughput_fps.value, rel=1e-3)
@@ -404,3 +413,31 @@ objective: [min energy]
     assert r.status == "optimal"
     assert validate_plan(spec, catalog, r.plan) == []
     assert dynamic_power_w(catalog, r.plan) == pytest.approx(min(c.dyn_power_w for c in every), rel=1e-3, abs=1e-4)
+
+
+@pytest.mark.parametrize("name", ["drone-detect-pose.yaml", "camera-classifier.yaml",
+                                  "robot-jetson.yaml", "coral-smart-camera.yaml"])
+def test_binding_budgets_agree_with_full_re_optimisation(name, catalog):
+    """binding_budgets asks one feasibility question per budget ("is there a plan
+    lexicographically better than the optimum with this budget lifted?"); the answer must be
+    what re-optimising the lifted spec and comparing the objectives gives."""
+    from planner.solve.cpsat import solve_plain
+    from planner.solve.explain import _scale, binding_budgets, budget_names, relaxed
+    from planner.spec import load_spec
+    spec, _ = load_spec(Path(__file__).resolve().parent.parent / "examples" / name)
+    base = solve_plain(spec, catalog)
+    assert base.status == "optimal"
+    order = spec.objective_order()
+    key = (lambda obj: tuple((-1 if s == "max" else 1) * obj[t] for t, s in order))
+    expected = []
+    for b in budget_names(spec):
+        if b.startswith(("models:", "precisions:", "techniques:", "devices.", "families.",
+                         "runtimes.")) or b == "memory":
+            continue
+        r = solve_plain(relaxed(spec, catalog, [b]), catalog)
+        if r.plan is not None:
+            raw = {k: round(v * _scale(k)) for k, v in r.plan["objective"].items()}
+            if key(raw) < key(base.solution.objective):
+                expected.append(b)
+    got = binding_budgets(spec, catalog, base.solution.objective)
+    assert sorted(set(got) - {"memory"}) == sorted(expected)

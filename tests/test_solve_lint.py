@@ -2,14 +2,13 @@
 option `solve` rejects for a budget is flagged by the lint rule for that budget."""
 import pytest
 import yaml
-
-from planner.lint import lint_paths
-from planner.lint_rules import RULES
-from planner.plan import manifest_yaml
-from planner.solve import solve
-from planner.spec import load_spec
-
 from conftest import ROOT
+
+from planner.lint.engine import lint_paths
+from planner.lint.rules import RULES
+from planner.solve.pipeline import solve
+from planner.solve.plan import manifest_yaml
+from planner.spec import load_spec
 
 EXAMPLES = [p for p in sorted((ROOT / "examples").glob("*.yaml"))
             if not p.name.startswith("infeasible")]

@@ -1,3 +1,3 @@
-from . import main
+from planner.cli.app import main
 
 main()

@@ -1,4 +1,4 @@
-"""`edgeplan profile` and `edgeplan bundle`. onnx, onnxruntime, numpy and jinja2 are
+"""`edgeplan bundle`. onnx, onnxruntime, numpy and jinja2 are
 imported inside the commands, so the other verbs start fast."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import click
 
-from . import catalog_option, load_catalog_for_cli, main
+from planner.cli.common import catalog_option, load_catalog_for_cli
 
 
 def _progress_printer(quiet: bool):
@@ -28,42 +28,7 @@ def _progress_printer(quiet: bool):
     return show
 
 
-@main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--device", "-d", default=None,
-              help="Device id: also show which ops its units run and which fall back to the CPU.")
-@click.option("--unit", "-u", default=None, help="Only this compute unit of --device.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-@catalog_option
-def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
-    """Measure an ONNX model: parameters, MACs, weight bytes per precision, peak activation
-    memory, op histogram, inputs and outputs (symbolic dimensions flagged). With --device,
-    the ops each compute unit runs and the ones that fall back to the host CPU, from the
-    catalog's op-support tables. Weights in external data are not read.
-
-    \b
-    Example: edgeplan profile examples/models/digits_cnn.onnx --device jetson-orin-nx-16gb
-    """
-    from ..onnx_profile import format_profile_text, op_support_report, profile_onnx
-
-    if unit is not None and device is None:
-        raise click.UsageError("--unit needs --device")
-    prof = profile_onnx(model)
-    support = None
-    if device is not None:
-        cat = load_catalog_for_cli(catalog_dirs, no_builtin)
-        support = op_support_report(prof, cat, device, unit)
-    d = prof.as_dict()
-    if fmt == "json":
-        if support is not None:
-            d["op_support"] = support
-        click.echo(json.dumps(d, indent=2, sort_keys=True))
-    else:
-        click.echo(format_profile_text(d, support))
-
-
-@main.command()
+@click.command()
 @click.argument("plan", type=click.Path(dir_okay=False))
 @click.option("--model", "-m", type=click.Path(dir_okay=False), default=None,
               help="The FP32 ONNX model (default: the workload's model_file).")
@@ -115,7 +80,7 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
     \b
     Example: edgeplan bundle examples/bundle/deploy-cnn.yaml --eval-data examples/models/digits_cnn_eval.npz -o out/digits-cnn
     """
-    from ..bundle import BundleOptions, build_bundle
+    from planner.bundle.build import BundleOptions, build_bundle
 
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     opts = BundleOptions(out_dir=out_dir, model=model, workload=workload,

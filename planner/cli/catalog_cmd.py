@@ -5,10 +5,10 @@ import json
 
 import click
 
-from . import catalog_option, load_catalog_for_cli, main
+from planner.cli.common import catalog_option, load_catalog_for_cli
 
 
-@main.group()
+@click.group()
 def catalog():
     """Browse and check the device catalog and model profiles.
 
@@ -72,8 +72,7 @@ def list_(what, family, task, fmt, catalog_dirs, no_builtin):
         rows = [_model_row(m) for m in sorted(items, key=lambda m: (m.task, m.family, m.id))]
         cols = ["id", "task", "family", "params_m", "macs_g", "input", "precisions"]
     if family and not rows:
-        from ..catalog import did_you_mean
-        from ..errors import UnknownIdError
+        from planner.errors import UnknownIdError, did_you_mean
         fams = {d.family for d in cat.devices.values()} if what == "devices" else \
             {m.family for m in cat.models.values()}
         raise UnknownIdError(f"no {what} in family {family!r}{did_you_mean(family, fams)}",
@@ -92,8 +91,7 @@ def show(item_id, fmt, catalog_dirs, no_builtin):
     """
     import yaml
 
-    from ..catalog import did_you_mean
-    from ..errors import UnknownIdError
+    from planner.errors import UnknownIdError, did_you_mean
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     if item_id in cat.devices:
         kind, obj = "device", cat.devices[item_id]

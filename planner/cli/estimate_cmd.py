@@ -5,46 +5,11 @@ import json
 
 import click
 
-from . import catalog_option, load_catalog_for_cli, main
+from planner.cli.common import catalog_option, load_catalog_for_cli
+from planner.estimate.render import render_estimate_text
 
 
-def _fmt_q(q, digits=3) -> str:
-    s = f"{q['value']:.{digits}g} {q['unit']}"
-    if "low" in q:
-        s += f"  [{q['low']:.{digits}g} - {q['high']:.{digits}g}]"
-    s += f"  ({q['provenance']}"
-    if q.get("bottleneck"):
-        s += f", bound by {q['bottleneck']}"
-    return s + ")"
-
-
-def render_text(d: dict) -> str:
-    q = d["query"]
-    lines = [f"{d['model_name']} ({q['model']}) at {q['precision'].upper()}/{q['technique']} "
-             f"on {d['device_name']} ({q['device']})",
-             f"  unit {q['unit']}, runtime {q['runtime']}, power mode {q['power_mode']}, "
-             f"batch {q['batch']}" + (f", context {q['context']}" if q.get("context") else ""),
-             f"  latency      {_fmt_q(d['latency_ms'])}",
-             f"  throughput   {_fmt_q(d['throughput_fps'])}"]
-    if "decode_tokens_per_s" in d:
-        lines.append(f"  decode       {_fmt_q(d['decode_tokens_per_s'])}")
-        lines.append(f"  prefill      {_fmt_q(d['prefill_tokens_per_s'])}")
-    mb = d["memory_breakdown_gb"]
-    fit = "fits" if d["fits_memory"] else "DOES NOT FIT"
-    lines.append(f"  memory       {d['memory_gb']['value']:.3g} GB of {d['memory_available_gb']:.3g}"
-                 f" GB available: {fit}  (weights {mb['weights']:.3g} + activations "
-                 f"{mb['activations']:.3g} + KV cache {mb['kv_cache']:.3g}; OS/runtime reserve "
-                 f"{mb['os_and_runtime_reserve']:.3g})")
-    lines.append(f"  power        {_fmt_q(d['power_w'])}")
-    lines.append(f"  energy       {_fmt_q(d['energy_mj'])} per inference")
-    a = d["accuracy"]
-    lines.append(f"  accuracy     {a['value']:g} {a['metric']}  ({a['provenance']})")
-    for n in d["notes"]:
-        lines.append(f"  note: {n}")
-    return "\n".join(lines)
-
-
-@main.command()
+@click.command()
 @click.option("--device", "-d", required=True, help="Device id (edgeplan catalog list devices).")
 @click.option("--model", "-m", required=True, help="Model id (edgeplan catalog list models).")
 @click.option("--precision", "-p", required=True,
@@ -67,10 +32,11 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
 
     Example: edgeplan estimate --device raspberry-pi-5-8gb --model mobilenet-v2 --precision fp32
     """
-    from ..estimate import Query, estimate as run
+    from planner.estimate.point import Query
+    from planner.estimate.point import estimate as run
 
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch, context=context, power_mode=power_mode)
     d = run(cat, q).as_dict()
-    click.echo(json.dumps(d, indent=2) if fmt == "json" else render_text(d))
+    click.echo(json.dumps(d, indent=2) if fmt == "json" else render_estimate_text(d))

@@ -6,13 +6,13 @@ import sys
 
 import click
 
-from .. import exitcodes
-from ..lint import SEVERITIES
-from ..lint_output import FORMATS
-from . import catalog_option, main, write_atomic
+from planner import exitcodes
+from planner.cli.common import catalog_option, write_atomic
+from planner.lint.formats import FORMATS
+from planner.lint.model import SEVERITIES
 
 
-@main.command()
+@click.command()
 @click.argument("paths", nargs=-1, metavar="[PATHS]...")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Report format (default: text, or lint.format in the config).")
@@ -45,8 +45,9 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, skip_other_ya
 
     Example: edgeplan lint deploy.yaml --format sarif -o edgeplan.sarif
     """
-    from ..lint import lint_paths, load_config
-    from ..lint_output import render, summary
+    from planner.lint.config import load_config
+    from planner.lint.engine import lint_paths
+    from planner.lint.formats import render, summary
 
     cfg = load_config(config_path)
     stdin_text = sys.stdin.read() if "-" in paths else None
@@ -71,7 +72,7 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, skip_other_ya
     click.get_current_context().exit(report.exit_code)
 
 
-@main.command()
+@click.command()
 @click.argument("rule_id", required=False)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
               default="text", show_default=True)
@@ -82,7 +83,7 @@ def rules(rule_id, fmt):
 
     Example: edgeplan rules EP202
     """
-    from ..lint import get_rule, registry
+    from planner.lint.select import get_rule, registry
 
     def row(cls):
         return {"id": cls.id, "name": cls.name, "severity": cls.severity,
@@ -117,7 +118,7 @@ def rules(rule_id, fmt):
 
 def rules_markdown() -> str:
     """The rules table of the README (a test checks the README holds this table)."""
-    from ..lint import registry
+    from planner.lint.select import registry
     lines = ["| id | name | severity | checks | solve reason | what it flags |",
              "|---|---|---|---|---|---|"]
     for rid, cls in sorted(registry().items()):

@@ -5,11 +5,11 @@ import os
 
 import click
 
-from .. import exitcodes
-from . import catalog_option, load_catalog_for_cli, main, write_atomic
+from planner import exitcodes
+from planner.cli.common import catalog_option, load_catalog_for_cli, write_atomic
 
 
-@main.command()
+@click.command()
 @click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default="-",
               show_default=True, help="Where to write the report ('-': standard output).")
@@ -38,9 +38,10 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
 
     Example: edgeplan report examples/drone-detect-pose.yaml -o review.html
     """
-    from ..report import shown_path, build_report, render_report
-    from ..solve import model_file_profiles
-    from ..spec import load_spec
+    from planner.onnxfile.spec_models import model_file_profiles
+    from planner.report.build import build_report, shown_path
+    from planner.report.render import render_report
+    from planner.spec import load_spec
 
     if fmt is None:
         fmt = "md" if out.lower().endswith((".md", ".markdown")) else "html"

@@ -5,10 +5,8 @@ import json
 
 import click
 
-from . import main
 
-
-@main.command()
+@click.command()
 @click.argument("what", type=click.Choice(["spec", "manifest", "catalog"]))
 def schema(what):
     """Print the JSON Schema (draft-07) of a spec, a deployment manifest or a catalog file.
@@ -18,11 +16,11 @@ def schema(what):
 
     Example: edgeplan schema spec > edgeplan-spec.schema.json
     """
-    from ..spec import draft07
+    from planner.spec import draft07
     if what == "spec":
-        from ..spec import Spec as model
+        from planner.spec import Spec as model
     elif what == "manifest":
-        from ..manifest import Manifest as model
+        from planner.manifest import Manifest as model
     else:
-        from ..schema import CatalogFile as model
+        from planner.catalog.schema import CatalogFile as model
     click.echo(json.dumps(draft07(model, f"edgeplan {what}"), indent=2, sort_keys=True))

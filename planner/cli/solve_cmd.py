@@ -6,11 +6,11 @@ import os
 
 import click
 
-from .. import exitcodes
-from . import catalog_option, load_catalog_for_cli, main, write_atomic
+from planner import exitcodes
+from planner.cli.common import catalog_option, load_catalog_for_cli, write_atomic
 
 
-@main.command()
+@click.command()
 @click.argument("spec_file", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "yaml"]), default="text",
               show_default=True)
@@ -32,8 +32,9 @@ def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, ca
 
     Example: edgeplan solve examples/drone-detect-pose.yaml --top 2 -o deploy.yaml
     """
-    from ..solve import model_file_profiles, solve as run
-    from ..spec import load_spec
+    from planner.onnxfile.spec_models import model_file_profiles
+    from planner.solve.pipeline import solve as run
+    from planner.spec import load_spec
 
     spec, _ = load_spec(spec_file)
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
@@ -48,10 +49,10 @@ def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, ca
         import yaml
         click.echo(yaml.safe_dump(d, sort_keys=False).rstrip())
     else:
-        from ..plan import render_text
-        click.echo(render_text(d))
+        from planner.solve.render import render_plan_text
+        click.echo(render_plan_text(d))
     if manifest_out and res.manifest is not None:
-        from ..plan import manifest_yaml
+        from planner.solve.plan import manifest_yaml
         write_atomic(manifest_out, manifest_yaml(res.manifest))
         click.echo(f"edgeplan: wrote {manifest_out}", err=True)
     if res.status == "infeasible":

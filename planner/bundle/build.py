@@ -1,0 +1,513 @@
+"""`edgeplan bundle`: from a plan and an ONNX model to a verified deployment directory.
+
+    profile -> convert (planner.quantize) -> render (templates/bundle) -> verify -> move
+
+A bundle holds `model.onnx` (the model at the planned precision), `infer.py`,
+`requirements.txt` (pinned to the versions verified here), `deployment.yaml` (the manifest,
+pointing at model.onnx), `README.md` (run steps and the vendor compiler steps for the
+runtime), `sample_inputs.npz`, `calibration.npz` (static INT8 with user data),
+`verification.json` and `SHA256SUMS`.
+
+Verification runs the generated `infer.py` in a subprocess (`sys.executable`) on the
+bundle's own samples, compares its outputs with the FP32 reference (top-1 agreement, max
+absolute error, cosine similarity), measures accuracy on labelled eval data when given,
+times the FP32 and the converted model with the same script, and lints deployment.yaml. A
+bundle that breaks the accuracy budget raises AccuracyBudgetError (exit code 4); one whose
+script fails or whose outputs disagree raises VerificationError (exit code 5). Either way
+nothing is left behind: the bundle is built in a temporary directory beside the target and
+moved into place only when verified.
+
+Everything but verification.json (timings, tool versions) and the line of SHA256SUMS that
+covers it is byte-identical when rebuilt from the same inputs on the same host.
+
+Safety: only fixed file names are written, inside the output directory. Ids that reach the
+templates are validated against a strict pattern, and the templates render them as Python
+string literals (`|py`), Markdown-escaped text (`|md`) or shell words (`|shell`), in a
+sandboxed jinja2 environment with strict undefined variables.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from planner.bundle.contents import (
+    BUNDLE_MARKERS,
+    CALIBRATION_FILE,
+    MODEL_FILE,
+    SAFE_NAME,
+    SAMPLES_FILE,
+    SUMS_FILE,
+    VERIFICATION_FILE,
+    BundleOptions,
+    BundleResult,
+    Progress,
+    _fixed_batch,
+    _write_npz,
+)
+from planner.bundle.render import render, targets
+from planner.bundle.verify import _enforce, _verify
+from planner.errors import BundleError, InfeasibleError, InputError
+
+
+def _noop(stage, done, total, message=""):
+    return None
+
+
+# ---------------------------------------------------------------- validation
+
+def safe_name(value, what: str, *, file: str | None = None) -> str:
+    """An id that may reach generated code, file contents or a README: letters, digits and
+    `._+-`, at most 128 characters, not starting with a punctuation mark."""
+    if not isinstance(value, str) or not SAFE_NAME.match(value) or ".." in value:
+        raise InputError(f"{value!r} is not a safe name (letters, digits and . _ + -, "
+                         "starting with a letter or digit)", file=file, field=what)
+    return value
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- input documents
+
+def load_plan(path, catalog):
+    """The deployment manifest to bundle, and the directory its relative paths start from.
+    A document with `apiVersion` is a manifest unless its kind is Spec; a spec is solved
+    first (planner.solve)."""
+    from planner.manifest import parse_manifest
+    from planner.yamlio import load_mapping
+    data, pos = load_mapping(path)
+    base = Path(os.fspath(path)).resolve().parent
+    if "apiVersion" in data and data.get("kind", "Deployment") != "Spec":
+        return parse_manifest(data, pos), base
+    from planner.solve.pipeline import solve_spec_file
+    result = solve_spec_file(path, catalog=catalog)
+    if getattr(result, "manifest", None) is None:
+        err = InfeasibleError("the spec has no feasible plan to bundle; `edgeplan solve "
+                              f"{os.fspath(path)}` explains why", result)
+        err.file = os.fspath(path)
+        raise err
+    return result.manifest, base
+
+
+def _pick_workload(manifest, name: str | None, file: str):
+    names = [w.name for w in manifest.workloads]
+    if name is None:
+        if len(names) == 1:
+            return 0, manifest.workloads[0]
+        raise InputError(f"the deployment has {len(names)} workloads ({', '.join(names)}): "
+                         "choose one with --workload", file=file, field="--workload")
+    for i, w in enumerate(manifest.workloads):
+        if w.name == name:
+            return i, w
+    from planner.errors import did_you_mean
+    raise InputError(f"no workload {name!r}{did_you_mean(name, names)}", file=file,
+                     field="--workload")
+
+
+# ---------------------------------------------------------------- output directory
+
+def _check_target(out: Path, force: bool) -> None:
+    if out.is_symlink():
+        raise InputError("the output path is a symbolic link; give a real directory",
+                         file=str(out), field="--output")
+    if out.exists():
+        if not out.is_dir():
+            raise InputError("the output path exists and is not a directory", file=str(out),
+                             field="--output")
+        contents = list(out.iterdir())
+        if contents and not force:
+            raise InputError("the output directory exists; pass --force to replace it",
+                             file=str(out), field="--output")
+        if contents and not any((out / m).exists() for m in BUNDLE_MARKERS):
+            raise InputError("the output directory is not empty and is not an edgeplan bundle "
+                             "(no verification.json); refusing to replace it", file=str(out),
+                             field="--output")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{parent} is not a directory", file=str(out),
+                                 field="--output")
+            break
+
+
+def _make_parents(out: Path) -> list[Path]:
+    """Create the missing parents of the output directory; returns them, deepest first, so
+    that a failed build can remove them again."""
+    made = []
+    for parent in out.parents:
+        if parent.exists():
+            break
+        made.append(parent)
+    for parent in reversed(made):
+        parent.mkdir()
+    return made
+
+
+def _move_into_place(built: Path, out: Path, trash: Path) -> None:
+    if out.exists():
+        os.replace(out, trash)
+    os.replace(built, out)
+
+
+# ---------------------------------------------------------------- the build
+
+# lint findings that make a bundle meaningless: refuse before converting anything (the model
+# itself may be an ONNX file that is not in the catalog, so EP902/EP905/EP906 do not block)
+_BLOCKING_RULES = {"EP201", "EP401", "EP901", "EP903", "EP904"}
+
+
+def _refuse_broken_references(plan_path, catalog) -> None:
+    """An unknown device, unit or power mode, or a precision or runtime the unit cannot run is
+    bad input (exit 2), found before the model is converted, not after."""
+    from planner.lint.engine import lint_paths
+    from planner.yamlio import load_mapping
+    data, _ = load_mapping(plan_path)
+    if data.get("kind", "Deployment") == "Spec":
+        return   # a spec is solved first; the plan that comes out is consistent
+    report = lint_paths([os.fspath(plan_path)], catalog=catalog, fail_on="error")
+    for f in report.findings:
+        if f.severity == "error" and f.rule in _BLOCKING_RULES:
+            raise InputError(f"{f.rule} {f.message}", file=f.file, line=f.line,
+                             column=f.column)
+
+
+def build_bundle(plan_path, catalog, options: BundleOptions,
+                 progress: Progress | None = None) -> BundleResult:
+    """Build, verify and write a bundle. Raises InputError for bad input, BundleError when
+    conversion fails, AccuracyBudgetError / VerificationError when verification refuses."""
+    progress = progress or _noop
+    opts = options
+    plan_file = os.fspath(plan_path)
+    manifest, base = load_plan(plan_path, catalog)
+    _refuse_broken_references(plan_path, catalog)
+    idx, wl = _pick_workload(manifest, opts.workload, plan_file)
+    where = f"workloads[{idx}]"
+    safe_name(wl.name, f"{where}.name", file=plan_file)
+    safe_name(wl.model, f"{where}.model", file=plan_file)
+    safe_name(manifest.name, "name", file=plan_file)
+    dev = catalog.device(wl.device)
+    if wl.unit is not None:
+        try:
+            unit = dev.unit(wl.unit)
+        except KeyError:
+            raise InputError(f"device {dev.id!r} has no unit {wl.unit!r}", file=plan_file,
+                             field=f"{where}.unit") from None
+    else:
+        unit = dev.units[0]
+    runtime = wl.runtime or unit.runtimes[0]
+    for v, f in ((dev.id, "device"), (unit.id, "unit"), (runtime, "runtime"),
+                 (dev.family, "family")):
+        safe_name(v, f"{where}.{f}", file=plan_file)
+
+    if opts.model is not None:
+        model_path = Path(os.fspath(opts.model))
+    elif wl.model_file:
+        model_path = base / wl.model_file
+    else:
+        raise InputError(f"workload {wl.name!r} has no model_file: give the ONNX model with "
+                         "--model", file=plan_file, field="--model")
+    if model_path.suffix.lower() != ".onnx":
+        raise InputError("the model must be an .onnx file", file=str(model_path),
+                         field="--model")
+    if opts.samples < 1 or opts.benchmark_runs < 1:
+        raise InputError("--samples and --benchmark must be at least 1", field="--samples")
+
+    out = Path(os.fspath(opts.out_dir)).absolute()
+    _check_target(out, opts.force)
+
+    from planner.bundle import quantize
+    from planner.onnxfile import profile as onnx_profile
+
+    progress("profile", 0, 1, f"profiling {model_path.name}")
+    prof = onnx_profile.profile_onnx(model_path)
+    support = onnx_profile.op_support_report(prof, catalog, dev.id, unit.id)["units"][0]
+    progress("profile", 1, 1, f"{prof.params:,} params, {prof.macs:,} MACs")
+    specs = _input_specs(prof)
+    method = quantize.choose_method(prof, wl.precision, wl.technique, unit.kind,
+                                    None if opts.quantization == "auto" else opts.quantization)
+
+    cal_path = opts.calibration_data
+    if cal_path is None and wl.calibration_data and method == "static-qdq":
+        cal_path = base / wl.calibration_data
+        if cal_path.is_dir():
+            raise InputError(f"calibration_data {wl.calibration_data!r} is a directory; the "
+                             "bundle reads an .npz/.npy file: give --calibration-data",
+                             file=plan_file, field=f"{where}.calibration_data")
+    cal = None
+    if cal_path is not None:
+        cal = quantize.load_npz(cal_path, specs, what="--calibration-data")
+    ev = None
+    if opts.eval_data is not None:
+        ev = quantize.load_npz(opts.eval_data, specs, what="--eval-data")
+        if ev[1] is None:
+            raise InputError("the eval data has no `labels` array", file=str(opts.eval_data),
+                             field="--eval-data")
+        fixed = _fixed_batch(specs)
+        rows = len(ev[1])
+        if fixed and rows % fixed:
+            raise InputError(f"{rows} eval rows do not split into the model's fixed batch of "
+                             f"{fixed}: give a multiple of {fixed} rows", file=str(opts.eval_data),
+                             field="--eval-data")
+
+    tdata = targets()
+    fam = tdata["families"].get(dev.family, {})
+    steps = tdata["runtime_steps"].get(runtime) or tdata["family_steps"].get(dev.family)
+    symmetric = runtime in tdata.get("symmetric_int8_runtimes", []) or \
+        (steps in tdata.get("symmetric_int8_runtimes", []))
+
+    made = _make_parents(out)
+    root = Path(tempfile.mkdtemp(prefix=".edgeplan-bundle-", dir=out.parent))
+    done = False
+    bdir, work = root / "bundle", root / "work"
+    bdir.mkdir()
+    work.mkdir()
+    warnings: list[str] = []
+    io_prof = prof             # inputs and outputs as deployed (static shapes may be fixed)
+    try:
+        conv = quantize.convert(
+            model_path, bdir / MODEL_FILE, method=method, precision=wl.precision,
+            input_specs=specs,
+            calibration=(cal_path, cal[0]) if cal else None,
+            activation_symmetric=symmetric, work_dir=work, progress=progress)
+        if unit.static_shapes_only and prof.dynamic_shapes:
+            for f in quantize.make_static(bdir / MODEL_FILE, wl.batch):
+                conv.notes.append(f"static shapes for {unit.id}: {f}")
+            io_prof = onnx_profile.profile_onnx(bdir / MODEL_FILE)
+            specs = _input_specs(io_prof)
+        if conv.synthetic:
+            warnings.append("INT8 calibration used SYNTHETIC random inputs: accuracy is "
+                            "unknown; give --calibration-data")
+        sample_arrays, sample_labels, sample_source = _samples(specs, opts.samples, ev, cal,
+                                                               wl.batch)
+        _write_npz(bdir / SAMPLES_FILE, sample_arrays, sample_labels)
+        if method == "static-qdq" and cal is not None:
+            _write_npz(bdir / CALIBRATION_FILE, cal[0], None)
+
+        progress("render", 0, 1, "rendering infer.py, requirements.txt, README.md, "
+                                 "deployment.yaml")
+        providers = list(fam.get("providers", []))
+        ctx = _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, conv,
+                                providers, fam, steps, model_path, sample_source,
+                                len(next(iter(sample_arrays.values()))))
+        ctx["provider_options"] = _provider_options(fam, providers, wl.precision, unit.kind)
+        (bdir / "infer.py").write_text(render("bundle/infer.py.j2", **ctx), encoding="utf-8")
+        (bdir / "requirements.txt").write_text(render("bundle/requirements.txt.j2", **ctx),
+                                               encoding="utf-8")
+        (bdir / "README.md").write_text(render("bundle/README.md.j2", **ctx), encoding="utf-8")
+        (bdir / "deployment.yaml").write_text(
+            _deployment_yaml(manifest, idx, wl, conv, io_prof,
+                             CALIBRATION_FILE if (bdir / CALIBRATION_FILE).exists() else None),
+            encoding="utf-8")
+        _compile_check(bdir / "infer.py")
+        progress("render", 1, 1, "")
+
+        ver = _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts,
+                      catalog, progress, params=prof.params)
+        ver["target"] = {"deployment": manifest.name, "workload": wl.name, "model": wl.model,
+                         "device": dev.id, "family": dev.family, "unit": unit.id,
+                         "unit_kind": unit.kind, "runtime": runtime,
+                         "precision": wl.precision, "technique": wl.technique}
+        ver["conversion"] = conv.as_dict()
+        ver["source_model"] = {"file": model_path.name, "sha256": _sha256(model_path),
+                               "params": prof.params, "macs": prof.macs}
+        ver["op_support"] = {"unit": unit.id, "op_support": support["op_support"],
+                             "fallback_ops": {k: v["count"]
+                                              for k, v in support["fallback_ops"].items()}}
+        ver["samples"] = {"file": SAMPLES_FILE, "source": sample_source,
+                          "count": len(next(iter(sample_arrays.values())))}
+        ver["warnings"] = warnings
+        ver["tools"] = _tool_versions()
+        _enforce(ver, opts, wl)
+        ver["verdict"] = "verified"
+        _finish(bdir, ver)
+        progress("write", 0, 1, f"moving the bundle into {out}")
+        _move_into_place(bdir, out, root / "old")
+        progress("write", 1, 1, "")
+        done = True
+        return BundleResult(out, ver, ver["warnings"])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        if not done:
+            for parent in made:            # deepest first; only the ones we created
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+
+
+# ---------------------------------------------------------------- pieces
+
+_NP = {"float": "float32", "float16": "float16", "double": "float64", "int64": "int64",
+       "int32": "int32", "int16": "int16", "int8": "int8", "uint8": "uint8",
+       "uint16": "uint16", "bool": "bool"}
+
+
+def _input_specs(prof) -> list[tuple[str, str, list]]:
+    specs = []
+    for t in prof.inputs:
+        if t.dtype not in _NP:
+            raise BundleError(f"input {t.name!r} has type {t.dtype}, which the bundle cannot "
+                              "feed")
+        specs.append((t.name, _NP[t.dtype], list(t.shape)))
+    if not specs:
+        raise BundleError("the model has no inputs")
+    return specs
+
+
+def _samples(specs, n, ev, cal, batch: int = 1):
+    from planner.bundle.quantize import synthetic_inputs
+    fixed = _fixed_batch(specs)
+    if ev is not None:
+        arrays, labels, source = ev[0], ev[1], "the first rows of --eval-data"
+    elif cal is not None:
+        arrays, labels, source = cal[0], cal[1], "the first rows of --calibration-data"
+    else:
+        arrays, labels, source = synthetic_inputs(specs, n, seed=1), None, \
+            "generated random inputs"
+    if ev is None and cal is None:
+        arrays = synthetic_inputs(specs, max(n, batch, fixed or 1), seed=1)
+    avail = len(next(iter(arrays.values())))
+    k = min(max(n, batch), avail)
+    if k < batch:
+        raise InputError(f"fewer samples ({avail}) than the workload's batch {batch}",
+                         field="--eval-data" if ev else "--calibration-data")
+    if fixed:
+        k = max(fixed, k - k % fixed)
+        if k > avail:
+            raise InputError(f"fewer samples ({avail}) than the model's fixed batch size "
+                             f"{fixed}", field="--eval-data" if ev else "--calibration-data")
+    arrays = {name: a[:k] for name, a in arrays.items()}
+    return arrays, (labels[:k] if labels is not None else None), source
+
+
+def _provider_options(fam, providers, precision, unit_kind) -> dict:
+    opts = {k: dict(v) for k, v in (fam.get("provider_options") or {}).items()
+            if k in providers}
+    if "TensorrtExecutionProvider" in providers:
+        o = opts.setdefault("TensorrtExecutionProvider", {})
+        o.update({"trt_engine_cache_enable": True, "trt_engine_cache_path": "trt_cache"})
+        if precision == "fp16":
+            o["trt_fp16_enable"] = True
+        if precision == "int8":
+            o["trt_int8_enable"] = True
+        if unit_kind == "dla":
+            o.update({"trt_dla_enable": True, "trt_dla_core": 0})
+    for k, v in opts.items():
+        for kk, vv in v.items():
+            if not isinstance(vv, (str, int, float, bool)) or not re.match(r"^[a-z][a-z0-9_]*$", kk):
+                raise BundleError(f"targets.yaml: bad provider option {kk!r} for {k}")
+    return opts
+
+
+def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, conv,
+                      providers, fam, steps, model_path, sample_source, n_samples) -> dict:
+    from importlib import metadata
+
+    from planner.onnxfile.profile import _bytes, _human
+    method_text = {"static-qdq": "static INT8 post-training quantization (QDQ, per-channel)",
+                   "dynamic": "dynamic INT8 quantization (INT8 weights, activations at run "
+                              "time)",
+                   "fp16": "converted to FP16 (float32 inputs and outputs)",
+                   "none": f"as given ({wl.precision.upper()})"}[conv.method]
+    if conv.synthetic:
+        method_text += ", calibrated on SYNTHETIC data"
+    src_name = model_path.name if SAFE_NAME.match(model_path.name) else "model_fp32.onnx"
+
+    def tview(t):
+        return {"name": t.name, "dtype": t.dtype, "symbolic": t.symbolic,
+                "shape": t.shape_text()}
+    first = io_prof.inputs[0]
+    shapes_flag = ""
+    if io_prof.dynamic_shapes and all(re.match(r"^[A-Za-z0-9_.:/-]+$", t.name)
+                                      for t in io_prof.inputs):
+        parts = []
+        for t in io_prof.inputs:
+            dims = [str(d) if isinstance(d, int) else str(wl.batch if i == 0 else 1)
+                    for i, d in enumerate(t.shape)]
+            parts.append(f"{t.name}:{'x'.join(dims)}")
+        shapes_flag = "--shapes=" + ",".join(parts)
+    pins = []
+    for pkg in ("onnxruntime", "numpy"):
+        try:
+            pins.append((pkg, metadata.version(pkg)))
+        except metadata.PackageNotFoundError:
+            pass
+    return {
+        "model_id": wl.model, "workload": wl.name, "deployment": manifest.name,
+        "precision": wl.precision, "technique": wl.technique, "device_id": dev.id,
+        "device_name": dev.name, "unit": unit.id, "unit_kind": unit.kind, "runtime": runtime,
+        "model_file": MODEL_FILE, "providers": providers, "method_text": method_text,
+        "synthetic": conv.synthetic, "samples": n_samples, "sample_source": sample_source,
+        "package_note": fam.get("package_note", "Install the packages with pip."),
+        "pins": pins, "params": prof.params, "macs_text": _human(prof.macs),
+        "activation_text": _bytes(prof.peak_activation_bytes),
+        "inputs": [tview(t) for t in io_prof.inputs],
+        "outputs": [tview(t) for t in io_prof.outputs],
+        "fallback": [(op, v["count"]) for op, v in support["fallback_ops"].items()],
+        "op_support": support["op_support"], "steps": steps, "source_model": src_name,
+        "source_sha256": _sha256(model_path), "first_input": first.name,
+        "first_input_rank": len(first.shape),
+        "shapes_flag": shapes_flag, "batch": int(wl.batch),
+    }
+
+
+def _deployment_yaml(manifest, idx, wl, conv, prof, calibration_file) -> str:
+    """The manifest of what this bundle deploys: the bundled workload and its device, with
+    model_file pointing at the bundled model (other workloads of the deployment are in their
+    own bundles)."""
+    import yaml
+    data = manifest.model_dump(mode="json", exclude_none=True)
+    w = data["workloads"][idx]
+    data["workloads"] = [w]
+    data["devices"] = [d for d in data["devices"] if d["id"] == wl.device]
+    w["model_file"] = MODEL_FILE
+    w["dynamic_shapes"] = prof.dynamic_shapes
+    if calibration_file:
+        w["calibration_data"] = calibration_file
+    else:
+        w.pop("calibration_data", None)
+    head = (f"# Deployment manifest written by edgeplan bundle: workload {wl.name} runs "
+            f"{MODEL_FILE} from this directory.\n# Check it with: edgeplan lint deployment.yaml\n")
+    return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False,
+                                 allow_unicode=False)
+
+
+def _compile_check(path: Path) -> None:
+    src = path.read_text(encoding="utf-8")
+    try:
+        compile(src, str(path.name), "exec")
+    except SyntaxError as e:   # a template bug, never user data
+        raise BundleError(f"generated infer.py does not compile: {e}") from None
+
+
+def _tool_versions() -> dict:
+    from importlib import metadata
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("edgeplan", "onnx", "onnxruntime", "numpy", "jinja2"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _finish(bdir: Path, ver: dict) -> None:
+    files = sorted(p.name for p in bdir.iterdir() if p.is_file())
+    ver["files"] = {name: _sha256(bdir / name) for name in files}
+    text = json.dumps(ver, indent=2, sort_keys=True) + "\n"
+    (bdir / VERIFICATION_FILE).write_text(text, encoding="utf-8")
+    lines = [f"{_sha256(bdir / name)}  {name}\n"
+             for name in sorted(p.name for p in bdir.iterdir() if p.is_file())
+             if name != SUMS_FILE]
+    (bdir / SUMS_FILE).write_text("".join(lines), encoding="utf-8")

@@ -1,0 +1,241 @@
+"""Verification: run the bundle's own `infer.py` on its samples, compare with the FP32
+reference, measure accuracy and time, lint the manifest, and enforce the gates."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from planner.bundle.contents import (
+    FP32_RTOL,
+    MODEL_FILE,
+    SAMPLES_FILE,
+    BundleOptions,
+    _fixed_batch,
+    _write_npz,
+)
+from planner.errors import AccuracyBudgetError, InputError, VerificationError
+
+# ---------------------------------------------------------------- verification
+
+def _run_infer(bdir: Path, args: list[str], timeout_s: float) -> dict:
+    cmd = [sys.executable, "infer.py", *args, "--json"]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    try:
+        p = subprocess.run(cmd, cwd=bdir, capture_output=True, text=True, timeout=timeout_s,
+                           env=env)
+    except subprocess.TimeoutExpired:
+        raise VerificationError(f"infer.py {' '.join(args)} ran over {timeout_s:g} s") from None
+    if p.returncode != 0:
+        tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
+        raise VerificationError(f"infer.py {' '.join(args)} failed with exit code "
+                                f"{p.returncode}: {' | '.join(tail)}")
+    try:
+        summary = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise VerificationError("infer.py printed no JSON summary") from None
+    summary["log"] = [ln for ln in p.stderr.splitlines() if ln.startswith("infer.py:")]
+    return summary
+
+
+def _reference(model_path: Path, arrays: dict, specs) -> dict:
+    """FP32 reference outputs, computed in this process with onnxruntime on the CPU,
+    independently of the generated script."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from planner.bundle.quantize import batches
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    fixed = _fixed_batch(specs)
+    parts = [sess.run(names, feed) for feed in batches(arrays, fixed)]
+    return {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
+
+
+def compare(ref: dict, got: dict) -> dict:
+    """Top-1 agreement (first output, when it is (samples, classes)), max absolute error,
+    cosine similarity per sample (mean and min), per output and overall."""
+    import numpy as np
+    res = {"outputs": {}}
+    for name, r in ref.items():
+        if name not in got:
+            raise VerificationError(f"infer.py did not return output {name!r}")
+        g = got[name]
+        if g.shape != r.shape:
+            raise VerificationError(f"output {name!r} has shape {list(g.shape)}, the reference "
+                                    f"{list(r.shape)}")
+        r64, g64 = r.astype(np.float64), g.astype(np.float64)
+        if not np.all(np.isfinite(g64)):
+            raise VerificationError(f"output {name!r} has NaN or infinite values")
+        rf = r64.reshape(len(r64), -1) if r64.ndim else r64.reshape(1, -1)
+        gf = g64.reshape(len(g64), -1) if g64.ndim else g64.reshape(1, -1)
+        num = (rf * gf).sum(1)
+        den = np.linalg.norm(rf, axis=1) * np.linalg.norm(gf, axis=1)
+        cos = np.where(den > 0, num / np.where(den > 0, den, 1), 1.0)
+        d = {"max_abs_error": float(np.abs(r64 - g64).max()) if r64.size else 0.0,
+             "max_abs_reference": float(np.abs(r64).max()) if r64.size else 0.0,
+             "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
+        res["outputs"][name] = d
+    first = next(iter(ref))
+    r, g = ref[first], got[first]
+    if r.ndim == 2 and r.shape[1] > 1:
+        res["top1_agreement_pct"] = float((r.argmax(1) == g.argmax(1)).mean() * 100.0)
+    res["max_abs_error"] = max(d["max_abs_error"] for d in res["outputs"].values())
+    res["cosine_mean"] = min(d["cosine_mean"] for d in res["outputs"].values())
+    res["cosine_min"] = min(d["cosine_min"] for d in res["outputs"].values())
+    return res
+
+
+def _load_outputs(path: Path) -> dict:
+    import numpy as np
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, catalog,
+            progress, params: int = 0) -> dict:
+    import numpy as np
+    steps = 4 + (1 if ev is not None else 0)
+    step = 0
+
+    def tick(msg):
+        nonlocal step
+        step += 1
+        progress("verify", step, steps, msg)
+
+    progress("verify", 0, steps, "FP32 reference outputs (in-process onnxruntime, CPU)")
+    ref = _reference(model_path, sample_arrays, specs)
+    tick("running infer.py on sample_inputs.npz (converted model)")
+    out_conv = work / "outputs_converted.npz"
+    run_conv = _run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_conv),
+                                 "--benchmark", str(opts.benchmark_runs)], opts.timeout_s)
+    cmp = compare(ref, _load_outputs(out_conv))
+    tick("timing the FP32 model with infer.py")
+    run_ref = _run_infer(bdir, ["--model", str(model_path.resolve()), "--input", SAMPLES_FILE,
+                                "--benchmark", str(opts.benchmark_runs)], opts.timeout_s)
+    ver: dict = {"commands": [
+        ["python", "infer.py", "--input", SAMPLES_FILE, "--output", "<outputs.npz>",
+         "--benchmark", str(opts.benchmark_runs), "--json"],
+        ["python", "infer.py", "--model", f"<{model_path.name}>", "--input", SAMPLES_FILE,
+         "--benchmark", str(opts.benchmark_runs), "--json"]],
+        "provider": {"used": run_conv["provider"], "session": run_conv["providers"],
+                     "log": run_conv["log"]},
+        "comparison": cmp}
+    bc, br = run_conv["benchmark"], run_ref["benchmark"]
+    ver["latency_ms"] = {
+        "fp32": br, "converted": bc,
+        "speedup": round(br["median_ms"] / bc["median_ms"], 3) if bc["median_ms"] > 0 else None,
+        "note": f"host latency of one batch of {bc.get('batch')} (FP32: {br.get('batch')}), "
+                f"median of {opts.benchmark_runs} runs after warm-up, {run_conv['provider']}; "
+                "the target device differs"}
+    src_bytes = _model_bytes(model_path)
+    dst_bytes = _model_bytes(bdir / MODEL_FILE)
+    # graphs that generate their weights (ConstantOfShape, as the model-zoo "light" graphs
+    # do) are smaller than their weights: compare with the FP32 weights then
+    fp32_bytes = max(src_bytes, 4 * params)
+    ver["sizes"] = {"source_file_bytes": src_bytes, "fp32_weight_bytes": 4 * params,
+                    "fp32_bytes": fp32_bytes, "converted_bytes": dst_bytes,
+                    "ratio": round(dst_bytes / fp32_bytes, 4) if fp32_bytes else None}
+    if ev is not None:
+        tick("running infer.py on --eval-data")
+        out_ev = work / "outputs_eval.npz"
+        ev_path = work / "eval_inputs.npz"
+        _write_npz(ev_path, ev[0], None)
+        _run_infer(bdir, ["--input", str(ev_path), "--output", str(out_ev)], opts.timeout_s)
+        ver["commands"].append(["python", "infer.py", "--input", "<eval inputs.npz>",
+                                "--output", "<outputs.npz>", "--json"])
+        got = _load_outputs(out_ev)
+        ref_ev = _reference(model_path, ev[0], specs)
+        labels = np.asarray(ev[1]).reshape(-1)
+        first = next(iter(ref_ev))
+        if ref_ev[first].ndim != 2:
+            raise InputError("--eval-data: accuracy needs a (samples, classes) first output",
+                             field="--eval-data")
+        acc_ref = float((ref_ev[first].argmax(1) == labels).mean() * 100.0)
+        acc_conv = float((got[first].argmax(1) == labels).mean() * 100.0)
+        ver["accuracy"] = {"metric": "top-1 accuracy % on --eval-data",
+                           "samples": int(len(labels)), "fp32_pct": round(acc_ref, 4),
+                           "converted_pct": round(acc_conv, 4),
+                           "drop_points": round(acc_ref - acc_conv, 4)}
+    tick("linting deployment.yaml")
+    ver["lint"] = _lint(bdir / "deployment.yaml", catalog)
+    tick("")
+    # an unconverted model must reproduce the reference
+    if conv.method == "none":
+        for name, d in cmp["outputs"].items():
+            if d["max_abs_error"] > FP32_RTOL * max(1.0, d["max_abs_reference"]):
+                raise VerificationError(f"output {name!r} of the unconverted model differs from "
+                                        f"the reference by {d['max_abs_error']:.3g}")
+    return ver
+
+
+def _model_bytes(path: Path) -> int:
+    total = path.stat().st_size
+    data = path.with_name(path.name + ".data")
+    if data.exists():
+        total += data.stat().st_size
+    try:
+        import onnx
+        m = onnx.load(str(path), load_external_data=False)
+        locs = {e.value for t in m.graph.initializer for e in t.external_data
+                if e.key == "location"}
+        for loc in locs:
+            f = path.parent / loc
+            if f.exists() and f != data:
+                total += f.stat().st_size
+    except Exception:
+        pass
+    return total
+
+
+def _lint(path: Path, catalog) -> dict:
+    try:
+        from planner.lint.engine import lint_paths
+    except ImportError:
+        return {"ran": False, "reason": "this edgeplan has no lint module"}
+    rep = lint_paths([str(path)], catalog=catalog)
+    findings = [{"rule": f.rule, "severity": f.severity, "message": f.message,
+                 "line": f.line} for f in rep.findings]
+    return {"ran": True, "findings": findings,
+            "errors": sum(1 for f in rep.findings if f.severity == "error")}
+
+
+def _enforce(ver: dict, opts: BundleOptions, wl) -> None:
+    cmp = ver["comparison"]
+    if ver["lint"].get("errors"):
+        first = next(f for f in ver["lint"]["findings"] if f["severity"] == "error")
+        raise VerificationError(f"deployment.yaml does not lint clean: {first['rule']} "
+                                f"{first['message']}")
+    if cmp["cosine_mean"] < opts.min_cosine:
+        raise VerificationError(f"outputs disagree with the FP32 reference: mean cosine "
+                                f"similarity {cmp['cosine_mean']:.4f} < {opts.min_cosine:g}")
+    agree = cmp.get("top1_agreement_pct")
+    if opts.min_agreement is not None and agree is not None and agree < opts.min_agreement:
+        raise VerificationError(f"top-1 agreement with the FP32 reference is {agree:.2f}% < "
+                                f"{opts.min_agreement:g}%")
+    floor = opts.accuracy_floor if opts.accuracy_floor is not None else wl.accuracy_floor
+    acc = ver.get("accuracy")
+    budget = {"accuracy_floor": floor, "max_accuracy_drop": opts.max_accuracy_drop}
+    if acc is None:
+        if floor is not None or opts.max_accuracy_drop is not None:
+            budget["checked"] = False
+            budget["reason"] = "no --eval-data: the accuracy budget could not be measured"
+            ver["warnings"].append("the accuracy budget was NOT checked: give --eval-data "
+                                   "with labels")
+        ver["accuracy_budget"] = budget
+        return
+    budget["checked"] = True
+    ver["accuracy_budget"] = budget
+    if floor is not None and acc["converted_pct"] < floor:
+        raise AccuracyBudgetError(f"the {wl.precision.upper()} model reaches "
+                                  f"{acc['converted_pct']:.2f}% on the eval data, below the "
+                                  f"accuracy floor {floor:g}", field="accuracy_floor")
+    if opts.max_accuracy_drop is not None and acc["drop_points"] > opts.max_accuracy_drop:
+        raise AccuracyBudgetError(f"accuracy drops {acc['drop_points']:.2f} points "
+                                  f"({acc['fp32_pct']:.2f}% -> {acc['converted_pct']:.2f}%), "
+                                  f"more than --max-accuracy-drop {opts.max_accuracy_drop:g}",
+                                  field="--max-accuracy-drop")

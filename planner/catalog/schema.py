@@ -1,0 +1,316 @@
+"""The catalog's data model: devices, model profiles, measured benchmark points and operator
+support tables. Pydantic models with `extra="forbid"`; the field descriptions become the JSON
+Schema (`edgeplan schema catalog`). Quantities are parsed to the unit in the field name.
+
+Sourcing: every block of facts carries `source:` (datasheet, vendor page, benchmark). A fact
+with no public figure is listed under the block's `estimated:` with what it was estimated from;
+its provenance is then `estimated`, otherwise `datasheet` (or `measured` for Measurement).
+"""
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+from pydantic import (
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from planner.units import GB, MB, GBps, GMacs, Ms, Tops, Usd, Watts
+from planner.vocabulary import ID_PATTERN, PRECISIONS, Precision, Strict, Technique
+
+UnitKind = Literal["cpu", "gpu", "dla", "npu", "tpu", "vpu", "dsp", "fpga"]
+
+
+Metric = Literal["latency_ms", "throughput_fps", "decode_tokens_per_s", "prefill_tokens_per_s"]
+
+
+class Sourced(Strict):
+    source: str = Field(min_length=3, description="Where the facts in this block come from "
+                        "(datasheet or vendor page with section, benchmark, paper).")
+    estimated: dict[str, str] = Field(default_factory=dict, description="Facts of this block "
+                                      "with no public figure: field name -> what the estimate "
+                                      "was derived from.")
+
+    @model_validator(mode="after")
+    def _estimated_names_fields(self):
+        for name in self.estimated:
+            if name not in type(self).model_fields or name in ("source", "estimated"):
+                raise ValueError(f"estimated names {name!r}, which is not a field of this block")
+        return self
+
+    def provenance(self, name: str) -> str:
+        return "estimated" if name in self.estimated else "datasheet"
+
+
+# ---------------------------------------------------------------- devices
+
+class Memory(Sourced):
+    total_gb: GB = Field(description="System memory the device has (GB), shared by CPU and accelerators on SoCs.")
+    available_gb: GB = Field(description="Memory left for models after the OS and the runtime (GB).")
+    bandwidth_gbs: GBps = Field(gt=0, description="Peak DRAM bandwidth (GB/s).")
+
+    @model_validator(mode="after")
+    def _available_le_total(self):
+        if self.available_gb > self.total_gb:
+            raise ValueError("available_gb exceeds total_gb")
+        return self
+
+
+class HostInterface(Sourced):
+    kind: str = Field(description="Link to the host: usb2, usb3, pcie-gen3-x1, pcie-gen3-x4, m2-e, ...")
+    bandwidth_gbs: GBps = Field(gt=0, description="Effective payload bandwidth of the link (GB/s).")
+    per_call_overhead_ms: Ms = Field(default=0.0, description="Fixed cost of one round trip over the link (ms).")
+
+
+class ComputeUnit(Sourced):
+    id: str = Field(pattern=ID_PATTERN, description="Unit id within the device: gpu, dla0, npu, tpu, cpu, ...")
+    kind: UnitKind = Field(description="What the unit is.")
+    peak_tops: dict[Precision, Tops] = Field(min_length=1, description="Peak dense ops/s per precision the unit runs natively (TOPS; 1 MAC = 2 ops).")
+    weight_only: list[Precision] = Field(default_factory=list, description="Weight-only precisions the runtimes on this unit run (weights stored at this precision, math at the lowest precision in peak_tops), e.g. int4 for LLMs.")
+    runtimes: list[str] = Field(min_length=1, description="Runtimes that target this unit: tensorrt, onnxruntime, tflite, edgetpu, coreml, llama.cpp, mlc-llm, qnn, openvino, hailort, rknn, vitis-ai, tflite-micro, ...")
+    on_chip_memory_mb: MB | None = Field(default=None, description="On-chip memory that holds weights (MB); what does not fit reaches the unit on every call, as weight_loading says.")
+    weight_loading: Literal["stream-excess", "context-switch"] = Field(default="stream-excess", description="How weights beyond on_chip_memory_mb reach the unit: 'stream-excess' (Edge TPU: the part that does not fit streams on every call) or 'context-switch' (Hailo: the network is split into contexts that each fit, and every call loads all of them in turn, over the host link for an accelerator on a host).")
+    context_switch_ms: Ms = Field(default=0.0, description="For weight_loading: context-switch, the fixed cost per call of switching through a network's contexts (ms), beyond moving their weights.")
+    static_shapes_only: bool = Field(default=False, description="The unit's compiler needs static input shapes.")
+    activations_on_chip: bool = Field(default=False, description="A dataflow unit that keeps activations in its own memory (no DRAM traffic for them) and pipelines a stream of inputs through layers held on chip, so a stream's throughput hides host transfers and per-call costs, e.g. Hailo.")
+    op_support: str = Field(default="full", description="Operator-support class (an id in op_support tables); 'full' runs any ONNX op.")
+    dispatch_overhead_ms: Ms = Field(default=0.0, description="Fixed per-inference cost of launching work on the unit (ms).")
+    cores: int = Field(default=1, ge=1, description="Independent cores of equal share that each run one call at a time (the RK3588 NPU: RKNN runs a model on one idle core): a call gets peak_tops / cores, and up to `cores` calls run side by side, so the unit's throughput is `cores` times one call's.")
+    vector_peak_tops: dict[Precision, Tops] = Field(default_factory=dict, description="Peak dense ops/s per precision of the unit's general-purpose lanes alone (a GPU's CUDA cores without its tensor cores), which runtimes that do not use its matrix engines run at (runtimes.yaml matrix_units: false); empty where the unit has no separate matrix engines (TOPS).")
+
+    def peak_for(self, precision: str, matrix_units: bool = True) -> float:
+        """The unit's peak at a math precision (TOPS): without its matrix engines, where the
+        runtime does not use them and the catalog lists that peak."""
+        if not matrix_units and precision in self.vector_peak_tops:
+            return self.vector_peak_tops[precision]
+        return self.peak_tops[precision]
+
+    def call_peak_tops(self, precision: str, matrix_units: bool = True) -> float:
+        """The peak one call runs at (TOPS): one core's share of the unit's."""
+        return self.peak_for(precision, matrix_units) / self.cores
+
+    @field_validator("vector_peak_tops")
+    @classmethod
+    def _vector_peak_covers_and_stays_within_peak(cls, v, info: ValidationInfo):
+        peak = info.data.get("peak_tops")
+        if not v or peak is None:
+            return v
+        missing = [p for p in peak if p not in v]
+        if missing:
+            raise ValueError(f"lists no {', '.join(missing)}: where the unit has vector lanes "
+                             f"apart, every precision of peak_tops runs on them too")
+        for p, tops in v.items():
+            if p not in peak:
+                raise ValueError(f"{p}: peak_tops lists no {p}")
+            if tops > peak[p]:
+                raise ValueError(f"{p}: {tops:g} TOPS is above peak_tops.{p} ({peak[p]:g}); "
+                                 f"the vector lanes are part of the unit's peak")
+        return v
+
+    @model_validator(mode="after")
+    def _context_switch_needs_a_context_size(self):
+        if self.weight_loading == "context-switch" and self.on_chip_memory_mb is None:
+            raise ValueError("weight_loading: context-switch needs on_chip_memory_mb (how much "
+                             "one context holds)")
+        return self
+
+    @property
+    def precisions(self) -> list[str]:
+        return [p for p in PRECISIONS if p in self.peak_tops or p in self.weight_only]
+
+
+class PowerMode(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Mode name as the vendor calls it (e.g. 15w, maxn).")
+    power_w: Watts = Field(gt=0, description="Board power budget of this mode (W).")
+    compute_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of peak compute available in this mode (clock ratio).")
+    max_power: bool = Field(default=False, description="This is the device's highest-power mode.")
+
+
+class Power(Sourced):
+    idle_w: Watts = Field(description="Power at idle with the model loaded (W).")
+    modes: list[PowerMode] = Field(min_length=1, description="Power modes; the first is the default.")
+
+
+class Price(Sourced):
+    usd: Usd = Field(description="List price of one device (USD).")
+
+
+class Device(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Stable id used in specs and manifests.")
+    name: str = Field(description="Product name.")
+    vendor: str = Field(description="Vendor.")
+    family: str = Field(pattern=ID_PATTERN, description="Device family: jetson, coral, apple, qualcomm, movidius, hailo, fpga, raspberry-pi, rockchip, mcu, ...")
+    form_factor: str = Field(description="dev-kit, module, usb-accelerator, m2-card, phone, laptop, desktop, sbc, mcu-board, ...")
+    battery_powered: bool = Field(default=False, description="Typically runs from a battery (phones, tablets, laptops).")
+    host: str | None = Field(default=None, description="For an accelerator on a host: the host device id that runs pre/post-processing.")
+    memory: Memory
+    host_interface: HostInterface | None = Field(default=None, description="For accelerators on a host: the link.")
+    units: list[ComputeUnit] = Field(min_length=1, description="Compute units; the first is the default.")
+    power: Power
+    price: Price
+    notes: str = Field(default="", description="Free text.")
+
+    @model_validator(mode="after")
+    def _unique_ids(self):
+        for what, ids in (("unit", [u.id for u in self.units]),
+                          ("power mode", [m.id for m in self.power.modes])):
+            dup = {i for i in ids if ids.count(i) > 1}
+            if dup:
+                raise ValueError(f"duplicate {what} id {sorted(dup)[0]!r}")
+        return self
+
+    def unit(self, unit_id: str | None) -> ComputeUnit:
+        if unit_id is None:
+            return self.units[0]
+        for u in self.units:
+            if u.id == unit_id:
+                return u
+        raise KeyError(unit_id)
+
+    def mode(self, mode_id: str | None) -> PowerMode:
+        if mode_id is None:
+            return self.power.modes[0]
+        for m in self.power.modes:
+            if m.id == mode_id:
+                return m
+        raise KeyError(mode_id)
+
+    @property
+    def max_mode(self) -> PowerMode:
+        flagged = [m for m in self.power.modes if m.max_power]
+        return flagged[0] if flagged else max(self.power.modes, key=lambda m: m.power_w)
+
+
+# ---------------------------------------------------------------- models
+
+class Size(Sourced):
+    params_m: float = Field(gt=0, description="Parameters (millions).")
+    macs_g: GMacs = Field(gt=0, description="Multiply-accumulates per inference at the stated input (GMACs); for LLMs per generated token.")
+    activation_mb: MB = Field(ge=0, description="Peak activation memory at batch 1 in FP32 (MB); for LLMs excluding the KV cache.")
+    input: str = Field(description="Input the MACs are stated at, e.g. '224x224 RGB', '640x640', '128 tokens', '30 s audio'.")
+    input_elements: int = Field(gt=0, description="Elements in one input tensor (for host transfer).")
+    output_elements: int = Field(gt=0, description="Elements in the outputs of one inference (for host transfer).")
+
+
+class LLMShape(Sourced):
+    layers: int = Field(gt=0, description="Transformer layers.")
+    hidden_size: int = Field(gt=0, description="Model width.")
+    kv_heads: int = Field(gt=0, description="Key/value heads (GQA).")
+    head_dim: int = Field(gt=0, description="Dimension of one head.")
+    context_max: int = Field(gt=0, description="Longest context the model was trained for (tokens).")
+
+    def kv_bytes_per_token(self, kv_bytes_per_elem: float = 2.0) -> float:
+        """Keys and values for every layer: 2 x layers x kv_heads x head_dim x bytes."""
+        return 2.0 * self.layers * self.kv_heads * self.head_dim * kv_bytes_per_elem
+
+
+class Option(Sourced):
+    precision: Precision = Field(description="Numeric precision of weights (and activations, except weight-only).")
+    technique: Technique = Field(description="How the variant got there: baseline, ptq, qat, weight-only, pruned, distilled.")
+    accuracy: float = Field(description="Accuracy in the model's metric at this precision and technique.")
+    params_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of params kept (structured pruning).")
+    macs_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of MACs kept (structured pruning).")
+
+
+class ModelProfile(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Stable id used in specs and manifests.")
+    name: str = Field(description="Human name.")
+    family: str = Field(pattern=ID_PATTERN, description="Model family: mobilenet, efficientnet-lite, resnet, yolov8, llama, ...")
+    task: str = Field(pattern=ID_PATTERN, description="classification, detection, segmentation, pose, face-recognition, text-encoder, speech, llm, keyword-spotting, ...")
+    size: Size
+    llm: LLMShape | None = Field(default=None, description="For LLMs: the shape that sets the KV cache.")
+    onnx_ops: list[str] = Field(min_length=1, description="ONNX operator types the model uses (checked against op-support tables).")
+    dynamic_shapes: bool = Field(default=False, description="The exported graph has dynamic input shapes.")
+    metric: str = Field(description="Accuracy metric, e.g. 'ImageNet top-1 %', 'COCO mAP50-95', 'MMLU %'.")
+    higher_is_better: bool = Field(default=True, description="Direction of the metric.")
+    options: list[Option] = Field(min_length=1, description="Accuracy per precision and technique.")
+
+    @model_validator(mode="after")
+    def _unique_options(self):
+        keys = [(o.precision, o.technique) for o in self.options]
+        dup = {k for k in keys if keys.count(k) > 1}
+        if dup:
+            raise ValueError(f"duplicate option {sorted(dup)[0]}")
+        if self.task == "llm" and self.llm is None:
+            raise ValueError("an llm model needs the llm: block (layers, kv_heads, head_dim, ...)")
+        return self
+
+    def option(self, precision: str, technique: str | None = None) -> Option:
+        cands = [o for o in self.options if o.precision == precision
+                 and (technique is None or o.technique == technique)]
+        if not cands:
+            raise KeyError((precision, technique))
+        # no technique asked: the most accurate way to reach this precision
+        return max(cands, key=lambda o: o.accuracy if self.higher_is_better else -o.accuracy)
+
+
+# ---------------------------------------------------------------- measurements, op support
+
+class Measurement(Strict):
+    device: str = Field(description="Device id.")
+    model: str = Field(description="Model id.")
+    precision: Precision
+    unit: str | None = Field(default=None, description="Unit id (default: the device's first unit).")
+    runtime: str = Field(description="Runtime that was measured.")
+    power_mode: str | None = Field(default=None, description="Power mode id (default: the device's first).")
+    batch: int = Field(default=1, gt=0)
+    metric: Metric = Field(description="latency_ms (per inference), throughput_fps, decode_tokens_per_s or prefill_tokens_per_s.")
+    value: float = Field(gt=0)
+    includes_prepost: bool = Field(default=False, description="The time includes pre/post-processing on the host.")
+    calibrate: bool = Field(default=True, description="Use this point to calibrate efficiencies.")
+    holdout: bool = Field(default=False, description="Kept out of the calibration on purpose (implies calibrate: false): benchmarks/estimator_accuracy.py scores the estimator on it as a published measurement it has never seen.")
+    source: str = Field(min_length=3)
+    notes: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _holdout_is_not_calibrated(cls, data):
+        if isinstance(data, dict) and data.get("holdout"):
+            if data.get("calibrate") is True:
+                raise ValueError("a holdout point is never calibrated on: drop calibrate: true")
+            data = {**data, "calibrate": False}
+        return data
+
+
+class OpSupport(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Operator-support class id referenced by compute units.")
+    name: str
+    supported_ops: list[str] = Field(description="ONNX op types the unit runs; others fall back to the host CPU.")
+    source: str = Field(min_length=3)
+    notes: str = ""
+
+
+class MathPath(NamedTuple):
+    """How a runtime's math reaches a unit's peak: the precision an FP32 model's math runs
+    at, and whether the runtime uses the unit's matrix engines."""
+    fp32_math: str = "fp32"
+    matrix_units: bool = True
+
+
+class Runtime(Strict):
+    id: str = Field(pattern=ID_PATTERN, description="Runtime id, as compute units list it.")
+    name: str
+    runs: Literal["any", "llm", "non-llm"] = Field(description="Which models it runs: any, decoder LLMs only, or everything but LLMs.")
+    fp32_math: Literal["fp32", "fp16"] = Field(default="fp32", description="The precision an FP32 model's math runs at: fp32, or fp16 on units whose peak_tops list fp16 (ncnn and OpenVINO run FP32 models with FP16 arithmetic by default where the hardware has it).")
+    matrix_units: bool = Field(default=True, description="Whether the runtime keeps a unit's matrix engines (tensor cores) busy; false: its math runs at the unit's vector_peak_tops where the catalog lists them (OpenCV DNN's CUDA backend gains little from tensor cores at batch 1).")
+    source: str = Field(min_length=3)
+
+    @property
+    def math(self) -> MathPath:
+        return MathPath(self.fp32_math, self.matrix_units)
+
+    def runs_model(self, model: "ModelProfile") -> bool:
+        if self.runs == "any":
+            return True
+        return (model.llm is not None) == (self.runs == "llm")
+
+
+class CatalogFile(Strict):
+    """One YAML file of a catalog directory; any of the sections may be present."""
+    devices: list[Device] = Field(default_factory=list)
+    models: list[ModelProfile] = Field(default_factory=list)
+    measurements: list[Measurement] = Field(default_factory=list)
+    op_support: list[OpSupport] = Field(default_factory=list)
+    runtimes: list[Runtime] = Field(default_factory=list)

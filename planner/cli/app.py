@@ -1,0 +1,85 @@
+"""The command line: a thin shell over the library. Each verb lives in its own module in this
+package, imported only when it runs; this one builds the group, and turns library errors into
+one-line messages and exit codes (all named in `planner.exitcodes`).
+
+Heavy imports (ortools, onnx, onnxruntime, numpy, jinja2) happen inside the commands that
+need them, so `catalog`, `estimate` and `lint` start fast."""
+from __future__ import annotations
+
+import importlib
+import os
+
+import click
+
+from planner import exitcodes
+from planner.errors import (
+    AccuracyBudgetError,
+    EdgeplanError,
+    InfeasibleError,
+    VerificationError,
+)
+
+# command name -> (module in planner.cli, attribute)
+COMMANDS = {
+    "bundle": ("bundle_cmd", "bundle"),
+    "catalog": ("catalog_cmd", "catalog"),
+    "estimate": ("estimate_cmd", "estimate"),
+    "lint": ("lint_cmd", "lint"),
+    "profile": ("profile_cmd", "profile"),
+    "report": ("report_cmd", "report"),
+    "rules": ("lint_cmd", "rules"),
+    "schema": ("schema_cmd", "schema"),
+    "solve": ("solve_cmd", "solve"),
+}
+
+# the library's errors carry no exit codes: the CLI alone decides them (most specific first)
+ERROR_EXIT_CODES = ((AccuracyBudgetError, exitcodes.ACCURACY_BUDGET),
+                    (VerificationError, exitcodes.VERIFY_FAILED),
+                    (InfeasibleError, exitcodes.INFEASIBLE),
+                    (EdgeplanError, exitcodes.USAGE))
+
+
+def exit_code_for(error: EdgeplanError) -> int:
+    return next(code for cls, code in ERROR_EXIT_CODES if isinstance(error, cls))
+
+
+class EdgeplanGroup(click.Group):
+    """The verbs, each imported when it is used, and the one place errors become exit codes."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name]
+        return getattr(importlib.import_module(f"planner.cli.{module}"), attr)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EdgeplanError as e:
+            click.echo(f"edgeplan: error: {e.one_line()}", err=True)
+            ctx.exit(exit_code_for(e))
+        except KeyboardInterrupt:
+            click.echo("edgeplan: interrupted", err=True)
+            ctx.exit(exitcodes.INTERRUPTED)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BrokenPipeError:
+            ctx.exit(exitcodes.OK)
+        except Exception as e:  # a bug: one line unless asked for the traceback
+            if os.environ.get("EDGEPLAN_DEBUG"):
+                raise
+            click.echo(f"edgeplan: internal error: {type(e).__name__}: {e} "
+                       "(set EDGEPLAN_DEBUG=1 for the traceback)", err=True)
+            ctx.exit(exitcodes.INTERNAL)
+
+
+@click.group(cls=EdgeplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edgeplan")
+def main():
+    """edgeplan: pick model x precision x device for edge AI, or prove nothing fits.
+
+    Example: edgeplan solve examples/camera-classifier.yaml
+    """

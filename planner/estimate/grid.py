@@ -1,0 +1,214 @@
+"""Many combinations at once: latency, occupancy and memory of every option on every unit
+row as numpy arrays, with the same physics and calibration as `point.estimate` (the tests
+check it cell by cell). The solver's candidates are built from it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from planner.catalog.loader import Catalog
+from planner.catalog.schema import ComputeUnit, Device, ModelProfile
+from planner.estimate.cache import calibration_for
+from planner.estimate.roofline import (
+    DEFAULT_LLM_CONTEXT,
+    EFF_BOUNDS,
+    KV_BYTES_PER_ELEMENT,
+    busy_ms,
+    math_precision,
+    roofline_terms,
+    with_measurement,
+)
+from planner.vocabulary import BYTES_PER_PARAM, PRECISIONS
+
+# ---------------------------------------------------------------- many combinations at once
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One way to run on a device: (device, unit, power mode, runtime)."""
+    device: Device
+    unit: ComputeUnit
+    mode_id: str
+    compute_scale: float
+    runtime: str
+
+
+@dataclass(frozen=True)
+class OptionRow:
+    """One model at one precision and technique."""
+    model: ModelProfile
+    precision: str
+    technique: str
+    accuracy: float
+    params_scale: float
+    macs_scale: float
+
+
+def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRow], *,
+                  batch: int = 1, context: int | None = None, calibration=None) -> dict:
+    """Latency and memory of every option on every unit row, as numpy arrays of shape
+    (len(options), len(units)); the same physics and calibration as `estimate`, which the
+    tests check cell by cell. `runs` is False where the unit cannot run the precision."""
+    cal = calibration if calibration is not None else calibration_for(catalog)
+    # explanations ask many variants of one spec: the estimates do not change, so keep them
+    key = (id(cal), batch, context,
+           tuple((o.model.id, o.precision, o.technique, o.params_scale, o.macs_scale)
+                 for o in options),
+           tuple((u.device.id, u.unit.id, u.mode_id, u.runtime) for u in units))
+    cache = catalog.__dict__.setdefault("_grid_cache", {})
+    if key not in cache:
+        if len(cache) >= GRID_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        g = _estimate_grid(cal, options, units, batch, context,
+                           [catalog.math_path(u.runtime) for u in units])
+        # a runtime runs only its kind of model (catalog/runtimes.yaml)
+        for j, u in enumerate(units):
+            rt = catalog.runtimes.get(u.runtime)
+            if rt is not None and rt.runs != "any":
+                g["runs"][:, j] &= [rt.runs_model(o.model) for o in options]
+        cache[key] = g
+    return cache[key]
+
+
+GRID_CACHE_SIZE = 8
+
+
+GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cache-sized
+
+
+def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
+    import numpy as np
+    n_o, n_u = len(options), len(units)
+    f = np.float64
+    prec_idx = {p: i for i, p in enumerate(PRECISIONS)}
+    bpp = np.array([BYTES_PER_PARAM[p] for p in PRECISIONS])
+    o_prec = np.array([prec_idx[o.precision] for o in options], dtype=int)
+
+    # unit rows: per precision whether it runs, at which math precision, at what peak
+    ok_p = np.zeros((len(PRECISIONS), n_u), dtype=bool)
+    mi_p = np.zeros((len(PRECISIONS), n_u), dtype=int)
+    pk_p = np.ones((len(PRECISIONS), n_u))
+    for p in PRECISIONS:
+        k = prec_idx[p]
+        for j, u in enumerate(units):
+            if p in u.unit.precisions:
+                mp = math_precision(u.unit, p, math_paths[j])
+                ok_p[k, j] = True
+                mi_p[k, j] = prec_idx[mp]
+                pk_p[k, j] = (u.unit.call_peak_tops(mp, math_paths[j].matrix_units) * 1e12
+                              * u.compute_scale)
+            else:
+                mi_p[k, j] = k
+
+    def row(values):
+        return np.asarray(values, dtype=f).reshape(1, n_u)
+
+    links = [u.device.host_interface if u.unit.kind != "cpu" else None for u in units]
+    dram = row([u.device.memory.bandwidth_gbs for u in units])
+    onchip = row([u.unit.on_chip_memory_mb * 1e6 if u.unit.on_chip_memory_mb is not None
+                  else -1.0 for u in units])
+    link_gbs = row([l.bandwidth_gbs if l else 0.0 for l in links])
+    link_ms = row([l.per_call_overhead_ms if l else 0.0 for l in links])
+    dispatch = row([u.unit.dispatch_overhead_ms for u in units])
+    act_chip = np.array([u.unit.activations_on_chip for u in units]).reshape(1, n_u)
+    ctx_switch = np.array([u.unit.weight_loading == "context-switch"
+                           for u in units]).reshape(1, n_u)
+    ctx_ms = row([u.unit.context_switch_ms for u in units])
+
+    # log efficiency: the factors of calibrate._features (unit rows here; model family,
+    # precision path and device x model per option below)
+    coef = cal.coef_of
+    lu = {regime: row([coef(f"regime:{regime}")
+                       + coef(f"dev:{u.device.family}:{u.unit.kind}:{regime}")
+                       + coef(f"device:{u.device.id}:{u.unit.kind}")
+                       + coef(f"kind:{u.unit.kind}:{regime}") + coef(f"runtime:{u.runtime}")
+                       for u in units])
+          for regime in ("compute", "memory")}
+    # the unit's precision path, by the precision the math runs at
+    lp = np.array([[coef(f"precision:{u.device.family}:{u.unit.kind}:{p}") for u in units]
+                   for p in PRECISIONS])
+    # device x model: rows of the models that have such factors, indexed per option
+    pair_models = sorted({n.split(":")[2] for n in cal.coef if n.startswith("pair:")})
+    pair_row = {m: r for r, m in enumerate(pair_models)}
+    lpair = np.array([[coef(f"pair:{u.device.id}:{m}") for u in units] for m in pair_models]
+                     ).reshape(len(pair_models), n_u)
+    o_pair = np.array([pair_row.get(o.model.id, -1) for o in options], dtype=int)
+    is_llm = np.array([o.model.llm is not None for o in options])
+    overhead = {llm: row([cal.overhead_ms(u.device.family, llm=llm) for u in units])
+                for llm in (False, True)}
+    lo_all = np.array([coef(f"model:{o.model.family}") for o in options])
+    # model family x unit kind, per family row
+    families = sorted({o.model.family for o in options})
+    fam_row = {fm: r for r, fm in enumerate(families)}
+    lmk = np.array([[coef(f"model-on:{fm}:{u.unit.kind}") for u in units] for fm in families]
+                   ).reshape(len(families), n_u)
+    o_fam = np.array([fam_row[o.model.family] for o in options], dtype=int)
+
+    ctx = np.array([0 if o.model.llm is None else
+                    (context if context is not None else
+                     min(DEFAULT_LLM_CONTEXT, o.model.llm.context_max)) for o in options], f)
+    kv_all = np.array([o.model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) if o.model.llm
+                       else 0.0 for o in options]) * ctx * batch
+    w_all = np.array([o.model.size.params_m * 1e6 * o.params_scale for o in options]) \
+        * bpp[o_prec]
+    act_all = np.array([o.model.size.activation_mb * 1e6 for o in options])
+    ops_all = np.array([2.0 * o.model.size.macs_g * 1e9 * o.macs_scale * batch for o in options])
+    # as efficiency_gops: a pipelined unit's size term reads one input's work
+    per_batch = np.where(act_chip, 1.0 / batch, 1.0)
+    io_all = np.array([o.model.size.input_elements + o.model.size.output_elements
+                       for o in options], f) * batch * bpp[o_prec]
+
+    runs = np.empty((n_o, n_u), dtype=bool)
+    latency = np.empty((n_o, n_u))
+    busy = np.empty((n_o, n_u))
+    memory_gb = np.empty((n_o, n_u))
+    lo_clip, hi_clip = np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1])
+    step = max(1, GRID_CHUNK_CELLS // max(1, n_u))
+    for a in range(0, n_o, step):
+        sl = slice(a, min(n_o, a + step))
+        pr = o_prec[sl]
+        runs[sl] = ok_p[pr]
+        math_idx = mi_p[pr]
+        act_bytes = act_all[sl, None] * (bpp[math_idx] / 4.0) * batch
+        compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms = roofline_terms(
+            np, weight_bytes=w_all[sl, None], act_bytes=act_bytes, kv_bytes=kv_all[sl, None],
+            ops=ops_all[sl, None], peak_ops=pk_p[pr], dram_gbs=dram, onchip_bytes=onchip,
+            link_gbs=link_gbs, io_bytes=io_all[sl, None], link_overhead_ms=link_ms,
+            dispatch_ms=dispatch, act_on_chip=act_chip, context_switch=ctx_switch,
+            context_switch_ms=ctx_ms)
+        lo = lo_all[sl, None] + lmk[o_fam[sl]] + np.take_along_axis(lp, math_idx, axis=0)
+        rows_pair = o_pair[sl]
+        has_pair = rows_pair >= 0
+        if has_pair.any():
+            lo = np.broadcast_to(lo, (len(pr), n_u)).copy()
+            lo[has_pair] += lpair[rows_pair[has_pair]]
+        size = coef("size:compute") * np.log10(
+            np.maximum(ops_all[sl, None] * per_batch / 1e9, 1e-6))
+        logeff = np.where(compute_ms >= memory_ms, lu["compute"] + lo + size, lu["memory"] + lo)
+        eff = np.exp(np.clip(logeff, lo_clip, hi_clip))
+        core_ms = np.maximum(compute_ms, memory_ms) / eff
+        latency[sl] = core_ms + streaming_ms + transfer_ms + dispatch_ms \
+            + np.where(is_llm[sl, None], overhead[True], overhead[False])
+        busy[sl] = busy_ms(np, act_chip, core_ms, streaming_ms, latency[sl])
+        memory_gb[sl] = (w_all[sl, None] + act_bytes + kv_all[sl, None]) / 1e9
+
+    # a published measurement of exactly the combination wins, as in `estimate`
+    if cal.measured:
+        o_at: dict[tuple, list[int]] = {}
+        for i, o in enumerate(options):
+            o_at.setdefault((o.model.id, o.precision), []).append(i)
+        u_at: dict[tuple, list[int]] = {}
+        for j, u in enumerate(units):
+            u_at.setdefault((u.device.id, u.unit.id, u.runtime, u.mode_id), []).append(j)
+        for (dev, model, prec, unit, runtime, b, mode, _) in cal.measured:
+            if b != batch:
+                continue
+            value, is_busy = cal.measured_point(dev, model, prec, unit, runtime, b, mode)
+            for i in o_at.get((model, prec), ()):
+                for j in u_at.get((dev, unit, runtime, mode), ()):
+                    latency[i, j], busy[i, j] = with_measurement(value, is_busy, latency[i, j],
+                                                                 busy[i, j])
+    # a unit of several cores runs that many calls side by side: each holds a share
+    busy /= row([u.unit.cores for u in units])
+    return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "memory_gb": memory_gb,
+            "runtime_measured": np.array([cal.measured_runtime(u.runtime, u.unit.kind)
+                                          for u in units],
+                                         dtype=bool)}

@@ -1,0 +1,368 @@
+"""The estimator: what a model at a precision does on a device's compute unit.
+
+One module feeds every verb (solve, lint, report, bundle). For (model, precision, technique,
+device, unit, runtime, batch, context, power mode) it gives latency (p50 with a low-high
+interval), throughput, LLM prefill/decode tokens/s, memory (weights + activations + KV cache +
+the OS/runtime reserve), power and energy, and expected accuracy. Every number carries its
+provenance (datasheet, measured, calibrated, estimated) and the bottleneck that set it.
+
+The physics is a roofline plus overheads (DESIGN.md):
+
+    ideal   = max(ops / peak_ops, bytes / bandwidth)          # per inference, at 100 %
+    latency = ideal / efficiency + dispatch + host transfer + weight streaming
+
+`efficiency` is not a constant in code: it is fitted on the catalog's measured points
+(`calibrate.py`), per device family and regime (compute- or bandwidth-bound), per model family,
+runtime, precision path and network-on-device, so adding measurements improves it. A measured
+point for exactly the asked combination is used as such. A pipelined dataflow unit (Hailo)
+also has an occupancy per call shorter than its latency: a stream hides transfers and per-call
+costs, and throughput follows the occupancy.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+from planner.catalog.loader import Catalog
+from planner.catalog.schema import ComputeUnit, Device
+from planner.errors import EstimateError, UnknownIdError, did_you_mean
+from planner.estimate.cache import calibration_for
+from planner.estimate.roofline import (
+    DEFAULT_LLM_CONTEXT,
+    KV_BYTES_PER_ELEMENT,
+    _bottleneck,
+    _ScalarXP,
+    busy_ms,
+    efficiency_gops,
+    math_precision,
+    roofline,
+    with_measurement,
+)
+from planner.vocabulary import BYTES_PER_PARAM, PRECISIONS
+
+Z80 = 1.2816                        # two-sided 80 % interval under a log-normal error
+
+
+@dataclass(frozen=True)
+class Quantity:
+    value: float
+    unit: str
+    provenance: str                 # datasheet | measured | calibrated | estimated
+    low: float | None = None
+    high: float | None = None
+    bottleneck: str | None = None   # compute | memory-bandwidth | host-transfer | weight-streaming | dispatch
+
+    def as_dict(self) -> dict:
+        d = {"value": _r(self.value), "unit": self.unit, "provenance": self.provenance}
+        if self.low is not None:
+            d["low"] = _r(self.low)
+            d["high"] = _r(self.high)
+        if self.bottleneck:
+            d["bottleneck"] = self.bottleneck
+        return d
+
+
+def _r(x: float) -> float:
+    """Round to 4 significant digits: estimates are not more precise, and output stays stable."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return float(f"{x:.4g}")
+
+
+@dataclass(frozen=True)
+class Query:
+    model: str
+    precision: str
+    device: str
+    technique: str | None = None
+    unit: str | None = None
+    runtime: str | None = None
+    batch: int = 1
+    context: int | None = None
+    power_mode: str | None = None
+
+
+@dataclass
+class Estimate:
+    query: Query
+    model_name: str
+    device_name: str
+    technique: str
+    unit: str
+    runtime: str
+    power_mode: str
+    is_llm: bool
+    latency_ms: Quantity
+    throughput_fps: Quantity
+    memory_gb: Quantity
+    memory_breakdown_gb: dict[str, float]
+    memory_available_gb: float
+    power_w: Quantity
+    energy_mj: Quantity
+    accuracy: Quantity
+    accuracy_metric: str
+    prefill_tokens_per_s: Quantity | None = None
+    decode_tokens_per_s: Quantity | None = None
+    weights_on_chip: bool | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fits_memory(self) -> bool:
+        return self.memory_gb.value <= self.memory_available_gb
+
+    def unit_share(self, rate_per_s: float) -> float:
+        """Share of the unit's time that serving `rate_per_s` inferences (or tokens) per
+        second takes, as `solve` counts it (by occupancy: a pipelined unit's throughput)."""
+        return rate_per_s / self.throughput_fps.value
+
+    def as_dict(self) -> dict:
+        q = asdict(self.query)
+        q.update(technique=self.technique, unit=self.unit, runtime=self.runtime,
+                 power_mode=self.power_mode)
+        out = {"query": q, "model_name": self.model_name, "device_name": self.device_name,
+               "latency_ms": self.latency_ms.as_dict(),
+               "throughput_fps": self.throughput_fps.as_dict()}
+        if self.is_llm:
+            out["prefill_tokens_per_s"] = self.prefill_tokens_per_s.as_dict()
+            out["decode_tokens_per_s"] = self.decode_tokens_per_s.as_dict()
+        out["memory_gb"] = self.memory_gb.as_dict()
+        out["memory_breakdown_gb"] = {k: _r(v) for k, v in self.memory_breakdown_gb.items()}
+        out["memory_available_gb"] = _r(self.memory_available_gb)
+        out["fits_memory"] = self.fits_memory
+        if self.weights_on_chip is not None:
+            out["weights_on_chip"] = self.weights_on_chip
+        out["power_w"] = self.power_w.as_dict()
+        out["energy_mj"] = self.energy_mj.as_dict()
+        out["accuracy"] = {**self.accuracy.as_dict(), "metric": self.accuracy_metric}
+        out["notes"] = list(self.notes)
+        return out
+
+
+
+# ---------------------------------------------------------------- resolving a query
+
+def resolve_unit(dev: Device, unit_id: str | None, precision: str) -> ComputeUnit:
+    if unit_id is not None:
+        try:
+            unit = dev.unit(unit_id)
+        except KeyError:
+            raise UnknownIdError(f"device {dev.id!r} has no unit {unit_id!r}"
+                                 f"{did_you_mean(unit_id, [u.id for u in dev.units])} "
+                                 f"(units: {', '.join(u.id for u in dev.units)})",
+                                 field="unit") from None
+        if precision not in unit.precisions:
+            raise EstimateError(f"{precision.upper()} is not a precision of {dev.id} {unit.id} "
+                                f"(it runs {', '.join(p.upper() for p in unit.precisions)})",
+                                field="precision")
+        return unit
+    for u in dev.units:
+        if precision in u.precisions:
+            return u
+    runs = sorted({p for u in dev.units for p in u.precisions}, key=PRECISIONS.index)
+    raise EstimateError(f"{precision.upper()} is not a precision of {dev.id} "
+                        f"(its units run {', '.join(p.upper() for p in runs)})", field="precision")
+
+
+def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog=None,
+                    model=None) -> str:
+    """The runtime asked for, or the unit's first that runs this kind of model (LLM runtimes
+    run LLMs only; vision compilers run no LLM; see catalog/runtimes.yaml)."""
+    fits = [r for r in unit.runtimes
+            if catalog is None or model is None or catalog.runs(r, model)]
+    if runtime is None:
+        if not fits:
+            raise EstimateError(f"no runtime on {dev.id} {unit.id} runs "
+                                f"{'an LLM' if model.llm else 'a non-LLM model'} "
+                                f"(runtimes: {', '.join(unit.runtimes)})", field="runtime")
+        return fits[0]
+    if runtime not in unit.runtimes:
+        raise EstimateError(f"runtime {runtime!r} does not run on {dev.id} {unit.id} "
+                            f"(runtimes: {', '.join(unit.runtimes)})"
+                            f"{did_you_mean(runtime, unit.runtimes)}", field="runtime")
+    if runtime not in fits:
+        kind = catalog.runtimes[runtime].runs
+        raise EstimateError(f"runtime {runtime!r} runs {'LLMs' if kind == 'llm' else 'no LLM'}"
+                            f"; {model.id} {'is' if model.llm else 'is not'} an LLM "
+                            f"(runtimes here that run it: {', '.join(fits) or 'none'})",
+                            field="runtime")
+    return runtime
+
+
+def runtime_rank(measured_runtime: bool, latency_ms: float) -> tuple:
+    """How a unit's runtimes are ranked for the same option (lower is better), in `estimate`
+    and in the solver's pruning alike: a runtime with measured points before one without (an
+    unmeasured runtime's estimate is only the mean runtime's), then the faster."""
+    return (not measured_runtime, latency_ms)
+
+
+# ---------------------------------------------------------------- the estimate
+
+def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
+    """Estimate one combination. Raises UnknownIdError / EstimateError on what cannot run."""
+
+    model = catalog.model(q.model)
+    dev = catalog.device(q.device)
+    if q.precision not in PRECISIONS:
+        raise EstimateError(f"unknown precision {q.precision!r}; expected one of "
+                            f"{', '.join(PRECISIONS)}", field="precision")
+    if q.batch < 1:
+        raise EstimateError("batch must be at least 1", field="batch")
+    unit = resolve_unit(dev, q.unit, q.precision)
+    runtime = resolve_runtime(dev, unit, q.runtime, catalog, model)
+    cal = calibration if calibration is not None else calibration_for(catalog)
+    if q.runtime is None:
+        # every runtime that runs it, estimated in full (measured points included); the best
+        fits = [r for r in unit.runtimes if catalog.runs(r, model)]
+        ests = [estimate(catalog, replace(q, unit=unit.id, runtime=r), calibration=cal)
+                for r in fits]
+        return min(ests, key=lambda e: runtime_rank(cal.measured_runtime(e.runtime, unit.kind),
+                                                     e.latency_ms.value))
+    try:
+        mode = dev.mode(q.power_mode)
+    except KeyError:
+        raise UnknownIdError(f"device {dev.id!r} has no power mode {q.power_mode!r}"
+                             f"{did_you_mean(q.power_mode, [m.id for m in dev.power.modes])} "
+                             f"(modes: {', '.join(m.id for m in dev.power.modes)})",
+                             field="power_mode") from None
+    try:
+        option = model.option(q.precision, q.technique)
+    except KeyError:
+        have = ", ".join(f"{o.precision}/{o.technique}" for o in model.options)
+        raise EstimateError(f"{model.id} has no {q.precision}"
+                            f"{'/' + q.technique if q.technique else ''} option (it has {have})",
+                            field="technique" if q.technique else "precision") from None
+
+    is_llm = model.llm is not None
+    context = 0
+    if is_llm:
+        context = q.context if q.context is not None else min(DEFAULT_LLM_CONTEXT,
+                                                                model.llm.context_max)
+    notes: list[str] = []
+    if is_llm and context > model.llm.context_max:
+        notes.append(f"context {context} exceeds the model's trained context "
+                     f"{model.llm.context_max}")
+
+    math_path = catalog.math_path(runtime)
+    mp = math_precision(unit, q.precision, math_path)
+    r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
+                 params_scale=option.params_scale, macs_scale=option.macs_scale,
+                 compute_scale=mode.compute_scale, math_path=math_path)
+    gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
+    eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops)
+    core_ms = r.core_ms / eff
+    lat = core_ms + r.fixed_ms + cal.overhead_ms(dev.family, llm=is_llm)
+    busy = busy_ms(_ScalarXP, unit.activations_on_chip, core_ms, r.streaming_ms, lat)
+    # calibrated when measured points of this device family and regime set the efficiency
+    # (they also absorb an estimated peak); otherwise the prior alone: estimated
+    provenance = "calibrated" if n_support else "estimated"
+    bottleneck = _bottleneck(r, core_ms)
+
+    measured = cal.measured_point(dev.id, model.id, q.precision, unit.id, runtime, q.batch,
+                                  mode.id)
+    # latency and occupancy each carry their own provenance: a measured throughput of a
+    # pipelined unit says nothing exact about one call's latency, and the reverse
+    lat_prov = busy_prov = provenance
+    if measured is not None:
+        value, is_busy = measured
+        lat, busy = with_measurement(value, is_busy, lat, busy)
+        if is_busy:
+            busy_prov = "measured"
+            notes.append("throughput is a published measurement of exactly this combination")
+        else:
+            lat_prov = "measured"
+            if not unit.activations_on_chip:   # a call holds the unit for its latency
+                busy_prov = "measured"
+                what = "latency and throughput follow"
+            else:
+                what = "latency is"
+            notes.append(f"{what} a published measurement of exactly this combination "
+                         "(model execution; a fitted pre/post-processing share taken out "
+                         "where the timing included it)")
+
+    def spread(prov, fit_sigma=sigma):
+        # (low, high) as factors of the value: a measurement's own spread, else the fit's
+        if prov == "measured":
+            return 0.9, 1.1
+        return math.exp(-Z80 * fit_sigma), math.exp(Z80 * fit_sigma)
+
+    lat_lo, lat_hi = spread(lat_prov)
+    busy_lo, busy_hi = spread(busy_prov)
+    low, high = lat * lat_lo, lat * lat_hi
+
+    if measured is None and not cal.measured_runtime(runtime, unit.kind):
+        notes.append(f"no published measurement uses {runtime} on a {unit.kind}: its "
+                     "efficiency there is the fit's guess (its other units' and the mean "
+                     "runtime's)")
+    if unit.activations_on_chip and busy < lat:
+        notes.append(f"{unit.id} pipelines a stream of inputs: throughput is set by its "
+                     "steady state, which hides host transfers and per-call costs")
+    if unit.cores > 1:
+        # a call runs on one core (latency above); the unit runs `cores` calls side by side
+        busy /= unit.cores
+        notes.append(f"{unit.id} has {unit.cores} cores that each run one call: throughput is "
+                     f"{unit.cores} streams', {unit.cores} x one call's rate")
+    latency = Quantity(lat, "ms", lat_prov, low, high, bottleneck)
+    throughput = Quantity(q.batch * 1000.0 / busy, "fps", busy_prov,
+                          q.batch * 1000.0 / (busy * busy_hi),
+                          q.batch * 1000.0 / (busy * busy_lo), bottleneck)
+
+    prefill = decode = None
+    if is_llm:
+        # decode: one token per step, latency above is per token; prefill is compute-bound
+        decode = Quantity(1000.0 / lat, "tokens/s", lat_prov, 1000.0 / high, 1000.0 / low,
+                          bottleneck)
+        ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "prefill", mp, gops)
+        per_tok_ms = r.compute_ms / q.batch / ceff   # the roofline's compute time per token
+        pf_prov = "calibrated" if cn else "estimated"
+        pf_measured = cal.measured_prefill_ms(dev.id, model.id, q.precision, unit.id, runtime,
+                                              q.batch, mode.id)
+        if pf_measured is not None:
+            per_tok_ms, pf_prov = pf_measured, "measured"
+            notes.append("prefill is a published measurement of exactly this combination")
+        pv = 1000.0 / per_tok_ms
+        pf_lo, pf_hi = spread(pf_prov, csigma)
+        prefill = Quantity(pv, "tokens/s", pf_prov, pv * pf_lo, pv * pf_hi, "compute")
+
+    # memory: weights + activations + KV cache, plus what the OS and runtime keep
+    s = model.size
+    weights_gb = s.params_m * 1e6 * option.params_scale * BYTES_PER_PARAM[q.precision] / 1e9
+    act_gb = s.activation_mb * 1e-3 * (BYTES_PER_PARAM[mp] / 4.0) * q.batch
+    kv_gb = (model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * q.batch / 1e9
+             if is_llm else 0.0)
+    reserve_gb = dev.memory.total_gb - dev.memory.available_gb
+    breakdown = {"weights": weights_gb, "activations": act_gb, "kv_cache": kv_gb,
+                 "os_and_runtime_reserve": reserve_gb}
+    need = weights_gb + act_gb + kv_gb
+    mem_prov = "estimated" if ("activation_mb" in s.estimated or "params_m" in s.estimated) \
+        else "datasheet"
+    memory = Quantity(need, "GB", mem_prov, bottleneck=None)
+
+    # power: the mode's budget while busy; energy per inference at that power
+    idle = dev.power.idle_w
+    pw_prov = "estimated" if dev.power.estimated else "datasheet"
+    power = Quantity(mode.power_w, "W", pw_prov, idle, mode.power_w)
+    energy = Quantity(mode.power_w * busy / q.batch, "mJ",
+                      "estimated" if busy_prov == "estimated" or pw_prov == "estimated"
+                      else busy_prov,
+                      idle * busy * busy_lo / q.batch, mode.power_w * busy * busy_hi / q.batch)
+
+    acc_prov = "estimated" if "accuracy" in option.estimated else "measured"
+    accuracy = Quantity(option.accuracy, model.metric, acc_prov)
+
+    est = Estimate(query=q, model_name=model.name, device_name=dev.name,
+                   technique=option.technique, unit=unit.id, runtime=runtime,
+                   power_mode=mode.id, is_llm=is_llm, latency_ms=latency,
+                   throughput_fps=throughput, memory_gb=memory, memory_breakdown_gb=breakdown,
+                   memory_available_gb=dev.memory.available_gb, power_w=power,
+                   energy_mj=energy, accuracy=accuracy, accuracy_metric=model.metric,
+                   prefill_tokens_per_s=prefill, decode_tokens_per_s=decode,
+                   weights_on_chip=r.weights_on_chip, notes=notes)
+    if r.weights_on_chip is False:
+        if unit.weight_loading == "context-switch":
+            notes.append(f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip "
+                         "memory: the network runs in contexts, all reloaded on every call "
+                         "(a larger batch amortises the reload)")
+        else:
+            notes.append(f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip "
+                         "memory: the rest streams on every inference")
+    return est

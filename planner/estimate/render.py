@@ -1,0 +1,40 @@
+"""One estimate as text for people (`edgeplan estimate`)."""
+from __future__ import annotations
+
+
+def _fmt_q(q, digits=3) -> str:
+    s = f"{q['value']:.{digits}g} {q['unit']}"
+    if "low" in q:
+        s += f"  [{q['low']:.{digits}g} - {q['high']:.{digits}g}]"
+    s += f"  ({q['provenance']}"
+    if q.get("bottleneck"):
+        s += f", bound by {q['bottleneck']}"
+    return s + ")"
+
+
+def render_estimate_text(d: dict) -> str:
+    """The text `edgeplan estimate` prints: every quantity with its interval, provenance and
+    bottleneck, the memory breakdown and the notes."""
+    q = d["query"]
+    lines = [f"{d['model_name']} ({q['model']}) at {q['precision'].upper()}/{q['technique']} "
+             f"on {d['device_name']} ({q['device']})",
+             f"  unit {q['unit']}, runtime {q['runtime']}, power mode {q['power_mode']}, "
+             f"batch {q['batch']}" + (f", context {q['context']}" if q.get("context") else ""),
+             f"  latency      {_fmt_q(d['latency_ms'])}",
+             f"  throughput   {_fmt_q(d['throughput_fps'])}"]
+    if "decode_tokens_per_s" in d:
+        lines.append(f"  decode       {_fmt_q(d['decode_tokens_per_s'])}")
+        lines.append(f"  prefill      {_fmt_q(d['prefill_tokens_per_s'])}")
+    mb = d["memory_breakdown_gb"]
+    fit = "fits" if d["fits_memory"] else "DOES NOT FIT"
+    lines.append(f"  memory       {d['memory_gb']['value']:.3g} GB of {d['memory_available_gb']:.3g}"
+                 f" GB available: {fit}  (weights {mb['weights']:.3g} + activations "
+                 f"{mb['activations']:.3g} + KV cache {mb['kv_cache']:.3g}; OS/runtime reserve "
+                 f"{mb['os_and_runtime_reserve']:.3g})")
+    lines.append(f"  power        {_fmt_q(d['power_w'])}")
+    lines.append(f"  energy       {_fmt_q(d['energy_mj'])} per inference")
+    a = d["accuracy"]
+    lines.append(f"  accuracy     {a['value']:g} {a['metric']}  ({a['provenance']})")
+    for n in d["notes"]:
+        lines.append(f"  note: {n}")
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""EP201 precision-unsupported."""
+from __future__ import annotations
+
+from planner.lint.model import Problem, Rule
+from planner.vocabulary import PRECISIONS
+
+
+class PrecisionUnsupported(Rule):
+    """The compute unit cannot run the workload's precision.
+
+    Each unit runs the precisions in its catalog entry (`peak_tops`, plus `weight_only` for
+    LLM runtimes). The Edge TPU runs INT8 only, Hailo-8 runs INT8 (and INT4 weights), many
+    NPUs have no FP32 path. The estimator refuses such a combination, and `solve` rejects it
+    (reason `precision`).
+
+    Anti-pattern (FP32 on an Edge TPU):
+
+        workloads:
+          - {name: cls, model: mobilenet-v2, precision: fp32,
+             device: coral-usb-on-rpi5, unit: tpu}
+
+    Fix: quantize to a precision the unit runs (INT8 for the Edge TPU; the message lists the
+    ones the model's profile has), or run on a unit that has the precision.
+    """
+    id = "EP201"
+    name = "precision-unsupported"
+    severity = "error"
+    solver_reason = "precision"
+
+    @staticmethod
+    def check(ctx):
+        for r in ctx.resolved:
+            if r.error_step != "precision":
+                continue
+            w = r.workload
+            units = [r.device.unit(w.unit)] if w.unit else list(r.device.units)
+            runs = {p for u in units for p in u.precisions}
+            # an unknown model (its own finding) still gets this one, with no option to offer
+            have = [o for o in r.model.options if o.precision in runs] if r.model else []
+            if have:
+                by_p = {}
+                for o in have:
+                    best = by_p.get(o.precision)
+                    if best is None or _better(r.model, o, best):
+                        by_p[o.precision] = o
+                opts = [f"{p.upper()} ({by_p[p].technique}, {by_p[p].accuracy:g} "
+                        f"{r.model.metric})" for p in PRECISIONS if p in by_p]
+                fix = "use " + " or ".join(opts)
+            elif r.model is None:
+                fix = f"pick a unit or device that runs {w.precision.upper()}"
+            else:
+                fix = (f"no option of {w.model} runs there; pick a unit or device that runs "
+                       f"{w.precision.upper()}")
+            yield Problem(("workloads", r.index, "precision"), r.error.message, fix)
+
+
+def _better(model, a, b) -> bool:
+    return a.accuracy > b.accuracy if model.higher_is_better else a.accuracy < b.accuracy

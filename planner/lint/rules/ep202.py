@@ -1,0 +1,75 @@
+"""EP202 fp32-on-accelerator."""
+from __future__ import annotations
+
+from planner.lint.model import Problem, Rule
+from planner.text import num
+from planner.vocabulary import PRECISIONS
+
+
+def faster_precisions(unit, model) -> list[str]:
+    """Precisions the unit runs faster than FP32 (natively) that the model has options for."""
+    fp32 = unit.peak_tops.get("fp32", 0.0)
+    have = {o.precision for o in model.options}
+    return [p for p in PRECISIONS if p != "fp32" and p in have
+            and unit.peak_tops.get(p, 0.0) > fp32]
+
+
+class Fp32OnAccelerator(Rule):
+    """Unquantized FP32 on a device whose accelerator runs a faster precision.
+
+    Edge accelerators are built for reduced precision: the Edge TPU runs INT8 only, Jetson
+    GPUs run FP16 at about twice and INT8 at about four times their FP32 rate, the Apple
+    Neural Engine runs FP16. FP32 leaves that on the table, or silently runs on the host CPU
+    (a Coral device without `unit: tpu` falls back to the CPU for FP32). The recommendation
+    comes from the unit's catalog entry and the model's profile, with the estimator's latency
+    and accuracy for each.
+
+    Anti-pattern:
+
+        workloads:
+          - {name: det, model: yolov8n, precision: fp32, device: jetson-orin-nano-8gb}
+
+    Fix: FP16 (no calibration needed) or INT8 (QAT, or PTQ with calibration data), as the
+    message recommends for the target.
+    """
+    id = "EP202"
+    name = "fp32-on-accelerator"
+    severity = "warning"
+    solver_reason = None
+
+    @staticmethod
+    def check(ctx):
+        for r in ctx.resolved:
+            if not r.ok or r.workload.precision != "fp32":
+                continue
+            w = r.workload
+            if r.unit.kind != "cpu":
+                target = r.unit if faster_precisions(r.unit, r.model) else None
+            else:
+                target = next((u for u in r.device.units if u.kind != "cpu"
+                               and faster_precisions(u, r.model)), None)
+            if target is None:
+                continue
+            recs = []
+            for p in faster_precisions(target, r.model):
+                v = ctx.variant(r, precision=p, technique=None, unit=target.id, runtime=None)
+                if v is None:
+                    continue
+                recs.append(f"{p.upper()} {v.technique} ({num(v.latency_ms.value)} ms, "
+                            f"{v.accuracy.value:g} {v.accuracy_metric})")
+            if not recs:
+                continue
+            fp32 = target.peak_tops.get("fp32")
+            speed = ", ".join(f"{p.upper()} at {num(target.peak_tops[p] / fp32)}x the FP32 peak"
+                              if fp32 else p.upper()
+                              for p in faster_precisions(target, r.model))
+            if target is r.unit:
+                msg = (f"{w.model} runs unquantized FP32 on the {r.device.id} {r.unit.id} "
+                       f"({num(r.estimate.latency_ms.value)} ms); the {target.id} runs {speed}")
+            else:
+                msg = (f"{w.model} runs unquantized FP32 on the {r.device.id} host "
+                       f"{r.unit.id} ({num(r.estimate.latency_ms.value)} ms) while its "
+                       f"{target.id} runs {speed}")
+            yield Problem(("workloads", r.index, "precision"), msg,
+                          f"use {' or '.join(recs)}"
+                          + (f" with unit: {target.id}" if target is not r.unit else ""))

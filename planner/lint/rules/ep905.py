@@ -1,0 +1,34 @@
+"""EP905 unknown-option."""
+from __future__ import annotations
+
+from planner.lint.model import Problem, Rule
+
+
+class UnknownOption(Rule):
+    """The model's profile has no option for this precision and technique.
+
+    Profiles list accuracy per (precision, technique) with a source; a combination they do
+    not list has no accuracy, so nothing can be estimated or checked. Without `technique:`,
+    the most accurate option at the precision is used.
+
+    Anti-pattern:
+
+        workloads:
+          - {name: cls, model: resnet-50, precision: int8, technique: baseline, ...}
+
+    Fix: a technique the message lists for the precision (e.g. `ptq` or `qat` for INT8), or
+    add the option with its source to a profile of your own.
+    """
+    id = "EP905"
+    name = "unknown-option"
+    severity = "error"
+    solver_reason = None
+
+    @staticmethod
+    def check(ctx):
+        for r in ctx.resolved:
+            if r.error_step not in ("option", "estimate"):
+                continue
+            key = "technique" if ctx.given(r.index, "technique") else "precision"
+            yield Problem(("workloads", r.index, key), r.error.message,
+                          "use an option the profile lists, or add one with its source")

@@ -1,0 +1,655 @@
+"""Candidates for the solver: every (model option x device power mode x unit x runtime) a
+workload could use, estimated in one numpy pass (`estimate_grid`), checked against the
+per-option budgets, and pruned of dominated options before any CP-SAT model is built.
+
+A candidate that breaks a per-option budget is *rejected* (with the budget and by how much);
+in explanation mode it is kept, tagged with the budgets it breaks, so that the CP-SAT model can
+decide which budgets conflict.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from planner.catalog.loader import Catalog
+from planner.catalog.schema import Device, ModelProfile
+from planner.errors import UnknownIdError, did_you_mean
+from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
+from planner.spec import Spec, SpecWorkload, floor_metric, rate_per_s
+from planner.vocabulary import PRECISIONS
+
+
+@dataclass(frozen=True)
+class DeviceType:
+    """A device in one power mode: what a slot of the bill of devices can be."""
+    index: int
+    device: Device
+    mode_id: str
+    power_w: float
+    idle_w: float
+    price_usd: float
+    memory_cap_gb: float      # available memory less the headroom
+    available_gb: float
+
+
+@dataclass
+class Candidate:
+    workload: int
+    model: ModelProfile
+    precision: str
+    technique: str
+    dtype: DeviceType
+    unit: str
+    runtime: str
+    latency_ms: float
+    memory_gb: float
+    util: float               # share of the unit's time this workload takes at its rate
+    accuracy: float
+    dyn_power_w: float        # average power above idle at the asked rate
+    breaks: dict[str, tuple[float, float]] = field(default_factory=dict)  # budget -> (value, limit)
+    rank: int = 0             # deterministic tie-break order
+    cell: tuple = ()          # (option, unit row) in the workload's grid
+
+    @property
+    def label(self) -> str:
+        return (f"{self.model.id}/{self.precision}-{self.technique} on {self.dtype.device.id}"
+                f"[{self.dtype.mode_id}] {self.unit}/{self.runtime}")
+
+
+@dataclass
+class CandidateSet:
+    types: list[DeviceType]
+    per_workload: list[list[Candidate]]          # kept (feasible, or tagged in explain mode)
+    rejected: object                              # rows per (workload, model, option, device)
+    pruned_dominated: int = 0
+    considered: int = 0
+
+
+# ---------------------------------------------------------------- resolving the spec
+
+def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
+    """Unknown ids anywhere in the spec are input errors with a did-you-mean, naming the file
+    and line when the spec came from one."""
+    pos = getattr(spec, "_positions", None)
+
+    def check(kind, ids, known, path, scalar=False):
+        for k, i in enumerate(ids or ()):
+            if i not in known:
+                msg = f"unknown {kind} {i!r}{did_you_mean(i, known)}"
+                where = path if scalar else path + (k,)
+                if pos is not None:
+                    raise pos.error(UnknownIdError, msg, where)
+                from planner.yamlio import dotted
+                raise UnknownIdError(msg, field=dotted(where))
+
+    devs, fams = set(catalog.devices), set(catalog.families())
+    runtimes = {r for d in catalog.devices.values() for u in d.units for r in u.runtimes}
+    for group, kind, known in (("devices", "device", devs), ("families", "family", fams),
+                               ("runtimes", "runtime", runtimes)):
+        ad = getattr(spec, group)
+        check(kind, ad.allow, known, (group, "allow"))
+        check(kind, ad.deny, known, (group, "deny"))
+    tasks = {m.task for m in catalog.models.values()}
+    for i, w in enumerate(spec.workloads):
+        check("model", w.models, set(catalog.models), ("workloads", i, "models"))
+        if w.task:
+            check("task", [w.task], tasks, ("workloads", i, "task"), scalar=True)
+
+
+def workload_tasks(w: SpecWorkload, catalog: Catalog) -> set[str]:
+    if w.task:
+        return {w.task}
+    return {catalog.models[m].task for m in (w.models or ()) if m in catalog.models}
+
+
+def device_types(spec: Spec, catalog: Catalog, *, honour_lists: bool) -> list[DeviceType]:
+    out = []
+    head = 1.0 - spec.budgets.memory_headroom_pct / 100.0
+    for dev in sorted(catalog.devices.values(), key=lambda d: d.id):
+        if honour_lists and not (spec.devices.admits(dev.id) and spec.families.admits(dev.family)):
+            continue
+        for m in dev.power.modes:
+            out.append(DeviceType(len(out), dev, m.id, m.power_w, dev.power.idle_w,
+                                  dev.price.usd, dev.memory.available_gb * head,
+                                  dev.memory.available_gb))
+    return out
+
+
+def list_breaks(spec: Spec, w: SpecWorkload, listed: set, model: ModelProfile, precision: str,
+                technique: str, dev: Device, runtime: str) -> dict[str, tuple]:
+    """The allow/deny and candidate lists an option is outside of (relaxable in explain mode)."""
+    b: dict[str, tuple] = {}
+    wname = w.name
+    if model is not None and listed and model.id not in listed:
+        b[f"models:{wname}"] = (model.id, tuple(sorted(listed)))
+    if precision is not None and w.precisions is not None and precision not in w.precisions:
+        b[f"precisions:{wname}"] = (precision, tuple(w.precisions))
+    if technique is not None and w.techniques is not None and technique not in w.techniques:
+        b[f"techniques:{wname}"] = (technique, tuple(w.techniques))
+    if dev is None:
+        return b
+    if not spec.devices.admits(dev.id):
+        b["devices.allow" if dev.id not in spec.devices.deny else "devices.deny"] = (dev.id, None)
+    if not spec.families.admits(dev.family):
+        b["families.allow" if dev.family not in spec.families.deny else "families.deny"] = \
+            (dev.family, None)
+    if not spec.runtimes.admits(runtime):
+        b["runtimes.allow" if runtime not in spec.runtimes.deny else "runtimes.deny"] = \
+            (runtime, None)
+    return b
+
+
+def workload_models(w: SpecWorkload, catalog: Catalog, extra_models=(), *, widen: bool) -> list:
+    """Models a workload may use: its listed models (narrowing its task when both are given),
+    else every model of its task. In explain mode (widen) the rest of its task too, so the
+    candidate list itself can be named as a budget to relax."""
+    tasks = workload_tasks(w, catalog)
+    pool = {m.id: m for m in catalog.models.values()}
+    pool.update({m.id: m for m in extra_models})
+    listed = set(w.models or ()) | {m.id for m in extra_models}
+    out = []
+    for mid in sorted(pool):
+        m = pool[mid]
+        if widen:
+            ok = m.task in tasks or mid in listed
+        elif w.models is not None or extra_models:
+            ok = mid in listed and (w.task is None or m.task == w.task)
+        else:
+            ok = m.task in tasks
+        if ok:
+            out.append(m)
+    return out
+
+
+# ---------------------------------------------------------------- building candidates
+
+def build_candidates(spec: Spec, catalog: Catalog, *, explain: bool = False,
+                     prune: bool = True, layers: int = 1, extra_models: dict | None = None,
+                     calibration=None, within: dict | None = None,
+                     grids: list | None = None, ignore_memory: bool = False,
+                     feasibility_only: bool = False) -> CandidateSet:
+    """Array-first: every check and the dominance pruning run on numpy arrays over
+    (option x unit row); Candidate objects are made only for what survives.
+
+    `layers`: keep this many Pareto layers (1 + the runners-up asked for), so that the next
+    best distinct plans survive pruning too.
+    `within`: {"power": W, "cost": USD} bounds known to hold at the optimum (from an incumbent):
+    device types above them are left out of the model, without counting as rejections.
+    `grids`: the estimates from an earlier call with the same spec (see `workload_grids`).
+    `feasibility_only`: the caller only asks whether a plan exists, so the objective gives no
+    reason to keep an option (explanations ask this many times)."""
+    import numpy as np
+
+    if grids is None:
+        grids = workload_grids(spec, catalog, explain=explain, extra_models=extra_models,
+                               calibration=calibration, ignore_memory=ignore_memory)
+    types = grids.types
+    rejected = [g.rejections for g in grids if g is not None and g.rejections is not None]
+    considered = sum(int(g.runs.sum()) for g in grids if g is not None)
+    keeps = []
+    for g in grids:
+        if g is None:
+            keeps.append(None)
+            continue
+        keep = g.keep
+        if within:
+            ok = np.ones(len(g.unit_type), dtype=bool)
+            if "power" in within:
+                ok &= g.type_power <= within["power"] + 1e-9
+            if "cost" in within:
+                ok &= g.type_price <= within["cost"] + 1e-9
+            keep = keep & ok.reshape(1, -1)
+        if not grids.explain:
+            keep = keep & _fastest_runtime(g, keep)
+        keeps.append(keep)
+    pruned = 0
+    obj = set() if feasibility_only else {t for t, _ in spec.objective_order()}
+    if grids.explain:
+        # the explanation model checks memory, rate, power and cost itself: every option
+        # that is lighter on any of them must stay
+        shared = (np.ones(len(types), dtype=bool), _ALL)
+    elif len(grids) > 1:
+        shared = _shared_binding(spec, grids, keeps, types)
+    else:
+        shared = None
+    per_workload: list[list[Candidate]] = []
+    for wi, (g, keep) in enumerate(zip(grids, keeps)):
+        if g is None:
+            per_workload.append([])
+            continue
+        ii, jj = np.nonzero(keep)
+        n_before = len(ii)
+        if prune and len(ii) > 1:
+            ii, jj = _prune(spec, g, ii, jj, obj, shared, layers, wi)
+        pruned += n_before - len(ii)
+        per_workload.append(g.candidates(spec, wi, ii, jj))
+    return CandidateSet(types, per_workload, _LazyRejections(rejected), pruned, considered)
+
+
+class Grids(list):
+    """Per workload the estimates over options x unit rows (None where it has no option)."""
+    types: list
+    explain: bool
+
+
+class _All:
+    def __contains__(self, item):
+        return True
+
+
+_ALL = _All()
+
+
+def workload_grids(spec: Spec, catalog: Catalog, *, explain: bool = False,
+                   extra_models: dict | None = None, calibration=None,
+                   ignore_memory: bool = False) -> Grids:
+    """`ignore_memory`: leave memory unchecked (to ask whether memory is part of a conflict)."""
+    types = device_types(spec, catalog, honour_lists=not explain)
+    out = Grids(_workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibration,
+                               ignore_memory)
+                for wi, w in enumerate(spec.workloads))
+    out.types = types
+    out.explain = explain
+    return out
+
+
+class _Grid:
+    """One workload's options x unit rows, with estimates and per-option checks."""
+
+    def candidates(self, spec, wi, ii, jj) -> list[Candidate]:
+        w = spec.workloads[wi]
+        out = []
+        for i, j in zip(ii.tolist(), jj.tolist()):
+            o, u, t = self.options[i], self.units[j], self.unit_type[j]
+            breaks = {}
+            if self.explain:
+                for name, bad, val, lim in self.checks:
+                    if name.startswith(("latency:", "accuracy:")) and bad[i, j]:
+                        breaks[name] = (float(val[i, j]), float(lim))
+                breaks.update(list_breaks(spec, w, self.listed, o.model, o.precision,
+                                          o.technique, u.device, u.runtime))
+            util = float(self.util[i, j])
+            out.append(Candidate(wi, o.model, o.precision, o.technique, t, u.unit.id,
+                                 u.runtime, float(self.lat[i, j]), float(self.mem[i, j]),
+                                 util, o.accuracy, util * (t.power_w - t.idle_w), breaks,
+                                 cell=(i, j)))
+        # rank: the tie-break order (faster, then smaller, then grid position, which is also
+        # the order pruning keeps exact duplicates in), the same whatever pruning kept, since
+        # a dominated option never ranks before its dominator
+        out.sort(key=lambda c: (round(c.latency_ms, 9), round(c.memory_gb, 12), c.cell))
+        for r, c in enumerate(out):
+            c.rank = r
+        return out
+
+
+def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibration,
+                   ignore_memory=False):
+    import numpy as np
+    b = spec.budgets
+    mine = (extra_models or {}).get(w.name, ())
+    models = workload_models(w, catalog, mine, widen=explain)
+    listed = set(w.models or ()) | {m.id for m in mine}
+    options = []
+    for m in models:
+        for o in m.options:
+            if not explain and ((w.precisions and o.precision not in w.precisions) or
+                                (w.techniques and o.technique not in w.techniques)):
+                continue
+            options.append(OptionRow(m, o.precision, o.technique, o.accuracy,
+                                     o.params_scale, o.macs_scale))
+    units, unit_type = [], []
+    for t in types:
+        for u in t.device.units:
+            for rt in u.runtimes:
+                if not explain and not spec.runtimes.admits(rt):
+                    continue
+                units.append(UnitRow(t.device, u, t.mode_id,
+                                     t.device.mode(t.mode_id).compute_scale, rt))
+                unit_type.append(t)
+    if not options or not units:
+        return None
+    g = _Grid()
+    g.options, g.units, g.unit_type, g.listed, g.explain = options, units, unit_type, listed, explain
+    est = estimate_grid(catalog, options, units, batch=w.batch, context=w.context_tokens,
+                        calibration=calibration)
+    g.runs, g.lat, g.mem = est["runs"], est["latency_ms"], est["memory_gb"]
+    g.runtime_measured = est["runtime_measured"]
+    rate = rate_per_s(w) or 0.0
+    g.util = rate * est["busy_ms"] / 1000.0 / w.batch
+    g.acc = np.array([o.accuracy for o in options])
+    g.hib = np.array([o.model.higher_is_better for o in options])
+    g.t_index = np.array([t.index for t in unit_type])
+    g.type_power = np.array([t.power_w for t in unit_type])
+    g.type_price = np.array([t.price_usd for t in unit_type])
+    g.type_idle = np.array([t.idle_w for t in unit_type])
+    g.unit_code = np.array([_unit_code(u) for u in units])
+    acc, hib = g.acc.reshape(-1, 1), g.hib.reshape(-1, 1)
+    cap = np.array([t.memory_cap_gb for t in unit_type]).reshape(1, -1)
+    power = g.type_power.reshape(1, -1)
+    price = g.type_price.reshape(1, -1)
+    util_cap = 1.0 - b.compute_headroom_pct / 100.0
+    shape = g.lat.shape
+    checks = [] if ignore_memory else [("memory", g.mem > cap, g.mem, cap)]
+    # checks: (budget, violated, value, limit)
+    if w.latency_budget_ms is not None:
+        checks.append((f"latency:{w.name}", g.lat > w.latency_budget_ms, g.lat,
+                       w.latency_budget_ms))
+    if rate:
+        checks.append((f"rate:{w.name}", g.util > util_cap, g.util, util_cap))
+    if w.accuracy_floor is not None:
+        bad = np.where(hib, acc < w.accuracy_floor, acc > w.accuracy_floor)
+        # a floor is a number in one metric: an option scored in another (OpenImages mAP
+        # among COCO detectors, MATH-500 among MMLU LLMs) cannot be said to reach it
+        ref = floor_metric(w, [o.model for o in options])
+        bad = bad | np.array([o.model.metric != ref for o in options]).reshape(-1, 1)
+        checks.append((f"accuracy:{w.name}", np.broadcast_to(bad, shape),
+                       np.broadcast_to(acc, shape), w.accuracy_floor))
+    if b.power_w is not None:
+        checks.append(("power", np.broadcast_to(power > b.power_w, shape),
+                       np.broadcast_to(power, shape), b.power_w))
+    if b.cost_usd is not None:
+        checks.append(("cost", np.broadcast_to(price > b.cost_usd, shape),
+                       np.broadcast_to(price, shape), b.cost_usd))
+    g.checks = checks
+    g.rejections = None
+    if explain:
+        # per-option budgets and lists become a signature the model reasons about; shared
+        # budgets (memory, rate, power, cost) are the CP-SAT model's to check
+        names: list[str] = []
+        sig = np.zeros(shape, dtype=np.int64)
+        for name, bad, _, _ in checks:
+            if name.startswith(("latency:", "accuracy:")):
+                sig |= np.where(bad, 1 << len(names), 0)
+                names.append(name)
+        o_lists = [list_breaks(spec, w, listed, o.model, o.precision, o.technique, None, None)
+                   for o in options]
+        u_lists = [list_breaks(spec, w, listed, None, None, None, u.device, u.runtime)
+                   for u in units]
+        for lists, axis in ((o_lists, 0), (u_lists, 1)):
+            for nm in sorted({k for d in lists for k in d}):
+                if nm not in names:
+                    names.append(nm)
+                bit = 1 << names.index(nm)
+                flags = np.array([nm in d for d in lists])
+                sig |= np.where(flags.reshape((-1, 1) if axis == 0 else (1, -1)), bit, 0)
+        g.sig = sig
+        g.keep = g.runs.copy()
+    else:
+        any_bad = np.zeros(shape, dtype=bool)
+        for _, bad, _, _ in checks:
+            any_bad |= bad
+        g.rejections = _Rejections(w.name, options, units, g.runs, any_bad, checks)
+        g.keep = g.runs & ~any_bad
+        g.sig = None
+    return g
+
+
+def _fastest_runtime(g, keep):
+    """Runtimes of one unit differ only in speed (memory, accuracy, power mode are the same),
+    so for each option and unit only the fastest runtime that passes is a candidate; exact ties
+    keep the unit's first. A runtime with measured points beats one without (whose estimate is
+    only the mean runtime): the ranking puts every unmeasured runtime after every measured one,
+    keeping their order."""
+    import numpy as np
+    # estimate.runtime_rank, vectorised: every unmeasured runtime after every measured one
+    rank = np.where(g.runtime_measured.reshape(1, -1), g.lat, g.lat * 1e6 + 1e12)
+    lat = np.where(keep, rank, np.inf)
+    key = g.t_index * (int(g.unit_code.max()) + 1) + g.unit_code
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    best = np.minimum.reduceat(lat, starts, axis=1)
+    seg = np.cumsum(np.r_[False, key[1:] != key[:-1]])
+    is_best = lat <= best[:, seg]
+    # first column among equals in each segment
+    first = np.zeros_like(is_best)
+    for s, e in zip(starts, list(starts[1:]) + [len(key)]):
+        sub = is_best[:, s:e]
+        idx = sub.argmax(axis=1)
+        rows = np.flatnonzero(sub.any(axis=1))
+        first[rows, s + idx[rows]] = True
+    return first
+
+
+def _shared_binding(spec, grids, keeps, types):
+    """Per device type: can memory bind (all workloads' largest options together exceed the
+    capacity)? Per (type, unit): can the unit's time bind? Where a shared budget cannot bind,
+    it is no reason to keep an otherwise dominated option."""
+    import numpy as np
+    n_t = len(types)
+    mem_sum = np.zeros(n_t)
+    util_sum: dict[tuple, float] = {}
+    for g, keep in zip(grids, keeps):
+        if g is None:
+            continue
+        m = np.where(keep, g.mem, 0.0).max(axis=0)
+        u = np.where(keep, g.util, 0.0).max(axis=0)
+        per_t = np.zeros(n_t)
+        np.maximum.at(per_t, g.t_index, m)
+        mem_sum += per_t
+        per_tu: dict[tuple, float] = {}
+        for j in np.flatnonzero(u > 0):
+            key = (int(g.t_index[j]), int(g.unit_code[j]))
+            per_tu[key] = max(per_tu.get(key, 0.0), float(u[j]))
+        for k, v in per_tu.items():
+            util_sum[k] = util_sum.get(k, 0.0) + v
+    cap_mem = np.array([t.memory_cap_gb for t in types])
+    util_cap = 1.0 - spec.budgets.compute_headroom_pct / 100.0
+    mem_binds = mem_sum > cap_mem
+    util_binds = {k for k, v in util_sum.items() if v > util_cap}
+    return mem_binds, util_binds
+
+
+def _prune(spec, g, ii, jj, obj, shared, layers, wi):
+    """Keep the options no other option beats on everything that can matter."""
+    import numpy as np
+    acc = g.acc[ii]
+    sacc = -np.where(g.hib[ii], acc, -acc)           # minimised
+    lat = g.lat[ii, jj]
+    # the share of its unit an option holds (occupancy x rate): what energy and a shared
+    # unit's capacity count; a pipelined unit's is below its latency
+    util = g.util[ii, jj]
+    mem = g.mem[ii, jj]
+    t_idx = g.t_index[jj]
+    ucode = g.unit_code[jj]
+    crit = []
+    if "accuracy" in obj:
+        crit.append(sacc)
+    if "latency" in obj:
+        crit.append(lat)
+    if shared is not None:
+        mem_binds, util_binds = shared
+        # a shared budget that can bind on this type: keep lighter options alive
+        mem_crit = np.where(mem_binds[t_idx], mem, 0.0)
+        crit.append(mem_crit if "memory" not in obj else mem)
+        ub = np.array([(int(t), int(u)) in util_binds for t, u in zip(t_idx, ucode)])
+        crit.append(util if "energy" in obj else np.where(ub, util, 0.0))
+    else:
+        if "memory" in obj:
+            crit.append(mem)
+        if "energy" in obj:
+            # the share times the type's dynamic power (what budgets/energy.py minimises):
+            # the same order within a type, and comparable across types below
+            crit.append(util * (g.type_power - g.type_idle)[jj])
+    sig = g.sig[ii, jj] if g.sig is not None else np.zeros(len(ii), dtype=np.int64)
+    group = np.stack([t_idx, ucode, sig], axis=1)
+    alive = pareto_layers(group, np.stack(crit, axis=1) if crit else np.zeros((len(ii), 0)),
+                          layers)
+    ii, jj, sig = ii[alive], jj[alive], sig[alive]
+    if shared is None and len(ii) > 1:
+        # one workload: every candidate is a whole plan, so device-level terms (power, cost)
+        # compare across device types as well
+        c2 = [x[alive] for x in crit]
+        if "power" in obj:
+            c2.append(g.type_power[jj])
+        if "cost" in obj:
+            c2.append(g.type_price[jj])
+        alive2 = pareto_layers(sig.reshape(-1, 1), np.stack(c2, axis=1) if c2 else
+                               np.zeros((len(ii), 0)), layers)
+        ii, jj = ii[alive2], jj[alive2]
+    return ii, jj
+
+
+def pareto_layers(group, crit, layers: int):
+    """The first `layers` Pareto layers of each group."""
+    import numpy as np
+    alive = np.zeros(len(crit), dtype=bool)
+    left = np.arange(len(crit))
+    for _ in range(layers):
+        if not len(left):
+            break
+        m = pareto_mask(group[left], crit[left])
+        alive[left[m]] = True
+        left = left[~m]
+    return alive
+
+
+_UNIT_CODES: dict[tuple, int] = {}
+
+
+def _unit_code(u) -> int:
+    return _UNIT_CODES.setdefault((u.device.id, u.unit.id), len(_UNIT_CODES))
+
+
+def pareto_mask(group, crit):
+    """True for points not dominated within their group (all criteria minimised): another
+    point at least as good on every criterion and better on one, or an exact duplicate that
+    comes earlier. Two criteria: one sort and a running minimum over all groups at once;
+    more: pairwise within each group."""
+    import numpy as np
+    n = len(crit)
+    crit = np.round(crit, 9)
+    if crit.shape[1] < 2:
+        # one criterion (or none): the best of each group, and exact ties after the first
+        col = crit[:, 0] if crit.shape[1] else np.zeros(n)
+        crit = np.stack([col, np.zeros(n)], axis=1)
+    if crit.shape[1] == 2:
+        order = np.lexsort((np.arange(n), crit[:, 1], crit[:, 0], *group.T[::-1]))
+        g = group[order]
+        c = crit[order]
+        new_group = np.ones(n, dtype=bool)
+        new_group[1:] = (g[1:] != g[:-1]).any(axis=1)
+        # running minimum of the second criterion within each group, over earlier points
+        seg = np.cumsum(new_group) - 1
+        # later groups sit far below earlier ones, so a running minimum never crosses a group
+        offs = -seg * (np.ptp(c[:, 1]) * 2 + 1.0)
+        runmin = np.minimum.accumulate(c[:, 1] + offs) - offs
+        prev = np.empty(n)
+        prev[0] = np.inf
+        prev[1:] = runmin[:-1]
+        prev[new_group] = np.inf
+        alive_sorted = c[:, 1] < prev
+        alive = np.zeros(n, dtype=bool)
+        alive[order] = alive_sorted
+        return alive
+    alive = np.ones(n, dtype=bool)
+    _, inv = np.unique(group, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(inv, kind="stable")
+    bounds = np.flatnonzero(np.diff(inv[order])) + 1
+    for idx in np.split(order, bounds):
+        if len(idx) < 2:
+            continue
+        cg = crit[idx]
+        le = (cg[:, None, :] <= cg[None, :, :]).all(axis=2)
+        lt = (cg[:, None, :] < cg[None, :, :]).any(axis=2)
+        dominated = (le & lt).any(axis=0) | np.triu(le & le.T, k=1).any(axis=0)
+        alive[idx[dominated]] = False
+    return alive
+
+
+class _Rejections:
+    """Options of one workload left out by a per-option budget, kept as arrays; rows are
+    made only when asked for (a large catalog rejects millions)."""
+
+    def __init__(self, wname, options, units, runs, any_bad, checks):
+        import numpy as np
+        self.wname, self.options, self.units, self.checks = wname, options, units, checks
+        # per (option, device): rejected when the device runs it but no unit row passes
+        dev_ids = [u.device.id for u in units]
+        starts = [0] + [j for j in range(1, len(units)) if dev_ids[j] != dev_ids[j - 1]]
+        ok = runs & ~any_bad
+        self.cells = []   # (option index, device id, columns)
+        for s, e in zip(starts, starts[1:] + [len(units)]):
+            r = runs[:, s:e].any(axis=1)
+            rej = np.flatnonzero(r & ~ok[:, s:e].any(axis=1))
+            if len(rej):
+                self.cells.append((rej, dev_ids[s], s, e))
+
+    def rows(self) -> list[dict]:
+        """One row per rejected (option, device): the device's unit row that breaks the
+        fewest budgets, by the least total excess (the first such row on a tie), and its
+        violations, the largest excess first (on a tie the more physical budget: an LLM that
+        does not fit is also too slow by the same factor)."""
+        import numpy as np
+        out = []
+        for rej, dev_id, s, e in self.cells:
+            # per check, over the rejected options x this device's unit rows
+            bad, rel, val, lim = [], [], [], []
+            for _, b, v, limit in self.checks:
+                bk = b[rej, s:e]
+                vk = np.asarray(v, dtype=float)[rej, s:e]
+                lk = np.broadcast_to(np.asarray(limit, dtype=float) if np.isscalar(limit)
+                                     else np.asarray(limit, dtype=float)[0, s:e], vk.shape)
+                bad.append(bk)
+                val.append(vk)
+                lim.append(lk)
+                rel.append(np.abs(vk - lk) / np.maximum(np.abs(lk), 1e-12))
+            count = np.zeros(bad[0].shape, dtype=int)
+            total = np.zeros(bad[0].shape)
+            for bk, rk in zip(bad, rel):      # in check order, as a sum over the violations
+                count += bk
+                total = total + np.where(bk, rk, 0.0)
+            fewest = np.where(count > 0, count, np.iinfo(int).max).min(axis=1)
+            tied = (count == fewest[:, None]) & (count > 0)
+            least = np.where(tied, total, np.inf).min(axis=1)
+            best_j = np.argmax(tied & (total == least[:, None]), axis=1)
+            for r, i in enumerate(rej.tolist()):
+                if not tied[r].any():
+                    continue
+                j = best_j[r]
+                v_list = [(float(rel[k][r, j]), name, float(val[k][r, j]), float(lim[k][r, j]))
+                          for k, (name, *_) in enumerate(self.checks) if bad[k][r, j]]
+                v_list.sort(key=lambda x: (-round(x[0], 2), _HEADLINE.index(x[1].split(":")[0])))
+                viol = [{"budget": n.split(":")[0], "value": round(v, 4), "limit": round(lim_, 4),
+                         "by": f"{x * 100:.0f} %"} for x, n, v, lim_ in v_list]
+                o = self.options[i]
+                out.append({"workload": self.wname, "model": o.model.id,
+                            "precision": o.precision, "technique": o.technique,
+                            "device": dev_id, **viol[0], "violations": viol})
+        return out
+
+
+_HEADLINE = ("memory", "latency", "rate", "accuracy", "power", "cost")
+
+
+class _LazyRejections:
+    """A list of rejection rows, made on first use."""
+
+    def __init__(self, parts):
+        self._parts = parts
+        self._rows = None
+
+    def _all(self):
+        if self._rows is None:
+            rows = [r for p in self._parts for r in p.rows()]
+            rows.sort(key=lambda r: (r["workload"], r["model"], PRECISIONS.index(r["precision"]),
+                                     r["technique"], r["device"]))
+            self._rows = rows
+        return self._rows
+
+    def __iter__(self):
+        return iter(self._all())
+
+    def __len__(self):
+        return len(self._all())
+
+    def __getitem__(self, k):
+        return self._all()[k]
+
+    def __bool__(self):
+        return bool(self._all())
+
+    def __eq__(self, other):
+        return list(self._all()) == list(other)
+
+    def count(self) -> int:
+        """How many (option, device) pairs were rejected, without making the rows."""
+        return sum(len(c[0]) for p in self._parts for c in p.cells)

@@ -1,0 +1,197 @@
+"""A solved plan: the result of solve, the plan as data (devices, assignments with their
+estimates, totals, slack), and the deployment manifest that `lint` and `bundle` read."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from planner.catalog.loader import Catalog
+from planner.estimate.point import Query, estimate
+from planner.manifest import API_VERSION, Manifest
+from planner.solve.candidates import (
+    CandidateSet,
+)
+from planner.spec import Spec
+
+
+@dataclass
+class Solution:
+    status: str                     # optimal | feasible
+    choice: list[tuple[int, int]]   # per workload: (candidate index, slot)
+    slot_type: dict[int, int]       # slot -> device type index
+    objective: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class SolveResult:
+    status: str                     # optimal | feasible | infeasible
+    spec: Spec
+    plan: dict | None = None
+    runners_up: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    conflicts: list[dict] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+    manifest: object = None
+    solution: Solution | None = None   # the optimum behind `plan` (for re-solves)
+
+    def as_dict(self) -> dict:
+        out = {"status": self.status, "spec": self.spec.name,
+               "objective": [f"{s} {t}" for t, s in self.spec.objective_order()]
+               if isinstance(self.spec.objective, list) else
+               {"weights": dict(self.spec.objective.weights)},
+               "plan": self.plan, "runners_up": self.runners_up,
+               "conflicts": self.conflicts, "rejected": list(self.rejected),
+               "rejected_summary": summarize_rejections(self.rejected), "stats": self.stats}
+        return out
+
+
+def summarize_rejections(rejected: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rejected:
+        out[r["budget"]] = out.get(r["budget"], 0) + 1
+    return dict(sorted(out.items()))
+
+
+# ---------------------------------------------------------------- plans
+
+def _instances(slot_type: dict[int, int], cs: CandidateSet):
+    """Slots -> (device id, mode, instance number) and the bill of devices."""
+    seen: dict[tuple, int] = {}
+    where = {}
+    for s in sorted(slot_type):
+        t = cs.types[slot_type[s]]
+        key = (t.device.id, t.mode_id)
+        where[s] = (t, seen.get(key, 0))
+        seen[key] = seen.get(key, 0) + 1
+    bill = [{"id": d, "power_mode": m, "count": n} for (d, m), n in sorted(seen.items())]
+    return where, bill
+
+
+def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> dict:
+    where, bill = _instances(sol.slot_type, cs)
+    for b in bill:
+        dev = catalog.devices[b["id"]]
+        b["name"] = dev.name
+        b["unit_price_usd"] = dev.price.usd
+        b["mode_power_w"] = dev.mode(b["power_mode"]).power_w
+    assignments = []
+    per_instance: dict[tuple, dict] = {}
+    for wi, (k, s) in enumerate(sol.choice):
+        c = cs.per_workload[wi][k]
+        w = spec.workloads[wi]
+        t, inst = where[s]
+        est = estimate(catalog, Query(model=c.model.id, precision=c.precision,
+                                      technique=c.technique, device=t.device.id, unit=c.unit,
+                                      runtime=c.runtime, batch=w.batch,
+                                      context=w.context_tokens, power_mode=t.mode_id))
+        assignments.append({
+            "workload": w.name, "model": c.model.id, "precision": c.precision,
+            "technique": c.technique, "device": t.device.id, "instance": inst,
+            "power_mode": t.mode_id, "unit": c.unit, "runtime": c.runtime, "batch": w.batch,
+            "context_tokens": w.context_tokens if c.model.llm else None,
+            "unit_share": round(c.util, 4),
+            "estimates": {k: v for k, v in est.as_dict().items() if k != "query"}})
+        inst_key = (t.device.id, t.mode_id, inst)
+        d = per_instance.setdefault(inst_key, {"device": t.device.id, "power_mode": t.mode_id,
+                                               "instance": inst, "memory_gb": 0.0,
+                                               "memory_cap_gb": t.memory_cap_gb,
+                                               "memory_available_gb": t.available_gb,
+                                               "unit_share": {}, "dyn_power_w": 0.0,
+                                               "idle_w": t.idle_w})
+        d["memory_gb"] += c.memory_gb
+        d["unit_share"][c.unit] = d["unit_share"].get(c.unit, 0.0) + c.util
+        d["dyn_power_w"] += c.dyn_power_w
+    power = sum(b["mode_power_w"] * b["count"] for b in bill)
+    cost = sum(b["unit_price_usd"] * b["count"] for b in bill)
+    avg_power = sum(d["idle_w"] + d["dyn_power_w"] for d in per_instance.values())
+    totals = {"power_w": round(power, 4), "average_power_w": round(avg_power, 4),
+              "cost_usd": round(cost, 2), "devices": sum(b["count"] for b in bill),
+              "accuracy": {a["workload"]: a["estimates"]["accuracy"]["value"]
+                           for a in assignments},
+              "per_device": [
+                  {"device": d["device"], "power_mode": d["power_mode"],
+                   "instance": d["instance"], "memory_gb": round(d["memory_gb"], 4),
+                   "memory_available_gb": round(d["memory_available_gb"], 4),
+                   "unit_share": {u: round(v, 4) for u, v in sorted(d["unit_share"].items())}}
+                  for _, d in sorted(per_instance.items())]}
+    chosen = [cs.per_workload[wi][k] for wi, (k, _) in enumerate(sol.choice)]
+    slack = budget_slack(spec, assignments, totals, per_instance, chosen)
+    return {"devices": bill, "assignments": assignments, "totals": totals, "slack": slack}
+
+
+def budget_slack(spec: Spec, assignments, totals, per_instance, chosen) -> list[dict]:
+    """Slack on every budget the spec sets: limit, used, slack (how far from the limit, in
+    the budget's unit; positive is inside) and slack as a share of the limit."""
+    b = spec.budgets
+    out = []
+
+    def row(budget, limit, used, unit, higher_ok=False):
+        sl = (used - limit) if higher_ok else (limit - used)
+        out.append({"budget": budget, "limit": round(limit, 4), "used": round(used, 4),
+                    "unit": unit, "slack": round(sl, 4),
+                    "slack_pct": round(100.0 * sl / abs(limit), 2) if limit else None})
+
+    if b.power_w is not None:
+        row("power", b.power_w, totals["power_w"], "W")
+    if b.cost_usd is not None:
+        row("cost", b.cost_usd, totals["cost_usd"], "USD")
+    row("devices", b.max_devices, totals["devices"], "devices")
+    cap = 1.0 - b.compute_headroom_pct / 100.0
+    for _, d in sorted(per_instance.items()):
+        row(f"memory:{d['device']}#{d['instance']}", d["memory_cap_gb"], d["memory_gb"], "GB")
+        for u, share in sorted(d["unit_share"].items()):
+            if share > 0:
+                row(f"rate:{d['device']}#{d['instance']}/{u}", cap, share, "unit share")
+    for a, w, c in zip(assignments, spec.workloads, chosen):
+        e = a["estimates"]
+        if w.latency_budget_ms is not None:
+            row(f"latency:{w.name}", w.latency_budget_ms, e["latency_ms"]["value"], "ms")
+        if w.accuracy_floor is not None:
+            row(f"accuracy:{w.name}", w.accuracy_floor, e["accuracy"]["value"],
+                e["accuracy"]["metric"], higher_ok=c.model.higher_is_better)
+    return out
+
+
+def plan_summary(plan: dict) -> str:
+    parts = [f"{a['workload']}: {a['model']} {a['precision'].upper()}/{a['technique']} on "
+             f"{a['device']} [{a['power_mode']}]" for a in plan["assignments"]]
+    return "; ".join(parts)
+
+
+def to_manifest(spec, plan: dict, catalog=None, model_files: dict | None = None) -> Manifest:
+    """The plan as a deployment manifest. On a unit that compiles static shapes only, the plan
+    assumes the model is exported with static shapes, and the manifest says so."""
+    b = spec.budgets
+    workloads = []
+    for a, w in zip(plan["assignments"], spec.workloads):
+        static = catalog is not None and \
+            catalog.devices[a["device"]].unit(a["unit"]).static_shapes_only
+        workloads.append({
+            "name": w.name, "model": a["model"],
+            "model_file": (model_files or {}).get(a["model"]), "precision": a["precision"],
+            "technique": a["technique"], "device": a["device"], "instance": a["instance"],
+            "unit": a["unit"], "runtime": a["runtime"], "batch": w.batch,
+            "rate_fps": w.rate_fps, "tokens_per_s": w.tokens_per_s,
+            "latency_budget_ms": w.latency_budget_ms, "latency_critical": w.latency_critical,
+            "accuracy_floor": w.accuracy_floor,
+            "context_tokens": a["context_tokens"],
+            # False is dropped below like the other defaults; written only as a fact
+            "dynamic_shapes": False if static else None})
+    data = {"apiVersion": API_VERSION, "kind": "Deployment", "name": spec.name,
+            "devices": [{"id": d["id"], "power_mode": d["power_mode"], "count": d["count"]}
+                        for d in plan["devices"]],
+            "workloads": [{k: v for k, v in wl.items()
+                           if v is not None and (v is not False or k == "dynamic_shapes")}
+                          for wl in workloads],
+            "budgets": {k: v for k, v in {
+                "power_w": b.power_w, "cost_usd": b.cost_usd,
+                "memory_headroom_pct": b.memory_headroom_pct,
+                "compute_headroom_pct": b.compute_headroom_pct,
+                "headroom_pct": b.headroom_pct}.items() if v is not None}}
+    return Manifest.model_validate(data)
+
+
+def manifest_yaml(m: Manifest) -> str:
+    import yaml
+    data = m.model_dump(mode="json", exclude_defaults=False, exclude_none=True)
+    head = "# Written by `edgeplan solve -o`; `edgeplan lint` and `edgeplan bundle` read it.\n"
+    return head + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

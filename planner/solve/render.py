@@ -1,0 +1,95 @@
+"""A solved plan, for people and for other tools: the deployment manifest that `lint` and
+`bundle` read, and the text table `solve` prints."""
+from __future__ import annotations
+
+
+def _q(d: dict) -> str:
+    s = f"{d['value']:.3g}"
+    if "low" in d:
+        s += f" [{d['low']:.3g}-{d['high']:.3g}]"
+    return s
+
+
+def render_plan_text(res: dict) -> str:
+    """The default output of `solve`: plan, budgets, runners-up, rejections, conflicts."""
+    lines = [f"status: {res['status']}"]
+    plan = res["plan"]
+    if plan:
+        lines.append("")
+        lines.append("devices:")
+        for d in plan["devices"]:
+            lines.append(f"  {d['count']} x {d['id']} [{d['power_mode']}]  "
+                         f"{d['mode_power_w']:g} W  ${d['unit_price_usd']:g}  ({d['name']})")
+        lines.append("")
+        lines.append("assignments:")
+        head = ("workload", "model", "prec/technique", "device#", "unit/runtime", "latency ms",
+                "memory GB", "accuracy", "provenance")
+        rows = []
+        for a in plan["assignments"]:
+            e = a["estimates"]
+            lat = e["latency_ms"]
+            rows.append((a["workload"], a["model"], f"{a['precision']}/{a['technique']}",
+                         f"{a['device']}#{a['instance']}", f"{a['unit']}/{a['runtime']}",
+                         _q(lat), f"{e['memory_gb']['value']:.3g}",
+                         f"{e['accuracy']['value']:g}", f"{lat['provenance']}, {lat['bottleneck']}"))
+        lines += _table(head, rows)
+        t = plan["totals"]
+        lines.append("")
+        lines.append(f"totals: power {t['power_w']:g} W (average {t['average_power_w']:.3g} W), "
+                     f"cost ${t['cost_usd']:g}, {t['devices']} device(s)")
+        lines.append("")
+        lines.append("budgets:")
+        bind = set(plan.get("binding", []))
+        # a workload's binding rate shows on the unit it shares; its memory on its device
+        for a in plan["assignments"]:
+            where = f"{a['device']}#{a['instance']}"
+            if f"rate:{a['workload']}" in bind:
+                bind.add(f"rate:{where}/{a['unit']}")
+            if "memory" in bind:
+                bind.add(f"memory:{where}")
+        for s in plan["slack"]:
+            mark = "  <- binding" if s["budget"] in bind else ""
+            pct = f" ({s['slack_pct']:g} %)" if s["slack_pct"] is not None else ""
+            lines.append(f"  {s['budget']}: {s['used']:g} of {s['limit']:g} {s['unit']}, "
+                         f"slack {s['slack']:g}{pct}{mark}")
+        if plan.get("binding"):
+            lines.append(f"  binding: {', '.join(plan['binding'])}")
+    if res["runners_up"]:
+        lines.append("")
+        lines.append("runners-up:")
+        for i, r in enumerate(res["runners_up"], 1):
+            parts = "; ".join(f"{a['workload']}: {a['model']} {a['precision']}/{a['technique']} "
+                              f"on {a['device']}[{a['power_mode']}]" for a in r["assignments"])
+            lines.append(f"  {i}. {parts}  (power {r['totals']['power_w']:g} W, "
+                         f"cost ${r['totals']['cost_usd']:g})")
+    if res["conflicts"]:
+        lines.append("")
+        lines.append("conflicting budgets (a minimal set: relax any one of them):")
+        for c in res["conflicts"]:
+            unit = f" {c['unit']}" if c.get("unit") else ""
+            if c.get("relax_to") is None:
+                lines.append(f"  {c['budget']} {c.get('limit')}{unit}: "
+                             f"{c.get('note', 'cannot be relaxed alone')}")
+            else:
+                rt = c["relax_to"]
+                if isinstance(rt, dict):
+                    verb = "add" if "add" in rt else "remove"
+                    rt = f"{verb} " + ", ".join(rt[verb])
+                else:
+                    rt = f"{rt:g}{unit}"
+                lim = c.get("limit")
+                lim = f"{lim:g}{unit}" if isinstance(lim, (int, float)) else str(lim)
+                lines.append(f"  {c['budget']} {lim} -> {rt} gives {c['plan']}")
+    summ = res.get("rejected_summary") or {}
+    if summ:
+        lines.append("")
+        lines.append("rejected options by budget (--format json lists each): " +
+                     ", ".join(f"{k} {v}" for k, v in summ.items()))
+    return "\n".join(lines)
+
+
+def _table(head, rows) -> list[str]:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(head)]
+    out = ["  " + "  ".join(str(h).ljust(w) for h, w in zip(head, widths)).rstrip()]
+    out += ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return out

@@ -1,0 +1,49 @@
+"""Text for people, shared by every stage: numbers for messages and pages, and the two
+Markdown escapes (prose in a bundle's README, cells in a report's tables)."""
+from __future__ import annotations
+
+import math
+import re
+
+
+def num(x, digits: int = 3) -> str:
+    """A number for people: 3 significant digits, thousands separated, no exponent for
+    everyday sizes, no trailing zeros."""
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return str(x).lower()
+    if isinstance(x, int):
+        return f"{x:,}"
+    if not math.isfinite(x):
+        return "∞" if x > 0 else ("-∞" if x < 0 else "n/a")
+    if x == 0:
+        return "0"
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
+    s = f"{x:.{digits}g}"
+    if "e" in s:
+        s = f"{x:.{digits + 3}f}".rstrip("0").rstrip(".")
+    return s
+
+
+def pct(share: float) -> str:
+    """A share (0-1) as a whole percentage: `0.42` -> `42 %`."""
+    return f"{share * 100:.0f} %"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+
+
+def md_prose(v) -> str:
+    """Text for Markdown prose: one line, with the characters that start markup escaped."""
+    s = str(v).replace("\r", " ").replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def md_table_cell(v) -> str:
+    """Text for one GitHub-flavoured Markdown table cell: one line, pipes and the characters
+    that start HTML escaped."""
+    s = "" if v is None else str(v)
+    s = s.replace("\r", " ").replace("\n", " ").replace("\\", "\\\\").replace("|", "\\|")
+    return s.replace("<", "&lt;").replace(">", "&gt;") or " "

@@ -1,0 +1,34 @@
+"""The words every document shares: precisions (and what a weight stores at each),
+techniques, and the strict pydantic base of every model users write."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+)
+
+Precision = Literal["fp32", "fp16", "int8", "int4"]
+
+
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int4")
+
+
+# Stored bytes per weight. INT4 formats carry a 16-bit scale per group of 32 weights (llama.cpp
+# Q4_0: 18-byte blocks of 32; MLC q4f16_1 likewise), so 4.5 bits: LLaMA 7B (6.74 B params) in
+# Q4_0 is 3.56 GiB = 0.567 bytes per parameter (llama.cpp's Apple-silicon benchmark table).
+BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5625}
+
+
+Technique = Literal["baseline", "ptq", "qat", "weight-only", "pruned", "distilled"]
+
+
+TECHNIQUES: tuple[str, ...] = ("baseline", "ptq", "qat", "weight-only", "pruned", "distilled")
+
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9._+-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
