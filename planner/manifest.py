@@ -40,6 +40,9 @@ class ManifestWorkload(Strict):
     context_tokens: int | None = Field(default=None, ge=1, description="LLM context length to hold in the KV cache.")
     calibration_data: str | None = Field(default=None, description="Calibration data used for INT8 PTQ (path).")
     dynamic_shapes: bool | None = Field(default=None, description="The deployed graph has dynamic input shapes (default: from the profile or model_file).")
+    expected_latency_ms: Ms | None = Field(default=None, gt=0, description="A claimed p50 latency per inference (per generated token for an LLM), e.g. from a vendor's blog (ms). A claim, not a budget: lint checks it against the unit's physical ceiling (EP305).")
+    expected_fps: Fps | None = Field(default=None, gt=0, description="A claimed throughput in inferences per second over the whole batch and every core of the unit (fps). A claim, not a budget: lint checks it against the unit's physical ceiling (EP305).")
+    expected_tokens_per_s: TokPerS | None = Field(default=None, gt=0, description="A claimed LLM decode rate, summed over the batch's sequences (tokens/s). A claim, not a budget: lint checks it against the memory bandwidth and compute ceiling (EP305).")
 
 
 class ManifestBudgets(Strict):

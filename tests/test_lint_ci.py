@@ -74,10 +74,15 @@ def test_github_workflow_uploads_sarif(tmp_path, toy_edgeplan):
     sarif_step = next(r for r in runs if "--format sarif" in r)
     assert f"--output {upload['with']['sarif_file']}" in sarif_step
     assert upload.get("if") == "always()"
-    # run the workflow's commands as its bash would, on a manifest with findings
+    # the adoption flow: findings already in the repository are baselined, then a new manifest
+    # with findings arrives; run the workflow's commands as its bash would
     (tmp_path / "deploy").mkdir()
-    (tmp_path / "deploy" / "deploy.yaml").write_text(MANIFEST)
+    (tmp_path / "deploy" / "old.yaml").write_text(MANIFEST)
     env = {**toy_edgeplan, **wf["env"]}
+    p = subprocess.run(["edgeplan", "lint", "--write-baseline", wf["env"]["BASELINE"], "deploy/"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert p.returncode == 0 and "wrote 1 finding(s)" in p.stderr, p.stderr
+    (tmp_path / "deploy" / "deploy.yaml").write_text(MANIFEST)
     results = [subprocess.run(["bash", "-e", "-c", r], cwd=tmp_path, env=env,
                               capture_output=True, text=True) for r in runs]
     assert results[0].returncode == 0, results[0].stderr     # findings do not stop the upload

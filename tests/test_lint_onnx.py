@@ -1,4 +1,4 @@
-"""The ONNX reader lint uses (planner.onnx_ops_lite): op types and input shapes straight from
+"""The ONNX reader lint uses (planner.onnxfile.peek): op types and input shapes straight from
 the protobuf wire format, checked against the onnx package where it is installed."""
 from __future__ import annotations
 

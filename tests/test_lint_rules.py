@@ -59,6 +59,6 @@ def test_every_solver_reason_has_a_rule():
 
 
 def test_docs_list_every_rule():
-    from planner.cli.lint_cmd import rules_markdown
+    from planner.lint.pages import rules_markdown
     doc = (ROOT / "README.md").read_text()
     assert rules_markdown() in doc, "regenerate the table: edgeplan rules --format markdown"

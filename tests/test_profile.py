@@ -275,7 +275,7 @@ def test_cli_profile_bad_input_one_line(tmp_path):
 
 def test_lint_and_catalog_do_not_import_onnx():
     code = ("import sys, planner.cli; "
-            "bad = [m for m in ('onnx', 'onnxruntime', 'numpy', 'jinja2', 'planner.onnx_profile')"
+            "bad = [m for m in ('onnx', 'onnxruntime', 'numpy', 'jinja2', 'planner.onnxfile.profile')"
             " if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -255,7 +255,6 @@ def test_solver_matches_brute_force(mini_catalog, rates, power, cost, max_device
 
 
 def test_asking_for_runners_up_does_not_change_the_plan(catalog):
-    from conftest import ROOT
 
     from planner.spec import load_spec
     for name in ("assistant-llm.yaml", "drone-detect-pose.yaml", "robot-jetson.yaml"):

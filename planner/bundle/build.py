@@ -1,6 +1,6 @@
 """`edgeplan bundle`: from a plan and an ONNX model to a verified deployment directory.
 
-    profile -> convert (planner.quantize) -> render (templates/bundle) -> verify -> move
+    profile -> convert (planner.bundle.quantize) -> render (templates/bundle) -> verify -> move
 
 A bundle holds `model.onnx` (the model at the planned precision), `infer.py`,
 `requirements.txt` (pinned to the versions verified here), `deployment.yaml` (the manifest,

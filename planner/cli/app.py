@@ -27,7 +27,7 @@ COMMANDS = {
     "lint": ("lint_cmd", "lint"),
     "profile": ("profile_cmd", "profile"),
     "report": ("report_cmd", "report"),
-    "rules": ("lint_cmd", "rules"),
+    "rules": ("rules_cmd", "rules"),
     "schema": ("schema_cmd", "schema"),
     "solve": ("solve_cmd", "solve"),
 }

@@ -1,7 +1,6 @@
-"""`edgeplan lint` and `edgeplan rules`."""
+"""`edgeplan lint`: findings in deployment manifests and specs, in the formats CI reads."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -28,11 +27,31 @@ from planner.lint.model import SEVERITIES
                    "[tool.edgeplan], from the current directory up).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write the report to this file instead of stdout (the summary goes to stderr).")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
+              help="Report only findings this baseline file does not hold (and list baselined "
+                   "findings that are gone); default: lint.baseline in the config.")
+@click.option("--write-baseline", "write_baseline_path", type=click.Path(dir_okay=False),
+              help="Record every current finding (by file, YAML path and rule, not line) in "
+                   "this baseline file, and exit 0 unless a document is invalid.")
+@click.option("--strict-baseline", is_flag=True, default=None,
+              help="Exit 1 when the baseline holds findings that are gone (shrink it with "
+                   "--write-baseline); also lint.strict-baseline.")
 @click.option("--skip-other-yaml", is_flag=True,
               help="Skip named YAML files that are not edgeplan manifests or specs (for "
                    "pre-commit, which passes every changed YAML file).")
+@click.option("--fix", "fix", is_flag=True,
+              help="Apply the safe fixes of the reported findings (EP201 precision, EP401 "
+                   "missing unit:) to the files in place, keeping comments and order; then "
+                   "report what remains.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="With --fix or --diff: also apply fixes that change what runs (EP202 "
+                   "FP32 -> FP16/INT8, a stated unit:).")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print the fixes as a unified diff (to -o FILE if given) and write "
+                   "nothing else: exit 1 when there is something to fix, else 0.")
 @catalog_option
-def lint(paths, fmt, fail_on, select, ignore, config_path, output, skip_other_yaml,
+def lint(paths, fmt, fail_on, select, ignore, config_path, output, baseline_path,
+         write_baseline_path, strict_baseline, skip_other_yaml, fix, unsafe_fixes, show_diff,
          catalog_dirs, no_builtin):
     """Check deployment manifests and specs for anti-patterns, with rule ids, file:line:col
     and a fix for each finding.
@@ -41,7 +60,10 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, skip_other_ya
     current directory; `-` reads standard input. Exit codes: 0 clean, 1 findings at or above
     --fail-on, 2 usage, config or input error (including a file that does not parse or
     validate, reported as EP001). Suppress a finding in the file with
-    `# edgeplan: disable=EP101 -- why`.
+    `# edgeplan: disable=EP101 -- why`. To adopt lint where findings already exist, record
+    them once with --write-baseline and lint with --baseline: only new findings fail.
+    --fix edits the files for the findings whose fix is certain (--unsafe-fixes: also those
+    that change what runs); --diff shows the edits instead.
 
     Example: edgeplan lint deploy.yaml --format sarif -o edgeplan.sarif
     """
@@ -49,19 +71,76 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, skip_other_ya
     from planner.lint.engine import lint_paths
     from planner.lint.formats import render, summary
 
+    fixing = fix or show_diff
+    if fixing and "-" in paths:
+        raise click.UsageError("standard input (-) cannot be fixed in place: name the file "
+                               "(or lint - without --fix and --diff)")
+    if unsafe_fixes and not fixing:
+        raise click.UsageError("--unsafe-fixes goes with --fix or --diff")
+    if fixing and write_baseline_path:
+        raise click.UsageError("--write-baseline records the findings as they are: fix first, "
+                               "then record the baseline in a second run")
     cfg = load_config(config_path)
     stdin_text = sys.stdin.read() if "-" in paths else None
-    report = lint_paths(
-        list(paths) or ["."],
-        select=list(select) or cfg.select,
-        ignore=list(cfg.ignore) + list(ignore),
-        fail_on=fail_on or cfg.fail_on or "error",
-        catalog_dirs=list(cfg.catalog) + list(catalog_dirs),
-        builtin_catalog=not no_builtin,
-        skip_other=skip_other_yaml,
-        stdin_text=stdin_text)
+    if write_baseline_path and baseline_path:
+        raise click.UsageError("--write-baseline records every current finding: give it "
+                               "without --baseline")
+    baseline = None if write_baseline_path else (baseline_path or cfg.baseline)
+    all_catalog_dirs = list(cfg.catalog) + list(catalog_dirs)
+    catalog = None
+    if fixing:        # loaded once, for the lint and the lint after the fixes
+        from planner.cli.common import load_catalog_for_cli
+        catalog = load_catalog_for_cli(all_catalog_dirs, no_builtin)
+
+    def run_lint():
+        return lint_paths(
+            list(paths) or ["."],
+            select=list(select) or cfg.select,
+            ignore=list(cfg.ignore) + list(ignore),
+            fail_on=fail_on or cfg.fail_on or "error",
+            catalog=catalog,
+            catalog_dirs=all_catalog_dirs,
+            builtin_catalog=not no_builtin,
+            skip_other=skip_other_yaml,
+            stdin_text=stdin_text,
+            severity=cfg.severity,
+            baseline=baseline,
+            strict_baseline=cfg.strict_baseline if strict_baseline is None else strict_baseline)
+
+    report = run_lint()
     for n in report.catalog_notices:
         click.echo(f"edgeplan: note: {n}", err=True)
+    if fixing:
+        from planner.lint.fixes import plan_fixes
+        fixes = plan_fixes(report, list(paths) or ["."], unsafe=unsafe_fixes)
+        changed = any(f.changed for f in fixes)
+        if show_diff:
+            out = "".join(f.diff() for f in fixes if f.changed)
+            if output:
+                write_atomic(output, out)
+            else:
+                click.echo(out, nl=False)
+            sys.stdout.flush()
+            for f in fixes:
+                _say_fixes(f, "would apply")
+            _say_nothing_to_fix(fixes)
+            click.get_current_context().exit(exitcodes.FINDINGS if changed else exitcodes.OK)
+        for f in fixes:
+            if f.changed:
+                _write_in_place(f.path, f.data())
+            _say_fixes(f, "applied")
+        _say_nothing_to_fix(fixes)
+        if changed:
+            report = run_lint()       # what remains
+    if write_baseline_path:
+        from planner.lint.baseline import baseline_text
+        write_atomic(write_baseline_path, baseline_text(report, write_baseline_path))
+        click.echo(f"edgeplan: wrote {len(report.findings)} finding(s) to the baseline "
+                   f"{write_baseline_path}", err=True)
+        invalid = report.exit_code == exitcodes.USAGE
+        click.get_current_context().exit(exitcodes.USAGE if invalid else exitcodes.OK)
+    if baseline is not None:
+        _say_baseline(report, baseline)
     out = render(report, fmt or cfg.format or "text")
     if output:
         write_atomic(output, out)
@@ -72,57 +151,61 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, skip_other_ya
     click.get_current_context().exit(report.exit_code)
 
 
-@click.command()
-@click.argument("rule_id", required=False)
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
-              default="text", show_default=True)
-def rules(rule_id, fmt):
-    """List the lint rules, or print one rule's documentation.
-
-    RULE_ID may be an id (EP101), an old id kept as an alias, or a name (memory-overflow).
-
-    Example: edgeplan rules EP202
-    """
-    from planner.lint.select import get_rule, registry
-
-    def row(cls):
-        return {"id": cls.id, "name": cls.name, "severity": cls.severity,
-                "applies_to": list(cls.applies_to), "solver_reason": cls.solver_reason,
-                "aliases": list(cls.aliases), "short": cls.short()}
-
-    if rule_id:
-        cls = get_rule(rule_id)
-        if fmt == "json":
-            click.echo(json.dumps({**row(cls), "doc": cls.doc()}, indent=2))
-            return
-        reason = f"; solve reason: {cls.solver_reason}" if cls.solver_reason else ""
-        kinds = " and ".join(k + "s" for k in cls.applies_to)
-        head = f"{cls.id} {cls.name} ({cls.severity}{reason}; checks {kinds})"
-        body = cls.doc()
-        if fmt == "markdown":
-            click.echo(f"### {cls.id} {cls.name}\n\n{body}")
-        else:
-            click.echo(f"{head}\n\n{body}")
-        return
-    rows = [row(c) for _, c in sorted(registry().items())]
-    if fmt == "json":
-        click.echo(json.dumps(rows, indent=2))
-    elif fmt == "markdown":
-        click.echo(rules_markdown())
-    else:
-        w_name = max(len(r["name"]) for r in rows)
-        for r in rows:
-            click.echo(f"{r['id']}  {r['severity']:<7}  {r['name']:<{w_name}}  {r['short']}")
-    click.get_current_context().exit(exitcodes.OK)
+def _say_fixes(f, verb: str) -> None:
+    """One file, on stderr: the fixes applied (for --diff: that would be), the unsafe ones
+    left out with the flag that applies them, and the fixes that could not be made."""
+    for n in f.notes:
+        click.echo(f"edgeplan: note: {f.name}: {n}", err=True)
+    if f.applied and f.changed:
+        n = len(f.applied)
+        click.echo(f"edgeplan: {f.name}: {verb} {n} fix{'es' if n > 1 else ''} ("
+                   + "; ".join(f"{a.rule} {a.what}" for a in f.applied) + ")", err=True)
+    if f.unsafe_skipped:
+        n = len(f.unsafe_skipped)
+        click.echo(f"edgeplan: {f.name}: {n} unsafe fix{'es' if n > 1 else ''} not applied ("
+                   + "; ".join(f"{a.rule} {a.what}" for a in f.unsafe_skipped)
+                   + "); --unsafe-fixes applies them", err=True)
 
 
-def rules_markdown() -> str:
-    """The rules table of the README (a test checks the README holds this table)."""
-    from planner.lint.select import registry
-    lines = ["| id | name | severity | checks | solve reason | what it flags |",
-             "|---|---|---|---|---|---|"]
-    for rid, cls in sorted(registry().items()):
-        kinds = ", ".join(cls.applies_to)
-        lines.append(f"| {rid} | {cls.name} | {cls.severity} | {kinds} | "
-                     f"{cls.solver_reason or ''} | {cls.short().replace('|', '/')} |")
-    return "\n".join(lines)
+def _say_nothing_to_fix(fixes) -> None:
+    if not any(f.changed or f.unsafe_skipped for f in fixes):
+        click.echo("edgeplan: nothing to fix", err=True)
+
+
+def _write_in_place(path: str, data: bytes) -> None:
+    """Replace a linted file with its fixed contents: written to a temporary file in the
+    same directory, then renamed over it, so a failure leaves the old file whole and no
+    temporary file behind. Through a symlink the target is written; the mode is kept."""
+    import os
+    import stat
+    import tempfile
+
+    from planner.errors import InputError
+    real = os.path.realpath(path)
+    d, base = os.path.split(real)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".edgeplan-fix", dir=d)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, stat.S_IMODE(os.stat(real).st_mode))
+        os.replace(tmp, real)
+        tmp = None
+    except OSError as e:
+        raise InputError(f"cannot write the fixes: {e.strerror or e}", file=path) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _say_baseline(report, baseline: str) -> None:
+    """What the baseline held back, and what in it is gone (on stderr: every format's
+    report stays the findings alone)."""
+    if report.baselined:
+        click.echo(f"edgeplan: note: {len(report.baselined)} finding(s) held by the baseline "
+                   f"{baseline} are not shown", err=True)
+    for e in report.stale_baseline:
+        click.echo(f"edgeplan: note: baselined {e.rule} at {e.file}: {e.path} no longer "
+                   "occurs; shrink the baseline with --write-baseline", err=True)

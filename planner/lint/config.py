@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.errors import InputError
-from planner.lint.model import SEVERITIES
-from planner.lint.select import match_rules
+from planner.lint.model import ALWAYS_ON, SEVERITIES
+from planner.lint.select import get_rule, match_rules
 
 CONFIG_FILE = ".edgeplan.yaml"
 
 
-_CONFIG_KEYS = ("select", "ignore", "fail-on", "format", "catalog")
+_CONFIG_KEYS = ("select", "ignore", "fail-on", "format", "catalog", "severity", "baseline",
+                "strict-baseline")
 
 
 # ---------------------------------------------------------------- configuration
@@ -26,6 +27,9 @@ class LintConfig:
     format: str | None = None
     catalog: list[str] = field(default_factory=list)   # absolute or relative to `source`
     source: str | None = None
+    severity: dict[str, str] = field(default_factory=dict)   # rule id -> severity
+    baseline: str | None = None          # absolute (relative to `source` in the file)
+    strict_baseline: bool = False
 
 
 def _toml_loads(text: str):
@@ -86,11 +90,46 @@ def _config_from_mapping(data, source: str, where: str) -> LintConfig:
         raise InputError(f"{where}.lint.format must be one of {', '.join(FORMATS)}, "
                          f"got {fmt!r}", file=source)
     cfg.format = fmt
+    cfg.severity = _severity_overrides(lint.get("severity"), source, where)
+    bl = lint.get("baseline")
+    if bl is not None:
+        if not isinstance(bl, str) or not bl:
+            raise InputError(f"{where}.lint.baseline must be a file path", file=source)
+        cfg.baseline = bl if os.path.isabs(bl) else os.path.join(base, bl)
+    sb = lint.get("strict-baseline", False)
+    if not isinstance(sb, bool):
+        raise InputError(f"{where}.lint.strict-baseline must be true or false", file=source)
+    cfg.strict_baseline = sb
     # an unknown rule id in the config is a config error, caught now
     if cfg.select:
         match_rules(cfg.select, f"{source}: lint.select")
     match_rules(cfg.ignore, f"{source}: lint.ignore")
     return cfg
+
+
+def _severity_overrides(data, source: str, where: str) -> dict[str, str]:
+    """`severity: {EP304: error, memory-overflow: info}`: rule (id, alias or name) ->
+    severity, by canonical id. EP001 (a document that cannot be read) stays an error."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"{where}.lint.severity must be a mapping of rule ids to "
+                         f"{', '.join(SEVERITIES)}", file=source)
+    out = {}
+    for key, sev in data.items():
+        try:
+            rid = get_rule(str(key)).id
+        except InputError as e:
+            raise InputError(f"{where}.lint.severity: {e.message}", file=source) from None
+        if sev not in SEVERITIES:
+            raise InputError(f"{where}.lint.severity.{key} must be one of "
+                             f"{', '.join(SEVERITIES)}, got {sev!r}", file=source)
+        if rid in ALWAYS_ON and sev != "error":
+            raise InputError(f"{where}.lint.severity.{key}: {rid} cannot be downgraded "
+                             "(a document that cannot be read is always an error)",
+                             file=source)
+        out[rid] = sev
+    return dict(sorted(out.items()))
 
 
 def load_config(path: str | None = None, start: str | None = None) -> LintConfig:

@@ -1,6 +1,6 @@
 """The lint engine: find the documents, parse them, run the rules, apply suppressions and
-select/ignore, and decide the exit code. Rules live one per module (`rule_ep101.py`, ...) and
-are listed in `lint_rules.RULES`; output formats live in `lint_output.py`.
+select/ignore, and decide the exit code. Rules live one per module (`rules/ep101.py`, ...) and
+are listed in `rules.RULES`; output formats live in `formats.py`.
 
 What it reads: deployment manifests (`apiVersion: edgeplan/v1`, `kind: Deployment`) and specs
 (`kind: Spec`). Paths may be files, directories (searched recursively) and globs. A file named
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from planner.catalog.loader import load_catalog
 from planner.errors import EdgeplanError, InputError
+from planner.lint.baseline import apply_baseline, load_baseline
 from planner.lint.context import ManifestContext, SpecContext, dotted_path
 from planner.lint.model import ALWAYS_ON, SEVERITIES, Finding, LintReport, Notice
 from planner.lint.select import enabled_rules, registry
@@ -54,7 +55,7 @@ def classify(data) -> str | None:
 @dataclass
 class _Doc:
     file: str
-    findings: list = field(default_factory=list)    # (rule_id, path, message, fix, line, col)
+    findings: list = field(default_factory=list)  # (rule_id, path, message, fix, line, col, edit)
     notices: list = field(default_factory=list)
     suppressions: list = field(default_factory=list)
     data: object = None
@@ -68,7 +69,7 @@ def _invalid(doc: _Doc, err: EdgeplanError | str, line=None, col=None):
         line, col = err.line, err.column
     else:
         msg = err
-    doc.findings.append(("EP001", (), msg, None, line or 1, col or 1))
+    doc.findings.append(("EP001", (), msg, None, line or 1, col or 1, None))
 
 
 def _read_text(target: Target, doc: _Doc, stdin_text: str | None) -> str | None:
@@ -143,7 +144,7 @@ def lint_document(target: Target, catalog_loader, rule_ids: list[str], *,
         try:
             for p in cls.check(ctx):
                 line, col = pos.locate(p.path)
-                doc.findings.append((rid, tuple(p.path), p.message, p.fix, line, col))
+                doc.findings.append((rid, tuple(p.path), p.message, p.fix, line, col, p.edit))
         except Exception as e:          # a bug in one rule must not hide the others' findings
             if os.environ.get("EDGEPLAN_DEBUG"):
                 raise
@@ -164,9 +165,13 @@ def _fingerprint(rule: str, file: str, logical: str, n: int) -> str:
 
 def lint_paths(paths, *, select=None, ignore=(), fail_on: str = "error", catalog=None,
                catalog_dirs=(), builtin_catalog: bool = True, skip_other: bool = False,
-               stdin_text: str | None = None, cwd: str | None = None) -> LintReport:
+               stdin_text: str | None = None, cwd: str | None = None,
+               severity: dict[str, str] | None = None, baseline: str | None = None,
+               strict_baseline: bool = False) -> LintReport:
     """Lint files, directories and globs. `catalog` (a loaded Catalog) wins over
     `catalog_dirs`; the catalog is loaded once, and only when a document needs it.
+    `severity`: rule id -> severity overriding the rule's own (the config's `severity:`).
+    `baseline`: a baseline file whose findings are not reported (see `lint.baseline`).
     Raises InputError for usage problems (no such path, unknown rule id, nothing to lint)."""
     if fail_on not in SEVERITIES:
         raise InputError(f"fail-on must be one of {', '.join(SEVERITIES)}, got {fail_on!r}",
@@ -189,13 +194,17 @@ def lint_paths(paths, *, select=None, ignore=(), fail_on: str = "error", catalog
     if not docs and not skip_other:
         where = ", ".join(str(p) for p in paths) or "."
         raise InputError(f"no edgeplan manifests or specs found in {where}", field="PATHS")
-    report = _assemble(docs, rule_ids, fail_on)
+    report = _assemble(docs, rule_ids, fail_on, severity or {})
+    if baseline is not None:
+        apply_baseline(report, load_baseline(baseline), baseline)
+        report.strict_baseline = strict_baseline
     if loaded[0] is not None and catalog is None:
         report.catalog_notices = list(loaded[0].notices)
     return report
 
 
-def _assemble(docs: list[_Doc], rule_ids: list[str], fail_on: str) -> LintReport:
+def _assemble(docs: list[_Doc], rule_ids: list[str], fail_on: str,
+              severity: dict[str, str]) -> LintReport:
     rules = registry()
     findings, suppressed, notices = [], [], []
     for doc in docs:
@@ -204,13 +213,14 @@ def _assemble(docs: list[_Doc], rule_ids: list[str], fail_on: str) -> LintReport
             for p, (ln, _) in doc.pos.where.items():
                 line_paths.setdefault(ln, set()).add(p)
         counter: dict[tuple, int] = {}
-        for rid, path, msg, fix, line, col in doc.findings:
+        for rid, path, msg, fix, line, col, edit in doc.findings:
             cls = rules[rid]
             logical = dotted_path(path, doc.data)
             n = counter.get((rid, logical), 0)
             counter[(rid, logical)] = n + 1
-            f = Finding(rid, cls.name, cls.severity, msg, fix, doc.file, line, col, logical,
-                        _fingerprint(rid, doc.file, logical, n))
+            f = Finding(rid, cls.name, severity.get(rid, cls.severity), msg, fix, doc.file,
+                        line, col, logical,
+                        _fingerprint(rid, doc.file, logical, n), edit=edit)
             s = _suppression_for(doc, rid, path, line, line_paths)
             if s is not None:
                 s.used.add(rid)
@@ -229,7 +239,8 @@ def _assemble(docs: list[_Doc], rule_ids: list[str], fail_on: str) -> LintReport
     findings.sort(key=key)
     suppressed.sort(key=key)
     notices.sort(key=lambda n: (n.file, n.line or 0, n.column or 0, n.message))
-    return LintReport(findings, suppressed, notices, [d.file for d in docs], rule_ids, fail_on)
+    return LintReport(findings, suppressed, notices, [d.file for d in docs], rule_ids, fail_on,
+                      severity_overrides=dict(severity))
 
 
 def _suppression_for(doc: _Doc, rid: str, path: tuple, line: int | None,

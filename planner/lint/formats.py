@@ -6,19 +6,31 @@ sarif   SARIF 2.1.0: one run, one rule per registry entry, one result per findin
         suppressions carried as `suppressions`), stable `partialFingerprints`
 github  `::error file=...,line=...,col=...,title=...::message` workflow commands (GitHub caps
         annotations per step, so the text report follows them)
+junit   JUnit XML (GitLab, Jenkins, Azure DevOps): a <testsuite> per file, a <testcase> per
+        finding; a finding at or above --fail-on is a <failure> (EP001, a document that cannot
+        be read, an <error>), one below it passes with the finding in <system-out>, a
+        suppressed one is <skipped>; a file without findings has one passing <testcase>
+gitlab  GitLab Code Quality JSON: an array of issues (description, check_name, fingerprint,
+        severity, location); severities error -> major (EP001 -> critical), warning -> minor,
+        info -> info; suppressed findings are left out
+
+Every format is deterministic: the same files give the same bytes (no times, no host names).
 """
 from __future__ import annotations
 
 import json
 
 from planner import version
+from planner.lint.model import ALWAYS_ON, SEVERITY_RANK
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("text", "json", "sarif", "github", "junit", "gitlab")
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/edgeplan/edgeplan"
 FINGERPRINT_KEY = "edgeplan/v1"
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
+_GITLAB_SEVERITY = {"error": "major", "warning": "minor", "info": "info"}
+_GITLAB_UNREADABLE = "critical"      # EP001: the document could not be read, parsed or validated
 
 
 def render(report, fmt: str) -> str:
@@ -26,7 +38,8 @@ def render(report, fmt: str) -> str:
         from planner.errors import InputError
         raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}",
                          field="--format")
-    return {"text": text, "json": as_json, "sarif": sarif, "github": github}[fmt](report)
+    return {"text": text, "json": as_json, "sarif": sarif, "github": github, "junit": junit,
+            "gitlab": gitlab}[fmt](report)
 
 
 def _where(file: str, line, col) -> str:
@@ -85,7 +98,14 @@ def as_json(report) -> str:
 
 # ---------------------------------------------------------------- sarif
 
-def sarif_rules() -> list[dict]:
+def rule_help_uri(rule_id: str) -> str:
+    """The rule's documentation page in the repository, `docs/rules/<ID>.md`."""
+    return f"{INFORMATION_URI}/blob/main/docs/rules/{rule_id}.md"
+
+
+def sarif_rules(report=None) -> list[dict]:
+    """One descriptor per registry entry; with a report, each default level is the rule's
+    severity in that run (the config's `severity:` override, else the rule's own)."""
     from planner.lint.select import registry
     out = []
     for rid, cls in sorted(registry().items()):
@@ -100,8 +120,10 @@ def sarif_rules() -> list[dict]:
             "name": "".join(p.capitalize() for p in cls.name.split("-")),
             "shortDescription": {"text": cls.short()},
             "fullDescription": {"text": doc},
+            "helpUri": rule_help_uri(rid),
             "help": {"text": doc, "markdown": f"**{rid} {cls.name}**\n\n{doc}"},
-            "defaultConfiguration": {"level": _SARIF_LEVEL[cls.severity]},
+            "defaultConfiguration": {"level": _SARIF_LEVEL[
+                report.severity_of(cls) if report is not None else cls.severity]},
             "properties": props,
         })
     return out
@@ -149,7 +171,7 @@ def _artifact(path: str) -> dict:
 
 
 def sarif(report) -> str:
-    rules = sarif_rules()
+    rules = sarif_rules(report)
     index = {r["id"]: i for i, r in enumerate(rules)}
     results = [_result(f, index) for f in report.findings + report.suppressed]
     results.sort(key=lambda r: (r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
@@ -206,3 +228,114 @@ def github(report) -> str:
         msg = f.message + (f"\nfix: {f.fix}" if f.fix else "")
         lines.append(f"::{_GITHUB_LEVEL[f.severity]} {','.join(props)}::{_gh_data(msg)}")
     return "\n".join(lines) + ("\n" if lines else "") + text(report)
+
+
+# ---------------------------------------------------------------- junit
+
+def _xml_text(s: str) -> str:
+    """XML 1.0 cannot carry most control characters, even escaped: show them as U+FFFD."""
+    return "".join(c if c in "\t\n\r" or " " <= c <= "\ud7ff" or "\ue000" <= c <= "\ufffd"
+                   or c >= "\U00010000" else "\ufffd" for c in s)
+
+
+def _finding_body(f) -> str:
+    lines = [f"{_where(f.file, f.line, f.column)}: {f.rule} {f.severity} {f.message}"]
+    if f.fix:
+        lines.append(f"fix: {f.fix}")
+    if f.path:
+        lines.append(f"path: {f.path}")
+    lines.append(f"rule: {f.rule} {f.name} ({rule_help_uri(f.rule)})")
+    return _xml_text("\n".join(lines) + "\n")
+
+
+def _testcase_name(f) -> str:
+    return _xml_text(f"{f.rule} {f.name}" + (f" {f.path}" if f.path else ""))
+
+
+def junit(report) -> str:
+    """JUnit XML, one <testsuite> per linted file. The report's --fail-on decides what fails,
+    so the XML agrees with the exit code: a finding at or above it is a <failure> (an EP001
+    finding, a document that cannot be read, parsed or validated, is an <error>); one below
+    it is a passing <testcase> with the finding in <system-out>; a suppressed finding is
+    <skipped> with the reason; a file with no findings has one passing <testcase>."""
+    import xml.etree.ElementTree as ET
+    floor = SEVERITY_RANK[report.fail_on]
+    files = list(report.files)
+    extra = {f.file for f in report.findings + report.suppressed} | {n.file for n in
+                                                                      report.notices}
+    files += sorted(x for x in extra - set(files) if x)
+    linted = set(report.files)
+    root = ET.Element("testsuites", {"name": "edgeplan lint"})
+    totals = {"tests": 0, "failures": 0, "errors": 0}
+    for file in files:
+        cls = _xml_text(file)
+        suite = ET.SubElement(root, "testsuite", {"name": cls})
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", {"name": "fail-on", "value": report.fail_on})
+        findings = [f for f in report.findings if f.file == file]
+        suppressed = [f for f in report.suppressed if f.file == file]
+        for f in findings + suppressed:
+            case = ET.SubElement(suite, "testcase", {"name": _testcase_name(f), "classname": cls})
+            counts["tests"] += 1
+            attrs = {"message": _xml_text(f.message), "type": f"{f.rule} {f.severity}"}
+            if f.suppressed is not None:
+                counts["skipped"] += 1
+                ET.SubElement(case, "skipped", {
+                    "message": _xml_text("suppressed in source"
+                                         + (f": {f.suppressed}" if f.suppressed else ""))})
+                ET.SubElement(case, "system-out").text = _finding_body(f)
+            elif f.rule in ALWAYS_ON:
+                counts["errors"] += 1
+                ET.SubElement(case, "error", attrs).text = _finding_body(f)
+            elif SEVERITY_RANK[f.severity] >= floor:
+                counts["failures"] += 1
+                ET.SubElement(case, "failure", attrs).text = _finding_body(f)
+            else:
+                ET.SubElement(case, "system-out").text = _finding_body(f)
+        if not findings and file in linted:
+            ET.SubElement(suite, "testcase", {"name": "edgeplan lint", "classname": cls})
+            counts["tests"] += 1
+        notes = [f"{_where(n.file, n.line, n.column)}: note: {n.message}"
+                 for n in report.notices if n.file == file]
+        if notes:
+            ET.SubElement(suite, "system-out").text = _xml_text("\n".join(notes) + "\n")
+        for k, v in counts.items():
+            suite.set(k, str(v))
+        for k in totals:
+            totals[k] += counts[k]
+    for k, v in totals.items():
+        root.set(k, str(v))
+    ET.indent(root, space="  ")
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            + ET.tostring(root, encoding="unicode") + "\n")
+
+
+# ---------------------------------------------------------------- gitlab
+
+def _gitlab_path(path: str) -> str:
+    path = path.replace("\\", "/")
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
+def gitlab(report) -> str:
+    """GitLab Code Quality: a JSON array of issues with the fields GitLab reads. Severity
+    error -> major (EP001 -> critical), warning -> minor, info -> info; the fingerprint is the
+    finding's own (stable across edits that do not move it to another rule, file or YAML
+    path); an issue without a line is placed on line 1 (GitLab requires one). Suppressed
+    findings are not issues and are left out."""
+    issues = []
+    for f in report.findings:
+        issues.append({
+            "description": f.message + (f" Fix: {f.fix}" if f.fix else ""),
+            "check_name": f.rule,
+            "fingerprint": f.fingerprint,
+            "severity": _GITLAB_UNREADABLE if f.rule in ALWAYS_ON
+            else _GITLAB_SEVERITY[f.severity],
+            "location": {"path": _gitlab_path(f.file), "lines": {"begin": f.line or 1}},
+        })
+    issues.sort(key=lambda i: (i["location"]["path"], i["location"]["lines"]["begin"],
+                               i["check_name"], i["fingerprint"]))
+    return json.dumps(issues, indent=2) + "\n"

@@ -21,11 +21,34 @@ ALWAYS_ON = ("EP001",)          # an unreadable document cannot be ignored or su
 # ---------------------------------------------------------------- rules and findings
 
 @dataclass(frozen=True)
+class Change:
+    """One change to a document: set the scalar at `path` (a path into the YAML, as a
+    Problem's) to `value`; with `insert`, add the key `path[-1]`, missing so far, with `value`
+    to the mapping at `path[:-1]`."""
+    path: tuple
+    value: str | int | float | bool
+    insert: bool = False
+
+
+@dataclass(frozen=True)
+class Edit:
+    """The fix as changes `edgeplan lint --fix` can make itself, all or none.
+
+    safe  the fix is certain and keeps what the document means wherever it ran before
+          (applied by --fix); an unsafe one changes what runs, or picks one of several
+          answers (applied only with --unsafe-fixes). See planner/lint/fixes.py."""
+    changes: tuple[Change, ...]
+    safe: bool = True
+
+
+@dataclass(frozen=True)
 class Problem:
-    """What a rule's `check` yields: where (a path into the YAML), what, and the fix."""
+    """What a rule's `check` yields: where (a path into the YAML), what, and the fix (in
+    words, and where lint can make it itself, as an `Edit`)."""
     path: tuple
     message: str
     fix: str | None = None
+    edit: Edit | None = None
 
 
 class Rule:
@@ -77,6 +100,7 @@ class Finding:
     path: str                    # dotted YAML path, workloads by name (stable across edits)
     fingerprint: str = ""
     suppressed: str | None = None   # the suppression's reason when suppressed in source
+    edit: object = None             # the rule's certain fix (an Edit), for --fix; not output
 
     def as_dict(self) -> dict:
         d = {"rule": self.rule, "name": self.name, "severity": self.severity,
@@ -109,6 +133,15 @@ class LintReport:
     rules: list[str]                      # rule ids that ran
     fail_on: str = "error"
     catalog_notices: list[str] = field(default_factory=list)   # e.g. a user entry overriding
+    # rule id -> severity, where the config overrides a rule's own (findings carry it already)
+    severity_overrides: dict[str, str] = field(default_factory=dict)
+    baselined: list[Finding] = field(default_factory=list)   # held by --baseline, not reported
+    stale_baseline: list = field(default_factory=list)       # baselined, no longer found
+    strict_baseline: bool = False                            # stale entries fail the run
+
+    def severity_of(self, rule) -> str:
+        """A rule's severity in this run: the config's override, else the rule's own."""
+        return self.severity_overrides.get(rule.id, rule.severity)
 
     @property
     def exit_code(self) -> int:
@@ -117,6 +150,8 @@ class LintReport:
         floor = SEVERITY_RANK[self.fail_on]
         if any(SEVERITY_RANK[f.severity] >= floor for f in self.findings):
             return exitcodes.FINDINGS
+        if self.strict_baseline and self.stale_baseline:
+            return exitcodes.FINDINGS         # the baseline must shrink with the fixes
         return exitcodes.OK
 
     def counts(self) -> dict[str, int]:

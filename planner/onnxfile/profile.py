@@ -715,7 +715,7 @@ def cached_profile(path) -> OnnxProfile:
 def profile_as_model(path, model_id: str, *, task: str = "custom", family: str = "onnx",
                      accuracy: dict[str, float] | float | None = None,
                      metric: str | None = None, higher_is_better: bool = True):
-    """A `planner.schema.ModelProfile` for an ONNX file, so the solver can plan with it like a
+    """A `planner.catalog.schema.ModelProfile` for an ONNX file, so the solver can plan with it like a
     catalog model. Size facts are measured from the graph (provenance `measured`, source the
     file). Accuracy is not in an ONNX file:
 

@@ -76,6 +76,33 @@ def weighted_expr(spec, terms):
     return cp_model.LinearExpr.WeightedSum([v for _, v in pairs], [c for c, _ in pairs])
 
 
+TIE_BREAK_MAX = 2 ** 52   # a combined tie-break objective stays exact in a double
+
+
+def _tie_break_passes(pm) -> list[tuple]:
+    """The tie-break, workload by workload: the lowest-ranked candidate (faster, then
+    smaller, then by id; so a pruned, dominated option could never have won it), then the
+    lowest slots and device types. The result does not depend on how many options pruning
+    kept. Each workload's rank and the placement are bounded integers, so the lexicographic
+    order is one objective with mixed-radix weights (rank of workload 0 in the top digit,
+    placement in the last) when it fits in TIE_BREAK_MAX; else one pass each."""
+    ranked = [(w, cl) for w, cl in enumerate(pm.cs.per_workload) if len(cl) > 1]
+    ranks = [(f"tie-break:{w}", sum(c.rank * v for k, c in enumerate(cl) for v in pm.x[w][k]),
+              max(c.rank for c in cl)) for w, cl in ranked]
+    place = sum((s + 1) * pm.x[w][k][s] for w, cl in enumerate(pm.cs.per_workload)
+                for k in range(len(cl)) for s in range(pm.S))
+    place += sum((t + 1) * v for s in range(pm.S) for t, v in pm.y[s].items())
+    place_max = pm.W * pm.S + sum(max((t + 1 for t in pm.y[s]), default=0)
+                                  for s in range(pm.S))
+    radix, combined = place_max + 1, place
+    for name, expr, top in reversed(ranks):
+        combined = combined + radix * expr
+        radix *= top + 1
+    if radix <= TIE_BREAK_MAX:
+        return [("tie-break", combined, "min")]
+    return [(name, expr, "min") for name, expr, _ in ranks] + [("tie-break", place, "min")]
+
+
 def optimise(pm, terms, spec: Spec, *, time_limit: float | None, workers: int,
              assumptions=None) -> Solution | None:
     """Lexicographic optimisation (or one weighted pass), then a tie-break that makes the
@@ -90,17 +117,7 @@ def optimise(pm, terms, spec: Spec, *, time_limit: float | None, workers: int,
             passes.append((name, terms[name].expr, sense))
     else:
         passes.append(("weighted", weighted_expr(spec, terms), "min"))
-    # tie-break, workload by workload: the lowest-ranked candidate (faster, then smaller, then
-    # by id; so a pruned, dominated option could never have won it), then the lowest slots
-    # and device types. The result does not depend on how many options pruning kept.
-    for w, cl in enumerate(pm.cs.per_workload):
-        if len(cl) > 1:
-            passes.append((f"tie-break:{w}", sum(c.rank * v for k, c in enumerate(cl)
-                                                  for v in pm.x[w][k]), "min"))
-    place = sum((s + 1) * pm.x[w][k][s] for w, cl in enumerate(pm.cs.per_workload)
-                for k in range(len(cl)) for s in range(pm.S))
-    place += sum((t + 1) * v for s in range(pm.S) for t, v in pm.y[s].items())
-    passes.append(("tie-break", place, "min"))
+    passes += _tie_break_passes(pm)
     if assumptions:
         pm.m.AddAssumptions(assumptions)
     choice = slot_type = None

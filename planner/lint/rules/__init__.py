@@ -1,4 +1,4 @@
-"""The rule registry: every lint rule, by stable id. One module per rule (`rule_ep101.py`
+"""The rule registry: every lint rule, by stable id. One module per rule (`ep101.py`
 ...); the class docstring is its documentation (`edgeplan rules EP101`).
 
 Ids are grouped by prefix and never reused; a renamed rule keeps its old id as an alias:
@@ -26,6 +26,7 @@ from planner.lint.rules.ep301 import LatencyBudget
 from planner.lint.rules.ep302 import RateNotMet
 from planner.lint.rules.ep303 import ComputeTooSmall
 from planner.lint.rules.ep304 import MarginalBudget
+from planner.lint.rules.ep305 import ClaimBeyondRoofline
 from planner.lint.rules.ep311 import PowerBudget
 from planner.lint.rules.ep312 import BatteryMaxPower
 from planner.lint.rules.ep313 import CostBudget
@@ -50,7 +51,7 @@ RULES = {cls.id: cls for cls in (
     InvalidDocument,
     MemoryOverflow, WeightsOffChip, KvCacheOverflow, ContextBeyondTraining,
     PrecisionUnsupported, Fp32OnAccelerator, PtqWithoutCalibration, AccuracyBelowFloor,
-    LatencyBudget, RateNotMet, ComputeTooSmall, MarginalBudget,
+    LatencyBudget, RateNotMet, ComputeTooSmall, MarginalBudget, ClaimBeyondRoofline,
     PowerBudget, BatteryMaxPower, CostBudget,
     RuntimeUnavailable, UnsupportedOps, DynamicShapes, BatchLatencyCritical,
     SpecAccuracyUnreachable, SpecPowerUnreachable, SpecCostUnreachable, SpecEmptyChoice,

@@ -18,8 +18,25 @@ class InvalidDocument(Rule):
         workloads:
           - {name: cam, model: yolov8n, precison: fp16, device: jetson-orin-nano-8gb}
 
+    Why it matters: a lenient loader hides these mistakes. A misspelled key is an extra key
+    nothing reads, so the deployment silently runs on a default (here no precision at all), and
+    a repeated key silently keeps one of its values although YAML requires the keys of a mapping
+    to be unique. A document lint cannot read cannot be checked for anything else, which is why
+    this rule cannot be turned off.
+    Source: YAML Language Development Team, "YAML Ain't Markup Language (YAML) version 1.2.2"
+    (a mapping is a set of key/value pairs "with the restriction that each of the keys is
+    unique") <https://yaml.org/spec/1.2.2/>
+
     Fix: correct the field named in the message (here `precision`). `edgeplan schema manifest`
     prints the schema. This rule cannot be ignored or suppressed, and it makes lint exit 2.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nano-8gb}]
+        workloads:
+          - {name: cam, model: yolov8n, precision: fp16, device: jetson-orin-nano-8gb}
     """
     id = "EP001"
     name = "invalid-document"

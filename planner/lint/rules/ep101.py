@@ -14,14 +14,30 @@ class MemoryOverflow(Rule):
     free on the device, less `budgets.memory_headroom_pct`. Workloads on one device share it.
     The numbers are the estimator's memory breakdown, as `solve` uses (reason `memory`).
 
-    Anti-pattern (the 7B model on a Jetson Nano 4 GB):
+    Anti-pattern: the 8B model at FP16 on a Jetson Nano 4 GB:
 
         devices: [{id: jetson-nano-4gb}]
         workloads:
           - {name: chat, model: llama-3-8b, precision: fp16, device: jetson-nano-4gb}
 
+    Why it matters: on Jetson modules the CPU and the integrated GPU share one DRAM, so the OS,
+    the CUDA/TensorRT context and every model come out of the same pool; there is no separate
+    GPU memory to spill into. A model that does not fit fails to load or swaps until it is
+    useless. The weights alone are parameters x bytes per weight: Llama 3 8B at FP16 is 16 GB,
+    four times all the memory of a Jetson Nano 4 GB.
+    Source: NVIDIA, "CUDA for Tegra" application note (memory on Tegra's integrated GPU)
+    <https://docs.nvidia.com/cuda/cuda-for-tegra-appnote/index.html>
+
     Fix: a lower precision the profile has (INT4 weight-only for LLMs), a smaller model, or a
     device with more free memory. When only the KV cache breaks the budget, EP103 reports it.
+
+    Passing example: a 1B model at INT4 weight-only on the same board:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-nano-4gb}]
+        workloads:
+          - {name: chat, model: llama-3.2-1b, precision: int4, device: jetson-nano-4gb}
     """
     id = "EP101"
     name = "memory-overflow"

@@ -14,14 +14,30 @@ class KvCacheOverflow(Rule):
     weights and activations fit within the memory budget and the KV cache breaks it (solver
     reason `context`); when the weights alone do not fit, EP101 reports it.
 
-    Anti-pattern: an 8K context on a board that holds the weights with little to spare:
+    Anti-pattern: an 8K context on a board that holds the INT4 weights with little to spare:
 
         workloads:
           - {name: chat, model: llama-3-8b, precision: int4, device: jetson-orin-nano-8gb,
-             context_tokens: 32768}
+             context_tokens: 8192}
+
+    Why it matters: the KV cache grows linearly with the context and is held for the whole
+    request, so it, not the weights, is what runs out first on long prompts. For Llama 3 8B
+    (32 layers, 8 KV heads of 128 dimensions) that is 128 KiB per token at FP16: 1.07 GB for
+    8192 tokens, on top of 4.5 GB for the rest, where the board leaves 4.9 GB for models.
+    Source: Kwon et al., "Efficient Memory Management for Large Language Model Serving with
+    PagedAttention", SOSP 2023 <https://arxiv.org/abs/2309.06180>
 
     Fix: a shorter `context_tokens` (the message gives the longest that fits), a model with
     fewer KV heads, or a device with more memory.
+
+    Passing example: the same model and board with a 2K context:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nano-8gb}]
+        workloads:
+          - {name: chat, model: llama-3-8b, precision: int4, device: jetson-orin-nano-8gb,
+             context_tokens: 2048}
     """
     id = "EP103"
     name = "kv-cache-overflow"

@@ -13,11 +13,29 @@ class ContextBeyondTraining(Rule):
     Anti-pattern:
 
         workloads:
-          - {name: chat, model: llama-2-7b, precision: int4, device: jetson-orin-nano-8gb,
-             context_tokens: 16384}          # trained for 4096
+          - {name: chat, model: llama-3-8b, precision: int4, device: jetson-orin-nx-16gb,
+             context_tokens: 16384}          # trained for 8192
+
+    Why it matters: Meta trained Llama 3 8B with an 8K context. Models with rotary position
+    embeddings (Llama among them) do not extrapolate: run directly past the trained window,
+    their perplexity explodes, and making a longer window usable takes fine-tuning (position
+    interpolation), not a larger setting at inference time.
+    Source: Meta, "Llama 3 model card" (8B: context length 8k)
+    <https://github.com/meta-llama/llama3/blob/main/MODEL_CARD.md>
+    Source: Chen et al., "Extending Context Window of Large Language Models via Positional
+    Interpolation", 2023 <https://arxiv.org/abs/2306.15595>
 
     Fix: keep `context_tokens` at or below the model's trained context, or pick a model trained
     for longer contexts.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nx-16gb}]
+        workloads:
+          - {name: chat, model: llama-3-8b, precision: int4, device: jetson-orin-nx-16gb,
+             context_tokens: 8192}
     """
     id = "EP104"
     name = "context-beyond-training"

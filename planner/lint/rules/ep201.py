@@ -1,7 +1,7 @@
 """EP201 precision-unsupported."""
 from __future__ import annotations
 
-from planner.lint.model import Problem, Rule
+from planner.lint.model import Change, Edit, Problem, Rule
 from planner.vocabulary import PRECISIONS
 
 
@@ -13,14 +13,30 @@ class PrecisionUnsupported(Rule):
     NPUs have no FP32 path. The estimator refuses such a combination, and `solve` rejects it
     (reason `precision`).
 
-    Anti-pattern (FP32 on an Edge TPU):
+    Anti-pattern: FP32 on an Edge TPU:
 
         workloads:
           - {name: cls, model: mobilenet-v2, precision: fp32,
              device: coral-usb-on-rpi5, unit: tpu}
 
+    Why it matters: a fixed-function accelerator has no arithmetic for other precisions. The
+    Edge TPU supports only TensorFlow Lite models that are fully 8-bit quantized and compiled
+    for it; a float model does not compile for it at all, and without the TPU the work falls
+    to the host CPU at a fraction of the speed.
+    Source: Google Coral, "TensorFlow models on the Edge TPU", section "Compatibility overview"
+    <https://coral.ai/docs/edgetpu/models-intro/>
+
     Fix: quantize to a precision the unit runs (INT8 for the Edge TPU; the message lists the
     ones the model's profile has), or run on a unit that has the precision.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: coral-usb-on-rpi5}]
+        workloads:
+          - {name: cls, model: mobilenet-v2, precision: int8, technique: qat,
+             device: coral-usb-on-rpi5, unit: tpu}
     """
     id = "EP201"
     name = "precision-unsupported"
@@ -33,6 +49,7 @@ class PrecisionUnsupported(Rule):
             if r.error_step != "precision":
                 continue
             w = r.workload
+            edit = None
             units = [r.device.unit(w.unit)] if w.unit else list(r.device.units)
             runs = {p for u in units for p in u.precisions}
             # an unknown model (its own finding) still gets this one, with no option to offer
@@ -46,12 +63,29 @@ class PrecisionUnsupported(Rule):
                 opts = [f"{p.upper()} ({by_p[p].technique}, {by_p[p].accuracy:g} "
                         f"{r.model.metric})" for p in PRECISIONS if p in by_p]
                 fix = "use " + " or ".join(opts)
+                edit = _edit(ctx, r, by_p)
             elif r.model is None:
                 fix = f"pick a unit or device that runs {w.precision.upper()}"
             else:
                 fix = (f"no option of {w.model} runs there; pick a unit or device that runs "
                        f"{w.precision.upper()}")
-            yield Problem(("workloads", r.index, "precision"), r.error.message, fix)
+            yield Problem(("workloads", r.index, "precision"), r.error.message, fix, edit=edit)
+
+
+def _edit(ctx, r, by_p: dict) -> Edit:
+    """The fix's first option, for `lint --fix`: the highest-fidelity precision the unit runs
+    that the profile has (PRECISIONS order: fp32, fp16, int8, int4; fewer bits never come
+    closer to the trained model, and FP16 needs no calibration where INT8 does). Safe when the
+    precision alone changes; a stated `technique:` the profile has no option with at that
+    precision must change too, which is a choice: unsafe."""
+    p = next(p for p in PRECISIONS if p in by_p)
+    i, w = r.index, r.workload
+    changes = [Change(("workloads", i, "precision"), p)]
+    if w.technique is not None and not any(
+            o.precision == p and o.technique == w.technique for o in r.model.options):
+        changes.append(Change(("workloads", i, "technique"), by_p[p].technique))
+        return Edit(tuple(changes), safe=False)
+    return Edit(tuple(changes))
 
 
 def _better(model, a, b) -> bool:

@@ -19,8 +19,24 @@ class PtqWithoutCalibration(Rule):
           - {name: det, model: yolov8n, precision: int8, technique: ptq,
              device: hailo-8-on-rpi5}
 
+    Why it matters: static quantization computes the scale and zero point of every activation
+    from calibration data run through the float model; the profile's PTQ accuracy assumes that
+    data was representative. Without it there is nothing to set the ranges from.
+    Source: ONNX Runtime, "Quantize ONNX models" (static quantization "leverages the
+    calibration data")
+    <https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html>
+
     Fix: `calibration_data: calib/` with a few hundred representative inputs (`edgeplan
     bundle --calibration DIR` uses them), or a QAT checkpoint (`technique: qat`).
+
+    Passing example: `calib/` next to the manifest holds representative images:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: hailo-8-on-rpi5}]
+        workloads:
+          - {name: det, model: yolov8n, precision: int8, technique: ptq,
+             device: hailo-8-on-rpi5, calibration_data: calib/}
     """
     id = "EP203"
     name = "ptq-without-calibration"

@@ -16,11 +16,26 @@ class LatencyBudget(Rule):
     Anti-pattern: a detector at FP32 on a Raspberry Pi CPU with a 33 ms budget:
 
         workloads:
-          - {name: det, model: yolov8s, precision: fp32, device: raspberry-pi-5,
+          - {name: det, model: yolov8s, precision: fp32, device: raspberry-pi-5-8gb,
              latency_budget_ms: 33}
+
+    Why it matters: a latency budget is a deadline per input (33 ms is one frame at 30 fps).
+    When even the median misses it, most inputs are late, and the tail is later still;
+    inference benchmarks judge real-time systems by a latency percentile for that reason.
+    Source: Reddi et al., "MLPerf Inference Benchmark", ISCA 2020
+    <https://arxiv.org/abs/1911.02549>
 
     Fix: the change the message names (a faster power mode, another unit, a lower precision),
     a smaller model, or a faster device.
+
+    Passing example: the same detector at INT8 on a Hailo-8 next to the Pi:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: hailo-8-on-rpi5}]
+        workloads:
+          - {name: det, model: yolov8s, precision: int8, technique: qat, device: hailo-8-on-rpi5,
+             latency_budget_ms: 33}
     """
     id = "EP301"
     name = "latency-budget"

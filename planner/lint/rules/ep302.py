@@ -21,14 +21,30 @@ class RateNotMet(Rule):
     `solve` keeps) the rate is not met. Workloads sharing a unit add up. `solve` rejects such
     an option (reason `rate`). When even the unit's peak cannot do it, EP303 reports instead.
 
-    Anti-pattern: 30 fps of a 50 ms detector:
+    Anti-pattern: 30 fps of a 64 ms detector:
 
         workloads:
-          - {name: det, model: yolov8s, precision: int8, device: raspberry-pi-5,
+          - {name: det, model: yolov8n, precision: int8, device: raspberry-pi-5-8gb,
              rate_fps: 30}
+
+    Why it matters: a unit busy more than 100 % of the time cannot keep up: inputs queue
+    without bound and are dropped or arrive later and later. A throughput claim only counts
+    together with the rate it is sustained at and the latency each input sees, which is how
+    MLPerf's multi-stream and server scenarios measure it.
+    Source: Reddi et al., "MLPerf Inference Benchmark", ISCA 2020
+    <https://arxiv.org/abs/1911.02549>
 
     Fix: a faster power mode, unit or precision (the message names one that works), batching
     where latency allows, a smaller model, or another device.
+
+    Passing example: the same rate on a Hailo-8 accelerator:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: hailo-8-on-rpi5}]
+        workloads:
+          - {name: det, model: yolov8n, precision: int8, technique: qat, device: hailo-8-on-rpi5,
+             rate_fps: 30}
     """
     id = "EP302"
     name = "rate-not-met"

@@ -20,14 +20,30 @@ class ComputeTooSmall(Rule):
     the memory bandwidth). No runtime or tuning fixes that; `solve` rejects such an option
     (reason `rate`).
 
-    Anti-pattern: 30 fps of a 28 GMAC model on a 0.5 TOPS unit:
+    Anti-pattern: 30 fps of a 179 GMAC model on a 0.5 TOPS unit:
 
         workloads:
           - {name: seg, model: deeplabv3-resnet50, precision: fp16, device: jetson-nano-4gb,
              rate_fps: 30}
 
+    Why it matters: attainable performance is bounded by the lower of the peak compute rate
+    and memory bandwidth x operational intensity (the roofline); software can approach the
+    roof, never pass it. 30 fps of 179 GMAC is 10.7 TOPS against the Jetson Nano's 0.47.
+    Source: Williams, Waterman and Patterson, "Roofline: An Insightful Visual Performance Model
+    for Multicore Architectures", Communications of the ACM 52(4), 2009
+    <https://doi.org/10.1145/1498765.1498785>
+
     Fix: a device or unit with the TOPS (or GB/s) the message names, a smaller model, or a
     lower precision the unit runs faster.
+
+    Passing example: a lighter segmentation model at a rate the GPU's peak allows:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-nano-4gb}]
+        workloads:
+          - {name: seg, model: deeplabv3-mobilenet-v2, precision: fp16, device: jetson-nano-4gb,
+             rate_fps: 10}
     """
     id = "EP303"
     name = "compute-too-small"

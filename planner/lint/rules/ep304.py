@@ -13,14 +13,32 @@ class MarginalBudget(Rule):
     throttling and background load eat into margins. A latency, rate, power or cost budget met
     by less than the configured headroom (default 10 %) is flagged so reviewers see it.
 
-    Anti-pattern: a 31 ms estimate against a 33 ms budget:
+    Anti-pattern: a 10.1 ms estimate against an 11 ms budget:
 
         budgets: {headroom_pct: 10}
         workloads:
-          - {name: det, model: yolov8n, precision: int8, device: hailo-8-on-rpi5,
-             latency_budget_ms: 33}
+          - {name: det, model: yolov8s, precision: fp16, device: jetson-orin-nano-8gb,
+             latency_budget_ms: 11}
+
+    Why it matters: the clocks a plan is estimated at are not guaranteed in the field. Jetson's
+    thermal and electrical management lowers CPU and GPU clocks when the module gets hot or
+    draws too much, so a plan with no margin misses its budget exactly when the enclosure
+    warms up.
+    Source: NVIDIA, Jetson Linux Developer Guide (r35.6.0), "Platform Power and Performance:
+    Jetson Orin Nano Series, Jetson Orin NX Series and Jetson AGX Orin Series"
+    <https://docs.nvidia.com/jetson/archives/r35.6.0/DeveloperGuide/SD/PlatformPowerAndPerformance/JetsonOrinNanoSeriesJetsonOrinNxSeriesAndJetsonAgxOrinSeries.html>
 
     Fix: more margin (a faster option), or a deliberate, smaller `headroom_pct`.
+
+    Passing example: a budget the estimate meets by a third:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nano-8gb}]
+        budgets: {headroom_pct: 10}
+        workloads:
+          - {name: det, model: yolov8s, precision: fp16, device: jetson-orin-nano-8gb,
+             latency_budget_ms: 15}
     """
     id = "EP304"
     name = "marginal-budget"

@@ -17,8 +17,25 @@ class PowerBudget(Rule):
         devices: [{id: jetson-orin-nx-16gb, power_mode: 25w}]
         budgets: {power_w: 15}
 
+    Why it matters: a Jetson power mode is a power budget enforced by capping clocks and
+    online cores (`nvpmodel`); the supply, battery and cooling must be sized for the mode the
+    device runs in, not for the one in the datasheet headline. The Orin NX 16GB offers 10 W,
+    15 W and 25 W modes besides MAXN.
+    Source: NVIDIA, Jetson Linux Developer Guide (r35.6.0), "Platform Power and Performance:
+    Jetson Orin Nano Series, Jetson Orin NX Series and Jetson AGX Orin Series"
+    <https://docs.nvidia.com/jetson/archives/r35.6.0/DeveloperGuide/SD/PlatformPowerAndPerformance/JetsonOrinNanoSeriesJetsonOrinNxSeriesAndJetsonAgxOrinSeries.html>
+
     Fix: a lower power mode (the message names one that fits when there is one; check the
     latency and rate budgets still hold), fewer or other devices, or a larger budget.
+
+    Passing example: the 15 W mode under a 20 W budget:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nx-16gb, power_mode: 15w}]
+        budgets: {power_w: 20}
+        workloads:
+          - {name: det, model: yolov8n, precision: fp16, device: jetson-orin-nx-16gb}
     """
     id = "EP311"
     name = "power-budget"

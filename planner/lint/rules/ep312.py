@@ -14,10 +14,25 @@ class BatteryMaxPower(Rule):
 
     Anti-pattern:
 
-        devices: [{id: pixel-8, power_mode: boost}]
+        devices: [{id: galaxy-s24-8gen3, power_mode: peak}]
+
+    Why it matters: on phones, performance of long-running apps fluctuates as the CPU is
+    throttled at temperature limits; Android's Sustained Performance Mode exists to give an
+    app a consistent, lower level it can keep for at least 30 minutes. A plan sized on the
+    peak mode does not hold after the first minutes.
+    Source: Android Compatibility Definition Document, section 8.5 "Consistent Performance"
+    <https://android.googlesource.com/platform/compatibility/cdd/+/refs/tags/android-o-mr1-iot-release-1.0.7/8_performance-and-power/8_5_consistent-performance.md>
 
     Fix: a sustained power mode (the message names the next one down, and whether the latency
     and rate budgets still hold in it).
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: galaxy-s24-8gen3, power_mode: sustained}]
+        workloads:
+          - {name: cls, model: mobilenet-v2, precision: fp16, device: galaxy-s24-8gen3}
     """
     id = "EP312"
     name = "battery-max-power"

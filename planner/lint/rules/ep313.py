@@ -11,13 +11,29 @@ class CostBudget(Rule):
     Cost is each device's catalog list price times its count, summed (reason `cost` in
     `solve`).
 
-    Anti-pattern:
+    Anti-pattern: four $249 developer kits under an $800 budget:
 
-        devices: [{id: jetson-agx-orin-64gb}]
-        budgets: {cost_usd: 500}
+        devices: [{id: jetson-orin-nano-super-8gb, count: 4}]
+        budgets: {cost_usd: 800}
+
+    Why it matters: the bill of materials of a fleet is the unit price times the count, so a
+    plan that is affordable per site can break the budget once `count` says how many sites
+    there are. The catalog's price for the Orin Nano Super developer kit is NVIDIA's $249.
+    Source: B. Sapui, "Jetson Orin Nano Super: Edge AI Hardware Deep Dive" ("NVIDIA's $249
+    generative-AI edge computer")
+    <https://www.brojogopalsapui.com/ai-foundations/sub_contents/AI_hardware/jetson_orin_nano_light.html>
 
     Fix: cheaper devices (`edgeplan solve` with the same budgets finds them), fewer devices,
     or a larger budget.
+
+    Passing example: two kits ($498) under the same budget:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nano-super-8gb, count: 2}]
+        budgets: {cost_usd: 800}
+        workloads:
+          - {name: det, model: yolov8n, precision: fp16, device: jetson-orin-nano-super-8gb}
     """
     id = "EP313"
     name = "cost-budget"

@@ -1,7 +1,7 @@
 """EP401 runtime-unavailable."""
 from __future__ import annotations
 
-from planner.lint.model import Problem, Rule
+from planner.lint.model import Change, Edit, Problem, Rule
 
 
 class RuntimeUnavailable(Rule):
@@ -11,14 +11,30 @@ class RuntimeUnavailable(Rule):
     ML on Apple devices, `edgetpu` on the Edge TPU, HailoRT on Hailo, QNN on Qualcomm. `solve`
     rejects such an option (reason `runtime`).
 
-    Anti-pattern (TensorRT on a Raspberry Pi):
+    Anti-pattern: TensorRT on a Raspberry Pi:
 
         workloads:
-          - {name: det, model: yolov8n, precision: int8, device: raspberry-pi-5,
+          - {name: det, model: yolov8n, precision: int8, device: raspberry-pi-5-8gb,
              runtime: tensorrt}
+
+    Why it matters: inference runtimes are built against one vendor's hardware libraries.
+    ONNX Runtime, for one, reaches each accelerator through a separate execution provider
+    (TensorRT and CUDA for NVIDIA GPUs, OpenVINO for Intel, QNN for Qualcomm, Core ML for
+    Apple); a deployment naming a runtime the device cannot load does not start.
+    Source: ONNX Runtime, "ONNX Runtime Execution Providers"
+    <https://onnxruntime.ai/docs/execution-providers/>
 
     Fix: a runtime of the unit (the message lists them), the unit of this device that has
     the runtime, or a device the runtime exists on.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: raspberry-pi-5-8gb}]
+        workloads:
+          - {name: det, model: yolov8n, precision: fp32, device: raspberry-pi-5-8gb,
+             runtime: onnxruntime}
     """
     id = "EP401"
     name = "runtime-unavailable"
@@ -33,8 +49,15 @@ class RuntimeUnavailable(Rule):
             w = r.workload
             other = [u for u in r.device.units if w.runtime in u.runtimes
                      and w.precision in u.precisions]
+            edit = None
             if other:
                 fix = f"set unit: {other[0].id} (it runs {w.runtime} at {w.precision.upper()})"
+                # no unit: stated, and one unit runs the stated runtime at the stated
+                # precision: that is the unit meant (safe). A stated unit contradicting the
+                # runtime, or several units to choose from, is a choice (unsafe).
+                edit = Edit((Change(("workloads", r.index, "unit"), other[0].id,
+                                    insert=not ctx.given(r.index, "unit")),),
+                            safe=w.unit is None and len(other) == 1)
             else:
                 where = sorted(d.id for d in ctx.catalog.devices.values()
                                if any(w.runtime in u.runtimes for u in d.units))
@@ -44,4 +67,4 @@ class RuntimeUnavailable(Rule):
                            f"{w.runtime} runs on {', '.join(where[:3])}{more}")
                 else:
                     fix = f"use a runtime of the {r.unit.id}: {', '.join(r.unit.runtimes)}"
-            yield Problem(("workloads", r.index, "runtime"), r.error.message, fix)
+            yield Problem(("workloads", r.index, "runtime"), r.error.message, fix, edit=edit)

@@ -33,8 +33,24 @@ class UnsupportedOps(Rule):
           - {name: det, model: my-detector, model_file: det.onnx, precision: int8,
              device: coral-usb-on-rpi5, unit: tpu}      # det.onnx uses NonMaxSuppression
 
+    Why it matters: the Edge TPU compiler maps only its list of supported operations; at the
+    first unsupported one it stops, and that operation and everything after it in the graph
+    run on the CPU. One post-processing op at the end costs a round trip; one near the input
+    moves nearly the whole model to the CPU.
+    Source: Google Coral, "TensorFlow models on the Edge TPU", section "Supported operations"
+    <https://coral.ai/docs/edgetpu/models-intro/>
+
     Fix: replace or remove the ops the message lists before export (e.g. do NMS on the host
     after the model), or run on a unit with full operator support.
+
+    Passing example: the detector exported without NMS (done on the host afterwards):
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: coral-usb-on-rpi5}]
+        workloads:
+          - {name: det, model: my-detector, model_file: det-no-nms.onnx, precision: int8,
+             device: coral-usb-on-rpi5, unit: tpu}
     """
     id = "EP402"
     name = "unsupported-ops"

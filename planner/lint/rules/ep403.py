@@ -40,9 +40,27 @@ class DynamicShapes(Rule):
           - {name: det, model: yolov8n, model_file: yolov8n-dynamic.onnx, precision: int8,
              device: hailo-8-on-rpi5}          # input images [batch, 3, height, width]
 
+    Why it matters: ahead-of-time compilers lay out memory and schedule every layer for one
+    tensor shape. The Edge TPU requires tensor sizes to be constant at compile time, and ONNX
+    Runtime's NNAPI and Core ML providers likewise need fixed input shapes; exports usually
+    leave the batch symbolic for training convenience.
+    Source: Google Coral, "TensorFlow models on the Edge TPU", section "Model requirements"
+    <https://coral.ai/docs/edgetpu/models-intro/>
+    Source: ONNX Runtime, "Making dynamic input shapes fixed"
+    <https://onnxruntime.ai/docs/tutorials/mobile/helpers/make-dynamic-shape-fixed.html>
+
     Fix: export with fixed shapes (no `dynamic_axes`), or pin them:
     `python -m onnxruntime.tools.make_dynamic_shape_fixed --dim_param batch --dim_value 1
     in.onnx out.onnx`.
+
+    Passing example: the export with its shapes pinned to [1, 3, 640, 640]:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: hailo-8-on-rpi5}]
+        workloads:
+          - {name: det, model: yolov8n, model_file: yolov8n-static.onnx, precision: int8,
+             technique: qat, device: hailo-8-on-rpi5}
     """
     id = "EP403"
     name = "dynamic-shapes"

@@ -19,7 +19,23 @@ class BatchLatencyCritical(Rule):
           - {name: brake-assist, model: yolov8n, precision: int8, device: jetson-orin-nano-8gb,
              batch: 8, rate_fps: 30, latency_critical: true}
 
+    Why it matters: a batch is formed by holding requests back until others join it; inference
+    servers expose that wait as an explicit queue delay to trade against throughput. At 30 fps
+    the first of 8 frames waits 233 ms for the batch to fill, seven frame times a brake assist
+    cannot spare.
+    Source: NVIDIA, Triton Inference Server user guide, "Batchers" (dynamic batcher delay)
+    <https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/batcher.html>
+
     Fix: `batch: 1`; if the rate is not met at batch 1, a faster option rather than batching.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nano-8gb}]
+        workloads:
+          - {name: brake-assist, model: yolov8n, precision: int8, technique: qat,
+             device: jetson-orin-nano-8gb, batch: 1, rate_fps: 30, latency_critical: true}
     """
     id = "EP404"
     name = "batch-latency-critical"

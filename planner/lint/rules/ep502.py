@@ -16,7 +16,23 @@ class SpecPowerUnreachable(Rule):
         budgets: {power_w: 1}
         families: {allow: [jetson]}           # the lowest Jetson mode is 5 W
 
+    Why it matters: every device has a floor below which it does not run its accelerator. The
+    lowest Jetson mode is the Jetson Nano's 5 W (next to its 10 W MaxN); a smaller budget
+    excludes the whole family, whatever the models.
+    Source: NVIDIA, Jetson Linux Developer Guide (L4T 32.7.6), "Power Management for Jetson
+    Nano Devices" ("Supported Modes and Power Efficiency")
+    <https://docs.nvidia.com/jetson/archives/l4t-archived/l4t-3276/Tegra%20Linux%20Driver%20Package%20Development%20Guide/power_management_nano.html>
+
     Fix: a budget at least the lowest mode the message names, or allow lower-power devices.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Spec
+        budgets: {power_w: 10}
+        families: {allow: [jetson]}
+        workloads:
+          - {name: det, task: detection}
     """
     id = "EP502"
     name = "spec-power-unreachable"

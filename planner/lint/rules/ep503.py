@@ -14,9 +14,24 @@ class SpecCostUnreachable(Rule):
     Anti-pattern:
 
         budgets: {cost_usd: 50}
-        families: {allow: [jetson]}
+        families: {allow: [jetson]}           # the cheapest Jetson is $99
+
+    Why it matters: no device in the allowed families can be bought for the budget, so every
+    plan is rejected before a single model is tried. The cheapest Jetson in the catalog is the
+    original Jetson Nano developer kit at $99.
+    Source: Algotechniq, "Nvidia Jetson Naming: A Masterclass in Confusion" ("The original
+    Nano was a $99 dev kit") <https://www.algotechniq.com/blog/2025/nvidia-jetson-naming>
 
     Fix: a budget at least the cheapest price the message names, or allow cheaper devices.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Spec
+        budgets: {cost_usd: 300}
+        families: {allow: [jetson]}
+        workloads:
+          - {name: det, task: detection}
     """
     id = "EP503"
     name = "spec-cost-unreachable"

@@ -10,13 +10,29 @@ class SpecEmptyChoice(Rule):
     Allow lists whose intersection is empty, or a workload whose `precisions` and `techniques` exclude every option of its candidate
     models: the spec contradicts itself and `solve` can only report infeasibility.
 
-    Anti-pattern:
+    Anti-pattern: Coral devices with TensorRT as the only runtime:
 
         families: {allow: [coral]}
+        runtimes: {allow: [tensorrt]}         # TensorRT runs on NVIDIA GPUs only
         workloads:
-          - {name: cls, models: [mobilenet-v2], precisions: [fp16]}   # the Edge TPU runs INT8
+          - {name: cls, task: classification}
+
+    Why it matters: the lists are read together, so each can be right on its own and the
+    combination still empty. TensorRT is NVIDIA's inference library for NVIDIA GPUs; no Coral
+    device has one, so these two lists leave no device and runtime to plan with.
+    Source: NVIDIA, "TensorRT Overview" (TensorRT release notes)
+    <https://docs.nvidia.com/deeplearning/tensorrt/release-notes/overview.html>
 
     Fix: widen the list the message names.
+
+    Passing example: the Edge TPU's own runtime:
+
+        apiVersion: edgeplan/v1
+        kind: Spec
+        families: {allow: [coral]}
+        runtimes: {allow: [edgetpu]}
+        workloads:
+          - {name: cls, task: classification, precisions: [int8]}
     """
     id = "EP504"
     name = "spec-empty-choice"

@@ -16,7 +16,23 @@ class SpecRateKind(Rule):
         workloads:
           - {name: chat, task: llm, rate_fps: 20}
 
+    Why it matters: an LLM request is not one inference but one prefill and then one decode
+    step per generated token, so its throughput is measured in tokens per second (and its
+    latency per token), while other models are measured in inferences per second. 20 requests
+    per second and 20 tokens per second differ by the length of every answer.
+    Source: NVIDIA, "A Comprehensive Guide to NIM LLM Latency-Throughput Benchmarking"
+    (metrics: tokens per second, requests per second)
+    <https://docs.nvidia.com/nim/benchmarking/llm/2.0.0/index.html>
+
     Fix: `tokens_per_s` for LLM workloads, `rate_fps` for the rest.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Spec
+        workloads:
+          - {name: chat, task: llm, tokens_per_s: 20}
+          - {name: det, task: detection, rate_fps: 30}
     """
     id = "EP505"
     name = "spec-rate-kind"

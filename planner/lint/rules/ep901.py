@@ -23,7 +23,22 @@ class UnknownDevice(Rule):
 
         devices: [{id: jetson-nano}]          # the catalog has jetson-nano-4gb
 
+    Why it matters: product names are ambiguous, and a guess would check the plan against the
+    wrong hardware. NVIDIA sells both the original Jetson Nano and the Orin Nano, two
+    generations apart, under the name "Nano"; catalog ids carry the generation and the memory
+    size so that a plan names exactly one of them.
+    Source: Algotechniq, "Nvidia Jetson Naming: A Masterclass in Confusion"
+    <https://www.algotechniq.com/blog/2025/nvidia-jetson-naming>
+
     Fix: the id the message suggests, or add the device to a catalog directory of your own.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-nano-4gb}]
+        workloads:
+          - {name: cls, model: mobilenet-v2, precision: fp16, device: jetson-nano-4gb}
     """
     id = "EP901"
     name = "unknown-device"

@@ -15,7 +15,22 @@ class UnknownModel(Rule):
         workloads:
           - {name: chat, model: llama3-8b, precision: int4, device: jetson-orin-nano-8gb}
 
+    Why it matters: every number lint checks comes from the model's profile: parameters,
+    context length and accuracy per precision, each with its source (for `llama-3-8b`: 8
+    billion parameters, an 8K context and 66.6 MMLU, from Meta's model card). An id that names
+    no profile leaves nothing to check.
+    Source: Meta, "Llama 3 model card"
+    <https://github.com/meta-llama/llama3/blob/main/MODEL_CARD.md>
+
     Fix: the id the message suggests (here `llama-3-8b`), or `model_file:` with your ONNX file.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nano-8gb}]
+        workloads:
+          - {name: chat, model: llama-3-8b, precision: int4, device: jetson-orin-nano-8gb}
     """
     id = "EP902"
     name = "unknown-model"

@@ -16,7 +16,23 @@ class UnknownUnit(Rule):
           - {name: cls, model: mobilenet-v2, precision: int8, device: coral-usb-on-rpi5,
              unit: edgetpu}                   # the unit is `tpu`; edgetpu is its runtime
 
+    Why it matters: one device has several units with different precisions, peaks and
+    runtimes, and the unit decides all of them. A Jetson AGX Orin has a GPU and two DLA cores,
+    which TensorRT addresses by index (`--useDLACore=0` or `1`); a unit named loosely would
+    check the plan against the wrong one.
+    Source: NVIDIA, TensorRT documentation, "Working with DLA"
+    <https://docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/work-with-dla.html>
+
     Fix: a unit of the device, as the message lists.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: coral-usb-on-rpi5}]
+        workloads:
+          - {name: cls, model: mobilenet-v2, precision: int8, technique: qat,
+             device: coral-usb-on-rpi5, unit: tpu}
     """
     id = "EP903"
     name = "unknown-unit"

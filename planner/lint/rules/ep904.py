@@ -14,7 +14,22 @@ class UnknownPowerMode(Rule):
 
         devices: [{id: jetson-orin-nano-8gb, power_mode: max}]
 
+    Why it matters: the power mode sets the clocks and the watts every latency, rate and power
+    check uses, and the set of modes differs per module: the Orin Nano 8GB has 15 W and 7 W,
+    the Orin NX 16GB adds 10 W, 25 W and MAXN. A mode the device lacks has no numbers.
+    Source: NVIDIA, Jetson Linux Developer Guide (r35.6.0), "Platform Power and Performance:
+    Jetson Orin Nano Series, Jetson Orin NX Series and Jetson AGX Orin Series"
+    <https://docs.nvidia.com/jetson/archives/r35.6.0/DeveloperGuide/SD/PlatformPowerAndPerformance/JetsonOrinNanoSeriesJetsonOrinNxSeriesAndJetsonAgxOrinSeries.html>
+
     Fix: a mode of the device, as the message lists.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nano-8gb, power_mode: 7w}]
+        workloads:
+          - {name: det, model: yolov8n, precision: fp16, device: jetson-orin-nano-8gb}
     """
     id = "EP904"
     name = "unknown-power-mode"

@@ -16,8 +16,24 @@ class UnknownOption(Rule):
         workloads:
           - {name: cls, model: resnet-50, precision: int8, technique: baseline, ...}
 
+    Why it matters: the same network quantized by different methods has different accuracy,
+    so accuracy is published per quantized weight set, not per model: torchvision lists its
+    quantized ResNet-50 weights with their own ImageNet accuracy next to the float ones. A
+    combination without a published figure cannot be held to an accuracy floor.
+    Source: PyTorch, "torchvision: Models and pre-trained weights" (quantized models)
+    <https://pytorch.org/vision/stable/models>
+
     Fix: a technique the message lists for the precision (e.g. `ptq` or `qat` for INT8), or
     add the option with its source to a profile of your own.
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nano-8gb}]
+        workloads:
+          - {name: cls, model: resnet-50, precision: int8, technique: qat,
+             device: jetson-orin-nano-8gb}
     """
     id = "EP905"
     name = "unknown-option"

@@ -15,7 +15,23 @@ class ModelFileUnreadable(Rule):
         workloads:
           - {name: det, model: my-det, model_file: models/det.onnx, ...}   # no such file
 
+    Why it matters: a workload with `model_file` is described by its file alone: operators,
+    input shapes and size come from it. An ONNX model is a serialized `ModelProto` protocol
+    buffer; a missing file, a Git LFS pointer or a different format has none of that, and the
+    bundle step would fail later on the device.
+    Source: ONNX, "Open Neural Network Exchange Intermediate Representation (ONNX IR)
+    Specification" <https://onnx.ai/onnx/repo-docs/IR.html>
+
     Fix: the right path, relative to the manifest or spec.
+
+    Passing example: `models/det.onnx` exists next to the manifest:
+
+        apiVersion: edgeplan/v1
+        kind: Deployment
+        devices: [{id: jetson-orin-nano-8gb}]
+        workloads:
+          - {name: det, model: my-det, model_file: models/det.onnx, precision: fp16,
+             device: jetson-orin-nano-8gb}
     """
     id = "EP906"
     name = "model-file-unreadable"

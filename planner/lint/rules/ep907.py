@@ -15,7 +15,21 @@ class UnknownName(Rule):
         workloads: [{name: det, task: object-detection}]     # the task is `detection`
         runtimes: {deny: [tensor-rt]}                        # the runtime is `tensorrt`
 
+    Why it matters: a deny list that matches nothing denies nothing, so the plan can use the
+    very runtime it meant to exclude, and a task that matches no profile leaves no candidate
+    models. Runtime names follow the libraries (the catalog's `tensorrt`, `openvino`, `qnn`,
+    `coreml` are the ones ONNX Runtime's execution providers are named after).
+    Source: ONNX Runtime, "ONNX Runtime Execution Providers"
+    <https://onnxruntime.ai/docs/execution-providers/>
+
     Fix: the name the message suggests (`edgeplan catalog list` shows them).
+
+    Passing example:
+
+        apiVersion: edgeplan/v1
+        kind: Spec
+        workloads: [{name: det, task: detection}]
+        runtimes: {deny: [tensorrt]}
     """
     id = "EP907"
     name = "unknown-name"
