@@ -21,8 +21,8 @@ LIST_PREFIXES = ("models:", "precisions:", "techniques:", "devices.", "families.
 CORE_MODEL_MAX_VARS = 20_000   # above this, skip CP-SAT's core and start from every budget
 
 
-def _solver(workers: int, time_limit: float | None = None):
-    return make_solver(time_limit, workers)
+def _solver(workers: int, model=None):
+    return make_solver(None, workers, model)
 
 
 def _with_budget(spec: Spec, **changes) -> Spec:
@@ -131,7 +131,7 @@ def feasible_spec(spec, catalog, workers, extra_models, ignore_memory=False) -> 
         return False
     pm, _ = B.build(cs, spec, slots=min(len(spec.workloads), spec.budgets.max_devices),
                     explain=False, ignore_memory=ignore_memory)
-    st = _solver(workers).Solve(pm.m)
+    st = _solver(workers, pm.m).Solve(pm.m)
     return st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
 
 
@@ -434,7 +434,7 @@ def _improves(trial: Spec, catalog: Catalog, objective: dict, workers: int,
             pm.m.Add(exprs[name] < objective[name]).OnlyEnforceIf(b)
         better.append(b)
     pm.m.AddBoolOr(better)
-    return _solver(workers).Solve(pm.m) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    return _solver(workers, pm.m).Solve(pm.m) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
 
 
 def _scale(term: str) -> float:
