@@ -25,17 +25,36 @@ def load_catalog_for_cli(catalog_dirs, no_builtin=False):
     return cat
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write next to the target and rename, so a failure never leaves a half-written file
-    (or destroys the old one)."""
+def write_atomic(path: str, data: str | bytes, *, what: str = "") -> None:
+    """Write a file whole or not at all: into a temporary file beside it, then renamed over
+    it, so a failure leaves the old file (or none) and no temporary file behind. Through a
+    symlink the target is written, and a replaced file keeps its mode. `what` names the
+    content in the error ("the fixes")."""
+    import stat
+    import tempfile
+
     from planner.errors import InputError
-    d = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(d, f".{os.path.basename(path)}.tmp{os.getpid()}")
+    real = os.path.realpath(path)
+    d, base = os.path.split(real)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = None
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=d)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        if os.path.exists(real):
+            os.chmod(tmp, stat.S_IMODE(os.stat(real).st_mode))
+        else:                          # a new file gets the usual mode, not mkstemp's 0600
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, real)
+        tmp = None
     except OSError as e:
-        if os.path.exists(tmp):
+        where = f" {what}" if what else ""
+        raise InputError(f"cannot write{where}: {e.strerror or e}", file=path) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise InputError(f"cannot write: {e.strerror}", file=path) from None

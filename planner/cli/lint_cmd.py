@@ -127,7 +127,7 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, baseline_path
             click.get_current_context().exit(exitcodes.FINDINGS if changed else exitcodes.OK)
         for f in fixes:
             if f.changed:
-                _write_in_place(f.path, f.data())
+                write_atomic(f.path, f.data(), what="the fixes")
             _say_fixes(f, "applied")
         _say_nothing_to_fix(fixes)
         if changed:
@@ -170,34 +170,6 @@ def _say_fixes(f, verb: str) -> None:
 def _say_nothing_to_fix(fixes) -> None:
     if not any(f.changed or f.unsafe_skipped for f in fixes):
         click.echo("edgeplan: nothing to fix", err=True)
-
-
-def _write_in_place(path: str, data: bytes) -> None:
-    """Replace a linted file with its fixed contents: written to a temporary file in the
-    same directory, then renamed over it, so a failure leaves the old file whole and no
-    temporary file behind. Through a symlink the target is written; the mode is kept."""
-    import os
-    import stat
-    import tempfile
-
-    from planner.errors import InputError
-    real = os.path.realpath(path)
-    d, base = os.path.split(real)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".edgeplan-fix", dir=d)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, stat.S_IMODE(os.stat(real).st_mode))
-        os.replace(tmp, real)
-        tmp = None
-    except OSError as e:
-        raise InputError(f"cannot write the fixes: {e.strerror or e}", file=path) from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _say_baseline(report, baseline: str) -> None:
