@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from planner.atomicfile import replace_file
+
 
 def cache_dir() -> Path | None:
     if os.environ.get("EDGEPLAN_NO_CACHE"):
@@ -18,19 +20,14 @@ def cache_dir() -> Path | None:
 
 
 def write_json_atomic(path: Path, text: str, *, keep: int, pattern: str) -> None:
-    """Write a cache file by rename, then keep only the newest `keep` files matching
-    `pattern` beside it. Any failure (a read-only home, a full disk) is silent: a cache is
-    never needed."""
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    """Write a cache file whole (`replace_file`), then keep only the newest `keep` files
+    matching `pattern` beside it. Any failure (a read-only home, a full disk) is silent: a
+    cache is never needed."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        replace_file(path, text)
         old = sorted(path.parent.glob(pattern), key=lambda p: p.stat().st_mtime)
         for p in old[:-keep]:
             p.unlink(missing_ok=True)
-    except Exception:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+    except OSError:
+        pass

@@ -18,7 +18,7 @@ PLANNER = ROOT / "planner"
 # own stage or an earlier one
 STAGES = [
     {"planner", "planner.errors", "planner.exitcodes", "planner.units", "planner.yamlio",
-     "planner.vocabulary", "planner.text", "planner.cachedir"},
+     "planner.vocabulary", "planner.text", "planner.cachedir", "planner.atomicfile"},
     {"planner.spec", "planner.manifest"},
     {"planner.catalog"},
     {"planner.estimate"},

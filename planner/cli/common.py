@@ -2,8 +2,6 @@
 writing an output file atomically."""
 from __future__ import annotations
 
-import os
-
 import click
 
 
@@ -26,35 +24,12 @@ def load_catalog_for_cli(catalog_dirs, no_builtin=False):
 
 
 def write_atomic(path: str, data: str | bytes, *, what: str = "") -> None:
-    """Write a file whole or not at all: into a temporary file beside it, then renamed over
-    it, so a failure leaves the old file (or none) and no temporary file behind. Through a
-    symlink the target is written, and a replaced file keeps its mode. `what` names the
-    content in the error ("the fixes")."""
-    import stat
-    import tempfile
-
+    """`replace_file` (whole or not at all), its failure a one-line input error naming the
+    file; `what` names the content in it ("the fixes")."""
+    from planner.atomicfile import replace_file
     from planner.errors import InputError
-    real = os.path.realpath(path)
-    d, base = os.path.split(real)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=d)
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        if os.path.exists(real):
-            os.chmod(tmp, stat.S_IMODE(os.stat(real).st_mode))
-        else:                          # a new file gets the usual mode, not mkstemp's 0600
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, real)
-        tmp = None
+        replace_file(path, data)
     except OSError as e:
         where = f" {what}" if what else ""
         raise InputError(f"cannot write{where}: {e.strerror or e}", file=path) from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)

@@ -41,7 +41,8 @@ def calibration_for(catalog) -> Calibration:
         cal = calibration_for(base)
     else:
         points = measurement_points(catalog)
-        cal = _cached(points) if cache_dir() is not None else Calibration(points)
+        cdir = cache_dir()
+        cal = _cached(points, cdir) if cdir is not None else Calibration(points)
     catalog._calibration = cal
     return cal
 
@@ -61,8 +62,7 @@ def calibration_key(points) -> str:
     return h.hexdigest()[:32]
 
 
-def _cached(points) -> Calibration:
-    cdir = cache_dir()
+def _cached(points, cdir: Path) -> Calibration:
     try:
         path = cdir / f"calibration-{calibration_key(points)}.json"
     except OSError:                      # the code is not readable as files (a zip import)
