@@ -71,6 +71,10 @@ class SolveTimeout(EdgeplanError):
     """The time limit ran out before any plan was found."""
 
 
+class ModelTooLarge(EdgeplanError):
+    """The spec's candidate grid or CP-SAT model would exceed the memory budget."""
+
+
 class AccuracyBudgetError(BundleError):
     """The converted model breaks the accuracy budget (floor or allowed drop)."""
 

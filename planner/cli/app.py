@@ -16,6 +16,8 @@ from planner.errors import (
     AccuracyBudgetError,
     EdgeplanError,
     InfeasibleError,
+    ModelTooLarge,
+    SolveTimeout,
     VerificationError,
 )
 
@@ -36,6 +38,8 @@ COMMANDS = {
 ERROR_EXIT_CODES = ((AccuracyBudgetError, exitcodes.ACCURACY_BUDGET),
                     (VerificationError, exitcodes.VERIFY_FAILED),
                     (InfeasibleError, exitcodes.INFEASIBLE),
+                    (SolveTimeout, exitcodes.TIMED_OUT),
+                    (ModelTooLarge, exitcodes.TOO_LARGE),
                     (EdgeplanError, exitcodes.USAGE))
 
 

@@ -19,19 +19,29 @@ from planner.cli.common import catalog_option, load_catalog_for_cli, write_atomi
 @click.option("-o", "--output", "manifest_out", type=click.Path(dir_okay=False),
               help="Write the deployment manifest (deploy.yaml) that lint and bundle read.")
 @click.option("--time-limit", type=click.FloatRange(min=0.01), default=None,
-              help="Seconds; returns the best plan found so far with status 'feasible'.")
+              help="Seconds for the whole command (candidates, every solve, runners-up, "
+                   "binding budgets, explanations); on expiry the best plan so far with "
+                   "status 'feasible' and the steps cut short, or exit 6 if none was found.")
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="Memory budget for the candidate grids and the model (e.g. 4G); a spec "
+                   "that would need more is refused up front, exit 7. Default: half the RAM.")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="CP-SAT search workers (fixed, with a fixed seed, for reproducible output).")
 @click.option("--no-binding", is_flag=True, help="Skip the re-solves that find binding budgets.")
 @catalog_option
-def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, catalog_dirs, no_builtin):
+def solve(spec_file, fmt, top, manifest_out, time_limit, max_memory, workers, no_binding,
+          catalog_dirs, no_builtin):
     """Pick model, precision, device and runtime for every workload in SPEC under its
     budgets, or prove nothing fits and say which budgets conflict and how far each must move.
 
-    Exit codes: 0 a plan, 2 bad input or usage, 3 infeasible.
+    Exit codes: 0 a plan, 2 bad input or usage, 3 infeasible, 6 no plan found within
+    --time-limit, 7 the model would exceed --max-memory.
 
     Example: edgeplan solve examples/drone-detect-pose.yaml --top 2 -o deploy.yaml
     """
+    from planner.solve.deadline import Deadline
+    # the limit counts from here: loading the catalog is part of what the user waits for
+    deadline = Deadline(time_limit, max_memory=memory_option(max_memory))
     from planner.onnxfile.spec_models import model_file_profiles
     from planner.solve.pipeline import solve as run
     from planner.spec import load_spec
@@ -39,7 +49,7 @@ def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, ca
     spec, _ = load_spec(spec_file)
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     extra = model_file_profiles(spec, os.path.dirname(os.path.abspath(spec_file)))
-    res = run(spec, cat, top=top, time_limit=time_limit, workers=workers,
+    res = run(spec, cat, top=top, deadline=deadline, workers=workers,
               binding=not no_binding, extra_models=extra)
     d = res.as_dict()
     d.pop("stats", None)  # timings vary run to run; keep outputs byte-identical
@@ -57,3 +67,15 @@ def solve(spec_file, fmt, top, manifest_out, time_limit, workers, no_binding, ca
         click.echo(f"edgeplan: wrote {manifest_out}", err=True)
     if res.status == "infeasible":
         raise SystemExit(exitcodes.INFEASIBLE)
+
+
+def memory_option(text):
+    """--max-memory SIZE -> bytes (None: the default budget)."""
+    if text is None:
+        return None
+    from planner.solve.deadline import parse_memory
+    try:
+        return parse_memory(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a size like 4G, 512M or 2000000000",
+                                 param_hint="--max-memory") from None

@@ -212,7 +212,11 @@ def build_candidates(spec: Spec, catalog: Catalog, *, explain: bool = False,
     else:
         shared = None
     per_workload: list[list[Candidate]] = []
+    from planner.solve.deadline import active
+    d = active()
     for wi, (g, keep) in enumerate(zip(grids, keeps)):
+        if d is not None:
+            d.check("candidate pruning")
         if g is None:
             per_workload.append([])
             continue
@@ -244,8 +248,9 @@ def workload_grids(spec: Spec, catalog: Catalog, *, explain: bool = False,
                    ignore_memory: bool = False) -> Grids:
     """`ignore_memory`: leave memory unchecked (to ask whether memory is part of a conflict)."""
     types = device_types(spec, catalog, honour_lists=not explain)
+    used = [0]    # grid cells so far, against the memory budget of the deadline in force
     out = Grids(_workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibration,
-                               ignore_memory)
+                               ignore_memory, used)
                 for wi, w in enumerate(spec.workloads))
     out.types = types
     out.explain = explain
@@ -282,7 +287,7 @@ class _Grid:
 
 
 def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibration,
-                   ignore_memory=False):
+                   ignore_memory=False, used=None):
     import numpy as np
     b = spec.budgets
     mine = (extra_models or {}).get(w.name, ())
@@ -307,6 +312,16 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
                 unit_type.append(t)
     if not options or not units:
         return None
+    from planner.solve.deadline import GRID_BYTES_PER_CELL, active
+    d = active()
+    if d is not None:
+        # the time and memory this grid will take, checked before it is estimated
+        d.check("the candidate grids")
+        cells = len(options) * len(units) + (used[0] if used else 0)
+        d.check_memory(f"the candidate grids ({cells:,} options x device rows)",
+                       cells * GRID_BYTES_PER_CELL)
+        if used:
+            used[0] = cells
     g = _Grid()
     g.options, g.units, g.unit_type, g.listed, g.explain = options, units, unit_type, listed, explain
     est = estimate_grid(catalog, options, units, batch=w.batch, context=w.context_tokens,
@@ -621,15 +636,23 @@ _HEADLINE = ("memory", "latency", "rate", "accuracy", "power", "cost")
 
 
 class _LazyRejections:
-    """A list of rejection rows, made on first use."""
+    """A list of rejection rows, made on first use. Under a time limit (`deadline`, set by
+    solve) rows are made workload by workload while time is left: a large catalog rejects
+    hundreds of thousands, and listing them must not outlast the limit."""
 
     def __init__(self, parts):
         self._parts = parts
         self._rows = None
+        self.deadline = None
 
     def _all(self):
         if self._rows is None:
-            rows = [r for p in self._parts for r in p.rows()]
+            rows = []
+            for p in self._parts:
+                if self.deadline is not None and self.deadline.expired():
+                    self.deadline.cut_short("the list of rejected options")
+                    break
+                rows += p.rows()
             rows.sort(key=lambda r: (r["workload"], r["model"], PRECISIONS.index(r["precision"]),
                                      r["technique"], r["device"]))
             self._rows = rows

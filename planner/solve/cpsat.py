@@ -8,6 +8,7 @@ import time
 from planner.catalog.loader import Catalog, catalog_with_models
 from planner.errors import EdgeplanError, SolveTimeout
 from planner.solve import budgets as B
+from planner.solve import deadline as D
 from planner.solve.candidates import (
     build_candidates,
     check_spec_ids,
@@ -41,6 +42,10 @@ def make_solver(time_limit: float | None, workers: int, model=None):
         s.parameters.cp_model_presolve = False
     if time_limit is not None:
         s.parameters.max_time_in_seconds = max(0.01, time_limit)
+    d = D.active()
+    if d is not None:   # the deadline in force bounds every solver made under it
+        d.check("a CP-SAT solve")
+        d.limit(s)
     return s
 
 
@@ -113,12 +118,16 @@ def _tie_break_passes(pm) -> list[tuple]:
     return [(name, expr, "min") for name, expr, _ in ranks] + [("tie-break", place, "min")]
 
 
-def optimise(pm, terms, spec: Spec, *, time_limit: float | None, workers: int,
-             assumptions=None) -> Solution | None:
+def optimise(pm, terms, spec: Spec, *, time_limit: float | None = None, workers: int,
+             assumptions=None, deadline: D.Deadline | None = None,
+             step: str = "optimisation") -> Solution | None:
     """Lexicographic optimisation (or one weighted pass), then a tie-break that makes the
-    optimum unique, so the same spec always gives the same plan. None if infeasible."""
+    optimum unique, so the same spec always gives the same plan. None if infeasible.
+    Each pass gets the time left on `deadline`; when it runs out after a plan was found, the
+    plan so far is returned with status 'feasible' and `step` is recorded as cut short;
+    before any plan, SolveTimeout."""
     from ortools.sat.python import cp_model
-    deadline = None if time_limit is None else time.monotonic() + time_limit
+    deadline = D.ensure(deadline, time_limit)
     status_name = "optimal"
     objective: dict[str, float] = {}
     passes = []
@@ -134,9 +143,15 @@ def optimise(pm, terms, spec: Spec, *, time_limit: float | None, workers: int,
     for name, expr, sense in passes:
         if isinstance(expr, int):
             continue
+        if choice is not None and deadline.expired():
+            status_name = "feasible"
+            deadline.cut_short(step)
+            break
         (pm.m.Maximize if sense == "max" else pm.m.Minimize)(expr)
-        left = None if deadline is None else deadline - time.monotonic()
-        solver = make_solver(left, workers, pm.m)
+        with D.running(deadline):
+            solver = make_solver(None, workers, pm.m)
+        if choice is None and deadline.expired():
+            raise deadline.timeout(step)
         st = solver.Solve(pm.m)
         if st == cp_model.INFEASIBLE or st == cp_model.MODEL_INVALID:
             if choice is None:
@@ -144,12 +159,13 @@ def optimise(pm, terms, spec: Spec, *, time_limit: float | None, workers: int,
             raise EdgeplanError(f"internal: pass {name!r} became infeasible")
         if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             if choice is None:
-                raise SolveTimeout("the time limit ran out before any plan was found; "
-                                   "raise --time-limit")
+                raise deadline.timeout(step)
             status_name = "feasible"
+            deadline.cut_short(step)
             break
         if st == cp_model.FEASIBLE:
             status_name = "feasible"
+            deadline.cut_short(step)
         choice, slot_type = _extract(pm, solver)
         value = int(round(solver.ObjectiveValue()))
         if not name.startswith("tie-break"):
@@ -162,7 +178,7 @@ def optimise(pm, terms, spec: Spec, *, time_limit: float | None, workers: int,
     return Solution(status_name, choice, slot_type, objective)
 
 
-def _incumbent_bound(spec: Spec, grids, workers: int):
+def _incumbent_bound(spec: Spec, grids, workers: int, deadline: D.Deadline | None = None):
     """When the first objective is 'min power' (or 'min cost'), find its optimum on growing
     subsets of device types (those whose own power is at most a threshold that doubles), and
     return it as a bound: no device type above the optimum can be in an optimal plan, since
@@ -180,14 +196,20 @@ def _incumbent_bound(spec: Spec, grids, workers: int):
     top_value = values[-1] * min(len(spec.workloads), spec.budgets.max_devices)
     cap = min(limit, top_value) if limit is not None else top_value
     thr = values[0]
+    deadline = D.ensure(deadline)
     while True:
+        if deadline.expired():
+            return None      # only a speed-up: the final model without it is still right
         thr = min(thr, cap)
         cs = build_candidates(spec, None, within={term: thr}, grids=grids)
         if all(cs.per_workload):
             pm, terms = B.build(cs, spec, slots=min(len(spec.workloads),
                                                      spec.budgets.max_devices), explain=False)
             pm.m.Minimize(terms[term].expr)
-            solver = make_solver(None, workers, pm.m)
+            with D.running(deadline):
+                if deadline.expired():
+                    return None
+                solver = make_solver(None, workers, pm.m)
             from ortools.sat.python import cp_model
             if solver.Solve(pm.m) == cp_model.OPTIMAL:
                 return {term: solver.ObjectiveValue() / terms[term].scale}
@@ -199,19 +221,28 @@ def _incumbent_bound(spec: Spec, grids, workers: int):
 # ---------------------------------------------------------------- a plain solve
 
 def solve_plain(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | None = None,
-                workers: int = DEFAULT_WORKERS, extra_models: dict | None = None) -> SolveResult:
+                workers: int = DEFAULT_WORKERS, extra_models: dict | None = None,
+                deadline: D.Deadline | None = None) -> SolveResult:
     """Solve a spec without explanations or binding re-solves: candidates, the CP-SAT model,
     the optimum (or status infeasible), runners-up and the manifest. What `explain`, the
     report's sensitivity and fronts re-solve with; `pipeline.solve` adds the explanations.
     `extra_models`: {workload name: [ModelProfile]} profiled from the spec's ONNX files
-    (see `model_file_profiles`); they join the catalog for this solve."""
+    (see `model_file_profiles`); they join the catalog for this solve.
+    `deadline` (or `time_limit`) bounds all of it: the candidate grids, every CP-SAT pass and
+    the runners-up; steps cut short are listed in `deadline.cut`."""
     t0 = time.monotonic()
+    deadline = D.ensure(deadline, time_limit)
     if extra_models:
         catalog = catalog_with_models(catalog, [m for ms in extra_models.values() for m in ms])
     check_spec_ids(spec, catalog)
-    grids = workload_grids(spec, catalog, extra_models=extra_models)
-    within = _incumbent_bound(spec, grids, workers) if top == 0 else None
+    with D.running(deadline):
+        grids = workload_grids(spec, catalog, extra_models=extra_models)
+    within = _incumbent_bound(spec, grids, workers, deadline) if top == 0 else None
+    deadline.check("candidate pruning")
     cs = build_candidates(spec, catalog, layers=top + 1, within=within, grids=grids)
+    if deadline.end is not None:
+        cs.rejected.deadline = deadline
+    deadline.check("candidate pruning")
     t_cands = time.monotonic() - t0
     stats = {"candidates_considered": cs.considered,
              "candidates_in_model": sum(len(c) for c in cs.per_workload),
@@ -221,9 +252,11 @@ def solve_plain(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float
     sol = None
     if all(cs.per_workload):
         slots = min(len(spec.workloads), spec.budgets.max_devices)
+        check_model_memory(cs, slots, deadline)
         pm, terms = B.build(cs, spec, slots=slots, explain=False)
         stats["model_variables"] = len(pm.m.Proto().variables)
-        sol = optimise(pm, terms, spec, time_limit=time_limit, workers=workers)
+        deadline.check("building the CP-SAT model")
+        sol = optimise(pm, terms, spec, workers=workers, deadline=deadline)
     stats["seconds_candidates"] = round(t_cands, 3)
     if sol is None:
         return result
@@ -233,6 +266,9 @@ def solve_plain(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float
                                 for k, v in sol.objective.items()}
     result.solution = sol
     for _ in range(top):
+        if deadline.expired():
+            deadline.cut_short("runners-up")
+            break
         cut_choices = [sol] + [r["_sol"] for r in result.runners_up]
         pm2, terms2 = B.build(cs, spec, slots=pm.S, explain=False)
         for prev in cut_choices:
@@ -244,7 +280,12 @@ def solve_plain(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float
                 same += [pm2.z(w, k2) for k2, c in enumerate(cs.per_workload[w])
                          if _plan_key(c) == key]
             pm2.m.Add(sum(same) <= pm2.W - 1)
-        nxt = optimise(pm2, terms2, spec, time_limit=time_limit, workers=workers)
+        try:
+            nxt = optimise(pm2, terms2, spec, workers=workers, deadline=deadline,
+                           step="runners-up")
+        except SolveTimeout:
+            deadline.cut_short("runners-up")
+            break
         if nxt is None:
             break
         p = plan_dict(spec, catalog, cs, nxt)
@@ -257,6 +298,13 @@ def solve_plain(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float
     result.manifest = to_manifest(spec, result.plan, catalog,
                                   model_files=getattr(extra_models, "paths", None))
     return result
+
+
+def check_model_memory(cs, slots: int, deadline: D.Deadline) -> None:
+    """Refuse, before building it, a CP-SAT model that would need more than the budget: one
+    Boolean per (workload, candidate, slot) and one per (slot, device type)."""
+    n = sum(len(c) for c in cs.per_workload) * slots + slots * len(cs.types)
+    deadline.check_memory(f"the CP-SAT model ({n:,} Booleans)", n * D.MODEL_BYTES_PER_VAR)
 
 
 def _plan_key(c) -> tuple:

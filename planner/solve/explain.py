@@ -178,9 +178,13 @@ CORE_MAX_OPTIONS = 50_000     # options considered; above, CP-SAT's core model i
 
 
 def explain_infeasible(spec: Spec, catalog: Catalog, *, workers: int = 2,
-                       extra_models=None, options_considered: int = 0) -> list[dict]:
+                       extra_models=None, options_considered: int = 0,
+                       deadline=None) -> list[dict]:
     """A minimal set of conflicting budgets, each relaxed alone to the smallest value that
-    restores a plan. [] when the spec has a plan."""
+    restores a plan. [] when the spec has a plan. `deadline` (planner/solve/deadline.py):
+    every solve under it gets the time left; SolveTimeout when it runs out."""
+    if deadline is not None:
+        deadline.check("explanations")
     oracle = Oracle(spec, catalog, workers, extra_models)
     if not oracle.feasible(set()):
         return [{"budget": f"models:{w.name}", "limit": w.task or w.models, "relax_to": None,
@@ -190,7 +194,12 @@ def explain_infeasible(spec: Spec, catalog: Catalog, *, workers: int = 2,
              if options_considered <= CORE_MAX_OPTIONS else None)
     names = start if start and not oracle.feasible(start) else oracle.names
     minimal = quickxplain(names, oracle.feasible)
-    return [_relax(b, spec, catalog, workers, extra_models) for b in minimal]
+    out = []
+    for b in minimal:
+        if deadline is not None:
+            deadline.check("explanations")
+        out.append(_relax(b, spec, catalog, workers, extra_models))
+    return out
 
 
 def _relax(b: str, spec, catalog, workers, extra_models) -> dict:
@@ -375,8 +384,9 @@ def _extend_list(spec, b, add):
 # ---------------------------------------------------------------- binding budgets
 
 def binding_budgets(spec: Spec, catalog: Catalog, objective: dict, *, workers: int = 2,
-                    extra_models=None) -> list[str]:
-    """Budgets whose removal would give a better plan (the ones that bind the optimum)."""
+                    extra_models=None, deadline=None) -> list[str]:
+    """Budgets whose removal would give a better plan (the ones that bind the optimum).
+    `deadline`: SolveTimeout when it runs out before every budget was tried."""
     trials = []
     b = spec.budgets
     if b.power_w is not None:
@@ -398,6 +408,8 @@ def binding_budgets(spec: Spec, catalog: Catalog, objective: dict, *, workers: i
     for name, trial in trials:
         if name == "devices" and b.max_devices >= min(16, len(spec.workloads)):
             continue
+        if deadline is not None:
+            deadline.check("binding budgets")
         if _improves(trial, catalog, objective, workers, extra_models):
             out.append(name)
     return out

@@ -7,6 +7,9 @@ optimisation (one pass per objective term, then a tie-break that makes the optim
 Infeasible: the explanation model keeps every option, tags what each breaks, enforces each
 budget through an assumption literal; CP-SAT's infeasible core is shrunk to a minimal set
 (deletion filter), and each member is relaxed alone to the smallest value that restores a plan.
+
+One `Deadline` (planner/solve/deadline.py) bounds all of it: what runs out of time is cut
+short and listed in the result's `cut_short` (the plan found so far stands).
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import time
 
 from planner.catalog.loader import Catalog, catalog_with_models
 from planner.onnxfile.spec_models import model_file_profiles
+from planner.errors import ModelTooLarge, SolveTimeout
+from planner.solve import deadline as D
 from planner.solve.cpsat import DEFAULT_WORKERS, solve_plain
 from planner.solve.explain import binding_budgets, explain_infeasible
 from planner.solve.plan import SolveResult
@@ -23,26 +28,58 @@ from planner.spec import Spec
 
 def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | None = None,
           workers: int = DEFAULT_WORKERS, explain: bool = True, binding: bool = True,
-          extra_models: dict | None = None) -> SolveResult:
+          extra_models: dict | None = None, deadline: D.Deadline | None = None,
+          max_memory: int | None = None) -> SolveResult:
     """Solve a spec: the plain solve (`cpsat.solve_plain`), then, when nothing fits, a minimal
     set of conflicting budgets with the smallest relaxation of each (`explain=True`), and for
-    an optimal plan the budgets that bind it (`binding=True`)."""
+    an optimal plan the budgets that bind it (`binding=True`).
+
+    `time_limit` (or a `deadline` shared with the caller) bounds every step; `max_memory`
+    (bytes) the candidate grids and the model. Out of time with no plan: SolveTimeout; a
+    model over the memory budget: ModelTooLarge. Explanations or binding budgets cut short
+    are left out and named in `result.cut_short`."""
     t0 = time.monotonic()
+    if deadline is None:
+        deadline = D.Deadline(time_limit, max_memory=max_memory) if (
+            time_limit is not None or max_memory is not None) else D.ensure(None)
     if extra_models:
         # once here, so every re-solve below shares this catalog and its calibration
         catalog = catalog_with_models(catalog, [m for ms in extra_models.values() for m in ms])
-    result = solve_plain(spec, catalog, top=top, time_limit=time_limit, workers=workers,
-                         extra_models=extra_models)
-    if result.plan is None:
-        if explain:
-            result.conflicts = explain_infeasible(
-                spec, catalog, workers=workers, extra_models=extra_models,
-                options_considered=result.stats["candidates_considered"])
-    elif binding and result.status == "optimal":
-        result.plan["binding"] = binding_budgets(spec, catalog, result.solution.objective,
-                                                 workers=workers, extra_models=extra_models)
+    with D.running(deadline):
+        result = solve_plain(spec, catalog, top=top, workers=workers,
+                             extra_models=extra_models, deadline=deadline)
+        if result.plan is None:
+            if explain:
+                result.conflicts = _bounded(
+                    deadline, "explanations", [],
+                    lambda: explain_infeasible(
+                        spec, catalog, workers=workers, extra_models=extra_models,
+                        options_considered=result.stats["candidates_considered"],
+                        deadline=deadline))
+        elif binding and result.status == "optimal":
+            result.plan["binding"] = _bounded(
+                deadline, "binding budgets", [],
+                lambda: binding_budgets(spec, catalog, result.solution.objective,
+                                        workers=workers, extra_models=extra_models,
+                                        deadline=deadline))
+    result.cut_short = deadline.cut    # shared: listing the rejections later may add to it
     result.stats["seconds_total"] = round(time.monotonic() - t0, 3)
     return result
+
+
+def _bounded(deadline: D.Deadline, step: str, empty, fn):
+    """Run a step that only adds to a result (explanations, binding budgets) under the
+    deadline: when time or memory runs out in it, or its solves may have been cut by the
+    limit (so an answer could be wrong), it is left out and recorded as cut short."""
+    try:
+        out = fn()
+    except (SolveTimeout, ModelTooLarge) as e:
+        deadline.cut_short(step if isinstance(e, SolveTimeout) else f"{step} ({e})")
+        return empty
+    if deadline.expired():
+        deadline.cut_short(step)
+        return empty
+    return out
 
 
 def solve_spec_file(path, catalog: Catalog | None = None, **kw) -> SolveResult:

@@ -32,6 +32,7 @@ class SolveResult:
     stats: dict = field(default_factory=dict)
     manifest: object = None
     solution: Solution | None = None   # the optimum behind `plan` (for re-solves)
+    cut_short: list[str] = field(default_factory=list)   # steps the time limit cut short
 
     def as_dict(self) -> dict:
         out = {"status": self.status, "spec": self.spec.name,
@@ -41,6 +42,8 @@ class SolveResult:
                "plan": self.plan, "runners_up": self.runners_up,
                "conflicts": self.conflicts, "rejected": list(self.rejected),
                "rejected_summary": summarize_rejections(self.rejected), "stats": self.stats}
+        if self.cut_short:     # only when --time-limit (or --max-memory) cut a step short
+            out["cut_short"] = list(self.cut_short)
         return out
 
 

@@ -13,6 +13,8 @@ def _q(d: dict) -> str:
 def render_plan_text(res: dict) -> str:
     """The default output of `solve`: plan, budgets, runners-up, rejections, conflicts."""
     lines = [f"status: {res['status']}"]
+    if res.get("cut_short"):
+        lines.append("cut short by the limits: " + "; ".join(res["cut_short"]))
     plan = res["plan"]
     if plan:
         lines.append("")
