@@ -159,7 +159,7 @@ def optimise(pm, terms, spec: Spec, *, time_limit: float | None = None, workers:
             raise EdgeplanError(f"internal: pass {name!r} became infeasible")
         if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             if choice is None:
-                raise deadline.timeout(step)
+                raise deadline.stopped(step)
             status_name = "feasible"
             deadline.cut_short(step)
             break
@@ -242,7 +242,8 @@ def solve_plain(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float
     cs = build_candidates(spec, catalog, layers=top + 1, within=within, grids=grids)
     if deadline.end is not None:
         cs.rejected.deadline = deadline
-    deadline.check("candidate pruning")
+    if all(cs.per_workload):     # else already proven infeasible: say so, whatever the time
+        deadline.check("candidate pruning")
     t_cands = time.monotonic() - t0
     stats = {"candidates_considered": cs.considered,
              "candidates_in_model": sum(len(c) for c in cs.per_workload),

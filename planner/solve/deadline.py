@@ -15,8 +15,8 @@ import time
 from planner.errors import ModelTooLarge, SolveTimeout
 
 # what one (option x unit row) cell of a candidate grid costs in numpy arrays while it is
-# estimated and checked (about 40 float64/bool arrays of the grid's shape, measured peak)
-GRID_BYTES_PER_CELL = 400
+# estimated and checked (a dozen float64 and bool arrays of the grid's shape; 19-29 bytes measured where grids share the estimate cache)
+GRID_BYTES_PER_CELL = 100
 # what one Boolean of the CP-SAT model costs, with its share of the constraints, when
 # CP-SAT copies, presolves and searches it with two workers (measured peak, rounded up)
 MODEL_BYTES_PER_VAR = 8_000
@@ -79,6 +79,16 @@ class Deadline:
             prev = solver.parameters.max_time_in_seconds
             solver.parameters.max_time_in_seconds = min(prev, max(0.01, left)) if prev else \
                 max(0.01, left)
+
+    def stopped(self, step: str):
+        """The error for a CP-SAT solve that stopped with no plan: out of time, or (time
+        left) out of memory."""
+        if self.end is not None and self._clock() >= self.end - 0.05:
+            return self.timeout(step)
+        return ModelTooLarge(f"the CP-SAT search in {step} outgrew the memory budget of "
+                             f"{_gb(self.max_memory)} before finding a plan; narrow the spec "
+                             "(devices.allow, families.allow, models, max_devices) or raise "
+                             "--max-memory")
 
     # ------------------------------------------------------------ memory
     def check_memory(self, what: str, need: int) -> None:
