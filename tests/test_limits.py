@@ -136,3 +136,16 @@ def test_deadline_counts_down_and_records_steps():
     assert parse_memory("4G") == 4_000_000_000 and parse_memory("512M") == 512_000_000
     with pytest.raises(ValueError):
         parse_memory("-1G")
+
+
+def test_report_time_limit_holds_and_the_page_says_what_was_left_out(tmp_path):
+    # on main: no --time-limit (an 8-workload report over 300 devices ran past 150 s)
+    out = tmp_path / "review.md"
+    p, took = _cli(["report", "examples/drone-detect-pose.yaml", "--time-limit", "0.5",
+                    "-o", str(out)])
+    assert took <= 0.5 + 1.0 + 1.5, took
+    assert p.returncode in (exitcodes.OK, exitcodes.TIMED_OUT), p.stderr
+    if p.returncode == exitcodes.OK:
+        text = out.read_text()
+        assert "**Not finished within --time-limit:**" in text
+        assert "sensitivity" in text.split("**Not finished within --time-limit:**")[1]

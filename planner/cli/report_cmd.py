@@ -24,9 +24,15 @@ from planner.cli.common import catalog_option, load_catalog_for_cli, write_atomi
               help="Exit 3 when nothing fits (the report is still written).")
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="CP-SAT search workers (fixed, with a fixed seed, for reproducible output).")
+@click.option("--time-limit", type=click.FloatRange(min=0.01), default=None,
+              help="Seconds for the whole report; sections not finished in time are left out "
+                   "and the page says which. Exit 6 if not even the plan was found in time.")
+@click.option("--max-memory", default=None, metavar="SIZE",
+              help="Memory budget for the candidate grids and models (e.g. 4G); exit 7 "
+                   "when the spec would need more. Default: half the RAM.")
 @catalog_option
-def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers, catalog_dirs,
-           no_builtin):
+def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers, time_limit,
+           max_memory, catalog_dirs, no_builtin):
     """Write a design review for SPEC: the question in plain words, the plan with estimates,
     intervals, provenance and lint findings, why (binding budgets and slack), exact Pareto
     fronts drawn as inline SVG, runners-up, rejected options by budget, sensitivity of the
@@ -34,10 +40,15 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
     relaxations. The HTML page is one file that works offline and prints cleanly.
 
     Exit codes: 0 the report was written (also when nothing fits, unless
-    --fail-on-infeasible: then 3), 2 bad input or usage.
+    --fail-on-infeasible: then 3), 2 bad input or usage, 6 no plan found within
+    --time-limit, 7 the spec would exceed --max-memory.
 
     Example: edgeplan report examples/drone-detect-pose.yaml -o review.html
     """
+    from planner.cli.solve_cmd import memory_option
+    from planner.solve.deadline import Deadline
+    deadline = (Deadline(time_limit, max_memory=memory_option(max_memory))
+                if time_limit is not None or max_memory is not None else None)
     from planner.onnxfile.spec_models import model_file_profiles
     from planner.report.build import build_report, shown_path
     from planner.report.render import render_report
@@ -53,7 +64,7 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
     data = build_report(spec, cat, top=top, workers=workers, extra_models=extra,
                         with_sensitivity=not no_sensitivity,
                         source=shown_path(spec_file).replace(os.sep, "/"),
-                        spec_text=spec_text)
+                        spec_text=spec_text, deadline=deadline)
     text = render_report(data, fmt)
     if out == "-":
         click.echo(text, nl=False)

@@ -332,8 +332,46 @@ def infeasible_verdict(rows: list[dict]) -> str:
 def build_report(spec, catalog, *, top: int = 3, workers: int = 2, extra_models=None,
                  with_sensitivity: bool = True, with_fronts: bool = True,
                  with_lint: bool = True, source: str | None = None,
-                 spec_text: str | None = None) -> dict:
-    """Everything the templates show, as plain data. Raises the solver's typed errors."""
+                 spec_text: str | None = None, deadline=None) -> dict:
+    """Everything the templates show, as plain data. Raises the solver's typed errors.
+    `deadline` (planner/solve/deadline.py) bounds the whole report: the plan's solve first
+    (SolveTimeout when no plan was found in time), then each section; a section that could
+    not finish in time is left out and named in `cut_short`, which the page shows."""
+    from planner.solve import deadline as D
+    if deadline is not None:
+        with D.running(deadline):
+            return _build_report(spec, catalog, top=top, workers=workers,
+                                 extra_models=extra_models, with_sensitivity=with_sensitivity,
+                                 with_fronts=with_fronts, with_lint=with_lint, source=source,
+                                 spec_text=spec_text, deadline=deadline)
+    return _build_report(spec, catalog, top=top, workers=workers, extra_models=extra_models,
+                         with_sensitivity=with_sensitivity, with_fronts=with_fronts,
+                         with_lint=with_lint, source=source, spec_text=spec_text,
+                         deadline=None)
+
+
+def _section(deadline, name: str, empty, fn):
+    """One report section under the deadline: left out (`empty`) and named as cut short when
+    the time runs out before or while it runs (a solve cut by the limit could mislead)."""
+    if deadline is None:
+        return fn()
+    from planner.errors import SolveTimeout
+    if deadline.expired():
+        deadline.cut_short(name)
+        return empty
+    try:
+        out = fn()
+    except SolveTimeout:
+        deadline.cut_short(name)
+        return empty
+    if deadline.expired():
+        deadline.cut_short(name)
+        return empty
+    return out
+
+
+def _build_report(spec, catalog, *, top, workers, extra_models, with_sensitivity, with_fronts,
+                  with_lint, source, spec_text, deadline) -> dict:
     from planner.catalog.loader import catalog_with_models
     from planner.report.pareto import plan_fronts, workload_fronts
     from planner.solve.pipeline import solve
@@ -341,13 +379,14 @@ def build_report(spec, catalog, *, top: int = 3, workers: int = 2, extra_models=
         catalog = catalog_with_models(catalog, [m for ms in extra_models.values() for m in ms])
     # the plan is what `edgeplan solve SPEC` gives; every re-solve below (sensitivity,
     # fronts) compares against it with the same settings
-    res = solve(spec, catalog, workers=workers, extra_models=extra_models)
+    res = solve(spec, catalog, workers=workers, extra_models=extra_models, deadline=deadline)
     d = res.as_dict()
     d.pop("stats", None)
+    d.pop("cut_short", None)
     plan = d["plan"]
     if plan is not None and top:
-        d["runners_up"] = runners_up(spec, catalog, plan, top, workers=workers,
-                                     extra_models=extra_models)
+        d["runners_up"] = _section(deadline, "runners-up", [], lambda: runners_up(
+            spec, catalog, plan, top, workers=workers, extra_models=extra_models))
     report = {
         "title": f"{spec.name}: design review",
         "name": spec.name, "source": source, "spec_text": spec_text,
@@ -357,6 +396,7 @@ def build_report(spec, catalog, *, top: int = 3, workers: int = 2, extra_models=
         "plan_fronts": [], "runners_up": [], "rejected": group_rejections(d["rejected"]),
         "sensitivity": [], "conflicts": [], "lint": None, "manifest_yaml": None,
         "verdict": "",
+        "cut_short": [],    # sections --time-limit cut short (the page names them)
     }
     if plan is not None:
         report["plan"] = {
@@ -380,16 +420,19 @@ def build_report(spec, catalog, *, top: int = 3, workers: int = 2, extra_models=
             if with_lint:
                 report["lint"] = lint_manifest(res.manifest, catalog)
         if with_sensitivity:
-            report["sensitivity"] = sensitivity(spec, catalog, d, workers=workers,
-                                                extra_models=extra_models)
+            report["sensitivity"] = _section(deadline, "sensitivity", [], lambda: sensitivity(
+                spec, catalog, d, workers=workers, extra_models=extra_models))
     else:
         report["conflicts"] = conflict_rows(d["conflicts"])
         report["verdict"] = infeasible_verdict(report["conflicts"])
     if with_fronts:
-        report["fronts"] = [f.as_dict() for f in workload_fronts(
-            spec, catalog, plan, extra_models=extra_models)]
-        report["plan_fronts"] = [f.as_dict() for f in plan_fronts(
-            spec, catalog, d, extra_models=extra_models, workers=workers)]
+        report["fronts"] = _section(deadline, "Pareto fronts", [], lambda: [
+            f.as_dict() for f in workload_fronts(spec, catalog, plan, extra_models=extra_models)])
+        report["plan_fronts"] = _section(deadline, "plan fronts", [], lambda: [
+            f.as_dict() for f in plan_fronts(spec, catalog, d, extra_models=extra_models,
+                                             workers=workers)])
+    if deadline is not None:
+        report["cut_short"] = list(deadline.cut)
     return report
 
 
