@@ -60,10 +60,20 @@ class Catalog:
             raise UnknownIdError(f"unknown model {model_id!r}"
                                  f"{did_you_mean(model_id, self.models)}", field="model") from None
 
-    def runs(self, runtime: str, model: ModelProfile) -> bool:
-        """Does the runtime run this kind of model? (Unlisted runtimes run anything.)"""
+    def runs(self, runtime: str, model: ModelProfile, device: str | None = None) -> bool:
+        """Does the runtime run this kind of model (on this device's software stack, where one
+        is given)? (Unlisted runtimes run anything.)"""
         rt = self.runtimes.get(runtime)
-        return rt is None or rt.runs_model(model)
+        return rt is None or rt.runs_on(model, device)
+
+    def vendor_runtime(self, family: str, unit_runtimes) -> str | None:
+        """The vendor's own runtime among a unit's runtimes on this device family (TensorRT
+        on a Jetson GPU, QNN on a Qualcomm NPU, ...), or None (runtimes.yaml vendor_for)."""
+        for r in unit_runtimes:
+            rt = self.runtimes.get(r)
+            if rt is not None and family in rt.vendor_for:
+                return r
+        return None
 
     def math_path(self, runtime: str) -> MathPath:
         """How the runtime's math reaches a unit's peak (unlisted runtimes: FP32 as FP32, with

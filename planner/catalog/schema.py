@@ -295,7 +295,25 @@ class Runtime(Strict):
     runs: Literal["any", "llm", "non-llm"] = Field(description="Which models it runs: any, decoder LLMs only, or everything but LLMs.")
     fp32_math: Literal["fp32", "fp16"] = Field(default="fp32", description="The precision an FP32 model's math runs at: fp32, or fp16 on units whose peak_tops list fp16 (ncnn and OpenVINO run FP32 models with FP16 arithmetic by default where the hardware has it).")
     matrix_units: bool = Field(default=True, description="Whether the runtime keeps a unit's matrix engines (tensor cores) busy; false: its math runs at the unit's vector_peak_tops where the catalog lists them (OpenCV DNN's CUDA backend gains little from tensor cores at batch 1).")
+    vendor_for: list[str] = Field(default_factory=list, description="Device families whose units this is the vendor's own runtime on (TensorRT on jetson, QNN on qualcomm, ...): an unmeasured runtime on such a unit is estimated no faster than this one (the prior in runtimes.yaml, with its source in vendor_source).")
+    vendor_source: str | None = Field(default=None, description="Where the vendor-runtime prior comes from (published comparisons of this runtime with others on the family's units).")
+    no_llm_on: list[str] = Field(default_factory=list, description="Device ids whose software stack has no build of this runtime for LLMs (the original Jetson Nano's JetPack 4 has no onnxruntime-genai and no TensorRT-LLM): it is not offered for an LLM there; the source says why.")
+    no_llm_source: str | None = Field(default=None, description="Where no_llm_on comes from.")
     source: str = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _priors_have_sources(self):
+        if self.vendor_for and not self.vendor_source:
+            raise ValueError("vendor_for needs vendor_source (where the prior comes from)")
+        if self.no_llm_on and not self.no_llm_source:
+            raise ValueError("no_llm_on needs no_llm_source (why the runtime does not exist there)")
+        return self
+
+    def runs_on(self, model: "ModelProfile", device_id: str | None) -> bool:
+        """Runs this kind of model, and exists for it on this device's software stack."""
+        if not self.runs_model(model):
+            return False
+        return not (model.llm is not None and device_id in self.no_llm_on)
 
     @property
     def math(self) -> MathPath:

@@ -3,7 +3,7 @@ row as numpy arrays, with the same physics and calibration as `point.estimate` (
 check it cell by cell). The solver's candidates are built from it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from planner.catalog.loader import Catalog
 from planner.catalog.schema import ComputeUnit, Device, ModelProfile
@@ -57,13 +57,41 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
     if key not in cache:
         if len(cache) >= GRID_CACHE_SIZE:
             cache.pop(next(iter(cache)))
-        g = _estimate_grid(cal, options, units, batch, context,
-                           [catalog.math_path(u.runtime) for u in units])
-        # a runtime runs only its kind of model (catalog/runtimes.yaml)
+        # the vendor-runtime prior (as `estimate`): each unmeasured runtime's column is held
+        # no faster than its unit's vendor runtime, computed here in extra columns if needed
+        rows = list(units)
+        at = {(u.device.id, u.unit.id, u.mode_id, u.runtime): j for j, u in enumerate(rows)}
+        priors = []
+        for j, u in enumerate(units):
+            if cal.measured_runtime(u.runtime, u.unit.kind):
+                continue
+            vendor = catalog.vendor_runtime(f"{u.device.family}/{u.unit.kind}", u.unit.runtimes)
+            if vendor is None or vendor == u.runtime:
+                continue
+            k = (u.device.id, u.unit.id, u.mode_id, vendor)
+            if k not in at:
+                at[k] = len(rows)
+                rows.append(replace(u, runtime=vendor))
+            priors.append((j, at[k], vendor))
+        g = _estimate_grid(cal, options, rows, batch, context,
+                           [catalog.math_path(u.runtime) for u in rows])
+        import numpy as np
+        for j, jv, vendor in priors:
+            dev = units[j].device
+            ok = np.array([catalog.runs(vendor, o.model, dev.id) for o in options]) \
+                & ~g["measured"][:, j]
+            factor = np.where(ok, np.maximum(g["latency_ms"][:, jv] / g["latency_ms"][:, j],
+                                             1.0), 1.0)
+            g["latency_ms"][:, j] *= factor
+            g["busy_ms"][:, j] *= factor
+            g["vendor_prior"][:, j] = factor > 1.0
+        n = len(units)
+        g = {k: (v[:, :n] if v.ndim == 2 else v[:n]) for k, v in g.items()}
+        # a runtime runs only its kind of model, where its stack has it (runtimes.yaml)
         for j, u in enumerate(units):
             rt = catalog.runtimes.get(u.runtime)
-            if rt is not None and rt.runs != "any":
-                g["runs"][:, j] &= [rt.runs_model(o.model) for o in options]
+            if rt is not None and (rt.runs != "any" or rt.no_llm_on):
+                g["runs"][:, j] &= [rt.runs_on(o.model, u.device.id) for o in options]
         cache[key] = g
     return cache[key]
 
@@ -191,6 +219,7 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
         memory_gb[sl] = (w_all[sl, None] + act_bytes + kv_all[sl, None]) / 1e9
 
     # a published measurement of exactly the combination wins, as in `estimate`
+    measured = np.zeros((n_o, n_u), dtype=bool)
     if cal.measured:
         o_at: dict[tuple, list[int]] = {}
         for i, o in enumerate(options):
@@ -206,9 +235,11 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
                 for j in u_at.get((dev, unit, runtime, mode), ()):
                     latency[i, j], busy[i, j] = with_measurement(value, is_busy, latency[i, j],
                                                                  busy[i, j])
+                    measured[i, j] = True
     # a unit of several cores runs that many calls side by side: each holds a share
     busy /= row([u.unit.cores for u in units])
     return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "memory_gb": memory_gb,
+            "measured": measured, "vendor_prior": np.zeros((n_o, n_u), dtype=bool),
             "runtime_measured": np.array([cal.measured_runtime(u.runtime, u.unit.kind)
                                           for u in units],
                                          dtype=bool)}

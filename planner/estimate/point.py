@@ -168,7 +168,7 @@ def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog
     """The runtime asked for, or the unit's first that runs this kind of model (LLM runtimes
     run LLMs only; vision compilers run no LLM; see catalog/runtimes.yaml)."""
     fits = [r for r in unit.runtimes
-            if catalog is None or model is None or catalog.runs(r, model)]
+            if catalog is None or model is None or catalog.runs(r, model, dev.id)]
     if runtime is None:
         if not fits:
             raise EstimateError(f"no runtime on {dev.id} {unit.id} runs "
@@ -180,12 +180,28 @@ def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog
                             f"(runtimes: {', '.join(unit.runtimes)})"
                             f"{did_you_mean(runtime, unit.runtimes)}", field="runtime")
     if runtime not in fits:
-        kind = catalog.runtimes[runtime].runs
+        rt = catalog.runtimes[runtime]
+        if rt.runs_model(model):   # it runs LLMs, but has no build for them on this stack
+            raise EstimateError(f"runtime {runtime!r} has no LLM build for {dev.id}'s software "
+                                f"stack ({rt.no_llm_source}; runtimes here that run it: "
+                                f"{', '.join(fits) or 'none'})", field="runtime")
+        kind = rt.runs
         raise EstimateError(f"runtime {runtime!r} runs {'LLMs' if kind == 'llm' else 'no LLM'}"
                             f"; {model.id} {'is' if model.llm else 'is not'} an LLM "
                             f"(runtimes here that run it: {', '.join(fits) or 'none'})",
                             field="runtime")
     return runtime
+
+
+def vendor_prior(catalog, dev: Device, unit: ComputeUnit, runtime: str, model) -> str | None:
+    """The runtime an unmeasured `runtime` on this unit is estimated no faster than: the
+    unit's vendor runtime (TensorRT on a Jetson GPU, QNN on a Qualcomm NPU,
+    catalog/runtimes.yaml vendor_for) where it is another runtime of the unit that runs the
+    model; else None."""
+    vendor = catalog.vendor_runtime(f"{dev.family}/{unit.kind}", unit.runtimes)
+    if vendor is None or vendor == runtime or not catalog.runs(vendor, model, dev.id):
+        return None
+    return vendor
 
 
 def runtime_rank(measured_runtime: bool, latency_ms: float) -> tuple:
@@ -212,7 +228,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     cal = calibration if calibration is not None else calibration_for(catalog)
     if q.runtime is None:
         # every runtime that runs it, estimated in full (measured points included); the best
-        fits = [r for r in unit.runtimes if catalog.runs(r, model)]
+        fits = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)]
         ests = [estimate(catalog, replace(q, unit=unit.id, runtime=r), calibration=cal)
                 for r in fits]
         return min(ests, key=lambda e: runtime_rank(cal.measured_runtime(e.runtime, unit.kind),
@@ -278,6 +294,21 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
             notes.append(f"{what} a published measurement of exactly this combination "
                          "(model execution; a fitted pre/post-processing share taken out "
                          "where the timing included it)")
+
+    vendor = None
+    if measured is None and not cal.measured_runtime(runtime, unit.kind):
+        vendor = vendor_prior(catalog, dev, unit, runtime, model)
+    if vendor is not None:
+        # the prior (runtimes.yaml vendor_for): an unmeasured runtime is no faster than the
+        # unit's vendor runtime, whose estimate includes its measurements
+        v = estimate(catalog, replace(q, unit=unit.id, runtime=vendor), calibration=cal)
+        v_lat = v.latency_ms.value
+        if v_lat > lat:
+            busy *= v_lat / lat
+            lat = v_lat
+            lat_prov = busy_prov = "estimated"
+            notes.append(f"unmeasured runtime: {runtime} is estimated no faster than {vendor}, "
+                         f"the vendor runtime on {dev.family} {unit.kind}s (runtimes.yaml)")
 
     def spread(prov, fit_sigma=sigma):
         # (low, high) as factors of the value: a measurement's own spread, else the fit's

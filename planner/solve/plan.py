@@ -69,6 +69,12 @@ def _instances(slot_type: dict[int, int], cs: CandidateSet):
     return where, bill
 
 
+def instance_average_power(idle_w: float, dyn_w: float, mode_power_w: float) -> float:
+    """A device's average power: idle plus its units' dynamic power, which they share within
+    the power mode's budget (the mode caps the board, not each unit), so never above it."""
+    return min(idle_w + dyn_w, mode_power_w)
+
+
 def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> dict:
     where, bill = _instances(sol.slot_type, cs)
     for b in bill:
@@ -99,13 +105,14 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
                                                "memory_cap_gb": t.memory_cap_gb,
                                                "memory_available_gb": t.available_gb,
                                                "unit_share": {}, "dyn_power_w": 0.0,
-                                               "idle_w": t.idle_w})
+                                               "idle_w": t.idle_w, "mode_power_w": t.power_w})
         d["memory_gb"] += c.memory_gb
         d["unit_share"][c.unit] = d["unit_share"].get(c.unit, 0.0) + c.util
         d["dyn_power_w"] += c.dyn_power_w
     power = sum(b["mode_power_w"] * b["count"] for b in bill)
     cost = sum(b["unit_price_usd"] * b["count"] for b in bill)
-    avg_power = sum(d["idle_w"] + d["dyn_power_w"] for d in per_instance.values())
+    avg_power = sum(instance_average_power(d["idle_w"], d["dyn_power_w"], d["mode_power_w"])
+                    for d in per_instance.values())
     totals = {"power_w": round(power, 4), "average_power_w": round(avg_power, 4),
               "cost_usd": round(cost, 2), "devices": sum(b["count"] for b in bill),
               "accuracy": {a["workload"]: a["estimates"]["accuracy"]["value"]
@@ -114,7 +121,10 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
                   {"device": d["device"], "power_mode": d["power_mode"],
                    "instance": d["instance"], "memory_gb": round(d["memory_gb"], 4),
                    "memory_available_gb": round(d["memory_available_gb"], 4),
-                   "unit_share": {u: round(v, 4) for u, v in sorted(d["unit_share"].items())}}
+                   "unit_share": {u: round(v, 4) for u, v in sorted(d["unit_share"].items())},
+                   "average_power_w": round(instance_average_power(
+                       d["idle_w"], d["dyn_power_w"], d["mode_power_w"]), 4),
+                   "units_share_power": len(d["unit_share"]) > 1}
                   for _, d in sorted(per_instance.items())]}
     chosen = [cs.per_workload[wi][k] for wi, (k, _) in enumerate(sol.choice)]
     slack = budget_slack(spec, assignments, totals, per_instance, chosen)

@@ -33,12 +33,19 @@ def render_plan_text(res: dict) -> str:
             rows.append((a["workload"], a["model"], f"{a['precision']}/{a['technique']}",
                          f"{a['device']}#{a['instance']}", f"{a['unit']}/{a['runtime']}",
                          _q(lat), f"{e['memory_gb']['value']:.3g}",
-                         f"{e['accuracy']['value']:g}", f"{lat['provenance']}, {lat['bottleneck']}"))
+                         f"{e['accuracy']['value']:g}", f"{lat['provenance']}, {lat['bottleneck']}"
+                         + (", unmeasured runtime" if any(n.startswith("unmeasured runtime")
+                                                          or n.startswith("no published measurement uses")
+                                                          for n in e["notes"]) else "")))
         lines += _table(head, rows)
         t = plan["totals"]
         lines.append("")
         lines.append(f"totals: power {t['power_w']:g} W (average {t['average_power_w']:.3g} W), "
                      f"cost ${t['cost_usd']:g}, {t['devices']} device(s)")
+        for d in t["per_device"]:
+            if d.get("units_share_power"):
+                lines.append(f"  {d['device']}#{d['instance']}: {', '.join(d['unit_share'])} "
+                             f"share the {d['power_mode']} mode's power budget")
         lines.append("")
         lines.append("budgets:")
         bind = set(plan.get("binding", []))

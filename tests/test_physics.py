@@ -1,0 +1,95 @@
+"""Runtime priors, power-mode physics and catalog facts (issue 15, sections 2, 3 and 6)."""
+from dataclasses import replace
+
+import pytest
+from conftest import spec_from
+
+from planner.errors import EstimateError
+from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
+from planner.estimate.point import Query, estimate
+from planner.solve.pipeline import solve
+from planner.solve.render import render_plan_text
+
+ROOT_EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    from planner.catalog.loader import load_catalog
+    return load_catalog()
+
+
+# ---------------------------------------------------------------- section 2: runtimes
+
+@pytest.mark.parametrize("model,precision", [("yolo11m", "fp16"), ("resnet-50", "fp16"),
+                                             ("yolov8s", "int8"), ("mobilenet-v2", "fp16")])
+def test_unmeasured_runtime_is_no_faster_than_the_vendor_runtime(catalog, model, precision):
+    q = Query(model=model, precision=precision, device="jetson-orin-nx-16gb", unit="gpu",
+              power_mode="10w")
+    ort = estimate(catalog, replace(q, runtime="onnxruntime"))
+    trt = estimate(catalog, replace(q, runtime="tensorrt"))
+    assert ort.latency_ms.value >= trt.latency_ms.value
+    assert any(n.startswith("unmeasured runtime") for n in ort.notes)
+
+
+def test_grid_applies_the_same_prior_as_estimate(catalog):
+    dev = catalog.devices["jetson-orin-nx-16gb"]
+    unit = dev.unit("gpu")
+    m = catalog.models["yolo11m"]
+    opt = m.option("fp16")
+    options = [OptionRow(m, "fp16", opt.technique, opt.accuracy, 1.0, 1.0)]
+    units = [UnitRow(dev, unit, "10w", dev.mode("10w").compute_scale, "onnxruntime")]
+    g = estimate_grid(catalog, options, units)   # the vendor column is not in the grid
+    e = estimate(catalog, Query(model="yolo11m", precision="fp16",
+                                device="jetson-orin-nx-16gb", unit="gpu",
+                                runtime="onnxruntime", power_mode="10w"))
+    assert g["latency_ms"].shape == (1, 1)
+    assert g["latency_ms"][0, 0] == pytest.approx(e.latency_ms.value, rel=1e-9)
+
+
+def test_flagship_plan_does_not_rest_on_an_ort_guess(catalog):
+    from planner.solve.pipeline import solve_spec_file
+    r = solve_spec_file(ROOT_EXAMPLES / "drone-detect-pose.yaml", catalog)
+    assert r.status == "optimal"
+    for a in r.plan["assignments"]:
+        if a["runtime"] == "tensorrt" or a["unit"] != "gpu":
+            continue
+        trt = estimate(catalog, Query(model=a["model"], precision=a["precision"],
+                                      technique=a["technique"], device=a["device"],
+                                      unit=a["unit"], runtime="tensorrt",
+                                      power_mode=a["power_mode"]))
+        assert a["estimates"]["latency_ms"]["value"] >= trt.latency_ms.value
+    # and a 27.5 ms ORT guess for YOLO11m FP16 no longer decides it
+    assert not any(a["runtime"] == "onnxruntime" for a in r.plan["assignments"])
+
+
+def test_text_plan_says_unmeasured_runtime(catalog):
+    spec = spec_from("""
+name: ort-only
+workloads:
+  - {name: detect, task: detection, rate_fps: 10, latency_budget_ms: 200}
+budgets: {max_devices: 1}
+families: {allow: [jetson]}
+runtimes: {allow: [onnxruntime]}
+""")
+    r = solve(spec, catalog)
+    assert r.status == "optimal"
+    text = render_plan_text(r.as_dict())
+    assert "unmeasured runtime" in text
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "tensorrt"])
+def test_no_llm_runtime_that_jetpack4_lacks_on_the_original_nano(catalog, runtime):
+    q = Query(model="tinyllama-1.1b", precision="int4", device="jetson-nano-4gb")
+    with pytest.raises(EstimateError, match="no LLM build"):
+        estimate(catalog, replace(q, runtime=runtime))
+    assert estimate(catalog, q).runtime == "llama.cpp"
+    dev = catalog.devices["jetson-nano-4gb"]
+    m = catalog.models["tinyllama-1.1b"]
+    opt = m.option("int4")
+    g = estimate_grid(catalog, [OptionRow(m, "int4", opt.technique, opt.accuracy, 1.0, 1.0)],
+                      [UnitRow(dev, dev.unit("gpu"), "10w", 1.0, runtime)])
+    assert not g["runs"][0, 0]
+    # the same runtimes still run vision models there
+    assert estimate(catalog, replace(q, model="resnet-50", precision="fp16",
+                                     runtime=runtime)).runtime == runtime
