@@ -93,3 +93,47 @@ def test_no_llm_runtime_that_jetpack4_lacks_on_the_original_nano(catalog, runtim
     # the same runtimes still run vision models there
     assert estimate(catalog, replace(q, model="resnet-50", precision="fp16",
                                      runtime=runtime)).runtime == runtime
+
+
+# ---------------------------------------------------------------- section 3: power modes
+
+@pytest.mark.parametrize("device,capped,top,ratio", [
+    ("jetson-orin-nano-super-8gb", "15w", "maxn-super", 68 / 102),
+    ("jetson-orin-nx-16gb", "10w", "maxn", 68.3 / 102.4),
+    ("jetson-agx-orin-64gb", "15w", "maxn", 136.5 / 204.8)])
+def test_llm_decode_follows_the_modes_memory_bandwidth(catalog, device, capped, top, ratio):
+    dev = catalog.devices[device]
+    assert dev.bandwidth_gbs(capped) / dev.bandwidth_gbs(top) == pytest.approx(ratio)
+    q = Query(model="llama-3.2-1b", precision="int4", device=device, unit="gpu",
+              runtime="llama.cpp")
+    lo = estimate(catalog, replace(q, power_mode=capped))
+    hi = estimate(catalog, replace(q, power_mode=top))
+    assert lo.latency_ms.bottleneck == "memory-bandwidth"
+    # bandwidth-bound: the rate drops with the bandwidth (a fixed per-token cost dilutes it)
+    assert lo.decode_tokens_per_s.value <= hi.decode_tokens_per_s.value * (ratio + 0.1)
+    m = catalog.models["llama-3.2-1b"]
+    opt = m.option("int4")
+    g = estimate_grid(catalog, [OptionRow(m, "int4", opt.technique, opt.accuracy, 1.0, 1.0)],
+                      [UnitRow(dev, dev.unit("gpu"), capped, dev.mode(capped).compute_scale,
+                               "llama.cpp")], context=None)
+    assert g["latency_ms"][0, 0] == pytest.approx(lo.latency_ms.value, rel=1e-9)
+
+
+def test_average_power_never_exceeds_the_mode_and_sharing_is_said(catalog):
+    from planner.solve.pipeline import solve_spec_file
+    r = solve_spec_file(ROOT_EXAMPLES / "drone-detect-pose.yaml", catalog)
+    t = r.plan["totals"]
+    assert t["average_power_w"] <= t["power_w"] + 1e-9
+    for d in t["per_device"]:
+        mode = catalog.devices[d["device"]].mode(d["power_mode"])
+        assert d["average_power_w"] <= mode.power_w + 1e-9
+    text = render_plan_text(r.as_dict())
+    shared = [d for d in t["per_device"] if len(d["unit_share"]) > 1]
+    assert shared, "the flagship plan runs a GPU and a DLA on one board"
+    assert "share the 10w mode's power budget" in text
+
+
+def test_instance_average_power_is_capped_by_the_mode():
+    from planner.solve.plan import instance_average_power
+    assert instance_average_power(3.0, 9.5, 10.0) == 10.0
+    assert instance_average_power(3.0, 4.0, 10.0) == 7.0

@@ -126,6 +126,7 @@ class PowerMode(Strict):
     power_w: Watts = Field(gt=0, description="Board power budget of this mode (W).")
     compute_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of peak compute available in this mode (clock ratio).")
     max_power: bool = Field(default=False, description="This is the device's highest-power mode.")
+    bandwidth_gbs: GBps | None = Field(default=None, gt=0, description="DRAM bandwidth in this mode where it caps the memory clock (GB/s; nvpmodel EMC MAX_FREQ over the top EMC clock x memory.bandwidth_gbs); unset: memory.bandwidth_gbs.")
 
 
 class Power(Sourced):
@@ -176,6 +177,11 @@ class Device(Strict):
             if m.id == mode_id:
                 return m
         raise KeyError(mode_id)
+
+    def bandwidth_gbs(self, mode_id: str | None = None) -> float:
+        """DRAM bandwidth in a power mode (GB/s): the mode's where it caps the memory clock."""
+        m = self.mode(mode_id)
+        return m.bandwidth_gbs if m.bandwidth_gbs is not None else self.memory.bandwidth_gbs
 
     @property
     def max_mode(self) -> PowerMode:

@@ -205,7 +205,7 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
         context = MEASURED_CONTEXT if model.llm else 0
         math_path = catalog.math_path(m.runtime)
         r = roofline(model, m.precision, dev, unit, batch=m.batch, context=context,
-                     compute_scale=mode.compute_scale, math_path=math_path)
+                     compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id)
         if m.metric == "throughput_fps":
             per_call = m.batch * 1000.0 / m.value
         elif m.metric == "latency_ms":

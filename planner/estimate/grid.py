@@ -130,7 +130,7 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
         return np.asarray(values, dtype=f).reshape(1, n_u)
 
     links = [u.device.host_interface if u.unit.kind != "cpu" else None for u in units]
-    dram = row([u.device.memory.bandwidth_gbs for u in units])
+    dram = row([u.device.bandwidth_gbs(u.mode_id) for u in units])
     onchip = row([u.unit.on_chip_memory_mb * 1e6 if u.unit.on_chip_memory_mb is not None
                   else -1.0 for u in units])
     link_gbs = row([l.bandwidth_gbs if l else 0.0 for l in links])

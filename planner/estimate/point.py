@@ -262,7 +262,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     mp = math_precision(unit, q.precision, math_path)
     r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
-                 compute_scale=mode.compute_scale, math_path=math_path)
+                 compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id)
     gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
     eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops)
     core_ms = r.core_ms / eff

@@ -139,7 +139,7 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
 def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit, *,
              batch: int = 1, context: int = 0, params_scale: float = 1.0,
              macs_scale: float = 1.0, compute_scale: float = 1.0,
-             math_path: MathPath = MathPath()) -> Roofline:
+             math_path: MathPath = MathPath(), mode: str | None = None) -> Roofline:
     s = model.size
     bpp = BYTES_PER_PARAM[precision]
     mp = math_precision(unit, precision, math_path)
@@ -153,7 +153,7 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
                   if model.llm else 0.0),
         ops=2.0 * s.macs_g * 1e9 * macs_scale * batch,
         peak_ops=unit.call_peak_tops(mp, math_path.matrix_units) * 1e12 * compute_scale,
-        dram_gbs=dev.memory.bandwidth_gbs,
+        dram_gbs=dev.bandwidth_gbs(mode),
         onchip_bytes=unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0,
         link_gbs=link.bandwidth_gbs if link else 0.0,
         io_bytes=(s.input_elements + s.output_elements) * batch * bpp,
