@@ -137,3 +137,44 @@ def test_instance_average_power_is_capped_by_the_mode():
     from planner.solve.plan import instance_average_power
     assert instance_average_power(3.0, 9.5, 10.0) == 10.0
     assert instance_average_power(3.0, 4.0, 10.0) == 7.0
+
+
+# ---------------------------------------------------------------- section 6: catalog facts
+
+def test_pi5_8gb_max_power_is_the_cited_13_9_w_and_its_guests_inherit_it(catalog):
+    pi5 = catalog.devices["raspberry-pi-5-8gb"]
+    assert pi5.max_mode.power_w == 13.9
+    assert "13.9W" in pi5.power.source
+    guests = [d for d in catalog.devices.values() if d.host == "raspberry-pi-5-8gb"]
+    assert guests
+    for d in guests:
+        assert d.max_mode.power_w > pi5.max_mode.power_w, d.id
+
+
+def test_ncs2_launch_price_and_deeplab_qat_figure(catalog):
+    ncs2 = catalog.devices["intel-ncs2-on-rpi4"]
+    host = catalog.devices["raspberry-pi-4b-4gb"]
+    assert ncs2.price.usd == pytest.approx(99 + host.price.usd)
+    opt = catalog.models["deeplabv3-mobilenet-v2"].option("int8", "qat")
+    assert opt.accuracy == 74.26
+    assert "accuracy" not in opt.estimated
+
+
+def test_coral_pcie_entry_says_it_is_the_card_and_its_host(catalog):
+    d = catalog.devices["coral-pcie-accelerator"]
+    assert "card" in d.name and d.host in d.name
+    assert d.price_kind == "system"
+    assert "24.99" in d.price.source
+
+
+def test_prices_say_what_they_buy(catalog):
+    kinds = {d.id: d.price_kind for d in catalog.devices.values()}
+    assert set(kinds.values()) <= {"module", "dev-kit", "system"}
+    assert kinds["jetson-orin-nx-16gb"] == "module"
+    assert kinds["jetson-orin-nano-super-8gb"] == "dev-kit"
+    assert kinds["coral-usb-on-rpi5"] == "system"
+
+
+def test_rk3588_headline_is_the_int8_peak(catalog):
+    for dev_id in ("rk3588-orange-pi-5-8gb", "khadas-edge2-rk3588"):
+        assert catalog.devices[dev_id].headline_tops() == (6, "int8")

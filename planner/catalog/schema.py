@@ -134,8 +134,12 @@ class Power(Sourced):
     modes: list[PowerMode] = Field(min_length=1, description="Power modes; the first is the default.")
 
 
+PriceKind = Literal["module", "dev-kit", "system"]
+
+
 class Price(Sourced):
     usd: Usd = Field(description="List price of one device (USD).")
+    kind: PriceKind | None = Field(default=None, description="What the price buys: 'module' (a bare compute module that needs a carrier board), 'dev-kit' (a board that runs on its own: dev kit, SBC, MCU board) or 'system' (a finished product, or an accelerator priced together with its host). Unset: from form_factor and host (Device.price_kind).")
 
 
 class Device(Strict):
@@ -177,6 +181,30 @@ class Device(Strict):
             if m.id == mode_id:
                 return m
         raise KeyError(mode_id)
+
+    @property
+    def price_kind(self) -> str:
+        """What price.usd buys: module, dev-kit or system (price.kind, else from the form
+        factor: an accelerator with a host is priced with its host, a system)."""
+        if self.price.kind is not None:
+            return self.price.kind
+        if self.host is not None or self.form_factor in ("phone", "laptop", "tablet", "desktop"):
+            return "system"
+        return "module" if self.form_factor == "module" else "dev-kit"
+
+    def headline_tops(self) -> tuple[float, str]:
+        """The headline peak and the precision it is at: the highest INT8, FP16 or FP32 peak
+        of any unit (vendors quote INT8; an INT4 peak is a 2 x INT8 estimate, not a headline),
+        INT4 only where a device has nothing else."""
+        best = (0.0, "")
+        for order in (("int8", "fp16", "fp32"), ("int4",)):
+            for u in self.units:
+                for p in order:
+                    if p in u.peak_tops and u.peak_tops[p] > best[0]:
+                        best = (u.peak_tops[p], p)
+            if best[1]:
+                return best
+        return best
 
     def bandwidth_gbs(self, mode_id: str | None = None) -> float:
         """DRAM bandwidth in a power mode (GB/s): the mode's where it caps the memory clock."""

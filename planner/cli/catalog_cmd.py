@@ -18,12 +18,14 @@ def catalog():
 
 def _device_row(d):
     best = d.units[0]
-    tops = max((max(u.peak_tops.values()) for u in d.units), default=0)
+    tops, tops_precision = d.headline_tops()
     return {"id": d.id, "family": d.family, "name": d.name,
             "memory_gb": d.memory.total_gb, "peak_tops": tops,
+            "peak_precision": tops_precision,
             "precisions": sorted({p for u in d.units for p in u.precisions},
                                  key=["fp32", "fp16", "int8", "int4"].index),
             "max_power_w": d.max_mode.power_w, "price_usd": d.price.usd,
+            "price_kind": d.price_kind,
             "default_unit": best.id}
 
 
@@ -65,7 +67,8 @@ def list_(what, family, task, fmt, catalog_dirs, no_builtin):
     if what == "devices":
         items = [d for d in cat.devices.values() if not family or d.family == family]
         rows = [_device_row(d) for d in sorted(items, key=lambda d: (d.family, d.id))]
-        cols = ["id", "family", "memory_gb", "peak_tops", "precisions", "max_power_w", "price_usd"]
+        cols = ["id", "family", "memory_gb", "peak_tops", "peak_precision", "precisions",
+                "max_power_w", "price_usd", "price_kind"]
     else:
         items = [m for m in cat.models.values()
                  if (not family or m.family == family) and (not task or m.task == task)]
