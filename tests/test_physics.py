@@ -178,3 +178,11 @@ def test_prices_say_what_they_buy(catalog):
 def test_rk3588_headline_is_the_int8_peak(catalog):
     for dev_id in ("rk3588-orange-pi-5-8gb", "khadas-edge2-rk3588"):
         assert catalog.devices[dev_id].headline_tops() == (6, "int8")
+
+
+def test_plan_bill_says_what_each_price_buys(catalog):
+    from planner.solve.pipeline import solve_spec_file
+    r = solve_spec_file(ROOT_EXAMPLES / "drone-detect-pose.yaml", catalog)
+    bill = r.plan["devices"]
+    assert all(b["price_kind"] == catalog.devices[b["id"]].price_kind for b in bill)
+    assert "$599 module" in render_plan_text(r.as_dict())

@@ -81,6 +81,7 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
         dev = catalog.devices[b["id"]]
         b["name"] = dev.name
         b["unit_price_usd"] = dev.price.usd
+        b["price_kind"] = dev.price_kind
         b["mode_power_w"] = dev.mode(b["power_mode"]).power_w
     assignments = []
     per_instance: dict[tuple, dict] = {}

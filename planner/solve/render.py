@@ -21,7 +21,8 @@ def render_plan_text(res: dict) -> str:
         lines.append("devices:")
         for d in plan["devices"]:
             lines.append(f"  {d['count']} x {d['id']} [{d['power_mode']}]  "
-                         f"{d['mode_power_w']:g} W  ${d['unit_price_usd']:g}  ({d['name']})")
+                         f"{d['mode_power_w']:g} W  ${d['unit_price_usd']:g}"
+                         f"{' ' + d['price_kind'] if d.get('price_kind') else ''}  ({d['name']})")
         lines.append("")
         lines.append("assignments:")
         head = ("workload", "model", "prec/technique", "device#", "unit/runtime", "latency ms",
