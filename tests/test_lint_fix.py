@@ -16,8 +16,9 @@ from planner.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 BAD = (ROOT / "examples" / "ci" / "bad-deploy.yaml").read_text()
 FIXED = BAD.replace("    precision: fp32\n", "    precision: int8\n")
-# FP32 with no unit: on a Coral: the estimator runs it on the host CPU (EP202, a warning)
-FALLBACK = BAD.replace("    unit: tpu\n", "")
+# FP32 on a Coral's host CPU, named: it runs there (EP202, a warning). Without `unit:` lint
+# checks the default unit, the Edge TPU, where FP32 is an error (EP201)
+FALLBACK = BAD.replace("    unit: tpu\n", "    unit: cpu\n")
 
 HEAD = """apiVersion: edgeplan/v1
 kind: Deployment
@@ -104,7 +105,7 @@ def test_an_unsafe_fix_needs_unsafe_fixes(tmp_path, monkeypatch):
     # moving the workload from the host CPU to the Edge TPU at INT8 changes what runs
     code, _, err = lint("--fix", f)
     assert (tmp_path / f).read_text() == FALLBACK
-    assert ("deploy.yaml: 1 unsafe fix not applied (EP202 precision: fp32 -> int8, unit: + tpu)"
+    assert ("deploy.yaml: 1 unsafe fix not applied (EP202 precision: fp32 -> int8, unit: cpu -> tpu)"
             "; --unsafe-fixes applies them") in err
     code, out, err = lint("--diff", f)
     assert (code, out) == (0, "")

@@ -166,9 +166,17 @@ class Device(Strict):
                 raise ValueError(f"duplicate {what} id {sorted(dup)[0]!r}")
         return self
 
+    @property
+    def default_unit(self) -> ComputeUnit:
+        """The unit a workload runs on when it names none: the first listed, which is the
+        device's accelerator (the catalog lists it first). Lint, `catalog list` and `unit(None)`
+        share this one choice, so a manifest without `unit:` is checked on the unit it targets,
+        not on a host CPU that happens to run its precision."""
+        return self.units[0]
+
     def unit(self, unit_id: str | None) -> ComputeUnit:
         if unit_id is None:
-            return self.units[0]
+            return self.default_unit
         for u in self.units:
             if u.id == unit_id:
                 return u

@@ -17,7 +17,7 @@ def catalog():
 
 
 def _device_row(d):
-    best = d.units[0]
+    best = d.default_unit
     tops, tops_precision = d.headline_tops()
     return {"id": d.id, "family": d.family, "name": d.name,
             "memory_gb": d.memory.total_gb, "peak_tops": tops,

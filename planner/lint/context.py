@@ -168,7 +168,9 @@ class ManifestContext(BaseContext):
                 f"{did_you_mean(mode_id, modes)} (modes: {', '.join(modes)})",
                 field="power_mode"))
         try:
-            r.unit = resolve_unit(r.device, w.unit, w.precision)
+            # no `unit:` means the device's default unit (its accelerator), never a fallback
+            # to whichever unit runs the precision (an FP32 model on a Coral is an error)
+            r.unit = resolve_unit(r.device, w.unit or r.device.default_unit.id, w.precision)
         except UnknownIdError as e:
             return fail("unit", e)
         except EstimateError as e:

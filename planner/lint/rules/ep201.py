@@ -50,7 +50,7 @@ class PrecisionUnsupported(Rule):
                 continue
             w = r.workload
             edit = None
-            units = [r.device.unit(w.unit)] if w.unit else list(r.device.units)
+            units = [r.device.unit(w.unit)]  # no `unit:`: the default unit
             runs = {p for u in units for p in u.precisions}
             # an unknown model (its own finding) still gets this one, with no option to offer
             have = [o for o in r.model.options if o.precision in runs] if r.model else []

@@ -19,8 +19,9 @@ class Fp32OnAccelerator(Rule):
 
     Edge accelerators are built for reduced precision: the Edge TPU runs INT8 only, Jetson
     GPUs run FP16 at about twice and INT8 at about four times their FP32 rate, the Apple
-    Neural Engine runs FP16. FP32 leaves that on the table, or silently runs on the host CPU
-    (a Coral device without `unit: tpu` falls back to the CPU for FP32). The recommendation
+    Neural Engine runs FP16. FP32 leaves that on the table, or runs on the host CPU (a Coral
+    workload with `unit: cpu`; without `unit:` lint checks the default unit, the Edge TPU,
+    where FP32 is an EP201 error). The recommendation
     comes from the unit's catalog entry and the model's profile, with the estimator's latency
     and accuracy for each.
 
