@@ -79,7 +79,7 @@ def parse_manifest(data: dict, pos) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as e:
-        raise validation_error(pos, e, InputError) from None
+        raise validation_error(pos, e, InputError, model=Manifest, data=data) from None
 
 
 def load_manifest(path) -> tuple[Manifest, object]:

@@ -187,7 +187,7 @@ def parse_spec(data: dict, pos: Positions) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as e:
-        raise validation_error(pos, e, InputError) from None
+        raise validation_error(pos, e, InputError, model=Spec, data=data) from None
     spec._positions = pos
     return spec
 

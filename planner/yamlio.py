@@ -8,6 +8,7 @@ oversized files are refused with an InputError instead of hanging or silently lo
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -220,15 +221,63 @@ def load_mapping(path: str | os.PathLike, *, cached: bool = False) -> tuple[dict
     return data, pos
 
 
-def validation_error(pos: Positions, exc, cls=InputError) -> Exception:
-    """Turn the first error of a pydantic ValidationError into our one-line error."""
+def _model_at(model, loc: tuple):
+    """The pydantic model class that holds the field at `loc` (list indexes and dict keys
+    are stepped over), or None where the path leaves the models."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def inner(tp):
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return tp
+        for a in typing.get_args(tp):
+            found = inner(a)
+            if found is not None:
+                return found
+        return None
+
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, str) and part in model.model_fields:
+            model = inner(model.model_fields[part].annotation)
+    return model
+
+
+def _duplicate_loc(msg: str, data) -> tuple:
+    """A duplicate workload name is reported at the duplicate's own `name:` (the second
+    occurrence), not at the document's first line."""
+    m = re.match(r"duplicate workload name '(.*)'$", msg)
+    if not m or not isinstance(data, dict) or not isinstance(data.get("workloads"), list):
+        return ()
+    seen = 0
+    for i, w in enumerate(data["workloads"]):
+        if isinstance(w, dict) and w.get("name") == m.group(1):
+            seen += 1
+            if seen == 2:
+                return ("workloads", i, "name")
+    return ()
+
+
+def validation_error(pos: Positions, exc, cls=InputError, *, model=None,
+                     data=None) -> Exception:
+    """Turn the first error of a pydantic ValidationError into our one-line error. With the
+    `model` class validated, an unknown field gets a did-you-mean among its siblings; with the
+    `data`, an error of the whole document points at the line it is about."""
     err = exc.errors()[0]
     loc = tuple(err.get("loc", ()))
     msg = err.get("msg", "invalid")
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
+    if not loc and data is not None:
+        loc = _duplicate_loc(msg, data)
     if err.get("type") == "extra_forbidden":
         msg = "unknown field"
+        holder = _model_at(model, loc[:-1]) if model is not None and loc else None
+        if holder is not None and isinstance(loc[-1], str):
+            from planner.errors import did_you_mean
+            msg += did_you_mean(loc[-1], holder.model_fields)
     elif err.get("type") == "missing":
         msg = "required field is missing"
     return pos.error(cls, msg, loc)

@@ -94,7 +94,7 @@ def _parse_file(path: Path) -> tuple[CatalogFile, Positions]:
     try:
         return CatalogFile.model_validate(data), pos
     except ValidationError as e:
-        raise validation_error(pos, e, CatalogError) from None
+        raise validation_error(pos, e, CatalogError, model=CatalogFile, data=data) from None
 
 
 def load_catalog(extra_dirs=(), *, builtin: bool = True, use_env: bool = True) -> Catalog:

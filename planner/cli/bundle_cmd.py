@@ -47,12 +47,12 @@ def _progress_printer(quiet: bool):
               help="INT8 method; auto: dynamic for MatMul/LSTM-heavy graphs on a CPU, static "
                    "(QDQ) otherwise.")
 @click.option("--accuracy-floor", type=float, default=None,
-              help="Lowest accepted accuracy on --eval-data, %% (default: the workload's "
+              help="Lowest accepted accuracy on --eval-data, % (default: the workload's "
                    "accuracy_floor).")
 @click.option("--max-accuracy-drop", type=float, default=None,
               help="Largest accepted FP32 -> converted accuracy drop on --eval-data, points.")
 @click.option("--min-agreement", type=float, default=None,
-              help="Lowest accepted top-1 agreement with the FP32 model on the samples, %%.")
+              help="Lowest accepted top-1 agreement with the FP32 model on the samples, %.")
 @click.option("--samples", type=click.IntRange(min=1), default=32, show_default=True,
               help="Samples in sample_inputs.npz (verification runs on them).")
 @click.option("--benchmark", "benchmark_runs", type=click.IntRange(min=1), default=50,
