@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from planner.cli.lint_cmd import spec_feasibility
 from planner.lint.engine import lint_paths
 from planner.lint.rules import RULES
 
@@ -95,7 +96,8 @@ def lint_case(case, tmp_path: Path):
             p.write_text(content)
     doc = tmp_path / case.get("name", "deploy.yaml")
     doc.write_text(case["doc"])
-    return lint_paths([str(doc)], catalog=_catalog(case, tmp_path), cwd=str(tmp_path))
+    return lint_paths([str(doc)], catalog=_catalog(case, tmp_path), cwd=str(tmp_path),
+                      feasibility=spec_feasibility if case.get("solve") else None)
 
 
 @pytest.mark.parametrize("rule, case", ALL_CASES)

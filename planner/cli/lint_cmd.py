@@ -105,7 +105,8 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, baseline_path
             stdin_text=stdin_text,
             severity=cfg.severity,
             baseline=baseline,
-            strict_baseline=cfg.strict_baseline if strict_baseline is None else strict_baseline)
+            strict_baseline=cfg.strict_baseline if strict_baseline is None else strict_baseline,
+            feasibility=spec_feasibility)
 
     report = run_lint()
     for n in report.catalog_notices:
@@ -181,3 +182,17 @@ def _say_baseline(report, baseline: str) -> None:
     for e in report.stale_baseline:
         click.echo(f"edgeplan: note: baselined {e.rule} at {e.file}: {e.path} no longer "
                    "occurs; shrink the baseline with --write-baseline", err=True)
+
+
+def spec_feasibility(spec, catalog, base_dir):
+    """EP105's checker, injected into lint (which never imports the solver): None when
+    `solve` finds a plan, else its minimal conflicting set (the explanation dicts `solve
+    --format json` prints). Imported here, on the first spec only, so linting manifests
+    never loads OR-Tools."""
+    from planner.onnxfile.spec_models import model_file_profiles
+    from planner.solve.pipeline import solve as run
+    extra = model_file_profiles(spec, base_dir)
+    res = run(spec, catalog, binding=False, extra_models=extra)
+    if res.status != "infeasible":
+        return None
+    return list(res.as_dict().get("conflicts") or [])

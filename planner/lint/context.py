@@ -233,9 +233,12 @@ class ManifestContext(BaseContext):
 class SpecContext(BaseContext):
     kind = "spec"
 
-    def __init__(self, *a, spec, **kw):
+    def __init__(self, *a, spec, feasibility=None, **kw):
         super().__init__(*a, **kw)
         self.spec = spec
+        # (spec, catalog, base_dir) -> None when a plan exists, else solve's conflicts; given
+        # by the caller (the CLI passes solve's), since lint never imports the solver (EP105)
+        self.feasibility = feasibility
 
     def allowed_devices(self) -> list:
         s = self.spec

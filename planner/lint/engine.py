@@ -94,7 +94,8 @@ def _read_text(target: Target, doc: _Doc, stdin_text: str | None) -> str | None:
 
 
 def lint_document(target: Target, catalog_loader, rule_ids: list[str], *,
-                  skip_other: bool = False, stdin_text: str | None = None) -> _Doc | None:
+                  skip_other: bool = False, stdin_text: str | None = None,
+                  feasibility=None) -> _Doc | None:
     """Parse and check one file. Returns None when the file is skipped (not an edgeplan
     document in a directory or glob, or with skip_other)."""
     from planner.yamlio import loads_yaml
@@ -135,7 +136,8 @@ def lint_document(target: Target, catalog_loader, rule_ids: list[str], *,
     if kind == "manifest":
         ctx = ManifestContext(target.name, text, data, pos, catalog, base_dir, manifest=parsed)
     else:
-        ctx = SpecContext(target.name, text, data, pos, catalog, base_dir, spec=parsed)
+        ctx = SpecContext(target.name, text, data, pos, catalog, base_dir, spec=parsed,
+                          feasibility=feasibility)
     rules = registry()
     for rid in rule_ids:
         cls = rules[rid]
@@ -167,11 +169,14 @@ def lint_paths(paths, *, select=None, ignore=(), fail_on: str = "error", catalog
                catalog_dirs=(), builtin_catalog: bool = True, skip_other: bool = False,
                stdin_text: str | None = None, cwd: str | None = None,
                severity: dict[str, str] | None = None, baseline: str | None = None,
-               strict_baseline: bool = False) -> LintReport:
+               strict_baseline: bool = False, feasibility=None) -> LintReport:
     """Lint files, directories and globs. `catalog` (a loaded Catalog) wins over
     `catalog_dirs`; the catalog is loaded once, and only when a document needs it.
     `severity`: rule id -> severity overriding the rule's own (the config's `severity:`).
     `baseline`: a baseline file whose findings are not reported (see `lint.baseline`).
+    `feasibility`: (spec, catalog, base_dir) -> None when a plan exists, else the conflicts
+    (`solve`'s explanation dicts); EP105 runs it on specs, and is skipped without one (lint
+    never imports the solver; the CLI passes `planner.cli.lint_cmd.spec_feasibility`).
     Raises InputError for usage problems (no such path, unknown rule id, nothing to lint)."""
     if fail_on not in SEVERITIES:
         raise InputError(f"fail-on must be one of {', '.join(SEVERITIES)}, got {fail_on!r}",
@@ -188,7 +193,7 @@ def lint_paths(paths, *, select=None, ignore=(), fail_on: str = "error", catalog
     docs = []
     for t in targets:
         d = lint_document(t, catalog_loader, rule_ids, skip_other=skip_other,
-                          stdin_text=stdin_text)
+                          stdin_text=stdin_text, feasibility=feasibility)
         if d is not None:
             docs.append(d)
     if not docs and not skip_other:

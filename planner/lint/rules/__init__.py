@@ -18,6 +18,7 @@ from planner.lint.rules.ep101 import MemoryOverflow
 from planner.lint.rules.ep102 import WeightsOffChip
 from planner.lint.rules.ep103 import KvCacheOverflow
 from planner.lint.rules.ep104 import ContextBeyondTraining
+from planner.lint.rules.ep105 import SpecInfeasible
 from planner.lint.rules.ep201 import PrecisionUnsupported
 from planner.lint.rules.ep202 import Fp32OnAccelerator
 from planner.lint.rules.ep203 import PtqWithoutCalibration
@@ -49,7 +50,7 @@ from planner.lint.rules.ep907 import UnknownName
 
 RULES = {cls.id: cls for cls in (
     InvalidDocument,
-    MemoryOverflow, WeightsOffChip, KvCacheOverflow, ContextBeyondTraining,
+    MemoryOverflow, WeightsOffChip, KvCacheOverflow, ContextBeyondTraining, SpecInfeasible,
     PrecisionUnsupported, Fp32OnAccelerator, PtqWithoutCalibration, AccuracyBelowFloor,
     LatencyBudget, RateNotMet, ComputeTooSmall, MarginalBudget, ClaimBeyondRoofline,
     PowerBudget, BatteryMaxPower, CostBudget,
