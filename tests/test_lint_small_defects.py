@@ -55,3 +55,12 @@ def test_unknown_field_far_from_any_gets_no_guess(tmp_path):
 def test_bundle_help_shows_a_plain_percent_sign():
     code, out = run("bundle", "--help")
     assert code == 0 and "%%" not in out and "--eval-data, %" in out
+
+
+def test_lint_of_a_directory_says_which_specs_without_kind_it_skipped(tmp_path):
+    (tmp_path / "spec.yaml").write_text("name: s\nworkloads:\n  - {name: cls, task: classification}\n")
+    (tmp_path / "ci.yaml").write_text("on: push\njobs: {}\n")          # other YAML: silent
+    (tmp_path / "deploy.yaml").write_text(HEAD + W)
+    code, out = run("lint", str(tmp_path))
+    assert "skipped 1 spec without `kind: Spec`" in out and "spec.yaml" in out, out
+    assert "ci.yaml" not in out

@@ -111,6 +111,7 @@ def lint(paths, fmt, fail_on, select, ignore, config_path, output, baseline_path
     report = run_lint()
     for n in report.catalog_notices:
         click.echo(f"edgeplan: note: {n}", err=True)
+    _say_skipped_specs(report)
     if fixing:
         from planner.lint.fixes import plan_fixes
         fixes = plan_fixes(report, list(paths) or ["."], unsafe=unsafe_fixes)
@@ -196,3 +197,14 @@ def spec_feasibility(spec, catalog, base_dir):
     if res.status != "infeasible":
         return None
     return list(res.as_dict().get("conflicts") or [])
+
+
+def _say_skipped_specs(report) -> None:
+    """Specs without `apiVersion`/`kind` are skipped in directories and globs (so `lint .`
+    never mistakes other YAML for one); say which, so a CI run does not pass on silence."""
+    n = len(report.skipped_specs)
+    if n:
+        names = ", ".join(report.skipped_specs)
+        click.echo(f"edgeplan: note: skipped {n} spec{'s' if n != 1 else ''} without "
+                   f"`kind: Spec` ({names}): add `apiVersion: edgeplan/v1` and `kind: Spec` "
+                   "to lint them in a directory, or name them on the command line", err=True)

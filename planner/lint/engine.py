@@ -93,9 +93,20 @@ def _read_text(target: Target, doc: _Doc, stdin_text: str | None) -> str | None:
         return None
 
 
+def _looks_like_spec(text: str, name: str) -> bool:
+    """A YAML file without `apiVersion`/`kind` that has a spec's shape (what `solve` reads):
+    lint skips it in a directory or glob, and says so (`LintReport.skipped_specs`)."""
+    from planner.yamlio import loads_yaml
+    try:
+        data, _ = loads_yaml(text, name)
+    except EdgeplanError:
+        return False
+    return isinstance(data, dict) and classify(data) == "spec"
+
+
 def lint_document(target: Target, catalog_loader, rule_ids: list[str], *,
                   skip_other: bool = False, stdin_text: str | None = None,
-                  feasibility=None) -> _Doc | None:
+                  feasibility=None, skipped_specs: list | None = None) -> _Doc | None:
     """Parse and check one file. Returns None when the file is skipped (not an edgeplan
     document in a directory or glob, or with skip_other)."""
     from planner.yamlio import loads_yaml
@@ -105,6 +116,8 @@ def lint_document(target: Target, catalog_loader, rule_ids: list[str], *,
         return doc
     may_skip = skip_other or not target.explicit
     if may_skip and not _EDGEPLAN_DOC.search(text):
+        if skipped_specs is not None and _looks_like_spec(text, target.name):
+            skipped_specs.append(target.name)
         return None
     try:
         data, pos = loads_yaml(text, target.name)
@@ -190,16 +203,18 @@ def lint_paths(paths, *, select=None, ignore=(), fail_on: str = "error", catalog
             loaded[0] = load_catalog(catalog_dirs, builtin=builtin_catalog)
         return loaded[0]
 
-    docs = []
+    docs, skipped_specs = [], []
     for t in targets:
         d = lint_document(t, catalog_loader, rule_ids, skip_other=skip_other,
-                          stdin_text=stdin_text, feasibility=feasibility)
+                          stdin_text=stdin_text, feasibility=feasibility,
+                          skipped_specs=skipped_specs)
         if d is not None:
             docs.append(d)
     if not docs and not skip_other:
         where = ", ".join(str(p) for p in paths) or "."
         raise InputError(f"no edgeplan manifests or specs found in {where}", field="PATHS")
     report = _assemble(docs, rule_ids, fail_on, severity or {})
+    report.skipped_specs = skipped_specs
     if baseline is not None:
         apply_baseline(report, load_baseline(baseline), baseline)
         report.strict_baseline = strict_baseline

@@ -138,6 +138,8 @@ class LintReport:
     baselined: list[Finding] = field(default_factory=list)   # held by --baseline, not reported
     stale_baseline: list = field(default_factory=list)       # baselined, no longer found
     strict_baseline: bool = False                            # stale entries fail the run
+    # spec-shaped YAML without apiVersion/kind, skipped in a directory or glob
+    skipped_specs: list[str] = field(default_factory=list)
 
     def severity_of(self, rule) -> str:
         """A rule's severity in this run: the config's override, else the rule's own."""
