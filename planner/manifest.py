@@ -8,7 +8,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from planner.errors import InputError
 from planner.units import Fps, Ms, Percent, TokPerS, Usd, Watts
-from planner.vocabulary import Precision, Strict, Technique
+from planner.vocabulary import FiniteFloat, Precision, Strict, Technique
 from planner.yamlio import load_mapping, validation_error
 
 API_VERSION = "edgeplan/v1"
@@ -36,7 +36,7 @@ class ManifestWorkload(Strict):
     tokens_per_s: TokPerS | None = Field(default=None, description="Required decode rate for LLMs (tokens/s).")
     latency_budget_ms: Ms | None = Field(default=None, description="Latency budget per inference (ms).")
     latency_critical: bool = Field(default=False, description="Real-time workload (batching hurts).")
-    accuracy_floor: float | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric.")
+    accuracy_floor: FiniteFloat | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric.")
     context_tokens: int | None = Field(default=None, ge=1, description="LLM context length to hold in the KV cache.")
     calibration_data: str | None = Field(default=None, description="Calibration data used for INT8 PTQ (path).")
     dynamic_shapes: bool | None = Field(default=None, description="The deployed graph has dynamic input shapes (default: from the profile or model_file).")

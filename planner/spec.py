@@ -14,7 +14,7 @@ from pydantic import (
 
 from planner.errors import InputError
 from planner.units import Fps, Ms, Percent, TokPerS, Usd, Watts
-from planner.vocabulary import Precision, Strict, Technique
+from planner.vocabulary import FiniteFloat, Precision, Strict, Technique
 from planner.yamlio import Positions, load_mapping, validation_error
 
 SPEC_API_VERSION = "edgeplan/v1"
@@ -40,7 +40,7 @@ class SpecWorkload(Strict):
     rate_fps: Fps | None = Field(default=None, gt=0, description="Inferences per second the workload must sustain ('30 fps').")
     tokens_per_s: TokPerS | None = Field(default=None, gt=0, description="For LLMs: decode tokens per second ('10 tokens/s').")
     latency_budget_ms: Ms | None = Field(default=None, gt=0, description="Upper bound on p50 latency per inference, or per token for LLMs ('33 ms').")
-    accuracy_floor: float | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (e.g. ImageNet top-1 %).")
+    accuracy_floor: FiniteFloat | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (e.g. ImageNet top-1 %).")
     batch: int = Field(default=1, ge=1, le=1024, description="Inputs per inference.")
     context_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="For LLMs: context held in the KV cache (tokens).")
     precisions: list[Precision] | None = Field(default=None, min_length=1, description="Allowed precisions (default: all).")

@@ -2,9 +2,10 @@
 techniques, and the strict pydantic base of every model users write."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
 )
@@ -28,6 +29,11 @@ TECHNIQUES: tuple[str, ...] = ("baseline", "ptq", "qat", "weight-only", "pruned"
 
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._+-]*$"
+
+
+# A plain number in a catalog or profile file: finite (no .inf / .nan), so a damaged file is bad
+# input at load (exit 2 naming file:line and field), never a math domain error downstream.
+FiniteFloat = Annotated[float, AllowInfNan(False)]
 
 
 class Strict(BaseModel):

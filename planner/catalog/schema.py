@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from planner.units import GB, MB, GBps, GMacs, Ms, Tops, Usd, Watts
-from planner.vocabulary import ID_PATTERN, PRECISIONS, Precision, Strict, Technique
+from planner.vocabulary import FiniteFloat, ID_PATTERN, PRECISIONS, Precision, Strict, Technique
 
 UnitKind = Literal["cpu", "gpu", "dla", "npu", "tpu", "vpu", "dsp", "fpga"]
 
@@ -124,7 +124,7 @@ class ComputeUnit(Sourced):
 class PowerMode(Strict):
     id: str = Field(pattern=ID_PATTERN, description="Mode name as the vendor calls it (e.g. 15w, maxn).")
     power_w: Watts = Field(gt=0, description="Board power budget of this mode (W).")
-    compute_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of peak compute available in this mode (clock ratio).")
+    compute_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of peak compute available in this mode (clock ratio).")
     max_power: bool = Field(default=False, description="This is the device's highest-power mode.")
     bandwidth_gbs: GBps | None = Field(default=None, gt=0, description="DRAM bandwidth in this mode where it caps the memory clock (GB/s; nvpmodel EMC MAX_FREQ over the top EMC clock x memory.bandwidth_gbs); unset: memory.bandwidth_gbs.")
 
@@ -228,7 +228,7 @@ class Device(Strict):
 # ---------------------------------------------------------------- models
 
 class Size(Sourced):
-    params_m: float = Field(gt=0, description="Parameters (millions).")
+    params_m: FiniteFloat = Field(gt=0, description="Parameters (millions).")
     macs_g: GMacs = Field(gt=0, description="Multiply-accumulates per inference at the stated input (GMACs); for LLMs per generated token.")
     activation_mb: MB = Field(ge=0, description="Peak activation memory at batch 1 in FP32 (MB); for LLMs excluding the KV cache.")
     input: str = Field(description="Input the MACs are stated at, e.g. '224x224 RGB', '640x640', '128 tokens', '30 s audio'.")
@@ -251,9 +251,9 @@ class LLMShape(Sourced):
 class Option(Sourced):
     precision: Precision = Field(description="Numeric precision of weights (and activations, except weight-only).")
     technique: Technique = Field(description="How the variant got there: baseline, ptq, qat, weight-only, pruned, distilled.")
-    accuracy: float = Field(description="Accuracy in the model's metric at this precision and technique.")
-    params_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of params kept (structured pruning).")
-    macs_scale: float = Field(default=1.0, gt=0, le=1.0, description="Fraction of MACs kept (structured pruning).")
+    accuracy: FiniteFloat = Field(description="Accuracy in the model's metric at this precision and technique.")
+    params_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of params kept (structured pruning).")
+    macs_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of MACs kept (structured pruning).")
 
 
 class ModelProfile(Strict):
@@ -299,7 +299,7 @@ class Measurement(Strict):
     power_mode: str | None = Field(default=None, description="Power mode id (default: the device's first).")
     batch: int = Field(default=1, gt=0)
     metric: Metric = Field(description="latency_ms (per inference), throughput_fps, decode_tokens_per_s or prefill_tokens_per_s.")
-    value: float = Field(gt=0)
+    value: FiniteFloat = Field(gt=0)
     includes_prepost: bool = Field(default=False, description="The time includes pre/post-processing on the host.")
     calibrate: bool = Field(default=True, description="Use this point to calibrate efficiencies.")
     holdout: bool = Field(default=False, description="Kept out of the calibration on purpose (implies calibrate: false): benchmarks/estimator_accuracy.py scores the estimator on it as a published measurement it has never seen.")
