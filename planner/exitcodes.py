@@ -8,4 +8,5 @@ VERIFY_FAILED = 5     # bundle: the generated script failed to run or its output
 TIMED_OUT = 6         # solve/report: --time-limit ran out before any plan was found
 TOO_LARGE = 7         # solve/report: the model would need more than --max-memory
 INTERRUPTED = 130   # SIGINT (Ctrl-C), as shells report it
+TERMINATED = 143    # SIGTERM (128 + 15), as shells report it; temporary files are removed first
 INTERNAL = 70       # a bug in edgeplan (EX_SOFTWARE); the message says how to see the traceback

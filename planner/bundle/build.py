@@ -27,15 +27,16 @@ sandboxed jinja2 environment with strict undefined variables.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from planner.atomicfile import temp_name, test_pause
 from planner.bundle.contents import (
     BUNDLE_MARKERS,
     CALIBRATION_FILE,
@@ -117,7 +118,15 @@ def _pick_workload(manifest, name: str | None, file: str):
 
 # ---------------------------------------------------------------- output directory
 
-def _check_target(out: Path, force: bool) -> None:
+# test hook (documented in the README): when set to a file path F, the build creates F.waiting
+# just before it locks the target's parent and moves the bundle into place, and waits until F
+# exists, so that a test can create the target or send a signal at that point
+PAUSE_BEFORE_MOVE = "EDGEPLAN_TEST_PAUSE_BEFORE_MOVE"
+
+
+def _check_target(out: Path, force: bool):
+    """Refuse early what the final move would refuse; returns what is at the target now (see
+    `_identity`), which is all the move may replace."""
     if out.is_symlink():
         raise InputError("the output path is a symbolic link; give a real directory",
                          file=str(out), field="--output")
@@ -125,39 +134,221 @@ def _check_target(out: Path, force: bool) -> None:
         if not out.is_dir():
             raise InputError("the output path exists and is not a directory", file=str(out),
                              field="--output")
-        contents = list(out.iterdir())
-        if contents and not force:
-            raise InputError("the output directory exists; pass --force to replace it",
-                             file=str(out), field="--output")
-        if contents and not any((out / m).exists() for m in BUNDLE_MARKERS):
-            raise InputError("the output directory is not empty and is not an edgeplan bundle "
-                             "(no verification.json); refusing to replace it", file=str(out),
-                             field="--output")
+        if any(out.iterdir()):
+            if not force:
+                raise InputError("the output directory exists; pass --force to replace it",
+                                 file=str(out), field="--output")
+            _refuse_unless_intact(out)
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise InputError(f"{parent} is not a directory", file=str(out),
                                  field="--output")
             break
+    return _identity(out)
 
 
-def _make_parents(out: Path) -> list[Path]:
-    """Create the missing parents of the output directory; returns them, deepest first, so
-    that a failed build can remove them again."""
-    made = []
+def _identity(out: Path):
+    """None when nothing is at `out`, else (device, inode) of what is there."""
+    try:
+        st = os.lstat(out)
+    except FileNotFoundError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _refuse_unless_intact(out: Path) -> None:
+    """`--force` replaces only an edgeplan bundle exactly as it was written: every file in it
+    listed in its SHA256SUMS with a matching hash. Anything else (a file the user added or
+    changed, a directory, a link) is named and the run refused before anything is touched."""
+    problem = _not_intact(out)
+    if problem is not None:
+        raise InputError(f"{problem}; --force replaces only an unchanged edgeplan bundle, "
+                         "nothing was changed", file=str(out), field="--output")
+
+
+_SUMS_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
+
+
+def _not_intact(out: Path) -> str | None:
+    """The first reason `out` is not an unchanged bundle, or None when it is one."""
+    if not any((out / m).exists() for m in BUNDLE_MARKERS):
+        return "the output directory is not empty and is not an edgeplan bundle (no " \
+               f"{VERIFICATION_FILE} or {SUMS_FILE})"
+    sums = out / SUMS_FILE
+    if sums.is_symlink() or not sums.is_file():
+        return f"{SUMS_FILE} is missing, so the bundle's files cannot be checked"
+    listed: dict[str, str] = {}
+    try:
+        text = sums.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return f"{SUMS_FILE} cannot be read ({e})"
+    for n, line in enumerate(text.splitlines(), 1):
+        m = _SUMS_LINE.match(line)
+        if not m:
+            return f"{SUMS_FILE} line {n} is not `<sha256>  <file>`"
+        listed[m.group(2)] = m.group(1)
+    for rel, entry in _entries(out):
+        if rel == SUMS_FILE:
+            continue
+        if entry is None or rel not in listed:
+            return f"{out.name}/{rel} is not listed in {SUMS_FILE}"
+        if _sha256(entry) != listed[rel]:
+            return f"{out.name}/{rel} was changed since the bundle was written (its sha256 " \
+                   f"does not match {SUMS_FILE})"
+    return None
+
+
+def _entries(d: Path, rel: str = ""):
+    """(relative path, Path) for every regular file under `d`, sorted, depth first; for
+    anything else (a link, an empty directory, a device) the Path is None."""
+    items = sorted(os.scandir(d), key=lambda e: e.name)
+    if not items and rel:
+        yield rel.rstrip("/") + "/", None
+    for e in items:
+        name = rel + e.name
+        if e.is_symlink():
+            yield name, None
+        elif e.is_dir():
+            yield from _entries(Path(e.path), name + "/")
+        elif e.is_file():
+            yield name, Path(e.path)
+        else:
+            yield name, None
+
+
+def _make_parents(out: Path, made: list[Path]) -> None:
+    """Create the missing parents of the output directory, recording each in `made` (deepest
+    first) as soon as it exists, so that a failed or interrupted build removes them again."""
+    missing = []
     for parent in out.parents:
         if parent.exists():
             break
-        made.append(parent)
-    for parent in reversed(made):
+        missing.append(parent)
+    for parent in reversed(missing):
         parent.mkdir()
-    return made
+        made.insert(0, parent)
 
 
-def _move_into_place(built: Path, out: Path, trash: Path) -> None:
-    if out.exists():
-        os.replace(out, trash)
-    os.replace(built, out)
+@contextlib.contextmanager
+def _parent_locked(parent: Path):
+    """An exclusive flock on the target's parent directory while deciding and moving, so
+    that two edgeplan runs never interleave their checks and renames. Where directories cannot
+    be locked (some network file systems), a lock file `.edgeplan-lock` there is locked
+    instead; without fcntl (not POSIX), the renames alone guard the target."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            os.close(fd)
+            fd = os.open(parent / ".edgeplan-lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def _renameat2():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                   ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename `src` to `dst` only if nothing is at `dst` (FileExistsError otherwise):
+    renameat2(RENAME_NOREPLACE) where the kernel and file system have it; elsewhere a check
+    under the parent's lock, then rename(2), which never replaces a non-empty directory or a
+    file with a directory."""
+    import ctypes
+    import errno
+    fn = _renameat2()
+    if fn is not None:
+        if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), os.fspath(dst))
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), os.fspath(dst))
+    os.rename(src, dst)
+
+
+def _appeared(out: Path) -> InputError:
+    return InputError("something appeared at the output path while the bundle was being built;"
+                      " refusing to replace it (it was left as it is, the new bundle was "
+                      "discarded)", file=str(out), field="--output")
+
+
+def _move_into_place(built: Path, out: Path, aside: Path, before, force: bool) -> None:
+    """Move the finished bundle to `out`, replacing only what `_check_target` saw there when
+    the build started: nothing, the same empty directory, or (with --force) the same bundle,
+    still unchanged. Anything else that is there now is left alone and the move refused."""
+    with _parent_locked(out.parent):
+        now = _identity(out)
+        if now is None:
+            try:
+                _rename_noreplace(built, out)
+            except FileExistsError:
+                raise _appeared(out) from None
+            return
+        if now != before or out.is_symlink() or not out.is_dir():
+            raise _appeared(out)
+        if not any(out.iterdir()):
+            try:                  # rename(2) replaces an empty directory, never a full one
+                os.rename(built, out)
+            except OSError:
+                raise _appeared(out) from None
+            return
+        if not force:
+            raise _appeared(out)
+        # --force: move the old bundle aside (where nobody adds to it), check it there, and
+        # move the new one in; on any failure or interruption the old one goes back
+        os.rename(out, aside)
+        placed = False
+        try:
+            problem = _not_intact(aside)
+            if problem is not None:
+                raise InputError(f"{problem.replace(aside.name + '/', out.name + '/', 1)} "
+                                 "(changed while the bundle was being built); --force replaces"
+                                 " only an unchanged edgeplan bundle, it was left as it is",
+                                 file=str(out), field="--output")
+            try:
+                _rename_noreplace(built, out)
+            except FileExistsError:
+                raise _appeared(out) from None
+            placed = True
+        finally:
+            if not placed:
+                _put_back(aside, out)
+
+
+def _put_back(aside: Path, out: Path) -> None:
+    try:
+        _rename_noreplace(aside, out)
+    except OSError:
+        # something took its place meanwhile: keep the old bundle beside it, never delete it
+        backup = Path(temp_name(os.fspath(out.parent), f"{out.name}.edgeplan-backup-"))
+        os.rename(aside, backup)
+        raise BundleError(f"the old bundle could not be put back at {out}: it is kept at "
+                          f"{backup}") from None
 
 
 # ---------------------------------------------------------------- the build
@@ -224,7 +415,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         raise InputError("--samples and --benchmark must be at least 1", field="--samples")
 
     out = Path(os.fspath(opts.out_dir)).absolute()
-    _check_target(out, opts.force)
+    before = _check_target(out, opts.force)
 
     from planner.bundle import quantize
     from planner.onnxfile import profile as onnx_profile
@@ -266,15 +457,25 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
     symmetric = runtime in tdata.get("symmetric_int8_runtimes", []) or \
         (steps in tdata.get("symmetric_int8_runtimes", []))
 
-    made = _make_parents(out)
-    root = Path(tempfile.mkdtemp(prefix=".edgeplan-bundle-", dir=out.parent))
+    made: list[Path] = []
+    root = None
     done = False
-    bdir, work = root / "bundle", root / "work"
-    bdir.mkdir()
-    work.mkdir()
     warnings: list[str] = []
     io_prof = prof             # inputs and outputs as deployed (static shapes may be fixed)
     try:
+        _make_parents(out, made)
+        for _ in range(100):       # the name is known before the directory exists
+            root = Path(temp_name(os.fspath(out.parent), ".edgeplan-bundle-"))
+            try:
+                root.mkdir(mode=0o700)
+                break
+            except FileExistsError:    # not ours: never remove it
+                root = None
+        else:
+            raise BundleError(f"no free temporary directory name in {out.parent}")
+        bdir, work = root / "bundle", root / "work"
+        bdir.mkdir()
+        work.mkdir()
         conv = quantize.convert(
             model_path, bdir / MODEL_FILE, method=method, precision=wl.precision,
             input_specs=specs,
@@ -332,12 +533,14 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         ver["verdict"] = "verified"
         _finish(bdir, ver)
         progress("write", 0, 1, f"moving the bundle into {out}")
-        _move_into_place(bdir, out, root / "old")
-        progress("write", 1, 1, "")
+        test_pause(PAUSE_BEFORE_MOVE)
+        _move_into_place(bdir, out, root / "old", before, opts.force)
         done = True
+        progress("write", 1, 1, "")
         return BundleResult(out, ver, ver["warnings"])
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
         if not done:
             for parent in made:            # deepest first; only the ones we created
                 try:

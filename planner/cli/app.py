@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
+import threading
+import time
 
 import click
 
@@ -47,6 +50,46 @@ def exit_code_for(error: EdgeplanError) -> int:
     return next(code for cls, code in ERROR_EXIT_CODES if isinstance(error, cls))
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt for SIGINT, so that every
+    `finally` and context manager runs: temporary files and directories are removed and a
+    half-written output never replaces the old one. Not an Exception: no `except Exception`
+    swallows it."""
+
+
+# a second signal this soon after the first is ignored, so that the cleanup it started
+# finishes (SIGKILL still stops edgeplan at once)
+SIGNAL_GRACE_S = 5.0
+
+
+def _install_signal_handlers() -> dict:
+    """SIGTERM raises Terminated and SIGINT KeyboardInterrupt, once; returns the handlers to
+    restore. Only in the main thread, and a signal the parent ignores stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    first: list[float] = []
+
+    def handler(signum, frame):
+        now = time.monotonic()
+        if first and now - first[0] < SIGNAL_GRACE_S:
+            return
+        first[:] = [now]
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            old[sig] = signal.signal(sig, handler)
+    return old
+
+
+def _restore_signal_handlers(old: dict) -> None:
+    for sig, h in old.items():
+        signal.signal(sig, h if h is not None else signal.SIG_DFL)
+
+
 class EdgeplanGroup(click.Group):
     """The verbs, each imported when it is used, and the one place errors become exit codes."""
 
@@ -60,6 +103,7 @@ class EdgeplanGroup(click.Group):
         return getattr(importlib.import_module(f"planner.cli.{module}"), attr)
 
     def invoke(self, ctx):
+        old_handlers = _install_signal_handlers()
         try:
             return super().invoke(ctx)
         except EdgeplanError as e:
@@ -68,6 +112,9 @@ class EdgeplanGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("edgeplan: interrupted", err=True)
             ctx.exit(exitcodes.INTERRUPTED)
+        except Terminated:
+            click.echo("edgeplan: terminated", err=True)
+            ctx.exit(exitcodes.TERMINATED)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except BrokenPipeError:
@@ -78,6 +125,8 @@ class EdgeplanGroup(click.Group):
             click.echo(f"edgeplan: internal error: {type(e).__name__}: {e} "
                        "(set EDGEPLAN_DEBUG=1 for the traceback)", err=True)
             ctx.exit(exitcodes.INTERNAL)
+        finally:
+            _restore_signal_handlers(old_handlers)
 
 
 @click.group(cls=EdgeplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
