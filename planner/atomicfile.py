@@ -12,20 +12,21 @@ import secrets
 import stat
 import time
 
-# test hook (documented in the README): when set to a file path F, `replace_file` creates
-# F.waiting just before its final rename and waits until F exists, so that a test can send a
-# signal at that point
+# test hook (documented in the README): when set to a file path F, `replace_file` writes the
+# path it replaces into F.waiting just before its final rename and waits until F exists, so
+# that a test can send a signal at that point
 PAUSE_BEFORE_REPLACE = "EDGEPLAN_TEST_PAUSE_BEFORE_REPLACE"
 
 
-def test_pause(variable: str, *, limit_s: float = 120.0) -> None:
-    """A test hook: when the environment variable `variable` names a file F, create
-    F.waiting and wait (at most `limit_s`) until F exists. Unset or empty: nothing."""
+def test_pause(variable: str, what: str = "", *, limit_s: float = 120.0) -> None:
+    """A test hook: when the environment variable `variable` names a file F, write `what`
+    (the path about to be replaced) into F.waiting and wait (at most `limit_s`) until F
+    exists. Unset or empty: nothing."""
     go = os.environ.get(variable)
     if not go:
         return
-    with open(go + ".waiting", "a", encoding="utf-8"):
-        pass
+    with open(go + ".waiting", "w", encoding="utf-8") as f:
+        f.write(what)
     deadline = time.monotonic() + limit_s
     while not os.path.exists(go) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -68,7 +69,7 @@ def replace_file(path, data: str | bytes) -> None:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
-        test_pause(PAUSE_BEFORE_REPLACE)
+        test_pause(PAUSE_BEFORE_REPLACE, real)
         os.replace(tmp, real)
         tmp = None
     finally:

@@ -143,19 +143,22 @@ def start_paused(tmp_path, out, *extra, name="go", hook=PAUSE_BEFORE_MOVE, argv=
     """An edgeplan run in a subprocess that stops at the test hook; returns it and the file
     that releases it."""
     go = tmp_path / name
-    env = dict(os.environ, **{hook: str(go)}, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, **{hook: str(go)}, PYTHONPATH=str(ROOT), EDGEPLAN_NO_CACHE="1")
     if argv is None:
         argv = ["bundle", str(plan(tmp_path)), "-o", str(out), "--benchmark", "2",
                 "--samples", "4", "-q", *extra]
     p = subprocess.Popen([sys.executable, "-m", "planner.cli", *argv], env=env, cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(Path(str(go) + ".waiting"), p)
+    waiting = Path(str(go) + ".waiting")
+    wait_for(waiting, p)
+    target = out if out is not None else argv[-1]
+    assert os.path.realpath(waiting.read_text()) == os.path.realpath(target)
     return p, go
 
 
 def wait_for(path: Path, proc, timeout=90.0):
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not (path.exists() and path.stat().st_size):    # written, not only created
         if proc.poll() is not None:
             out, err = proc.communicate()
             pytest.fail(f"the run ended (exit {proc.returncode}) before {path.name}: {err}")

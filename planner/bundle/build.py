@@ -118,9 +118,9 @@ def _pick_workload(manifest, name: str | None, file: str):
 
 # ---------------------------------------------------------------- output directory
 
-# test hook (documented in the README): when set to a file path F, the build creates F.waiting
-# just before it locks the target's parent and moves the bundle into place, and waits until F
-# exists, so that a test can create the target or send a signal at that point
+# test hook (documented in the README): when set to a file path F, the build writes the target
+# into F.waiting just before it locks the target's parent and moves the bundle into place, and
+# waits until F exists, so that a test can create the target or send a signal at that point
 PAUSE_BEFORE_MOVE = "EDGEPLAN_TEST_PAUSE_BEFORE_MOVE"
 
 
@@ -170,8 +170,10 @@ def _refuse_unless_intact(out: Path) -> None:
 _SUMS_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
 
 
-def _not_intact(out: Path) -> str | None:
-    """The first reason `out` is not an unchanged bundle, or None when it is one."""
+def _not_intact(out: Path, shown: str | None = None) -> str | None:
+    """The first reason `out` is not an unchanged bundle, or None when it is one; files are
+    named `shown/relative-path` (default: the directory's own name)."""
+    shown = shown or out.name
     if not any((out / m).exists() for m in BUNDLE_MARKERS):
         return "the output directory is not empty and is not an edgeplan bundle (no " \
                f"{VERIFICATION_FILE} or {SUMS_FILE})"
@@ -192,9 +194,9 @@ def _not_intact(out: Path) -> str | None:
         if rel == SUMS_FILE:
             continue
         if entry is None or rel not in listed:
-            return f"{out.name}/{rel} is not listed in {SUMS_FILE}"
+            return f"{shown}/{rel} is not listed in {SUMS_FILE}"
         if _sha256(entry) != listed[rel]:
-            return f"{out.name}/{rel} was changed since the bundle was written (its sha256 " \
+            return f"{shown}/{rel} was changed since the bundle was written (its sha256 " \
                    f"does not match {SUMS_FILE})"
     return None
 
@@ -324,9 +326,9 @@ def _move_into_place(built: Path, out: Path, aside: Path, before, force: bool) -
         os.rename(out, aside)
         placed = False
         try:
-            problem = _not_intact(aside)
+            problem = _not_intact(aside, out.name)
             if problem is not None:
-                raise InputError(f"{problem.replace(aside.name + '/', out.name + '/', 1)} "
+                raise InputError(f"{problem} "
                                  "(changed while the bundle was being built); --force replaces"
                                  " only an unchanged edgeplan bundle, it was left as it is",
                                  file=str(out), field="--output")
@@ -533,7 +535,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         ver["verdict"] = "verified"
         _finish(bdir, ver)
         progress("write", 0, 1, f"moving the bundle into {out}")
-        test_pause(PAUSE_BEFORE_MOVE)
+        test_pause(PAUSE_BEFORE_MOVE, os.fspath(out))
         _move_into_place(bdir, out, root / "old", before, opts.force)
         done = True
         progress("write", 1, 1, "")
