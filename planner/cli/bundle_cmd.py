@@ -60,7 +60,8 @@ def _progress_printer(quiet: bool):
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=600,
               show_default=True, help="Seconds each infer.py run may take.")
 @click.option("--force", is_flag=True,
-              help="Replace an existing bundle in the output directory.")
+              help="Replace an existing bundle in the output directory, only if it is "
+                   "unchanged: every file listed in its SHA256SUMS with a matching hash.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Summary format (json: the verification record).")
@@ -74,8 +75,10 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
     vendor compiler steps, verification.json and SHA256SUMS.
 
     infer.py is run in a subprocess on the bundle's samples and compared with the FP32
-    model; nothing is written unless it passes. Exit codes: 4 when the accuracy budget is
-    broken, 5 when verification fails.
+    model; nothing is written unless it passes. Nothing at the output path is replaced
+    unless it was checked when the run started (see --force). Exit codes: 2 for bad input or
+    an output path it will not replace, 4 when the accuracy budget is broken, 5 when
+    verification fails, 143 / 130 on SIGTERM / SIGINT (temporary files removed).
 
     \b
     Example: edgeplan bundle examples/bundle/deploy-cnn.yaml --eval-data examples/models/digits_cnn_eval.npz -o out/digits-cnn
