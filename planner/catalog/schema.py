@@ -248,12 +248,54 @@ class LLMShape(Sourced):
         return 2.0 * self.layers * self.kv_heads * self.head_dim * kv_bytes_per_elem
 
 
+class AccuracyRange(Strict):
+    low: float = Field(description="The lowest accuracy the evidence allows, in the model's metric (the pessimistic end for a higher-is-better metric).")
+    high: float = Field(description="The highest accuracy the evidence allows, in the model's metric.")
+    source: str = Field(min_length=3, description="Where the range comes from: the published results at this precision and technique on similar models that bound it (e.g. full-INT8 TFLite YOLOv8s 44.9 -> 38.2, ultralytics/ultralytics#9473).")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.low > self.high:
+            raise ValueError(f"low {self.low:g} is above high {self.high:g}")
+        return self
+
+
 class Option(Sourced):
     precision: Precision = Field(description="Numeric precision of weights (and activations, except weight-only).")
     technique: Technique = Field(description="How the variant got there: baseline, ptq, qat, weight-only, pruned, distilled.")
-    accuracy: FiniteFloat = Field(description="Accuracy in the model's metric at this precision and technique.")
+    accuracy: FiniteFloat = Field(description="Accuracy in the model's metric at this precision and technique: a published figure, or for an estimated one (listed under `estimated:`) the central estimate of accuracy_range.")
+    accuracy_range: AccuracyRange | None = Field(default=None, description="For an estimated accuracy: the (low, high) range the published evidence allows, with its source; `accuracy` lies inside it. A published (measured) accuracy is a point and has no range. `solve --robust` checks a floor against the pessimistic end.")
     params_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of params kept (structured pruning).")
     macs_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of MACs kept (structured pruning).")
+
+    @model_validator(mode="after")
+    def _range_only_for_estimates(self):
+        r = self.accuracy_range
+        if r is None:
+            return self
+        if "accuracy" not in self.estimated:
+            raise ValueError("accuracy_range is for an estimated accuracy (listed under "
+                             "estimated:); a published accuracy is a point")
+        if not r.low <= self.accuracy <= r.high:
+            raise ValueError(f"accuracy {self.accuracy:g} lies outside accuracy_range "
+                             f"[{r.low:g}, {r.high:g}]")
+        return self
+
+    @property
+    def accuracy_estimated(self) -> bool:
+        """The accuracy has no published figure (it is listed under `estimated:`)."""
+        return "accuracy" in self.estimated
+
+    def accuracy_bounds(self) -> tuple[float, float]:
+        """(low, high) of the accuracy: its range where estimated with one, else the point."""
+        r = self.accuracy_range
+        return (r.low, r.high) if r is not None else (self.accuracy, self.accuracy)
+
+    def pessimistic_accuracy(self, higher_is_better: bool = True) -> float:
+        """The end of the range a floor is checked against under `--robust`: the low end of
+        a higher-is-better metric, the high end of a lower-is-better one (WER)."""
+        lo, hi = self.accuracy_bounds()
+        return lo if higher_is_better else hi
 
 
 class ModelProfile(Strict):
