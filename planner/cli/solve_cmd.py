@@ -28,16 +28,27 @@ from planner.cli.common import catalog_option, load_catalog_for_cli, write_atomi
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="CP-SAT search workers (fixed, with a fixed seed, for reproducible output).")
 @click.option("--no-binding", is_flag=True, help="Skip the re-solves that find binding budgets.")
+@click.option("--robust", is_flag=True,
+              help="Check latency, rate and accuracy budgets against the pessimistic end of "
+                   "their intervals: the high end of the estimator's 80 % latency interval, "
+                   "the low end of its throughput interval, the low end of an estimated "
+                   "accuracy's published range. Without it a plan whose interval straddles "
+                   "a budget is flagged marginal.")
 @catalog_option
 def solve(spec_file, fmt, top, manifest_out, time_limit, max_memory, workers, no_binding,
-          catalog_dirs, no_builtin):
+          robust, catalog_dirs, no_builtin):
     """Pick model, precision, device and runtime for every workload in SPEC under its
     budgets, or prove nothing fits and say which budgets conflict and how far each must move.
+
+    A workload's `techniques` default to all of them (baseline, ptq, qat, weight-only, pruned,
+    distilled); a plan that picks QAT or a pruned option says it needs that training run.
+    Estimated accuracies come with the range their published evidence allows; --robust
+    checks floors (and latency and rate budgets) at the pessimistic end.
 
     Exit codes: 0 a plan, 2 bad input or usage, 3 infeasible, 6 no plan found within
     --time-limit, 7 the model would exceed --max-memory.
 
-    Example: edgeplan solve examples/drone-detect-pose.yaml --top 2 -o deploy.yaml
+    Example: edgeplan solve examples/drone-detect-pose.yaml --top 2 -o deploy.yaml --robust
     """
     from planner.solve.deadline import Deadline
     # the limit counts from here: loading the catalog is part of what the user waits for
@@ -50,7 +61,7 @@ def solve(spec_file, fmt, top, manifest_out, time_limit, max_memory, workers, no
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     extra = model_file_profiles(spec, os.path.dirname(os.path.abspath(spec_file)))
     res = run(spec, cat, top=top, deadline=deadline, workers=workers,
-              binding=not no_binding, extra_models=extra)
+              binding=not no_binding, extra_models=extra, robust=robust)
     d = res.as_dict()
     d.pop("stats", None)  # timings vary run to run; keep outputs byte-identical
     if fmt == "json":

@@ -188,6 +188,7 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
     latency = np.empty((n_o, n_u))
     busy = np.empty((n_o, n_u))
     memory_gb = np.empty((n_o, n_u))
+    compute_bound = np.empty((n_o, n_u), dtype=bool)     # the regime that picks the sigma
     lo_clip, hi_clip = np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1])
     step = max(1, GRID_CHUNK_CELLS // max(1, n_u))
     for a in range(0, n_o, step):
@@ -210,6 +211,7 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
             lo[has_pair] += lpair[rows_pair[has_pair]]
         size = coef("size:compute") * np.log10(
             np.maximum(ops_all[sl, None] * per_batch / 1e9, 1e-6))
+        compute_bound[sl] = compute_ms >= memory_ms
         logeff = np.where(compute_ms >= memory_ms, lu["compute"] + lo + size, lu["memory"] + lo)
         eff = np.exp(np.clip(logeff, lo_clip, hi_clip))
         core_ms = np.maximum(compute_ms, memory_ms) / eff
@@ -240,6 +242,48 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
     busy /= row([u.unit.cores for u in units])
     return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "memory_gb": memory_gb,
             "measured": measured, "vendor_prior": np.zeros((n_o, n_u), dtype=bool),
+            "compute_bound": compute_bound,
             "runtime_measured": np.array([cal.measured_runtime(u.runtime, u.unit.kind)
                                           for u in units],
                                          dtype=bool)}
+
+
+def interval_factors(catalog: Catalog, options: list[OptionRow], units: list[UnitRow],
+                     grid: dict, *, batch: int = 1, calibration=None):
+    """The high ends of `estimate`'s 80 % intervals as factors of the grid's values, per cell:
+    (latency high / latency, occupancy high / occupancy). A published measurement of exactly
+    the combination spreads 10 %; otherwise the fit's sigma for the cell's device family, unit
+    kind and regime (and device x model, runtime on unit), as `point.estimate` takes it. Used
+    by `solve --robust` to check latency and rate budgets at the pessimistic end."""
+    import numpy as np
+
+    from planner.estimate.point import Z80
+    cal = calibration if calibration is not None else calibration_for(catalog)
+    n_o, n_u = grid["latency_ms"].shape
+    rows_of: dict[str, list[int]] = {}
+    for i, o in enumerate(options):
+        rows_of.setdefault(o.model.id, []).append(i)
+    sig = {r: np.empty((n_o, n_u)) for r in ("compute", "memory")}
+    for j, u in enumerate(units):
+        d, k = u.device, u.unit
+        for regime, arr in sig.items():
+            group = f"{d.family}:{k.kind}:{regime}"
+            arr[:, j] = cal.sigma(group, d.id, k.id, k.kind, "", u.runtime)
+            for mid, rows in rows_of.items():
+                if cal.support.get(f"pair:{d.id}:{mid}"):
+                    arr[rows, j] = cal.sigma(group, d.id, k.id, k.kind, mid, u.runtime)
+    fit = np.exp(Z80 * np.where(grid["compute_bound"], sig["compute"], sig["memory"]))
+    lat_hi, busy_hi = fit.copy(), fit.copy()
+    for i, j in zip(*np.nonzero(grid["measured"])):
+        o, u = options[i], units[j]
+        m = cal.measured_point(u.device.id, o.model.id, o.precision, u.unit.id, u.runtime,
+                               batch, u.mode_id)
+        if m is None:
+            continue
+        if m[1]:                  # a pipelined unit's measured occupancy
+            busy_hi[i, j] = 1.1
+        else:
+            lat_hi[i, j] = 1.1
+            if not u.unit.activations_on_chip:
+                busy_hi[i, j] = 1.1
+    return lat_hi, busy_hi

@@ -378,7 +378,9 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                       idle * busy * busy_lo / q.batch, mode.power_w * busy * busy_hi / q.batch)
 
     acc_prov = "estimated" if "accuracy" in option.estimated else "measured"
-    accuracy = Quantity(option.accuracy, model.metric, acc_prov)
+    # an estimated accuracy carries the range its evidence allows (profiles' accuracy_range)
+    acc_lo, acc_hi = option.accuracy_bounds() if option.accuracy_range else (None, None)
+    accuracy = Quantity(option.accuracy, model.metric, acc_prov, acc_lo, acc_hi)
 
     est = Estimate(query=q, model_name=model.name, device_name=dev.name,
                    technique=option.technique, unit=unit.id, runtime=runtime,

@@ -34,7 +34,8 @@ def render_estimate_text(d: dict) -> str:
     lines.append(f"  power        {_fmt_q(d['power_w'])}")
     lines.append(f"  energy       {_fmt_q(d['energy_mj'])} per inference")
     a = d["accuracy"]
-    lines.append(f"  accuracy     {a['value']:g} {a['metric']}  ({a['provenance']})")
+    rng = f", range {a['low']:g}-{a['high']:g}" if "low" in a else ""
+    lines.append(f"  accuracy     {a['value']:g} {a['metric']}  ({a['provenance']}{rng})")
     for n in d["notes"]:
         lines.append(f"  note: {n}")
     return "\n".join(lines)

@@ -293,7 +293,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     mine = (extra_models or {}).get(w.name, ())
     models = workload_models(w, catalog, mine, widen=explain)
     listed = set(w.models or ()) | {m.id for m in mine}
-    options = []
+    options, pessimistic = [], []
     for m in models:
         for o in m.options:
             if not explain and ((w.precisions and o.precision not in w.precisions) or
@@ -301,6 +301,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
                 continue
             options.append(OptionRow(m, o.precision, o.technique, o.accuracy,
                                      o.params_scale, o.macs_scale))
+            pessimistic.append(o.pessimistic_accuracy(m.higher_is_better))
     units, unit_type = [], []
     for t in types:
         for u in t.device.units:
@@ -330,6 +331,15 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g.runtime_measured = est["runtime_measured"]
     rate = rate_per_s(w) or 0.0
     g.util = rate * est["busy_ms"] / 1000.0 / w.batch
+    lat_checked = g.lat
+    from planner.solve import robust
+    if robust.active():
+        # --robust: latency, unit share and accuracy at the pessimistic end of their intervals
+        from planner.estimate.grid import interval_factors
+        lat_hi, busy_hi = interval_factors(catalog, options, units, est, batch=w.batch,
+                                           calibration=calibration)
+        lat_checked = g.lat * lat_hi
+        g.util = g.util * busy_hi
     g.acc = np.array([o.accuracy for o in options])
     g.hib = np.array([o.model.higher_is_better for o in options])
     g.t_index = np.array([t.index for t in unit_type])
@@ -338,6 +348,8 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g.type_idle = np.array([t.idle_w for t in unit_type])
     g.unit_code = np.array([_unit_code(u) for u in units])
     acc, hib = g.acc.reshape(-1, 1), g.hib.reshape(-1, 1)
+    if robust.active():
+        acc = np.array(pessimistic).reshape(-1, 1)
     cap = np.array([t.memory_cap_gb for t in unit_type]).reshape(1, -1)
     power = g.type_power.reshape(1, -1)
     price = g.type_price.reshape(1, -1)
@@ -346,7 +358,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     checks = [] if ignore_memory else [("memory", g.mem > cap, g.mem, cap)]
     # checks: (budget, violated, value, limit)
     if w.latency_budget_ms is not None:
-        checks.append((f"latency:{w.name}", g.lat > w.latency_budget_ms, g.lat,
+        checks.append((f"latency:{w.name}", lat_checked > w.latency_budget_ms, lat_checked,
                        w.latency_budget_ms))
     if rate:
         checks.append((f"rate:{w.name}", g.util > util_cap, g.util, util_cap))

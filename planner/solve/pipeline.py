@@ -19,6 +19,7 @@ from planner.catalog.loader import Catalog, catalog_with_models
 from planner.onnxfile.spec_models import model_file_profiles
 from planner.errors import ModelTooLarge, SolveTimeout
 from planner.solve import deadline as D
+from planner.solve import robust as R
 from planner.solve.cpsat import DEFAULT_WORKERS, solve_plain
 from planner.solve.explain import binding_budgets, explain_infeasible
 from planner.solve.plan import SolveResult
@@ -29,7 +30,7 @@ from planner.spec import Spec
 def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | None = None,
           workers: int = DEFAULT_WORKERS, explain: bool = True, binding: bool = True,
           extra_models: dict | None = None, deadline: D.Deadline | None = None,
-          max_memory: int | None = None) -> SolveResult:
+          max_memory: int | None = None, robust: bool = False) -> SolveResult:
     """Solve a spec: the plain solve (`cpsat.solve_plain`), then, when nothing fits, a minimal
     set of conflicting budgets with the smallest relaxation of each (`explain=True`), and for
     an optimal plan the budgets that bind it (`binding=True`).
@@ -37,7 +38,10 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
     `time_limit` (or a `deadline` shared with the caller) bounds every step; `max_memory`
     (bytes) the candidate grids and the model. Out of time with no plan: SolveTimeout; a
     model over the memory budget: ModelTooLarge. Explanations or binding budgets cut short
-    are left out and named in `result.cut_short`."""
+    are left out and named in `result.cut_short`.
+
+    `robust`: latency, rate and accuracy budgets are checked against the pessimistic end of
+    their intervals (`planner.solve.robust`) in every solve of this call."""
     t0 = time.monotonic()
     if deadline is None:
         deadline = D.Deadline(time_limit, max_memory=max_memory) if (
@@ -45,7 +49,7 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
     if extra_models:
         # once here, so every re-solve below shares this catalog and its calibration
         catalog = catalog_with_models(catalog, [m for ms in extra_models.values() for m in ms])
-    with D.running(deadline):
+    with D.running(deadline), R.running(robust):
         result = solve_plain(spec, catalog, top=top, workers=workers,
                              extra_models=extra_models, deadline=deadline)
         if result.plan is None:
@@ -62,6 +66,7 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
                 lambda: binding_budgets(spec, catalog, result.solution.objective,
                                         workers=workers, extra_models=extra_models,
                                         deadline=deadline))
+    result.robust = robust or R.active()
     result.cut_short = deadline.cut    # shared: listing the rejections later may add to it
     result.stats["seconds_total"] = round(time.monotonic() - t0, 3)
     return result

@@ -31,6 +31,7 @@ class SolveResult:
     conflicts: list[dict] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
     manifest: object = None
+    robust: bool = False            # budgets checked at the pessimistic end (--robust)
     solution: Solution | None = None   # the optimum behind `plan` (for re-solves)
     cut_short: list[str] = field(default_factory=list)   # steps the time limit cut short
 
@@ -44,6 +45,8 @@ class SolveResult:
                "rejected_summary": summarize_rejections(self.rejected), "stats": self.stats}
         if self.cut_short:     # only when --time-limit (or --max-memory) cut a step short
             out["cut_short"] = list(self.cut_short)
+        if self.robust:        # only with --robust: every interval budget at its pessimistic end
+            out["robust"] = True
         return out
 
 
@@ -84,6 +87,7 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
         b["price_kind"] = dev.price_kind
         b["mode_power_w"] = dev.mode(b["power_mode"]).power_w
     assignments = []
+    intervals = []                  # per assignment: the estimator's intervals (unrounded)
     per_instance: dict[tuple, dict] = {}
     for wi, (k, s) in enumerate(sol.choice):
         c = cs.per_workload[wi][k]
@@ -100,6 +104,10 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
             "context_tokens": w.context_tokens if c.model.llm else None,
             "unit_share": round(c.util, 4),
             "estimates": {k: v for k, v in est.as_dict().items() if k != "query"}})
+        step = TRAINING_STEPS.get(c.technique)
+        if step:    # a technique that is a training run of its own, not an export option
+            assignments[-1]["requires"] = step
+        intervals.append(_intervals(est, w))
         inst_key = (t.device.id, t.mode_id, inst)
         d = per_instance.setdefault(inst_key, {"device": t.device.id, "power_mode": t.mode_id,
                                                "instance": inst, "memory_gb": 0.0,
@@ -109,6 +117,11 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
                                                "idle_w": t.idle_w, "mode_power_w": t.power_w})
         d["memory_gb"] += c.memory_gb
         d["unit_share"][c.unit] = d["unit_share"].get(c.unit, 0.0) + c.util
+        lo, hi = intervals[-1]["share"]
+        sh = d.setdefault("share_interval", {}).setdefault(c.unit, [0.0, 0.0, 0.0])
+        sh[0] += lo
+        sh[1] += hi
+        sh[2] += intervals[-1]["share_central"]
         d["dyn_power_w"] += c.dyn_power_w
     power = sum(b["mode_power_w"] * b["count"] for b in bill)
     cost = sum(b["unit_price_usd"] * b["count"] for b in bill)
@@ -128,21 +141,80 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
                    "units_share_power": len(d["unit_share"]) > 1}
                   for _, d in sorted(per_instance.items())]}
     chosen = [cs.per_workload[wi][k] for wi, (k, _) in enumerate(sol.choice)]
-    slack = budget_slack(spec, assignments, totals, per_instance, chosen)
-    return {"devices": bill, "assignments": assignments, "totals": totals, "slack": slack}
+    slack = budget_slack(spec, assignments, totals, per_instance, chosen, intervals)
+    out = {"devices": bill, "assignments": assignments, "totals": totals, "slack": slack}
+    marginal = [r["budget"] for r in slack if r.get("marginal")]
+    if marginal:
+        out["marginal"] = marginal
+    return out
 
 
-def budget_slack(spec: Spec, assignments, totals, per_instance, chosen) -> list[dict]:
+# techniques that are a step of their own before deployment (the plan says so)
+TRAINING_STEPS = {
+    "qat": "quantization-aware training (a fine-tuning run with fake quantization on the "
+           "training data, before export)",
+    "pruned": "structured pruning and fine-tuning (a training run to the option's params and "
+              "MACs scales)",
+}
+
+
+def _intervals(est, w) -> dict:
+    """The intervals the estimate gives the budgets a plan checks: latency (ms), unit share
+    at the asked rate, accuracy (None where the accuracy is a published point)."""
+    from planner.spec import rate_per_s
+    lat = est.latency_ms
+    rate = rate_per_s(w) or 0.0
+    thr = est.throughput_fps
+    share = (rate / thr.high, rate / thr.low) if rate and thr.low else (0.0, 0.0)
+    central = rate / thr.value if rate and thr.value else 0.0
+    acc = est.accuracy
+    return {"latency": (lat.low, lat.high), "share": share, "share_central": central,
+            "accuracy": (acc.low, acc.high) if acc.low is not None else None}
+
+
+def _interval_row(row: dict, interval, higher_ok: bool, robust: bool,
+                  central: float | None = None) -> None:
+    """Mark a slack row by where its interval falls: with --robust, the row is the
+    pessimistic end (what was checked); otherwise `marginal` where that end breaks the
+    budget while the central estimate meets it (the interval straddles the limit)."""
+    if interval is None or interval[0] is None:
+        return
+    lo, hi = interval
+    worst = lo if higher_ok else hi
+    limit = row["limit"]
+    if robust:
+        row["central"] = row["used"] if central is None else round(central, 4)
+        row["used"] = round(worst, 4)
+        sl = (worst - limit) if higher_ok else (limit - worst)
+        row["slack"] = round(sl, 4)
+        row["slack_pct"] = round(100.0 * sl / abs(limit), 2) if limit else None
+        row["checked_at"] = "pessimistic"
+        return
+    breaks = worst < limit - 1e-9 if higher_ok else worst > limit + 1e-9
+    if breaks:
+        row["marginal"] = True
+        row["interval"] = [round(lo, 4), round(hi, 4)]
+
+
+def budget_slack(spec: Spec, assignments, totals, per_instance, chosen,
+                 intervals=None) -> list[dict]:
     """Slack on every budget the spec sets: limit, used, slack (how far from the limit, in
-    the budget's unit; positive is inside) and slack as a share of the limit."""
+    the budget's unit; positive is inside) and slack as a share of the limit. A latency, rate
+    or accuracy row whose interval reaches past the limit is `marginal` (with the
+    `interval`); under --robust those rows are the pessimistic end (`checked_at`), with the
+    central estimate beside it."""
+    from planner.solve import robust as R
     b = spec.budgets
     out = []
+    is_robust = R.active()
 
-    def row(budget, limit, used, unit, higher_ok=False):
+    def row(budget, limit, used, unit, higher_ok=False, interval=None, central=None):
         sl = (used - limit) if higher_ok else (limit - used)
         out.append({"budget": budget, "limit": round(limit, 4), "used": round(used, 4),
                     "unit": unit, "slack": round(sl, 4),
                     "slack_pct": round(100.0 * sl / abs(limit), 2) if limit else None})
+        if intervals is not None:
+            _interval_row(out[-1], interval, higher_ok, is_robust, central)
 
     if b.power_w is not None:
         row("power", b.power_w, totals["power_w"], "W")
@@ -154,14 +226,24 @@ def budget_slack(spec: Spec, assignments, totals, per_instance, chosen) -> list[
         row(f"memory:{d['device']}#{d['instance']}", d["memory_cap_gb"], d["memory_gb"], "GB")
         for u, share in sorted(d["unit_share"].items()):
             if share > 0:
-                row(f"rate:{d['device']}#{d['instance']}/{u}", cap, share, "unit share")
-    for a, w, c in zip(assignments, spec.workloads, chosen):
+                iv = d.get("share_interval", {}).get(u)
+                central = None
+                if iv is not None:
+                    central = iv[2]
+                    # under --robust the candidates' shares already are the pessimistic end
+                    iv = (iv[0], share if is_robust else iv[1])
+                row(f"rate:{d['device']}#{d['instance']}/{u}", cap, share, "unit share",
+                    interval=iv, central=central)
+    ivs = intervals if intervals is not None else [None] * len(assignments)
+    for a, w, c, iv in zip(assignments, spec.workloads, chosen, ivs):
         e = a["estimates"]
         if w.latency_budget_ms is not None:
-            row(f"latency:{w.name}", w.latency_budget_ms, e["latency_ms"]["value"], "ms")
+            row(f"latency:{w.name}", w.latency_budget_ms, e["latency_ms"]["value"], "ms",
+                interval=iv and iv["latency"])
         if w.accuracy_floor is not None:
             row(f"accuracy:{w.name}", w.accuracy_floor, e["accuracy"]["value"],
-                e["accuracy"]["metric"], higher_ok=c.model.higher_is_better)
+                e["accuracy"]["metric"], higher_ok=c.model.higher_is_better,
+                interval=iv and iv["accuracy"])
     return out
 
 

@@ -15,6 +15,9 @@ def render_plan_text(res: dict) -> str:
     lines = [f"status: {res['status']}"]
     if res.get("cut_short"):
         lines.append("cut short by the limits: " + "; ".join(res["cut_short"]))
+    if res.get("robust"):
+        lines.append("robust: latency, rate and accuracy budgets checked at the pessimistic "
+                     "end of their intervals")
     plan = res["plan"]
     if plan:
         lines.append("")
@@ -34,11 +37,12 @@ def render_plan_text(res: dict) -> str:
             rows.append((a["workload"], a["model"], f"{a['precision']}/{a['technique']}",
                          f"{a['device']}#{a['instance']}", f"{a['unit']}/{a['runtime']}",
                          _q(lat), f"{e['memory_gb']['value']:.3g}",
-                         f"{e['accuracy']['value']:g}", f"{lat['provenance']}, {lat['bottleneck']}"
+                         _accuracy_cell(e["accuracy"]), f"{lat['provenance']}, {lat['bottleneck']}"
                          + (", unmeasured runtime" if any(n.startswith("unmeasured runtime")
                                                           or n.startswith("no published measurement uses")
                                                           for n in e["notes"]) else "")))
         lines += _table(head, rows)
+        lines += _plan_notes(plan)
         t = plan["totals"]
         lines.append("")
         lines.append(f"totals: power {t['power_w']:g} W (average {t['average_power_w']:.3g} W), "
@@ -59,11 +63,20 @@ def render_plan_text(res: dict) -> str:
                 bind.add(f"memory:{where}")
         for s in plan["slack"]:
             mark = "  <- binding" if s["budget"] in bind else ""
+            if s.get("marginal"):
+                lo, hi = s["interval"]
+                mark += f"  <- marginal: interval {lo:.4g}-{hi:.4g} reaches past the limit"
+            elif s.get("checked_at"):
+                mark += f"  (pessimistic end; central estimate {s['central']:g})"
             pct = f" ({s['slack_pct']:g} %)" if s["slack_pct"] is not None else ""
             lines.append(f"  {s['budget']}: {s['used']:g} of {s['limit']:g} {s['unit']}, "
                          f"slack {s['slack']:g}{pct}{mark}")
         if plan.get("binding"):
             lines.append(f"  binding: {', '.join(plan['binding'])}")
+        if plan.get("marginal"):
+            lines.append(f"  marginal: {', '.join(plan['marginal'])} (the estimate meets the "
+                         "budget, the pessimistic end of its interval does not; --robust "
+                         "checks that end)")
     if res["runners_up"]:
         lines.append("")
         lines.append("runners-up:")
@@ -96,6 +109,29 @@ def render_plan_text(res: dict) -> str:
         lines.append("rejected options by budget (--format json lists each): " +
                      ", ".join(f"{k} {v}" for k, v in summ.items()))
     return "\n".join(lines)
+
+
+def _accuracy_cell(a: dict) -> str:
+    """The accuracy column: the figure, and 'est.' where it is an estimate, not published."""
+    return f"{a['value']:g}" + (" est." if a.get("provenance") == "estimated" else "")
+
+
+def _plan_notes(plan: dict) -> list[str]:
+    """What the table's figures rest on: estimated accuracies with their ranges, and the
+    techniques that are a training run of their own (QAT, pruning)."""
+    notes = []
+    for a in plan["assignments"]:
+        acc = a["estimates"]["accuracy"]
+        what = f"{a['model']} {a['precision'].upper()}/{a['technique']}"
+        if acc.get("provenance") == "estimated":
+            rng = (f": range {acc['low']:g}-{acc['high']:g}" if "low" in acc else
+                   ": no range given")
+            notes.append(f"  {a['workload']}: accuracy {acc['value']:g} {acc['metric']} is "
+                         f"estimated, not published, for {what}{rng}")
+        if a.get("requires"):
+            notes.append(f"  {a['workload']}: {what} needs {a['requires']}; techniques "
+                         "default to all, so list `techniques:` in the spec to leave it out")
+    return ["", "notes:", *notes] if notes else []
 
 
 def _table(head, rows) -> list[str]:
