@@ -30,9 +30,12 @@ from planner.cli.common import catalog_option, load_catalog_for_cli, write_atomi
 @click.option("--max-memory", default=None, metavar="SIZE",
               help="Memory budget for the candidate grids and models (e.g. 4G); exit 7 "
                    "when the spec would need more. Default: half the RAM.")
+@click.option("--robust", is_flag=True,
+              help="Check latency, rate and accuracy budgets against the pessimistic end of "
+                   "their intervals in every solve of the report (as `solve --robust`).")
 @catalog_option
 def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers, time_limit,
-           max_memory, catalog_dirs, no_builtin):
+           max_memory, robust, catalog_dirs, no_builtin):
     """Write a design review for SPEC: the question in plain words, the plan with estimates,
     intervals, provenance and lint findings, why (binding budgets and slack), exact Pareto
     fronts drawn as inline SVG, runners-up, rejected options by budget, sensitivity of the
@@ -43,7 +46,11 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
     --fail-on-infeasible: then 3), 2 bad input or usage, 6 no plan found within
     --time-limit, 7 the spec would exceed --max-memory.
 
-    Example: edgeplan report examples/drone-detect-pose.yaml -o review.html
+    Estimated accuracies show the range their published evidence allows; budgets whose
+    interval reaches past the limit are marked marginal, and --robust checks them at the
+    pessimistic end instead.
+
+    Example: edgeplan report examples/drone-detect-pose.yaml -o review.html --robust
     """
     from planner.cli.solve_cmd import memory_option
     from planner.solve.deadline import Deadline
@@ -64,7 +71,7 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
     data = build_report(spec, cat, top=top, workers=workers, extra_models=extra,
                         with_sensitivity=not no_sensitivity,
                         source=shown_path(spec_file).replace(os.sep, "/"),
-                        spec_text=spec_text, deadline=deadline)
+                        spec_text=spec_text, deadline=deadline, robust=robust)
     text = render_report(data, fmt)
     if out == "-":
         click.echo(text, nl=False)

@@ -185,8 +185,29 @@ def _assignment_rows(plan: dict) -> list[dict]:
             "memory": _q(e["memory_gb"]), "power": _q(e.get("power_w")),
             "energy": _q(e.get("energy_mj")), "accuracy": _q(e["accuracy"]),
             "metric": e["accuracy"].get("metric", e["accuracy"].get("unit", "")),
+            "requires": a.get("requires"),
             "notes": list(e.get("notes") or [])})
     return rows
+
+
+def plan_notes(plan: dict) -> list[str]:
+    """What the plan's figures rest on, in words: each estimated accuracy with the range its
+    evidence allows, and each technique that is a training run of its own (QAT, pruning)."""
+    out = []
+    for a in plan["assignments"]:
+        acc = a["estimates"]["accuracy"]
+        what = option_text(a)
+        if acc.get("metric") == "unknown":
+            out.append(f"{a['workload']}: no accuracy is known for {what} (the spec's model "
+                       "file gives none).")
+        elif acc.get("provenance") == "estimated":
+            rng = (f", range {num(acc['low'])}–{num(acc['high'])}" if "low" in acc else "")
+            out.append(f"{a['workload']}: the accuracy of {what} ({num(acc['value'])} "
+                       f"{acc['metric']}) is estimated, not published{rng}.")
+        if a.get("requires"):
+            out.append(f"{a['workload']}: {what} needs {a['requires']}; techniques default "
+                       "to all, so list `techniques:` in the spec to leave it out.")
+    return out
 
 
 def _slack_rows(spec, plan: dict) -> list[dict]:
@@ -207,6 +228,8 @@ def _slack_rows(spec, plan: dict) -> list[dict]:
             status = "over"
         elif binding:
             status = "binding"
+        elif s.get("marginal"):          # the estimate's interval reaches past the limit
+            status = "marginal"
         elif pct is not None and pct < marginal_pct and kind != "devices":
             status = "marginal"
         else:
@@ -224,11 +247,18 @@ def _slack_rows(spec, plan: dict) -> list[dict]:
         text = f"{shown(s['used'])} of {shown(s['limit'])}"
         if pct is not None:
             text += f" · slack {num(pct)} %"
+        interval_text = None
+        if s.get("marginal"):
+            lo, hi = s["interval"]
+            interval_text = f"interval {shown(lo)}–{shown(hi)} reaches past the limit"
+        elif s.get("checked_at"):
+            interval_text = f"pessimistic end; central estimate {shown(s['central'])}"
         rows.append({"budget": name, "label": budget_label(name), "limit": s["limit"],
                      "used": s["used"], "slack": s["slack"], "slack_pct": pct, "unit": unit,
                      "status": status, "binding": binding, "floor": floor,
                      "used_text": shown(s["used"]), "limit_text": shown(s["limit"]),
-                     "slack_text": shown(s["slack"]), "text": text})
+                     "slack_text": shown(s["slack"]), "text": text,
+                     "interval_text": interval_text})
     return rows
 
 
@@ -332,11 +362,26 @@ def infeasible_verdict(rows: list[dict]) -> str:
 def build_report(spec, catalog, *, top: int = 3, workers: int = 2, extra_models=None,
                  with_sensitivity: bool = True, with_fronts: bool = True,
                  with_lint: bool = True, source: str | None = None,
-                 spec_text: str | None = None, deadline=None) -> dict:
+                 spec_text: str | None = None, deadline=None, robust: bool = False) -> dict:
     """Everything the templates show, as plain data. Raises the solver's typed errors.
     `deadline` (planner/solve/deadline.py) bounds the whole report: the plan's solve first
     (SolveTimeout when no plan was found in time), then each section; a section that could
-    not finish in time is left out and named in `cut_short`, which the page shows."""
+    not finish in time is left out and named in `cut_short`, which the page shows.
+    `robust`: every solve checks latency, rate and accuracy budgets at the pessimistic end of
+    their intervals (`solve --robust`), and the page says so."""
+    from planner.solve import robust as R
+    with R.running(robust):
+        report = _build_report_within(spec, catalog, top=top, workers=workers,
+                                      extra_models=extra_models,
+                                      with_sensitivity=with_sensitivity,
+                                      with_fronts=with_fronts, with_lint=with_lint,
+                                      source=source, spec_text=spec_text, deadline=deadline)
+        report["robust"] = R.active()
+    return report
+
+
+def _build_report_within(spec, catalog, *, top, workers, extra_models, with_sensitivity,
+                         with_fronts, with_lint, source, spec_text, deadline) -> dict:
     from planner.solve import deadline as D
     if deadline is not None:
         with D.running(deadline):
@@ -402,6 +447,7 @@ def _build_report(spec, catalog, *, top, workers, extra_models, with_sensitivity
         report["plan"] = {
             "summary": plan_description(plan), "devices": plan["devices"],
             "assignments": _assignment_rows(plan), "totals": plan["totals"],
+            "notes": plan_notes(plan),
             "objective": plan.get("objective", {}),
             "per_device": plan["totals"].get("per_device", [])}
         slack = _slack_rows(spec, plan)

@@ -112,7 +112,10 @@ def render_plan_text(res: dict) -> str:
 
 
 def _accuracy_cell(a: dict) -> str:
-    """The accuracy column: the figure, and 'est.' where it is an estimate, not published."""
+    """The accuracy column: the figure, and 'est.' where it is an estimate, not published
+    ('unknown' for a model file given without an accuracy)."""
+    if a.get("metric") == "unknown":
+        return "unknown"
     return f"{a['value']:g}" + (" est." if a.get("provenance") == "estimated" else "")
 
 
@@ -123,7 +126,10 @@ def _plan_notes(plan: dict) -> list[str]:
     for a in plan["assignments"]:
         acc = a["estimates"]["accuracy"]
         what = f"{a['model']} {a['precision'].upper()}/{a['technique']}"
-        if acc.get("provenance") == "estimated":
+        if acc.get("metric") == "unknown":
+            notes.append(f"  {a['workload']}: no accuracy is known for {what} (the spec's "
+                         "model file gives none)")
+        elif acc.get("provenance") == "estimated":
             rng = (f": range {acc['low']:g}-{acc['high']:g}" if "low" in acc else
                    ": no range given")
             notes.append(f"  {a['workload']}: accuracy {acc['value']:g} {acc['metric']} is "
