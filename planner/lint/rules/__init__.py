@@ -23,6 +23,7 @@ from planner.lint.rules.ep201 import PrecisionUnsupported
 from planner.lint.rules.ep202 import Fp32OnAccelerator
 from planner.lint.rules.ep203 import PtqWithoutCalibration
 from planner.lint.rules.ep204 import AccuracyBelowFloor
+from planner.lint.rules.ep205 import AccuracyFloorWithinEstimate
 from planner.lint.rules.ep301 import LatencyBudget
 from planner.lint.rules.ep302 import RateNotMet
 from planner.lint.rules.ep303 import ComputeTooSmall
@@ -52,6 +53,7 @@ RULES = {cls.id: cls for cls in (
     InvalidDocument,
     MemoryOverflow, WeightsOffChip, KvCacheOverflow, ContextBeyondTraining, SpecInfeasible,
     PrecisionUnsupported, Fp32OnAccelerator, PtqWithoutCalibration, AccuracyBelowFloor,
+    AccuracyFloorWithinEstimate,
     LatencyBudget, RateNotMet, ComputeTooSmall, MarginalBudget, ClaimBeyondRoofline,
     PowerBudget, BatteryMaxPower, CostBudget,
     RuntimeUnavailable, UnsupportedOps, DynamicShapes, BatchLatencyCritical,
