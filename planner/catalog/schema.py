@@ -249,8 +249,8 @@ class LLMShape(Sourced):
 
 
 class AccuracyRange(Strict):
-    low: float = Field(description="The lowest accuracy the evidence allows, in the model's metric (the pessimistic end for a higher-is-better metric).")
-    high: float = Field(description="The highest accuracy the evidence allows, in the model's metric.")
+    low: FiniteFloat = Field(description="The lowest accuracy the evidence allows, in the model's metric (the pessimistic end for a higher-is-better metric).")
+    high: FiniteFloat = Field(description="The highest accuracy the evidence allows, in the model's metric.")
     source: str = Field(min_length=3, description="Where the range comes from: the published results at this precision and technique on similar models that bound it (e.g. full-INT8 TFLite YOLOv8s 44.9 -> 38.2, ultralytics/ultralytics#9473).")
 
     @model_validator(mode="after")
