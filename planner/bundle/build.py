@@ -446,6 +446,9 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         if ev[1] is None:
             raise InputError("the eval data has no `labels` array", file=str(opts.eval_data),
                              field="--eval-data")
+        out0 = prof.outputs[0].shape if prof.outputs else []
+        if len(out0) == 2 and isinstance(out0[1], int) and out0[1] > 0:
+            quantize.class_labels(ev[1], str(opts.eval_data), "--eval-data", out0[1])
         fixed = _fixed_batch(specs)
         rows = len(ev[1])
         if fixed and rows % fixed:

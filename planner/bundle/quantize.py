@@ -115,16 +115,85 @@ def load_npz(path, input_specs: list[tuple[str, str, list]], *, what: str):
             if isinstance(want, int) and want > 0 and got != want:
                 raise InputError(f"array {name!r} has shape {list(a.shape)}; the model input "
                                  f"is {shape}", file=p, field=what)
-        out[name] = a.astype(dtype, copy=False)
+        out[name] = _cast_checked(a, dtype, name, p, what)
         if n_rows is None:
             n_rows = a.shape[0]
         elif a.shape[0] != n_rows:
             raise InputError("arrays disagree on the number of samples", file=p, field=what)
     if not n_rows:
         raise InputError("the file holds no samples", file=p, field=what)
-    if labels is not None and len(labels) != n_rows:
-        raise InputError(f"{len(labels)} labels for {n_rows} samples", file=p, field=what)
+    if labels is not None:
+        if len(labels) != n_rows:
+            raise InputError(f"{len(labels)} labels for {n_rows} samples", file=p, field=what)
+        labels = class_labels(labels, p, what)
     return out, labels
+
+
+def _first_bad(mask) -> str:
+    import numpy as np
+    idx = np.argwhere(mask)[0]
+    return f"at row {int(idx[0])}" if len(idx) else ""
+
+
+def _cast_checked(a, dtype: str, name: str, p: str, what: str):
+    """`a` as the model input's dtype, refusing values the model was never meant to see:
+    NaN or infinity, and numbers the input's type cannot hold (an int64 of 10**12 fed to a
+    uint8 input would wrap silently; 1e300 would become float32 infinity). A bundle verified
+    on such data would prove nothing."""
+    import numpy as np
+
+    if a.dtype.kind == "f":
+        bad = ~np.isfinite(a)
+        if bad.any():
+            kind = "NaN" if np.isnan(a).any() else "infinity"
+            raise InputError(f"array {name!r} holds {kind} {_first_bad(bad)}; give finite "
+                             "numbers", file=p, field=what)
+    target = np.dtype(dtype)
+    if a.size and target.kind in "iub" and a.dtype != target:
+        info = np.iinfo(target) if target.kind in "iu" else None
+        lo, hi = (info.min, info.max) if info else (0, 1)
+        bad = (a < lo) | (a > hi)
+        if a.dtype.kind == "f":
+            bad |= a != np.round(a)
+        if bad.any():
+            raise InputError(f"array {name!r} holds {a[bad].flat[0].item()!r} {_first_bad(bad)}, "
+                             f"which the model's {target} input cannot hold (range {lo} to "
+                             f"{hi})", file=p, field=what)
+    elif a.size and target.kind == "f" and a.dtype != target:
+        # integers must convert exactly (float32 holds every integer up to 2**24), floats
+        # must stay finite
+        exact = a.dtype.kind in "iub"
+        limit = 2.0 ** (np.finfo(target).nmant + 1) if exact else float(np.finfo(target).max)
+        bad = np.abs(a.astype(np.float64)) > limit
+        if bad.any():
+            raise InputError(f"array {name!r} holds {a[bad].flat[0].item()!r} {_first_bad(bad)}, "
+                             f"beyond what the model's {target} input holds "
+                             f"{'exactly ' if exact else ''}({limit:.3g})", file=p, field=what)
+    return a.astype(target, copy=False)
+
+
+def class_labels(labels, p: str, what: str, n_classes: int | None = None):
+    """Eval labels as int64 class indices: integers (or integral floats) from 0 to
+    n_classes - 1. Strings or out-of-range classes are bad input, not a 0 % accuracy."""
+    import numpy as np
+
+    labels = np.asarray(labels).reshape(-1)
+    if labels.dtype.kind not in "biuf":
+        raise InputError(f"labels hold {labels.dtype}, not class indices (integers from 0)",
+                         file=p, field=what)
+    if labels.dtype.kind == "f":
+        bad = ~np.isfinite(labels) | (labels != np.round(labels))
+        if bad.any():
+            raise InputError(f"label {labels[bad][0].item()!r} {_first_bad(bad)} is not a class "
+                             "index (integers from 0)", file=p, field=what)
+    bad = labels < 0
+    if n_classes is not None:
+        bad |= labels >= n_classes
+    if bad.any():
+        top = f" to {n_classes - 1} (the model's {n_classes} classes)" if n_classes else ""
+        raise InputError(f"label {labels[bad][0].item()!r} {_first_bad(bad)} is outside 0"
+                         f"{top}", file=p, field=what)
+    return labels.astype(np.int64)
 
 
 def synthetic_inputs(input_specs, n: int, seed: int = 0) -> dict:

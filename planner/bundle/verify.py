@@ -16,6 +16,7 @@ from planner.bundle.contents import (
     _fixed_batch,
     _write_npz,
 )
+from planner.bundle.quantize import class_labels
 from planner.errors import AccuracyBudgetError, InputError, VerificationError
 
 # ---------------------------------------------------------------- verification
@@ -150,11 +151,13 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
                                 "--output", "<outputs.npz>", "--json"])
         got = _load_outputs(out_ev)
         ref_ev = _reference(model_path, ev[0], specs)
-        labels = np.asarray(ev[1]).reshape(-1)
         first = next(iter(ref_ev))
         if ref_ev[first].ndim != 2:
             raise InputError("--eval-data: accuracy needs a (samples, classes) first output",
                              field="--eval-data")
+        # the model's class count is known for sure only now (a symbolic output dimension)
+        labels = class_labels(ev[1], str(opts.eval_data), "--eval-data",
+                              ref_ev[first].shape[1])
         acc_ref = float((ref_ev[first].argmax(1) == labels).mean() * 100.0)
         acc_conv = float((got[first].argmax(1) == labels).mean() * 100.0)
         ver["accuracy"] = {"metric": "top-1 accuracy % on --eval-data",
