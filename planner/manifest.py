@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from planner.errors import InputError
-from planner.units import Fps, Ms, Percent, TokPerS, Usd, Watts
-from planner.vocabulary import FiniteFloat, Precision, Strict, Technique
+from planner.units import Fps, Ms, TokPerS, Usd, Watts, quantity
+from planner.vocabulary import Precision, Score, Strict, Technique, whole
 from planner.yamlio import load_mapping, validation_error
 
 API_VERSION = "edgeplan/v1"
@@ -17,7 +17,7 @@ API_VERSION = "edgeplan/v1"
 class DeviceEntry(Strict):
     id: str = Field(description="Device id from the catalog.")
     power_mode: str | None = Field(default=None, description="Power mode id (default: the device's first mode).")
-    count: int = Field(default=1, ge=1, description="How many of this device the deployment uses.")
+    count: whole(ge=1) = Field(default=1, description="How many of this device the deployment uses.")
 
 
 class ManifestWorkload(Strict):
@@ -28,30 +28,30 @@ class ManifestWorkload(Strict):
     precision: Precision = Field(description="Precision the model runs at on the unit.")
     technique: Technique | None = Field(default=None, description="How that precision was reached: baseline, ptq, qat, weight-only, pruned, distilled (default: the profile's most accurate way to this precision).")
     device: str = Field(description="Device id (one of `devices`).")
-    instance: int = Field(default=0, ge=0, description="Which of `count` devices of that id (0-based).")
+    instance: whole(ge=0) = Field(default=0, description="Which of `count` devices of that id (0-based).")
     unit: str | None = Field(default=None, description="Compute unit id (default: the device's first).")
     runtime: str | None = Field(default=None, description="Runtime (default: the unit's first).")
-    batch: int = Field(default=1, ge=1, description="Inputs per inference.")
+    batch: whole(ge=1) = Field(default=1, description="Inputs per inference.")
     rate_fps: Fps | None = Field(default=None, description="Required inferences per second.")
     tokens_per_s: TokPerS | None = Field(default=None, description="Required decode rate for LLMs (tokens/s).")
     latency_budget_ms: Ms | None = Field(default=None, description="Latency budget per inference (ms).")
     latency_critical: bool = Field(default=False, description="Real-time workload (batching hurts).")
-    accuracy_floor: FiniteFloat | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric.")
-    context_tokens: int | None = Field(default=None, ge=1, description="LLM context length to hold in the KV cache.")
+    accuracy_floor: Score | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (0-100).")
+    context_tokens: whole(ge=1) | None = Field(default=None, description="LLM context length to hold in the KV cache.")
     calibration_data: str | None = Field(default=None, description="Calibration data used for INT8 PTQ (path).")
     dynamic_shapes: bool | None = Field(default=None, description="The deployed graph has dynamic input shapes (default: from the profile or model_file).")
-    expected_latency_ms: Ms | None = Field(default=None, gt=0, description="A claimed p50 latency per inference (per generated token for an LLM), e.g. from a vendor's blog (ms). A claim, not a budget: lint checks it against the unit's physical ceiling (EP305).")
-    expected_fps: Fps | None = Field(default=None, gt=0, description="A claimed throughput in inferences per second over the whole batch and every core of the unit (fps). A claim, not a budget: lint checks it against the unit's physical ceiling (EP305).")
-    expected_tokens_per_s: TokPerS | None = Field(default=None, gt=0, description="A claimed LLM decode rate, summed over the batch's sequences (tokens/s). A claim, not a budget: lint checks it against the memory bandwidth and compute ceiling (EP305).")
+    expected_latency_ms: quantity("ms", gt=0) | None = Field(default=None, description="A claimed p50 latency per inference (per generated token for an LLM), e.g. from a vendor's blog (ms). A claim, not a budget: lint checks it against the unit's physical ceiling (EP305).")
+    expected_fps: quantity("fps", gt=0) | None = Field(default=None, description="A claimed throughput in inferences per second over the whole batch and every core of the unit (fps). A claim, not a budget: lint checks it against the unit's physical ceiling (EP305).")
+    expected_tokens_per_s: quantity("tokens/s", gt=0) | None = Field(default=None, description="A claimed LLM decode rate, summed over the batch's sequences (tokens/s). A claim, not a budget: lint checks it against the memory bandwidth and compute ceiling (EP305).")
 
 
 class ManifestBudgets(Strict):
     """The deployment's budgets, as the plan was solved under."""
     power_w: Watts | None = Field(default=None, description="Total power budget (W).")
     cost_usd: Usd | None = Field(default=None, description="Total device cost (USD).")
-    memory_headroom_pct: Percent = Field(default=10.0, le=90, description="Memory kept free on every device (%).")
-    compute_headroom_pct: Percent = Field(default=10.0, le=90, description="Compute time kept free on every unit (%).")
-    headroom_pct: Percent = Field(default=10.0, le=90, description="Below this slack a met budget is marginal (%).")
+    memory_headroom_pct: quantity("%", le=90) = Field(default=10.0, description="Memory kept free on every device (%).")
+    compute_headroom_pct: quantity("%", le=90) = Field(default=10.0, description="Compute time kept free on every unit (%).")
+    headroom_pct: quantity("%", le=90) = Field(default=10.0, description="Below this slack a met budget is marginal (%).")
 
 
 class Manifest(Strict):

@@ -2,19 +2,21 @@
 (draft-07), usable from a `# yaml-language-server: $schema=...` line."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
+    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from planner.errors import InputError
-from planner.units import Fps, Ms, Percent, TokPerS, Usd, Watts
-from planner.vocabulary import FiniteFloat, Precision, Strict, Technique
+from planner.units import quantity
+from planner.vocabulary import FiniteFloat, Precision, Score, Strict, Technique, whole
 from planner.yamlio import Positions, load_mapping, validation_error
 
 SPEC_API_VERSION = "edgeplan/v1"
@@ -30,19 +32,40 @@ OBJECTIVE_TERMS = {
 }
 
 
+_GIVEN = {"not": {"type": "null"}}
+
+# the workload's cross-field rules (its validator below), written for editors as JSON Schema
+_WORKLOAD_RULES = {
+    "anyOf": [{"required": [k], "properties": {k: _GIVEN}}
+              for k in ("task", "models", "model_files")],
+    "not": {"required": ["rate_fps", "tokens_per_s"],
+            "properties": {"rate_fps": _GIVEN, "tokens_per_s": _GIVEN}},
+}
+
+
+# one item of a lexicographic objective: 'min power', 'max accuracy', ... (each term only in
+# its own direction); for editors only: the validator below names what is wrong
+OBJECTIVE_TERM_PATTERN = (r"^\s*(?:min\s+(?:" + "|".join(
+    t for t, d in OBJECTIVE_TERMS.items() if d == "min") + r")|max\s+(?:" + "|".join(
+    t for t, d in OBJECTIVE_TERMS.items() if d == "max") + r"))\s*$")
+_OBJECTIVE_LIST_SCHEMA = {"type": "array", "minItems": 1,
+                          "items": {"type": "string", "pattern": OBJECTIVE_TERM_PATTERN}}
+
+
 class SpecWorkload(Strict):
     """One workload of a spec: what must run, at what rate, with which candidates."""
+    model_config = ConfigDict(json_schema_extra=_WORKLOAD_RULES)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                       description="Workload name, unique in the spec (letters, digits, . _ -).")
-    task: str | None = Field(default=None, description="Task: any catalog model of this task is a candidate (classification, detection, segmentation, pose, face-recognition, text-encoder, speech, keyword-spotting, llm).")
+    task: str | None = Field(default=None, min_length=1, description="Task: any catalog model of this task is a candidate (classification, detection, segmentation, pose, face-recognition, text-encoder, speech, keyword-spotting, llm).")
     models: list[str] | None = Field(default=None, min_length=1, description="Candidate model ids (instead of, or narrowing, task).")
-    model_files: list[str] | None = Field(default=None, description="ONNX files to profile and plan with as candidates (paths relative to the spec).")
-    rate_fps: Fps | None = Field(default=None, gt=0, description="Inferences per second the workload must sustain ('30 fps').")
-    tokens_per_s: TokPerS | None = Field(default=None, gt=0, description="For LLMs: decode tokens per second ('10 tokens/s').")
-    latency_budget_ms: Ms | None = Field(default=None, gt=0, description="Upper bound on p50 latency per inference, or per token for LLMs ('33 ms').")
-    accuracy_floor: FiniteFloat | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (e.g. ImageNet top-1 %).")
-    batch: int = Field(default=1, ge=1, le=1024, description="Inputs per inference.")
-    context_tokens: int | None = Field(default=None, ge=1, le=10_000_000, description="For LLMs: context held in the KV cache (tokens).")
+    model_files: list[str] | None = Field(default=None, min_length=1, description="ONNX files to profile and plan with as candidates (paths relative to the spec).")
+    rate_fps: quantity("fps", gt=0) | None = Field(default=None, description="Inferences per second the workload must sustain ('30 fps').")
+    tokens_per_s: quantity("tokens/s", gt=0) | None = Field(default=None, description="For LLMs: decode tokens per second ('10 tokens/s').")
+    latency_budget_ms: quantity("ms", gt=0) | None = Field(default=None, description="Upper bound on p50 latency per inference, or per token for LLMs ('33 ms').")
+    accuracy_floor: Score | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (e.g. ImageNet top-1 %).")
+    batch: whole(ge=1, le=1024) = Field(default=1, description="Inputs per inference.")
+    context_tokens: whole(ge=1, le=10_000_000) | None = Field(default=None, description="For LLMs: context held in the KV cache (tokens).")
     precisions: list[Precision] | None = Field(default=None, min_length=1, description="Allowed precisions (default: all).")
     techniques: list[Technique] | None = Field(default=None, min_length=1, description="Allowed techniques (default: all).")
     latency_critical: bool = Field(default=False, description="Real-time workload (lint flags batching).")
@@ -58,12 +81,12 @@ class SpecWorkload(Strict):
 
 class SpecBudgets(Strict):
     """The spec's deployment-wide budgets."""
-    power_w: Watts | None = Field(default=None, gt=0, description="Total power of all devices in their chosen power modes ('10 W').")
-    cost_usd: Usd | None = Field(default=None, gt=0, description="Total device price ('$500').")
-    max_devices: int = Field(default=1, ge=1, le=16, description="Most devices the deployment may use.")
-    memory_headroom_pct: Percent = Field(default=10.0, lt=90, description="Memory kept free on every device ('10 %').")
-    compute_headroom_pct: Percent = Field(default=10.0, lt=90, description="Compute time kept free on every unit ('10 %').")
-    headroom_pct: Percent = Field(default=10.0, lt=90, description="A budget met with less slack than this is marginal (lint warns).")
+    power_w: quantity("W", gt=0) | None = Field(default=None, description="Total power of all devices in their chosen power modes ('10 W').")
+    cost_usd: quantity("USD", gt=0) | None = Field(default=None, description="Total device price ('$500').")
+    max_devices: whole(ge=1, le=16) = Field(default=1, description="Most devices the deployment may use.")
+    memory_headroom_pct: quantity("%", lt=90) = Field(default=10.0, description="Memory kept free on every device ('10 %').")
+    compute_headroom_pct: quantity("%", lt=90) = Field(default=10.0, description="Compute time kept free on every unit ('10 %').")
+    headroom_pct: quantity("%", lt=90) = Field(default=10.0, description="A budget met with less slack than this is marginal (lint warns).")
 
 
 class AllowDeny(Strict):
@@ -83,7 +106,9 @@ class AllowDeny(Strict):
 
 
 class Objective(Strict):
-    weights: dict[str, float] = Field(description="Weighted sum: term -> weight (power, cost, accuracy, latency, energy, devices, memory); accuracy is maximized, the rest minimized.")
+    weights: dict[str, FiniteFloat] = Field(
+        json_schema_extra={"propertyNames": {"enum": list(OBJECTIVE_TERMS)}, "minProperties": 1},
+        description="Weighted sum: term -> weight (power, cost, accuracy, latency, energy, devices, memory); accuracy is maximized, the rest minimized.")
 
     @field_validator("weights")
     @classmethod
@@ -109,7 +134,7 @@ class Spec(Strict):
     runtimes: AllowDeny = Field(default_factory=AllowDeny, description="Allow/deny runtimes.")
     # where each value came from in the YAML, so later checks (unknown ids) can name the line
     _positions: Positions | None = PrivateAttr(default=None)
-    objective: list[str] | Objective = Field(
+    objective: Annotated[list[str], WithJsonSchema(_OBJECTIVE_LIST_SCHEMA)] | Objective = Field(
         default_factory=lambda: ["min power", "max accuracy", "min cost"],
         description="Lexicographic list such as ['min power', 'max accuracy', 'min cost'], or {weights: {...}}.")
 
@@ -168,19 +193,6 @@ def rate_per_s(w) -> float | None:
     """The rate a workload of a spec or a manifest asks for: decode tokens/s for an LLM when
     given, else inferences/s; None when it asks for none."""
     return w.tokens_per_s if w.tokens_per_s is not None else w.rate_fps
-
-
-def floor_metric(w, models) -> str:
-    """The metric a workload's accuracy floor is read in: its first listed model's (specs),
-    else the metric most of its candidate models report (ties: alphabetical)."""
-    by_id = {m.id: m for m in models}
-    for mid in getattr(w, "models", None) or ():
-        if mid in by_id:
-            return by_id[mid].metric
-    counts: dict[str, int] = {}
-    for m in by_id.values():
-        counts[m.metric] = counts.get(m.metric, 0) + 1
-    return min(counts, key=lambda k: (-counts[k], k)) if counts else ""
 
 
 def parse_spec(data: dict, pos: Positions) -> Spec:

@@ -10,6 +10,7 @@ import math
 import re
 from typing import Annotated
 
+from annotated_types import Interval
 from pydantic import BeforeValidator
 
 # unit text (lower case) -> (dimension, factor to the dimension's base unit)
@@ -109,15 +110,68 @@ def _q(unit: str):
     return BeforeValidator(conv)
 
 
-GB = Annotated[float, _q("GB")]
-MB = Annotated[float, _q("MB")]
-GBps = Annotated[float, _q("GB/s")]
-Watts = Annotated[float, _q("W")]
-Ms = Annotated[float, _q("ms")]
-Seconds = Annotated[float, _q("s")]
-Fps = Annotated[float, _q("fps")]
-TokPerS = Annotated[float, _q("tokens/s")]
-Tops = Annotated[float, _q("TOPS")]
-GMacs = Annotated[float, _q("GMACs")]
-Usd = Annotated[float, _q("USD")]
-Percent = Annotated[float, _q("%")]
+def _ci(text: str) -> str:
+    """`text` as a case-insensitive ECMA-262 regex (JSON Schema patterns have no flags)."""
+    out = []
+    for c in text:
+        if c.isalpha() and c.lower() != c.upper():
+            out.append(f"[{c.lower()}{c.upper()}]")
+        elif c == "/":
+            out.append(r"\s*/\s*")
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+def quantity_pattern(unit: str, positive: bool = False) -> str:
+    """The strings `parse_quantity(value, unit)` accepts, as a JSON Schema pattern: a
+    non-negative number (commas allowed as thousands separators) with an optional unit of the
+    field's dimension, or `$` before the number for money. `positive` also refuses a number
+    whose digits are all zero. Upper bounds are not expressed (a pattern cannot compare
+    numbers): edgeplan itself checks them."""
+    dim = _DIM_OF_FIELD_UNIT[unit][0]
+    names = sorted((n for n, (d, _) in _UNITS.items() if d == dim), key=lambda n: (-len(n), n))
+    units = "|".join(_ci(n) for n in names if n != "$")
+    nonzero = "(?=[0-9.,]*[1-9])" if positive else ""
+    num = rf"\+?{nonzero}(?:[0-9,]+(?:\.[0-9,]*)?|\.[0-9,]+)(?:[eE][-+]?[0-9]+)?"
+    tail = rf"(?:\s*(?:{units}))?"
+    if dim == "money":
+        return rf"^\s*(?:\$\s*{num}|{num}(?:\s*(?:{units}|\$))?)\s*$"
+    return rf"^\s*{num}{tail}\s*$"
+
+
+class _QuantitySchema:
+    """A quantity's JSON Schema: the number the field holds (with its bounds) or a string with
+    a unit, as the parser takes them, so editors accept what edgeplan accepts."""
+
+    def __init__(self, unit: str, positive: bool):
+        self.unit, self.positive = unit, positive
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        number = handler(core_schema)
+        return {"anyOf": [number, {"type": "string",
+                                   "pattern": quantity_pattern(self.unit, self.positive)}]}
+
+
+def quantity(unit: str, *, gt: float | None = None, lt: float | None = None,
+             le: float | None = None):
+    """The field type of a quantity in `unit`: a number, or a string such as '30 fps',
+    converted to a float in `unit`. Never negative; the bounds given here are part of the
+    type (not of `Field`), so they hold and appear in the JSON Schema on optional fields
+    too."""
+    bounds = Interval(gt=gt, ge=None if gt is not None else 0, lt=lt, le=le)
+    return Annotated[float, bounds, _q(unit), _QuantitySchema(unit, gt is not None and gt >= 0)]
+
+
+GB = quantity("GB")
+MB = quantity("MB")
+GBps = quantity("GB/s")
+Watts = quantity("W")
+Ms = quantity("ms")
+Seconds = quantity("s")
+Fps = quantity("fps")
+TokPerS = quantity("tokens/s")
+Tops = quantity("TOPS")
+GMacs = quantity("GMACs")
+Usd = quantity("USD")
+Percent = quantity("%")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from annotated_types import Interval
 from pydantic import (
     AllowInfNan,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
 )
 
@@ -36,5 +38,24 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9._+-]*$"
 FiniteFloat = Annotated[float, AllowInfNan(False)]
 
 
+# An accuracy, in any metric edgeplan knows: every one is on a 0-100 scale (top-1 %, mAP and AP
+# in points, WER %, F1 %), so a figure outside it is a typo or a 0-1 scale, not a score.
+Score = Annotated[float, AllowInfNan(False), Interval(ge=0, le=100)]
+
+
+def _integral(v: object) -> object:
+    # JSON (and so the JSON Schema) cannot tell 4.0 from 4: a whole float is a count too
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def whole(*, ge: int | None = None, le: int | None = None):
+    """The type of a whole-number field (a batch, a number of devices): an int, or a float
+    with no fraction; never a string. The bounds are part of the type, so they hold and appear
+    in the JSON Schema on optional fields too."""
+    return Annotated[int, Interval(ge=ge, le=le), BeforeValidator(_integral)]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # strict: a value of the wrong type is refused, not coerced ("4" is not a batch of 4),
+    # so the published JSON Schema and the parser accept the same documents
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True, strict=True)

@@ -77,3 +77,34 @@ def test_rejected_options_are_flagged_by_the_rule_for_their_reason(catalog, tmp_
         want = _rules_for(row["budget"])
         assert found & want, (row, found, want)
     assert seen
+
+
+# candidates listed so that a model scored in another metric comes first: solve used to read
+# the floor in the first listed model's metric and lint in the task's, so the plan solve
+# emitted failed lint with EP204 (issue 20, section 4)
+@pytest.mark.parametrize("workload", [
+    {"name": "det", "models": ["retinanet-resnext50-fpn", "yolov8s", "yolov8n"],
+     "accuracy_floor": 30, "rate_fps": 5},
+    {"name": "det", "models": ["retinanet-resnext50-fpn"], "accuracy_floor": 30,
+     "rate_fps": 5},
+    {"name": "det", "task": "detection", "accuracy_floor": 35, "rate_fps": 10},
+    {"name": "chat", "models": ["deepseek-r1-distill-qwen-14b", "llama-3-8b"],
+     "accuracy_floor": 50, "tokens_per_s": 2},
+], ids=["other-metric-first", "other-metric-only", "task", "llm-other-metric-first"])
+def test_solve_never_emits_a_plan_lint_rejects_for_its_metric(catalog, tmp_path, workload):
+    from planner.spec import parse_spec
+    from planner.yamlio import Positions
+    spec = parse_spec({"kind": "Spec", "workloads": [workload],
+                       "budgets": {"max_devices": 1}}, Positions("test"))
+    r = solve(spec, catalog, binding=False)
+    if r.manifest is None:      # nothing scored in the task's metric among the candidates
+        assert workload["models"] == ["retinanet-resnext50-fpn"], r.status
+        return
+    for a in r.manifest.workloads:
+        m = catalog.models[a.model]
+        assert m.metric == catalog.task_metric(m.task), a
+    out = tmp_path / "deploy.yaml"
+    out.write_text(manifest_yaml(r.manifest))
+    found = [f"{f.rule} {f.message}" for f in _lint(out, catalog).findings
+             if f.severity == "error"]
+    assert found == []

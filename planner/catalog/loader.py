@@ -53,6 +53,18 @@ class Catalog:
             raise UnknownIdError(f"unknown device {device_id!r}"
                                  f"{did_you_mean(device_id, self.devices)}", field="device") from None
 
+    def task_metric(self, task: str | None) -> str:
+        """The metric an accuracy floor on a workload of `task` is read in: the one most of
+        the catalog's models of that task report (ties: alphabetical; '' for a task with no
+        catalog model). The one rule solve and lint (EP204) share: a model scored in another
+        metric (OpenImages mAP among COCO detectors) never meets a floor, so solve never
+        emits a plan that lint rejects, whatever candidates a spec lists."""
+        counts: dict[str, int] = {}
+        for m in self.models.values():
+            if m.task == task:
+                counts[m.metric] = counts.get(m.metric, 0) + 1
+        return min(counts, key=lambda k: (-counts[k], k)) if counts else ""
+
     def model(self, model_id: str) -> ModelProfile:
         try:
             return self.models[model_id]

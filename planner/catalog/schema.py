@@ -17,8 +17,16 @@ from pydantic import (
     model_validator,
 )
 
-from planner.units import GB, MB, GBps, GMacs, Ms, Tops, Usd, Watts
-from planner.vocabulary import FiniteFloat, ID_PATTERN, PRECISIONS, Precision, Strict, Technique
+from planner.units import MB, Ms, quantity
+from planner.vocabulary import (
+    ID_PATTERN,
+    PRECISIONS,
+    FiniteFloat,
+    Precision,
+    Score,
+    Strict,
+    Technique,
+)
 
 UnitKind = Literal["cpu", "gpu", "dla", "npu", "tpu", "vpu", "dsp", "fpga"]
 
@@ -47,9 +55,9 @@ class Sourced(Strict):
 # ---------------------------------------------------------------- devices
 
 class Memory(Sourced):
-    total_gb: GB = Field(description="System memory the device has (GB), shared by CPU and accelerators on SoCs.")
-    available_gb: GB = Field(description="Memory left for models after the OS and the runtime (GB).")
-    bandwidth_gbs: GBps = Field(gt=0, description="Peak DRAM bandwidth (GB/s).")
+    total_gb: quantity("GB", gt=0) = Field(description="System memory the device has (GB), shared by CPU and accelerators on SoCs.")
+    available_gb: quantity("GB", gt=0) = Field(description="Memory left for models after the OS and the runtime (GB).")
+    bandwidth_gbs: quantity("GB/s", gt=0) = Field(description="Peak DRAM bandwidth (GB/s).")
 
     @model_validator(mode="after")
     def _available_le_total(self):
@@ -60,14 +68,14 @@ class Memory(Sourced):
 
 class HostInterface(Sourced):
     kind: str = Field(description="Link to the host: usb2, usb3, pcie-gen3-x1, pcie-gen3-x4, m2-e, ...")
-    bandwidth_gbs: GBps = Field(gt=0, description="Effective payload bandwidth of the link (GB/s).")
+    bandwidth_gbs: quantity("GB/s", gt=0) = Field(description="Effective payload bandwidth of the link (GB/s).")
     per_call_overhead_ms: Ms = Field(default=0.0, description="Fixed cost of one round trip over the link (ms).")
 
 
 class ComputeUnit(Sourced):
     id: str = Field(pattern=ID_PATTERN, description="Unit id within the device: gpu, dla0, npu, tpu, cpu, ...")
     kind: UnitKind = Field(description="What the unit is.")
-    peak_tops: dict[Precision, Tops] = Field(min_length=1, description="Peak dense ops/s per precision the unit runs natively (TOPS; 1 MAC = 2 ops).")
+    peak_tops: dict[Precision, quantity("TOPS", gt=0)] = Field(min_length=1, description="Peak dense ops/s per precision the unit runs natively (TOPS; 1 MAC = 2 ops).")
     weight_only: list[Precision] = Field(default_factory=list, description="Weight-only precisions the runtimes on this unit run (weights stored at this precision, math at the lowest precision in peak_tops), e.g. int4 for LLMs.")
     runtimes: list[str] = Field(min_length=1, description="Runtimes that target this unit: tensorrt, onnxruntime, tflite, edgetpu, coreml, llama.cpp, mlc-llm, qnn, openvino, hailort, rknn, vitis-ai, tflite-micro, ...")
     on_chip_memory_mb: MB | None = Field(default=None, description="On-chip memory that holds weights (MB); what does not fit reaches the unit on every call, as weight_loading says.")
@@ -78,7 +86,7 @@ class ComputeUnit(Sourced):
     op_support: str = Field(default="full", description="Operator-support class (an id in op_support tables); 'full' runs any ONNX op.")
     dispatch_overhead_ms: Ms = Field(default=0.0, description="Fixed per-inference cost of launching work on the unit (ms).")
     cores: int = Field(default=1, ge=1, description="Independent cores of equal share that each run one call at a time (the RK3588 NPU: RKNN runs a model on one idle core): a call gets peak_tops / cores, and up to `cores` calls run side by side, so the unit's throughput is `cores` times one call's.")
-    vector_peak_tops: dict[Precision, Tops] = Field(default_factory=dict, description="Peak dense ops/s per precision of the unit's general-purpose lanes alone (a GPU's CUDA cores without its tensor cores), which runtimes that do not use its matrix engines run at (runtimes.yaml matrix_units: false); empty where the unit has no separate matrix engines (TOPS).")
+    vector_peak_tops: dict[Precision, quantity("TOPS", gt=0)] = Field(default_factory=dict, description="Peak dense ops/s per precision of the unit's general-purpose lanes alone (a GPU's CUDA cores without its tensor cores), which runtimes that do not use its matrix engines run at (runtimes.yaml matrix_units: false); empty where the unit has no separate matrix engines (TOPS).")
 
     def peak_for(self, precision: str, matrix_units: bool = True) -> float:
         """The unit's peak at a math precision (TOPS): without its matrix engines, where the
@@ -123,14 +131,14 @@ class ComputeUnit(Sourced):
 
 class PowerMode(Strict):
     id: str = Field(pattern=ID_PATTERN, description="Mode name as the vendor calls it (e.g. 15w, maxn).")
-    power_w: Watts = Field(gt=0, description="Board power budget of this mode (W).")
+    power_w: quantity("W", gt=0) = Field(description="Board power budget of this mode (W).")
     compute_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of peak compute available in this mode (clock ratio).")
     max_power: bool = Field(default=False, description="This is the device's highest-power mode.")
-    bandwidth_gbs: GBps | None = Field(default=None, gt=0, description="DRAM bandwidth in this mode where it caps the memory clock (GB/s; nvpmodel EMC MAX_FREQ over the top EMC clock x memory.bandwidth_gbs); unset: memory.bandwidth_gbs.")
+    bandwidth_gbs: quantity("GB/s", gt=0) | None = Field(default=None, description="DRAM bandwidth in this mode where it caps the memory clock (GB/s; nvpmodel EMC MAX_FREQ over the top EMC clock x memory.bandwidth_gbs); unset: memory.bandwidth_gbs.")
 
 
 class Power(Sourced):
-    idle_w: Watts = Field(description="Power at idle with the model loaded (W).")
+    idle_w: quantity("W", gt=0) = Field(description="Power at idle with the model loaded (W).")
     modes: list[PowerMode] = Field(min_length=1, description="Power modes; the first is the default.")
 
 
@@ -138,7 +146,7 @@ PriceKind = Literal["module", "dev-kit", "system"]
 
 
 class Price(Sourced):
-    usd: Usd = Field(description="List price of one device (USD).")
+    usd: quantity("USD", gt=0) = Field(description="List price of one device (USD).")
     kind: PriceKind | None = Field(default=None, description="What the price buys: 'module' (a bare compute module that needs a carrier board), 'dev-kit' (a board that runs on its own: dev kit, SBC, MCU board) or 'system' (a finished product, or an accelerator priced together with its host). Unset: from form_factor and host (Device.price_kind).")
 
 
@@ -229,8 +237,8 @@ class Device(Strict):
 
 class Size(Sourced):
     params_m: FiniteFloat = Field(gt=0, description="Parameters (millions).")
-    macs_g: GMacs = Field(gt=0, description="Multiply-accumulates per inference at the stated input (GMACs); for LLMs per generated token.")
-    activation_mb: MB = Field(ge=0, description="Peak activation memory at batch 1 in FP32 (MB); for LLMs excluding the KV cache.")
+    macs_g: quantity("GMACs", gt=0) = Field(description="Multiply-accumulates per inference at the stated input (GMACs); for LLMs per generated token.")
+    activation_mb: MB = Field(description="Peak activation memory at batch 1 in FP32 (MB); for LLMs excluding the KV cache.")
     input: str = Field(description="Input the MACs are stated at, e.g. '224x224 RGB', '640x640', '128 tokens', '30 s audio'.")
     input_elements: int = Field(gt=0, description="Elements in one input tensor (for host transfer).")
     output_elements: int = Field(gt=0, description="Elements in the outputs of one inference (for host transfer).")
@@ -249,8 +257,8 @@ class LLMShape(Sourced):
 
 
 class AccuracyRange(Strict):
-    low: FiniteFloat = Field(description="The lowest accuracy the evidence allows, in the model's metric (the pessimistic end for a higher-is-better metric).")
-    high: FiniteFloat = Field(description="The highest accuracy the evidence allows, in the model's metric.")
+    low: Score = Field(description="The lowest accuracy the evidence allows, in the model's metric (the pessimistic end for a higher-is-better metric).")
+    high: Score = Field(description="The highest accuracy the evidence allows, in the model's metric.")
     source: str = Field(min_length=3, description="Where the range comes from: the published results at this precision and technique on similar models that bound it (e.g. full-INT8 TFLite YOLOv8s 44.9 -> 38.2, ultralytics/ultralytics#9473).")
 
     @model_validator(mode="after")
@@ -263,7 +271,7 @@ class AccuracyRange(Strict):
 class Option(Sourced):
     precision: Precision = Field(description="Numeric precision of weights (and activations, except weight-only).")
     technique: Technique = Field(description="How the variant got there: baseline, ptq, qat, weight-only, pruned, distilled.")
-    accuracy: FiniteFloat = Field(description="Accuracy in the model's metric at this precision and technique: a published figure, or for an estimated one (listed under `estimated:`) the central estimate of accuracy_range.")
+    accuracy: Score = Field(description="Accuracy in the model's metric at this precision and technique: a published figure, or for an estimated one (listed under `estimated:`) the central estimate of accuracy_range.")
     accuracy_range: AccuracyRange | None = Field(default=None, description="For an estimated accuracy: the (low, high) range the published evidence allows, with its source; `accuracy` lies inside it. A published (measured) accuracy is a point and has no range. `solve --robust` checks a floor against the pessimistic end.")
     params_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of params kept (structured pruning).")
     macs_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of MACs kept (structured pruning).")

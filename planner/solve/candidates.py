@@ -14,7 +14,7 @@ from planner.catalog.loader import Catalog
 from planner.catalog.schema import Device, ModelProfile
 from planner.errors import UnknownIdError, did_you_mean
 from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
-from planner.spec import Spec, SpecWorkload, floor_metric, rate_per_s
+from planner.spec import Spec, SpecWorkload, rate_per_s
 from planner.vocabulary import PRECISIONS
 
 
@@ -366,8 +366,8 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
         bad = np.where(hib, acc < w.accuracy_floor, acc > w.accuracy_floor)
         # a floor is a number in one metric: an option scored in another (OpenImages mAP
         # among COCO detectors, MATH-500 among MMLU LLMs) cannot be said to reach it
-        ref = floor_metric(w, [o.model for o in options])
-        bad = bad | np.array([o.model.metric != ref for o in options]).reshape(-1, 1)
+        bad = bad | np.array([o.model.metric != catalog.task_metric(o.model.task)
+                              for o in options]).reshape(-1, 1)
         checks.append((f"accuracy:{w.name}", np.broadcast_to(bad, shape),
                        np.broadcast_to(acc, shape), w.accuracy_floor))
     if b.power_w is not None:

@@ -321,8 +321,8 @@ def _plan_for(spec: Spec, catalog: Catalog, workers: int, extra_models):
 
 def _metric(w, catalog) -> str:
     from planner.solve.candidates import workload_models
-    from planner.spec import floor_metric
-    return floor_metric(w, workload_models(w, catalog, widen=False))
+    models = workload_models(w, catalog, widen=False)
+    return catalog.task_metric(w.task or (models[0].task if models else None))
 
 
 def _memory_shortfall(spec, catalog, extra_models) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from planner.lint.model import Problem, Rule
 from planner.lint.rules._common import meets
-from planner.spec import floor_metric
 from planner.vocabulary import BYTES_PER_PARAM
 
 
@@ -54,9 +53,8 @@ class AccuracyBelowFloor(Rule):
             w = r.workload
             if not r.ok or w.accuracy_floor is None:
                 continue
-            # the floor is read in the metric most models of the task report, as solve does
-            peers = [m for m in ctx.catalog.models.values() if m.task == r.model.task]
-            ref = floor_metric(w, peers)
+            # the floor is read in the task's usual metric: the rule solve applies too
+            ref = ctx.catalog.task_metric(r.model.task)
             if ref and r.model.metric != ref:
                 yield Problem(("workloads", r.index, "accuracy_floor"),
                               f"{w.model} reports {r.model.metric}, not {ref} like the other "
