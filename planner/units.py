@@ -114,8 +114,11 @@ def _ci(text: str) -> str:
     """`text` as a case-insensitive ECMA-262 regex (JSON Schema patterns have no flags)."""
     out = []
     for c in text:
-        if c.isalpha() and c.lower() != c.upper():
-            out.append(f"[{c.lower()}{c.upper()}]")
+        # the parser lower-cases the unit: a letter matches what lower-cases to it ('µ' has
+        # no such capital: 'Μ' is Greek and lower-cases to 'μ')
+        cases = sorted({x for x in (c, c.upper()) if len(x) == 1 and x.lower() == c})
+        if len(cases) > 1:
+            out.append(f"[{''.join(cases)}]")
         elif c == "/":
             out.append(r"\s*/\s*")
         else:
