@@ -101,9 +101,11 @@ devices: {allow: [toy-tpu-usb]}
     r = solve(spec, mini_catalog)
     assert r.status == "infeasible"
     names = [c["budget"] for c in r.conflicts]
-    assert set(names) == {"memory", "devices.allow"}
-    mem = next(c for c in r.conflicts if c["budget"] == "memory")
-    assert mem["relax_to"] is None and "no headroom setting fixes this" in mem["note"]
+    # the device's memory is physics, not a budget: named as the fact behind the conflict
+    assert set(names) == {"devices.allow"}
+    (conflict,) = r.explanation["conflict_sets"]
+    assert any(f.startswith("physics: no device allowed (toy-tpu-usb) leaves more than")
+               for f in conflict["facts"])
     dev = next(c for c in r.conflicts if c["budget"] == "devices.allow")
     assert dev["relax_to"] == {"add": ["toy-gpu-8gb"]}
 

@@ -1,12 +1,12 @@
 """`solve`: pick model, precision and device for every workload under the spec's budgets, or
-prove that nothing fits, name a minimal set of conflicting budgets and relax each.
+prove that nothing fits, name the minimal conflicts and the smallest corrections.
 
 Pipeline: candidates (numpy, pruned) -> CP-SAT model from budget modules -> lexicographic
 optimisation (one pass per objective term, then a tie-break that makes the optimum unique)
 -> plan with estimates, slack and binding budgets -> runners-up (no-good cuts).
-Infeasible: the explanation model keeps every option, tags what each breaks, enforces each
-budget through an assumption literal; CP-SAT's infeasible core is shrunk to a minimal set
-(deletion filter), and each member is relaxed alone to the smallest value that restores a plan.
+Infeasible: `explain` finds the minimal conflicts among the budgets (QuickXplain and a
+hitting-set tree over feasibility re-solves), the smallest corrections (one, then two budgets
+relaxed together) with the plan each gives, and the physics behind each conflict.
 
 One `Deadline` (planner/solve/deadline.py) bounds all of it: what runs out of time is cut
 short and listed in the result's `cut_short` (the plan found so far stands).
@@ -21,7 +21,8 @@ from planner.errors import ModelTooLarge, SolveTimeout
 from planner.solve import deadline as D
 from planner.solve import robust as R
 from planner.solve.cpsat import DEFAULT_WORKERS, solve_plain
-from planner.solve.explain import binding_budgets, explain_infeasible
+from planner.solve.explain import binding_budgets
+from planner.solve.explain import explain as explain_spec
 from planner.solve.plan import SolveResult
 from planner.spec import Spec
 
@@ -54,12 +55,12 @@ def solve(spec: Spec, catalog: Catalog, *, top: int = 0, time_limit: float | Non
                              extra_models=extra_models, deadline=deadline)
         if result.plan is None:
             if explain:
-                result.conflicts = _bounded(
-                    deadline, "explanations", [],
-                    lambda: explain_infeasible(
-                        spec, catalog, workers=workers, extra_models=extra_models,
-                        options_considered=result.stats["candidates_considered"],
-                        deadline=deadline))
+                result.explanation = _bounded(
+                    deadline, "explanations", None,
+                    lambda: explain_spec(spec, catalog, workers=workers, extra_models=extra_models,
+                                         deadline=deadline))
+                if result.explanation is not None:
+                    result.conflicts = result.explanation.pop("conflicts")
         elif binding and result.status == "optimal":
             result.plan["binding"] = _bounded(
                 deadline, "binding budgets", [],

@@ -29,6 +29,8 @@ class SolveResult:
     runners_up: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     conflicts: list[dict] = field(default_factory=list)
+    # infeasible: conflict sets, corrections, facts (planner.solve.explain.explain)
+    explanation: dict | None = None
     stats: dict = field(default_factory=dict)
     manifest: object = None
     robust: bool = False            # budgets checked at the pessimistic end (--robust)
@@ -43,6 +45,8 @@ class SolveResult:
                "plan": self.plan, "runners_up": self.runners_up,
                "conflicts": self.conflicts, "rejected": list(self.rejected),
                "rejected_summary": summarize_rejections(self.rejected), "stats": self.stats}
+        if self.explanation is not None:    # only when infeasible and explained
+            out["explanation"] = self.explanation
         if self.cut_short:     # only when --time-limit (or --max-memory) cut a step short
             out["cut_short"] = list(self.cut_short)
         if self.robust:        # only with --robust: every interval budget at its pessimistic end

@@ -85,24 +85,10 @@ def render_plan_text(res: dict) -> str:
                               f"on {a['device']}[{a['power_mode']}]" for a in r["assignments"])
             lines.append(f"  {i}. {parts}  (power {r['totals']['power_w']:g} W, "
                          f"cost ${r['totals']['cost_usd']:g})")
-    if res["conflicts"]:
-        lines.append("")
-        lines.append("conflicting budgets (a minimal set: relax any one of them):")
-        for c in res["conflicts"]:
-            unit = f" {c['unit']}" if c.get("unit") else ""
-            if c.get("relax_to") is None:
-                lines.append(f"  {c['budget']} {c.get('limit')}{unit}: "
-                             f"{c.get('note', 'cannot be relaxed alone')}")
-            else:
-                rt = c["relax_to"]
-                if isinstance(rt, dict):
-                    verb = "add" if "add" in rt else "remove"
-                    rt = f"{verb} " + ", ".join(rt[verb])
-                else:
-                    rt = f"{rt:g}{unit}"
-                lim = c.get("limit")
-                lim = f"{lim:g}{unit}" if isinstance(lim, (int, float)) else str(lim)
-                lines.append(f"  {c['budget']} {lim} -> {rt} gives {c['plan']}")
+    if res.get("explanation") is not None:
+        lines += render_explanation(res["explanation"])
+    elif res["conflicts"]:
+        lines += _legacy_conflicts(res["conflicts"])
     summ = res.get("rejected_summary") or {}
     if summ:
         lines.append("")
@@ -145,3 +131,100 @@ def _table(head, rows) -> list[str]:
     out = ["  " + "  ".join(str(h).ljust(w) for h, w in zip(head, widths)).rstrip()]
     out += ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return out
+
+
+# ---------------------------------------------------------------- why nothing fits
+
+def _num(v, unit: str = "") -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        u = unit or ""
+        if u == "USD":
+            return f"${v:g}"
+        if u.startswith("%"):
+            return f"{v:g} %{u[1:]}"
+        return f"{v:g} {u}".rstrip() if u else f"{v:g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(map(str, v)) + "]"
+    return str(v)
+
+
+def _budget(row: dict) -> str:
+    """'power 2 W', 'latency:classify 1 ms', 'devices.allow [jetson-nano-4gb]'."""
+    return f"{row['budget']} {_num(row.get('limit'), row.get('unit') or '')}"
+
+
+def _change(row: dict) -> str:
+    """'power 2 W -> 5 W', 'devices.allow: add x (or y, z)', 'rate:w 30 fps: no value'."""
+    rt = row.get("relax_to")
+    unit = row.get("unit") or ""
+    if rt is None:
+        return f"{_budget(row)}: lifted ({row.get('note') or 'no limit of it alone restores a plan'})"
+    if isinstance(rt, dict):
+        verb = "add" if "add" in rt else "remove"
+        text = f"{row['budget']}: {verb} {', '.join(rt[verb])}"
+        alts = [", ".join(a["add"]) for a in row.get("alternatives") or ()]
+        if alts:
+            text += f" (or {' or '.join(alts)})"
+        return text
+    return f"{_budget(row)} -> {_num(rt, unit)}"
+
+
+def render_explanation(e: dict) -> list[str]:
+    """Why nothing fits: the conflicts (each a minimal set), the physics they rest on, and the
+    smallest corrections with the plan each gives."""
+    lines = [""]
+    sets = e["conflict_sets"]
+    if not sets:
+        lines.append("no plan whatever the budgets:")
+        lines += [f"  {f}" for f in e["facts"]] or ["  no model in the catalog serves the "
+                                                    "workloads on any device"]
+        return lines
+    more = "" if e["complete"] else " (at least; the search stopped at its limit)"
+    if len(sets) == 1:
+        lines.append(f"one conflict{more}: these budgets cannot all hold, and each is needed "
+                     "for the conflict (drop any one and the rest can hold):")
+    else:
+        lines.append(f"{len(sets)} conflicts{more}: each a minimal set of budgets that cannot "
+                     "all hold (drop any one of a set and the rest of that set can); a "
+                     "correction must break every one of them:")
+    for i, c in enumerate(sets, 1):
+        lines.append(f"  {i}. " + " + ".join(_budget(b) for b in c["budgets"]))
+        lines += [f"     {f}" for f in c["facts"]]
+    fixes = e["corrections"]
+    lines.append("")
+    if not fixes:
+        lines.append("no correction of one or two budgets restores a plan")
+        return lines
+    sizes = sorted({len(f["relax"]) for f in fixes})
+    if sizes == [1]:
+        head = "smallest corrections (each one budget, relaxed alone, restores a plan):"
+    elif sizes == [2]:
+        head = ("smallest corrections (no single budget fixes it; each pair, relaxed together, "
+                "restores a plan):")
+    else:
+        head = ("smallest corrections (each restores a plan: one budget alone, else two "
+                "relaxed together):")
+    lines.append(head)
+    for f in fixes:
+        lines.append("  - " + "; ".join(_change(c) for c in f["changes"]))
+        lines.append(f"    gives {f['plan']}" if f.get("plan") else
+                     "    (no plan found for these values)")
+        for c in f["changes"]:
+            for a in c.get("alternatives") or ():
+                if a.get("plan"):
+                    lines.append(f"    or add {', '.join(a['add'])}: {a['plan']}")
+    if e.get("corrections_more"):
+        lines.append(f"  ... and {e['corrections_more']} more (--format json lists the "
+                     "conflicts)")
+    return lines
+
+
+def _legacy_conflicts(conflicts: list[dict]) -> list[str]:
+    """Conflicts without an explanation (a result made before explanations existed)."""
+    lines = ["", "conflicting budgets:"]
+    for c in conflicts:
+        if c.get("relax_to") is None:
+            lines.append(f"  {_budget(c)}: {c.get('note', 'relaxing it alone does not restore a plan')}")
+        else:
+            lines.append(f"  {_change(c)} gives {c.get('plan')}")
+    return lines
