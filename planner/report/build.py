@@ -297,8 +297,8 @@ def group_rejections(rejected, *, per_budget: int = REJECTED_ROWS_PER_BUDGET) ->
             others = [v["budget"] for v in r.get("violations", [])[1:]]
             shown.append({"workload": r["workload"], "option": option_text(r),
                           "device": r["device"], "value": r["value"], "limit": r["limit"],
-                          "by": r["by"], "also": others,
-                          "text": f"{num(r['value'])} vs {num(r['limit'])}"})
+                          "by": r["by"] if r["by"] is not None else "—", "also": others,
+                          "text": r.get("note") or f"{num(r['value'])} vs {num(r['limit'])}"})
         out.append({"budget": budget, "why": BUDGET_WHY.get(budget, budget),
                     "count": len(rows), "rows": shown, "more": max(0, len(rows) - per_budget)})
     return {"total": len(rejected), "groups": out}
@@ -334,7 +334,9 @@ def conflict_rows(conflicts: list[dict]) -> list[dict]:
     return rows
 
 
-def infeasible_verdict(rows: list[dict]) -> str:
+def infeasible_verdict(rows: list[dict], explanation: dict | None = None) -> str:
+    if explanation and explanation.get("conflict_sets"):
+        return _explained_verdict(explanation)
     fixable = [c for c in rows if c["relax_text"]]
     if not rows:
         return "No plan meets the spec."
@@ -355,6 +357,39 @@ def infeasible_verdict(rows: list[dict]) -> str:
         tail = "no single relaxation restores a plan"
     return (f"{len(rows)} budgets conflict — {names}: together they leave no plan, and no "
             f"smaller set of them does; {tail}.")
+
+
+def _explained_verdict(e: dict) -> str:
+    """The verdict from solve's explanation: how many conflicts (each a minimal set), the
+    physics behind them, and how many corrections of one or two budgets restore a plan."""
+    sets = e["conflict_sets"]
+    label = lambda b: budget_label(b["budget"])   # noqa: E731
+    if len(sets) == 1:
+        names = [label(b) for b in sets[0]["budgets"]]
+        head = (f"The {names[0]} budget cannot be met" if len(names) == 1 else
+                f"{len(names)} budgets conflict — {_listing(names)}: together they leave no "
+                "plan, and no smaller set of them does")
+    else:
+        head = (f"{len(sets)} separate conflicts among the budgets ("
+                + "; ".join(_listing(label(b) for b in c["budgets"]) for c in sets)
+                + "): a correction must relax a budget of each")
+    facts = [f for c in sets for f in c.get("facts", ())]
+    fixes = e.get("corrections") or []
+    if not fixes:
+        tail = "no correction of one or two budgets restores a plan"
+    else:
+        def how(f):
+            rows = conflict_rows(f["changes"])
+            return " with ".join(f"{r['label']} ({r['text']})" for r in rows)
+        if len(sets) == 1 and len(sets[0]["budgets"]) == 1 and len(fixes) == 1:
+            tail = f"relaxing it ({conflict_rows(fixes[0]['changes'])[0]['text']}) restores a plan"
+        else:
+            tail = ("relaxing " + " or ".join(how(f) for f in fixes)
+                    + " restores a plan, as shown below")
+    text = f"{head}; {tail}."
+    if facts:
+        text += " " + " ".join(f[0].upper() + f[1:] + "." for f in facts)
+    return text
 
 
 # ---------------------------------------------------------------- the report
@@ -470,7 +505,7 @@ def _build_report(spec, catalog, *, top, workers, extra_models, with_sensitivity
                 spec, catalog, d, workers=workers, extra_models=extra_models))
     else:
         report["conflicts"] = conflict_rows(d["conflicts"])
-        report["verdict"] = infeasible_verdict(report["conflicts"])
+        report["verdict"] = infeasible_verdict(report["conflicts"], d.get("explanation"))
     if with_fronts:
         report["fronts"] = _section(deadline, "Pareto fronts", [], lambda: [
             f.as_dict() for f in workload_fronts(spec, catalog, plan, extra_models=extra_models)])

@@ -366,10 +366,13 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
         bad = np.where(hib, acc < w.accuracy_floor, acc > w.accuracy_floor)
         # a floor is a number in one metric: an option scored in another (OpenImages mAP
         # among COCO detectors, MATH-500 among MMLU LLMs) cannot be said to reach it
-        bad = bad | np.array([o.model.metric != catalog.task_metric(o.model.task)
-                              for o in options]).reshape(-1, 1)
+        other_metric = {i: o.model.metric for i, o in enumerate(options)
+                        if o.model.metric != catalog.task_metric(o.model.task)}
+        bad = bad | np.array([i in other_metric for i in range(len(options))]).reshape(-1, 1)
         checks.append((f"accuracy:{w.name}", np.broadcast_to(bad, shape),
                        np.broadcast_to(acc, shape), w.accuracy_floor))
+    else:
+        other_metric = {}
     if b.power_w is not None:
         checks.append(("power", np.broadcast_to(power > b.power_w, shape),
                        np.broadcast_to(power, shape), b.power_w))
@@ -404,7 +407,8 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
         any_bad = np.zeros(shape, dtype=bool)
         for _, bad, _, _ in checks:
             any_bad |= bad
-        g.rejections = _Rejections(w.name, options, units, g.runs, any_bad, checks)
+        g.rejections = _Rejections(w.name, options, units, g.runs, any_bad, checks,
+                                   other_metric)
         g.keep = g.runs & ~any_bad
         g.sig = None
     return g
@@ -586,9 +590,11 @@ class _Rejections:
     """Options of one workload left out by a per-option budget, kept as arrays; rows are
     made only when asked for (a large catalog rejects millions)."""
 
-    def __init__(self, wname, options, units, runs, any_bad, checks):
+    def __init__(self, wname, options, units, runs, any_bad, checks, other_metric=None):
         import numpy as np
         self.wname, self.options, self.units, self.checks = wname, options, units, checks
+        # option index -> its metric, where the floor is read in another one
+        self.other_metric = other_metric or {}
         # per (option, device): rejected when the device runs it but no unit row passes
         dev_ids = [u.device.id for u in units]
         starts = [0] + [j for j in range(1, len(units)) if dev_ids[j] != dev_ids[j - 1]]
@@ -632,11 +638,13 @@ class _Rejections:
                 if not tied[r].any():
                     continue
                 j = best_j[r]
-                v_list = [(float(rel[k][r, j]), name, float(val[k][r, j]), float(lim[k][r, j]))
+                other = self.other_metric.get(i)
+                # a figure in another metric is no distance from the floor: it ranks last
+                v_list = [(0.0 if other and name.startswith("accuracy:") else float(rel[k][r, j]),
+                           name, float(val[k][r, j]), float(lim[k][r, j]))
                           for k, (name, *_) in enumerate(self.checks) if bad[k][r, j]]
                 v_list.sort(key=lambda x: (-round(x[0], 2), _HEADLINE.index(x[1].split(":")[0])))
-                viol = [{"budget": n.split(":")[0], "value": round(v, 4), "limit": round(lim_, 4),
-                         "by": f"{x * 100:.0f} %"} for x, n, v, lim_ in v_list]
+                viol = [_violation(n, v, lim_, x, other) for x, n, v, lim_ in v_list]
                 o = self.options[i]
                 out.append({"workload": self.wname, "model": o.model.id,
                             "precision": o.precision, "technique": o.technique,
@@ -645,6 +653,18 @@ class _Rejections:
 
 
 _HEADLINE = ("memory", "latency", "rate", "accuracy", "power", "cost")
+
+
+def _violation(name, value, limit, rel, other_metric) -> dict:
+    """One broken budget of a rejected option: value, limit and by how much; an accuracy
+    scored in another metric than the floor's is not comparable, and says so."""
+    budget = name.split(":")[0]
+    row = {"budget": budget, "value": round(value, 4), "limit": round(limit, 4),
+           "by": f"{rel * 100:.0f} %"}
+    if budget == "accuracy" and other_metric:
+        row.update(by=None, metric=other_metric,
+                   note=f"scored in another metric ({other_metric}), not comparable")
+    return row
 
 
 class _LazyRejections:

@@ -429,10 +429,9 @@ def _relax(b: str, spec, ctx):
             vals = sorted({round(c.latency_ms, 6) for c in cs.per_workload[wi]
                            if limit is None or c.latency_ms > limit})
         else:
-            from planner.spec import floor_metric
-            from planner.solve.candidates import workload_models
-            ref = floor_metric(w, workload_models(w, catalog, widen=False))
-            same = [c for c in cs.per_workload[wi] if c.model.metric == ref]
+            # a floor is read in the task's metric: options scored in another are no value
+            same = [c for c in cs.per_workload[wi]
+                    if c.model.metric == catalog.task_metric(c.model.task)]
             hib = all(c.model.higher_is_better for c in same)
             vals = sorted({c.accuracy for c in same
                            if limit is None or (c.accuracy < limit if hib
@@ -479,8 +478,8 @@ def _relax(b: str, spec, ctx):
         val = float(f"{lo:.2f}")
         return out | {"relax_to": val}, _with_budget(spec, memory_headroom_pct=val)
     # a list
-    if b == "devices.allow":
-        near = _nearest_devices(spec, ctx)
+    if b in ("devices.allow", "families.allow"):
+        near = _nearest(spec, ctx, b)
         if near:
             alts = []
             for d in near[1:]:
@@ -517,26 +516,35 @@ def device_closeness(allowed, dev) -> tuple:
     return (dev.family not in fams, not same_form, round(gap, 2), dev.id)
 
 
-def _nearest_devices(spec, ctx) -> list[str]:
-    """The devices outside devices.allow whose addition alone restores a plan, nearest to
-    the allowed ones first (`device_closeness`); at most NEAREST_DEVICES, trying at most
-    MAX_DEVICE_TRIALS of those that run some workload within the other budgets."""
+def _nearest(spec, ctx, b: str) -> list[str]:
+    """For devices.allow (or families.allow): the devices (families) outside the list whose
+    addition alone restores a plan, nearest to what the user allowed first
+    (`device_closeness`; a family by its nearest device); at most NEAREST_DEVICES, trying at
+    most MAX_DEVICE_TRIALS of those that run some workload within the other budgets."""
     import numpy as np
     catalog = ctx.catalog
-    allow = list(spec.devices.allow or ())
-    allowed = [catalog.devices[i] for i in allow if i in catalog.devices]
-    lifted = relaxed(spec, catalog, ["devices.allow"])
+    group = b.split(".")[0]
+    allow = list(getattr(spec, group).allow or ())
+    if group == "devices":
+        allowed = [catalog.devices[i] for i in allow if i in catalog.devices]
+    else:
+        allowed = [d for d in catalog.devices.values() if d.family in allow]
+    lifted = relaxed(spec, catalog, [b])
     grids = workload_grids(lifted, catalog, extra_models=ctx.extra)
     usable = set()
     for g in grids:
         if g is not None:
             usable |= {g.units[j].device.id for j in np.flatnonzero(g.keep.any(axis=0))}
-    order = sorted((catalog.devices[i] for i in usable - set(allow)),
-                   key=lambda d: device_closeness(allowed, d))
+    order = []
+    for dev in sorted((catalog.devices[i] for i in usable),
+                      key=lambda d: device_closeness(allowed, d)):
+        item = dev.id if group == "devices" else dev.family
+        if item not in allow and item not in order:
+            order.append(item)
     found = []
-    for dev in order[:MAX_DEVICE_TRIALS]:
-        if ctx.ok(_extend_list(spec, "devices.allow", [dev.id])):
-            found.append(dev.id)
+    for item in order[:MAX_DEVICE_TRIALS]:
+        if ctx.ok(_extend_list(spec, b, [item])):
+            found.append(item)
             if len(found) >= NEAREST_DEVICES:
                 break
     return found

@@ -186,7 +186,7 @@ def render_explanation(e: dict) -> list[str]:
     else:
         lines.append(f"{len(sets)} conflicts{more}: each a minimal set of budgets that cannot "
                      "all hold (drop any one of a set and the rest of that set can); a "
-                     "correction must break every one of them:")
+                     "correction relaxes at least one budget of each:")
     for i, c in enumerate(sets, 1):
         lines.append(f"  {i}. " + " + ".join(_budget(b) for b in c["budgets"]))
         lines += [f"     {f}" for f in c["facts"]]
@@ -214,8 +214,7 @@ def render_explanation(e: dict) -> list[str]:
                 if a.get("plan"):
                     lines.append(f"    or add {', '.join(a['add'])}: {a['plan']}")
     if e.get("corrections_more"):
-        lines.append(f"  ... and {e['corrections_more']} more (--format json lists the "
-                     "conflicts)")
+        lines.append(f"  ... and {e['corrections_more']} more corrections, not worked out")
     return lines
 
 
