@@ -36,6 +36,7 @@ MAX_PAIRS = 40             # two-budget corrections tried
 MAX_CORRECTIONS = 6        # corrections worked out (values and plan) and shown
 NEAREST_DEVICES = 3        # devices shown for a devices.allow relaxation
 MAX_DEVICE_TRIALS = 15     # devices tried for it, nearest first
+QUICK_FEASIBILITY_WORK = 2.0   # CP-SAT deterministic time of the search without presolve
 
 
 def _solver(workers: int, model=None):
@@ -165,7 +166,21 @@ def feasible_spec(spec, catalog, workers, extra_models, ignore_memory=False) -> 
         return False
     pm, _ = B.build(cs, spec, slots=min(len(spec.workloads), spec.budgets.max_devices),
                     explain=False, ignore_memory=ignore_memory)
-    st = _solver(workers, pm.m).Solve(pm.m)
+    solver = _solver(workers, pm.m)
+    if solver.parameters.cp_model_presolve:
+        # a big model: presolve costs far more than finding a plan (2.6 s against 0.15 s for
+        # 8 workloads on 100 devices), so first search without it for a bounded amount of
+        # deterministic work; a plan found or a proof of none is the answer either way, and
+        # only when it finds neither the full solve below runs
+        quick = _solver(workers, None)
+        quick.parameters.cp_model_presolve = False
+        quick.parameters.max_deterministic_time = QUICK_FEASIBILITY_WORK
+        st = quick.Solve(pm.m)
+        if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return True
+        if st == cp_model.INFEASIBLE:
+            return False
+    st = solver.Solve(pm.m)
     return st in (cp_model.OPTIMAL, cp_model.FEASIBLE)
 
 
