@@ -262,6 +262,12 @@ def explain(spec: Spec, catalog: Catalog, *, workers: int = 2, extra_models=None
     - `checks`: the feasibility checks it took.
     `deadline` (planner/solve/deadline.py): every solve under it gets the time left;
     SolveTimeout when it runs out."""
+    from planner.solve import deadline as D
+    with D.running(deadline):
+        return _explain(spec, catalog, workers, extra_models, deadline, max_checks)
+
+
+def _explain(spec, catalog, workers, extra_models, deadline, max_checks) -> dict:
     if deadline is not None:
         deadline.check("explanations")
     oracle = Oracle(spec, catalog, workers, extra_models, max_checks, deadline)
@@ -349,6 +355,13 @@ def _work_out(ctx, relax: list[str]) -> dict:
         start = _apply(spec, a, new_a if new_a is not None else relaxed(spec, ctx.catalog, [a]))
         row_b, new = _relax(b, start, ctx)
         changes += [row_a, row_b]
+        if new is None:
+            new = relaxed(start, ctx.catalog, [b])
+    if len(relax) == 1 and new is None:
+        new = relaxed(spec, ctx.catalog, relax)
+    for row in changes:
+        if row.get("relax_to") is None:
+            row["lift"] = True        # no limit of it was found: the correction lifts it
     summary, plan = _plan_for(new, ctx.catalog, ctx.workers, ctx.extra) if new is not None \
         else (None, None)
     return {"relax": list(relax), "changes": changes, "plan": summary,

@@ -154,18 +154,14 @@ def _budget(row: dict) -> str:
 
 
 def _change(row: dict) -> str:
-    """'power 2 W -> 5 W', 'devices.allow: add x (or y, z)', 'rate:w 30 fps: no value'."""
+    """'power 2 W -> 5 W', 'devices.allow: add x', 'rate:w 30 fps: lifted (...)'."""
     rt = row.get("relax_to")
     unit = row.get("unit") or ""
     if rt is None:
-        return f"{_budget(row)}: lifted ({row.get('note') or 'no limit of it alone restores a plan'})"
+        return f"{_budget(row)}: lift it (no limit of it was found that keeps a plan)"
     if isinstance(rt, dict):
         verb = "add" if "add" in rt else "remove"
-        text = f"{row['budget']}: {verb} {', '.join(rt[verb])}"
-        alts = [", ".join(a["add"]) for a in row.get("alternatives") or ()]
-        if alts:
-            text += f" (or {' or '.join(alts)})"
-        return text
+        return f"{row['budget']}: {verb} {', '.join(rt[verb])}"
     return f"{_budget(row)} -> {_num(rt, unit)}"
 
 
