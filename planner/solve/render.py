@@ -176,7 +176,9 @@ def render_explanation(e: dict) -> list[str]:
                                                     "workloads on any device"]
         return lines
     more = "" if e["complete"] else " (at least; the search stopped at its limit)"
-    if len(sets) == 1:
+    if len(sets) == 1 and len(sets[0]["budgets"]) == 1:
+        lines.append(f"one conflict{more}: this budget cannot be met, whatever the others:")
+    elif len(sets) == 1:
         lines.append(f"one conflict{more}: these budgets cannot all hold, and each is needed "
                      "for the conflict (drop any one and the rest can hold):")
     else:
