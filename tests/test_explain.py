@@ -264,3 +264,17 @@ def test_json_explanation_is_byte_identical_across_runs(tmp_path):
     assert outs[0] == outs[1]
     d = json.loads(outs[0])
     assert len(d["explanation"]["conflict_sets"]) == 2
+
+
+def test_report_of_two_conflicts_does_not_claim_any_one_budget_fixes_it(catalog):
+    from planner.report.build import build_report
+    from planner.report.render import render_report
+    spec, _ = load_spec(TWO_CONFLICTS)
+    rep = build_report(spec, catalog, with_sensitivity=False, with_fronts=False,
+                       with_lint=False)
+    assert rep["verdict"].startswith("2 separate conflicts among the budgets")
+    assert "detect: latency (15 ms → " in rep["verdict"] and " with detect: rate (30 fps → " \
+        in rep["verdict"]
+    md = render_report(rep, "md")
+    assert "2 separate conflicts" in md
+    assert "Relaxing any one of them" not in md

@@ -359,6 +359,21 @@ def infeasible_verdict(rows: list[dict], explanation: dict | None = None) -> str
             f"smaller set of them does; {tail}.")
 
 
+def conflicts_intro(rows: list[dict], explanation: dict | None) -> str:
+    """The sentence above the conflicts table: true of the table's rows whatever the number
+    of conflicts (only a single conflict lets any one of its budgets fix it)."""
+    sets = (explanation or {}).get("conflict_sets") or []
+    if len(rows) == 1:
+        return "This budget alone leaves no plan; relaxing it as shown restores one."
+    if len(sets) > 1:
+        return (f"These budgets form {len(sets)} separate conflicts (each a minimal set: no "
+                "smaller set of it conflicts), so a correction must relax a budget of each. "
+                "A value is shown where relaxing that budget alone restores a plan; the verdict "
+                "above lists the corrections of two budgets.")
+    return ("These budgets conflict (a minimal set: no smaller set does). Relaxing any one of "
+            "them, alone, as shown restores a plan:")
+
+
 def _explained_verdict(e: dict) -> str:
     """The verdict from solve's explanation: how many conflicts (each a minimal set), the
     physics behind them, and how many corrections of one or two budgets restore a plan."""
@@ -474,7 +489,8 @@ def _build_report(spec, catalog, *, top, workers, extra_models, with_sensitivity
         "question": describe_question(spec, catalog, extra_models),
         "objective": d["objective"], "plan": None, "why": None, "fronts": [],
         "plan_fronts": [], "runners_up": [], "rejected": group_rejections(d["rejected"]),
-        "sensitivity": [], "conflicts": [], "lint": None, "manifest_yaml": None,
+        "sensitivity": [], "conflicts": [], "conflicts_intro": "", "lint": None,
+        "manifest_yaml": None,
         "verdict": "",
         "cut_short": [],    # sections --time-limit cut short (the page names them)
     }
@@ -506,6 +522,7 @@ def _build_report(spec, catalog, *, top, workers, extra_models, with_sensitivity
     else:
         report["conflicts"] = conflict_rows(d["conflicts"])
         report["verdict"] = infeasible_verdict(report["conflicts"], d.get("explanation"))
+        report["conflicts_intro"] = conflicts_intro(report["conflicts"], d.get("explanation"))
     if with_fronts:
         report["fronts"] = _section(deadline, "Pareto fronts", [], lambda: [
             f.as_dict() for f in workload_fronts(spec, catalog, plan, extra_models=extra_models)])
