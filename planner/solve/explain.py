@@ -450,5 +450,5 @@ def _improves(trial: Spec, catalog: Catalog, objective: dict, workers: int,
 
 
 def _scale(term: str) -> float:
-    return {"power": scales.MW, "cost": scales.CENTS, "memory": scales.MB, "latency": scales.US,
+    return {"power": scales.MW, "cost": scales.CENTS, "memory": scales.KB, "latency": scales.US,
             "accuracy": scales.CENTI, "energy": scales.MW, "devices": 1.0}.get(term, 1.0)

@@ -78,6 +78,11 @@ def instance_average_power(idle_w: float, dyn_w: float, mode_power_w: float) -> 
     return min(idle_w + dyn_w, mode_power_w)
 
 
+# memory figures (GB) are rounded to whole kilobytes: fixed decimals keep the output stable,
+# and a coarser step would show a microcontroller's few hundred KB as 0
+MEMORY_DECIMALS = 6
+
+
 def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> dict:
     where, bill = _instances(sol.slot_type, cs)
     for b in bill:
@@ -133,8 +138,9 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
                            for a in assignments},
               "per_device": [
                   {"device": d["device"], "power_mode": d["power_mode"],
-                   "instance": d["instance"], "memory_gb": round(d["memory_gb"], 4),
-                   "memory_available_gb": round(d["memory_available_gb"], 4),
+                   "instance": d["instance"],
+                   "memory_gb": round(d["memory_gb"], MEMORY_DECIMALS),
+                   "memory_available_gb": round(d["memory_available_gb"], MEMORY_DECIMALS),
                    "unit_share": {u: round(v, 4) for u, v in sorted(d["unit_share"].items())},
                    "average_power_w": round(instance_average_power(
                        d["idle_w"], d["dyn_power_w"], d["mode_power_w"]), 4),
@@ -208,10 +214,10 @@ def budget_slack(spec: Spec, assignments, totals, per_instance, chosen,
     out = []
     is_robust = R.active()
 
-    def row(budget, limit, used, unit, higher_ok=False, interval=None, central=None):
+    def row(budget, limit, used, unit, higher_ok=False, interval=None, central=None, nd=4):
         sl = (used - limit) if higher_ok else (limit - used)
-        out.append({"budget": budget, "limit": round(limit, 4), "used": round(used, 4),
-                    "unit": unit, "slack": round(sl, 4),
+        out.append({"budget": budget, "limit": round(limit, nd), "used": round(used, nd),
+                    "unit": unit, "slack": round(sl, nd),
                     "slack_pct": round(100.0 * sl / abs(limit), 2) if limit else None})
         if intervals is not None:
             _interval_row(out[-1], interval, higher_ok, is_robust, central)
@@ -223,7 +229,8 @@ def budget_slack(spec: Spec, assignments, totals, per_instance, chosen,
     row("devices", b.max_devices, totals["devices"], "devices")
     cap = 1.0 - b.compute_headroom_pct / 100.0
     for _, d in sorted(per_instance.items()):
-        row(f"memory:{d['device']}#{d['instance']}", d["memory_cap_gb"], d["memory_gb"], "GB")
+        row(f"memory:{d['device']}#{d['instance']}", d["memory_cap_gb"], d["memory_gb"], "GB",
+            nd=MEMORY_DECIMALS)
         for u, share in sorted(d["unit_share"].items()):
             if share > 0:
                 iv = d.get("share_interval", {}).get(u)

@@ -1,0 +1,169 @@
+"""Catalog facts and small output defects of issue 15, section 6: the Coral PCIe card and its
+host priced apart, cost budgets over prices of different kinds, memory figures without float
+noise, a drop worded as a drop, model files without an accuracy, and rule docs that name
+only catalog devices."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from planner.catalog.loader import load_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(use_env=False)
+
+
+# ---------------------------------------------------------------- rule docs name catalog ids
+
+def _device_ids(doc) -> set[str]:
+    """Device ids a YAML snippet names: devices[].id, devices.allow/deny, workloads[].device,
+    host."""
+    out: set[str] = set()
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k == "devices" and isinstance(v, list):
+                out |= {e["id"] for e in v if isinstance(e, dict) and "id" in e}
+            elif k == "devices" and isinstance(v, dict):
+                out |= {i for key in ("allow", "deny") for i in (v.get(key) or ())}
+            elif k in ("device", "host") and isinstance(v, str):
+                out.add(v)
+            else:
+                out |= _device_ids(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            out |= _device_ids(v)
+    return out
+
+
+def test_every_device_a_rule_doc_names_is_in_the_catalog(catalog):
+    """`edgeplan rules EPxxx` shows the rule's examples: a device id there that the catalog
+    lacks (EP312 once showed `pixel-8`) teaches an id that fails with EP901. Only EP901's own
+    anti-pattern names an unknown device, on purpose."""
+    from planner.lint.pages import rule_doc
+    from planner.lint.select import registry
+    bad, seen = [], 0
+    for rid, cls in sorted(registry().items()):
+        doc = rule_doc(cls)
+        for part in ("Anti-pattern", "Passing example"):
+            for code in doc.code(part):
+                ids = _device_ids(yaml.safe_load(code))
+                seen += len(ids)
+                if rid == "EP901" and part == "Anti-pattern":
+                    continue
+                bad += [f"{rid} {part}: {i}" for i in sorted(ids - set(catalog.devices))]
+        # device ids in the prose, written as `id`
+        for kind, block in doc.blocks.get("intro", []) + doc.blocks.get("Fix", []):
+            if kind == "text":
+                for tok in re.findall(r"`([a-z0-9]+(?:-[a-z0-9.]+)+)`", " ".join(block)):
+                    if re.search(r"\d", tok) and tok not in catalog.devices and \
+                            tok not in catalog.models and not tok.startswith(("ep", "int", "fp")):
+                        bad.append(f"{rid} prose: {tok}")
+    assert seen > 30       # the walk found the examples' devices
+    assert not bad, bad
+
+
+# ---------------------------------------------------------------- memory figures
+
+def _floats(o):
+    if isinstance(o, float):
+        yield o
+    elif isinstance(o, dict):
+        for v in o.values():
+            yield from _floats(v)
+    elif isinstance(o, list):
+        for v in o:
+            yield from _floats(v)
+
+
+def test_a_unit_conversion_gives_the_decimal_the_text_meant(catalog):
+    from planner.units import parse_quantity
+    assert parse_quantity("400 KB", "GB") == 0.0004          # not 0.00039999999999999996
+    assert parse_quantity("640 KB", "GB") == 0.00064
+    nrf = catalog.devices["nrf5340-dk"]
+    assert nrf.memory.available_gb == 0.0004
+    assert "0.00039999" not in nrf.model_dump_json()
+    for d in catalog.devices.values():           # no catalog figure carries conversion noise
+        for x in _floats(d.model_dump(mode="json")):
+            assert float(f"{x:.12g}") == x, (d.id, x)
+
+
+KWS_SPEC = """\
+apiVersion: edgeplan/v1
+kind: Spec
+name: kws
+workloads:
+  - {name: kws, models: [ds-cnn-kws], rate_fps: 5}
+families: {allow: [mcu]}
+"""
+
+
+def test_a_microcontroller_plan_counts_its_memory_in_kilobytes(catalog, tmp_path):
+    """The solver counted memory in whole MB: a 400 KB MCU had 0 MB to give and a 41 KB model
+    took 1 MB, so no MCU could ever be planned. The plan rounds memory to whole KB."""
+    from planner.solve.pipeline import solve_spec_file
+    from planner.solve.render import render_plan_text
+    p = tmp_path / "kws.yaml"
+    p.write_text(KWS_SPEC)
+    r = solve_spec_file(p, catalog)
+    assert r.status == "optimal"
+    assert r.plan["devices"][0]["id"] in ("nrf5340-dk", "stm32l4r5-nucleo")
+    d = r.plan["totals"]["per_device"][0]
+    assert 0 < d["memory_gb"] < d["memory_available_gb"] <= 0.000512
+    assert d["memory_gb"] == round(d["memory_gb"], 6)
+    mem = next(s for s in r.plan["slack"] if s["budget"].startswith("memory:"))
+    assert mem["used"] > 0 and mem["limit"] > mem["used"]
+    assert all(v == round(v, 6) for v in (mem["used"], mem["limit"], mem["slack"]))
+    text = render_plan_text(r.as_dict())
+    assert "999999" not in text and "000000" not in text
+
+
+# ---------------------------------------------------------------- an accuracy drop in words
+
+def test_accuracy_change_in_words():
+    from planner.text import accuracy_change
+    assert accuracy_change(0.28) == "a drop of 0.28 points"
+    assert accuracy_change(-0.11) == "a gain of 0.11 points"
+    assert accuracy_change(0.001) == "no change"
+
+
+def _verification(drop):
+    return {"target": {"model": "digits-cnn", "precision": "int8", "device": "jetson-orin-nano-8gb",
+                       "unit": "gpu", "runtime": "tensorrt"},
+            "conversion": {"method": "static-qdq", "calibration": {"samples": 128,
+                                                                   "file": "cal.npz"}},
+            "comparison": {"top1_agreement_pct": 96.88, "max_abs_error": 0.26,
+                           "cosine_mean": 0.99993},
+            "sizes": {"converted_bytes": 161225, "ratio": 0.266},
+            "samples": {"count": 32}, "provider": {"used": "CPUExecutionProvider"},
+            "accuracy": {"samples": 360, "fp32_pct": 98.89, "converted_pct": 98.89 - drop,
+                         "drop_points": drop},
+            "latency_ms": {"fp32": {"median_ms": 0.014}, "converted": {"median_ms": 0.022}},
+            "op_support": {"fallback_ops": {}}}
+
+
+@pytest.mark.parametrize("drop, words", [(0.28, "(a drop of 0.28 points)"),
+                                         (-0.56, "(a gain of 0.56 points)")])
+def test_bundle_summary_words_the_accuracy_change(monkeypatch, tmp_path, drop, words):
+    """`edgeplan bundle` said `(+0.28 points drop)`: a drop with a plus sign (and a gain
+    would have read `-0.56 points drop`)."""
+    from types import SimpleNamespace
+
+    from click.testing import CliRunner
+
+    import planner.bundle.build as build
+    from planner.cli import main as cli
+    monkeypatch.setattr(build, "build_bundle", lambda *a, **k: SimpleNamespace(
+        warnings=[], verification=_verification(drop), out_dir=str(tmp_path / "b")))
+    plan = tmp_path / "deploy.yaml"
+    plan.write_text("kind: Deployment\n")
+    r = CliRunner().invoke(cli, ["bundle", str(plan), "-o", str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    assert words in r.output
+    assert "points drop" not in r.output
