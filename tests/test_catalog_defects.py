@@ -167,3 +167,71 @@ def test_bundle_summary_words_the_accuracy_change(monkeypatch, tmp_path, drop, w
     assert r.exit_code == 0, r.output
     assert words in r.output
     assert "points drop" not in r.output
+
+
+# ---------------------------------------------------------------- an accelerator and its host
+
+def test_coral_pcie_entry_prices_and_powers_the_card_and_the_host_apart(catalog):
+    """coral-pcie-accelerator read as a $1024.99 / 152 W card: it is the $24.99 / 2 W card
+    in a $1000 / 150 W desktop, and the entry now says which is which."""
+    d = catalog.devices["coral-pcie-accelerator"]
+    host = catalog.devices[d.host]
+    assert d.host == "desktop-x86-host"
+    assert d.price.accelerator_usd == 24.99 and d.power.accelerator_w == 2
+    assert d.host_usd == host.price.usd == 1000
+    assert d.price.usd == pytest.approx(d.price.accelerator_usd + host.price.usd)
+    assert d.max_mode.power_w == pytest.approx(d.power.accelerator_w + host.max_mode.power_w)
+    assert d.price_kind == "system"
+    assert "$" not in d.name and "card" in d.name and d.host in d.name
+    assert "2 watts" in d.power.source                 # the Edge TPU datasheet figure
+    assert "accelerator_usd" in d.price.estimated      # the card's list price is not stored
+
+
+def test_every_hosted_accelerator_gives_its_own_share(catalog):
+    hosted = [d for d in catalog.devices.values() if d.host]
+    assert len(hosted) >= 10
+    for d in hosted:
+        host = catalog.devices[d.host]
+        assert d.price.accelerator_usd is not None and d.power.accelerator_w is not None, d.id
+        adapter = d.host_usd - host.price.usd          # an M.2 HAT, or nothing
+        assert 0 <= adapter <= 15, (d.id, adapter)
+        assert d.max_mode.power_w == pytest.approx(d.power.accelerator_w +
+                                                   host.max_mode.power_w, abs=0.01), d.id
+        assert d.price.source and d.power.source
+
+
+def test_an_accelerator_share_needs_a_host(tmp_path):
+    from planner.errors import CatalogError
+    src = (ROOT / "catalog" / "devices" / "x86.yaml").read_text()
+    src = src.replace("id: desktop-x86-host", "id: my-pc").replace(
+        "      usd: $1000\n", "      usd: $1000\n      accelerator_usd: $100\n")
+    (tmp_path / "pc.yaml").write_text(src)
+    with pytest.raises(CatalogError) as e:
+        load_catalog([tmp_path], use_env=False)
+    assert "accelerator_usd" in str(e.value) and "no host" in str(e.value)
+    assert e.value.file.endswith("pc.yaml") and e.value.field == "devices[0].price.accelerator_usd"
+
+
+PCIE_SPEC = """\
+apiVersion: edgeplan/v1
+kind: Spec
+name: pcie
+workloads:
+  - {name: cls, models: [mobilenet-v2], rate_fps: 30}
+devices: {allow: [coral-pcie-accelerator]}
+"""
+
+
+def test_a_plan_bill_splits_an_accelerator_from_its_host(catalog, tmp_path):
+    from planner.solve.pipeline import solve_spec_file
+    from planner.solve.render import render_plan_text
+    p = tmp_path / "pcie.yaml"
+    p.write_text(PCIE_SPEC)
+    r = solve_spec_file(p, catalog)
+    b = r.plan["devices"][0]
+    assert b["unit_price_usd"] == 1024.99 and b["price_kind"] == "system"
+    assert b["parts"] == {"host": "desktop-x86-host", "accelerator_usd": 24.99,
+                          "host_usd": 1000.0, "accelerator_w": 2.0, "host_w": 150.0}
+    text = render_plan_text(r.as_dict())
+    assert ("of which the accelerator 2 W, $24.99 and the host desktop-x86-host 150 W, $1000"
+            in text)

@@ -78,6 +78,34 @@ def instance_average_power(idle_w: float, dyn_w: float, mode_power_w: float) -> 
     return min(idle_w + dyn_w, mode_power_w)
 
 
+def price_parts(dev, mode_id: str | None = None) -> dict | None:
+    """An accelerator on a host, split: the accelerator's own price and power, and the host's
+    (the rest of the system: host and any adapter), where the catalog gives the accelerator's
+    share; None otherwise."""
+    a_usd, a_w = dev.price.accelerator_usd, dev.power.accelerator_w
+    if dev.host is None or (a_usd is None and a_w is None):
+        return None
+    out: dict = {"host": dev.host}
+    if a_usd is not None:
+        out["accelerator_usd"] = a_usd
+        out["host_usd"] = dev.host_usd
+    if a_w is not None:
+        out["accelerator_w"] = a_w
+        out["host_w"] = round(dev.mode(mode_id).power_w - a_w, 4)
+    return out
+
+
+def parts_text(parts: dict) -> str:
+    """`price_parts` in words: 'of which the accelerator 2 W, $24.99 and the host
+    desktop-x86-host 150 W, $1000'."""
+    def side(kind):
+        vals = [f"{parts[kind + '_w']:g} W" if kind + "_w" in parts else None,
+                f"${parts[kind + '_usd']:g}" if kind + "_usd" in parts else None]
+        return ", ".join(v for v in vals if v)
+    return (f"of which the accelerator {side('accelerator')} and the host {parts['host']} "
+            f"{side('host')}")
+
+
 # memory figures (GB) are rounded to whole kilobytes: fixed decimals keep the output stable,
 # and a coarser step would show a microcontroller's few hundred KB as 0
 MEMORY_DECIMALS = 6
@@ -91,6 +119,9 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
         b["unit_price_usd"] = dev.price.usd
         b["price_kind"] = dev.price_kind
         b["mode_power_w"] = dev.mode(b["power_mode"]).power_w
+        parts = price_parts(dev, b["power_mode"])
+        if parts:
+            b["parts"] = parts
     assignments = []
     intervals = []                  # per assignment: the estimator's intervals (unrounded)
     per_instance: dict[tuple, dict] = {}
