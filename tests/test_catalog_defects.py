@@ -235,3 +235,133 @@ def test_a_plan_bill_splits_an_accelerator_from_its_host(catalog, tmp_path):
     text = render_plan_text(r.as_dict())
     assert ("of which the accelerator 2 W, $24.99 and the host desktop-x86-host 150 W, $1000"
             in text)
+
+
+# ---------------------------------------------------------------- cost: like with like
+
+COST_SPEC = """\
+apiVersion: edgeplan/v1
+kind: Spec
+name: door-camera
+workloads:
+  - {{name: cls, task: classification, rate_fps: 15, latency_budget_ms: 50}}
+budgets:
+  cost_usd: 200
+{kinds}families: {{allow: [jetson, raspberry-pi]}}
+objective: [min cost, max accuracy]
+"""
+
+
+def _solve_cost(tmp_path, catalog, kinds=""):
+    from planner.solve.pipeline import solve_spec_file
+    p = tmp_path / "spec.yaml"
+    p.write_text(COST_SPEC.format(kinds=kinds))
+    return p, solve_spec_file(p, catalog)
+
+
+def test_a_cost_budget_over_module_and_board_prices_says_so(catalog, tmp_path):
+    """$199 buys the Jetson Orin Nano 4GB module without the carrier board it needs, $55 a
+    Raspberry Pi that runs as bought: the $200 budget compared them without a word."""
+    from planner.lint.engine import lint_paths
+    from planner.solve.render import render_plan_text
+    p, r = _solve_cost(tmp_path, catalog)
+    cc = r.plan["cost_compares"]
+    assert cc["price_kinds"]["module"] == 1 and cc["price_kinds"]["dev-kit"] >= 5
+    assert "jetson-orin-nano-4gb $199" in cc["note"]
+    text = render_plan_text(r.as_dict())
+    assert "cost: budgets.cost_usd $200 compares 1 module price" in text
+    assert "budgets.price_kinds" in text
+    found = [f for f in lint_paths([str(p)], catalog=catalog).findings if f.rule == "EP506"]
+    assert len(found) == 1 and found[0].line == 7 and "module" in found[0].message
+
+
+@pytest.mark.parametrize("kinds, want", [("[dev-kit, system]", {"dev-kit", "system"}),
+                                         ("[module]", {"module"})])
+def test_price_kinds_keep_the_cost_to_one_kind(catalog, tmp_path, kinds, want):
+    from planner.lint.engine import lint_paths
+    p, r = _solve_cost(tmp_path, catalog, f"  price_kinds: {kinds}\n")
+    assert r.status == "optimal"
+    assert "cost_compares" not in r.plan
+    assert {b["price_kind"] for b in r.plan["devices"]} <= want
+    seen = {x["device"] for x in r.rejected}
+    assert seen and all(catalog.devices[d].price_kind in want for d in seen)
+    assert not [f for f in lint_paths([str(p)], catalog=catalog).findings if f.rule == "EP506"]
+
+
+def test_price_kinds_is_checked_input(catalog, tmp_path):
+    from planner.errors import InputError
+    from planner.spec import load_spec
+    p = tmp_path / "spec.yaml"
+    p.write_text(COST_SPEC.format(kinds="  price_kinds: [kit]\n"))
+    with pytest.raises(InputError) as e:
+        load_spec(p)
+    assert e.value.line == 8 and "price_kinds" in e.value.field
+
+
+# ---------------------------------------------------------------- a model file without accuracy
+
+ONNX_SPEC = """\
+apiVersion: edgeplan/v1
+kind: Spec
+name: digits
+workloads:
+  - name: digits-cnn
+    model_files: [{onnx}]
+    rate_fps: 30
+    precisions: [int8]
+{floor}devices: {{allow: [jetson-orin-nano-8gb]}}
+runtimes: {{allow: [tensorrt]}}
+"""
+
+
+def _solve_onnx(tmp_path, catalog, floor=None):
+    from planner.solve.pipeline import solve_spec_file
+    p = tmp_path / "spec.yaml"
+    p.write_text(ONNX_SPEC.format(
+        onnx=ROOT / "examples" / "models" / "digits_cnn.onnx",
+        floor="" if floor is None else f"    accuracy_floor: {floor}\n"))
+    return solve_spec_file(p, catalog)
+
+
+def test_a_model_file_without_accuracy_is_not_shown_as_accuracy_0(catalog, tmp_path):
+    import json
+
+    from planner.solve.render import render_plan_text
+    r = _solve_onnx(tmp_path, catalog)
+    a = r.plan["assignments"][0]["estimates"]["accuracy"]
+    assert a["value"] is None and a["metric"] == "unknown"
+    assert r.plan["totals"]["accuracy"] == {"digits-cnn": None}
+    assert '"value": 0.0' not in json.dumps(r.plan["assignments"][0]["estimates"]["accuracy"])
+    text = render_plan_text(r.as_dict())
+    assert "unknown" in text and "accuracy 0" not in text
+
+
+@pytest.mark.parametrize("floor", [0, -5, 90])
+def test_no_accuracy_floor_admits_a_model_file_without_accuracy(catalog, tmp_path, floor):
+    """A floor of 0 (or below) let the placeholder 0 through; 90 rejected it as 'value 0,
+    by 100 %' and the explanation offered to relax the floor to 0."""
+    from planner.solve.render import render_plan_text
+    r = _solve_onnx(tmp_path, catalog, floor)
+    assert r.status == "infeasible"
+    rej = [x for x in r.rejected if x["budget"] == "accuracy"]
+    assert rej and all(x["value"] is None and x["by"] == "unknown" for x in rej)
+    c = next(c for c in r.conflicts if c["budget"] == "accuracy:digits-cnn")
+    assert c["relax_to"] is None
+    assert "no accuracy is known for it" in c["note"]
+    text = render_plan_text(r.as_dict())
+    assert "-> 0 gives" not in text and "no floor admits digits_cnn" in text
+
+
+def test_a_report_draws_no_accuracy_front_for_a_model_file_without_accuracy(catalog, tmp_path):
+    from planner.report.pareto import workload_fronts
+    from planner.spec import load_spec
+    from planner.solve.pipeline import solve_spec_file
+    p = tmp_path / "spec.yaml"
+    p.write_text(ONNX_SPEC.format(onnx=ROOT / "examples" / "models" / "digits_cnn.onnx",
+                                  floor=""))
+    r = solve_spec_file(p, catalog)
+    spec, _ = load_spec(p)
+    from planner.solve.pipeline import model_file_profiles
+    fronts = workload_fronts(spec, catalog, r.plan,
+                             extra_models=model_file_profiles(spec, str(tmp_path)))
+    assert fronts and not [f for f in fronts if "accuracy" in f.id]

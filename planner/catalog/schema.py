@@ -23,10 +23,14 @@ from planner.vocabulary import (
     PRECISIONS,
     FiniteFloat,
     Precision,
+    PriceKind,
     Score,
     Strict,
     Technique,
 )
+
+# the metric of a model whose accuracy nobody gave (an ONNX file without `accuracy`)
+UNKNOWN_METRIC = "unknown"
 
 UnitKind = Literal["cpu", "gpu", "dla", "npu", "tpu", "vpu", "dsp", "fpga"]
 
@@ -140,16 +144,13 @@ class PowerMode(Strict):
 class Power(Sourced):
     idle_w: quantity("W", gt=0) = Field(description="Power at idle with the model loaded (W).")
     modes: list[PowerMode] = Field(min_length=1, description="Power modes; the first is the default.")
-    accelerator_w: Watts | None = Field(default=None, gt=0, description="For an accelerator on a host: the accelerator's own power at full rate (W), the card, stick or module alone; idle_w and the modes are the whole system's (host under load plus this).")
-
-
-PriceKind = Literal["module", "dev-kit", "system"]
+    accelerator_w: quantity("W", gt=0) | None = Field(default=None, description="For an accelerator on a host: the accelerator's own power at full rate (W), the card, stick or module alone; idle_w and the modes are the whole system's (host under load plus this).")
 
 
 class Price(Sourced):
     usd: quantity("USD", gt=0) = Field(description="List price of one device (USD).")
     kind: PriceKind | None = Field(default=None, description="What the price buys: 'module' (a bare compute module that needs a carrier board), 'dev-kit' (a board that runs on its own: dev kit, SBC, MCU board) or 'system' (a finished product, or an accelerator priced together with its host). Unset: from form_factor and host (Device.price_kind).")
-    accelerator_usd: Usd | None = Field(default=None, gt=0, description="For an accelerator on a host: the accelerator's own list price (USD), the card, stick or module alone; usd is the whole system (this, the host and any adapter; Device.host_usd is the rest).")
+    accelerator_usd: quantity("USD", gt=0) | None = Field(default=None, description="For an accelerator on a host: the accelerator's own list price (USD), the card, stick or module alone; usd is the whole system (this, the host and any adapter; Device.host_usd is the rest).")
 
 
 class Device(Strict):
@@ -355,6 +356,13 @@ class ModelProfile(Strict):
         if self.task == "llm" and self.llm is None:
             raise ValueError("an llm model needs the llm: block (layers, kv_heads, head_dim, ...)")
         return self
+
+    @property
+    def accuracy_known(self) -> bool:
+        """False for a model with no accuracy figure (a model file given without one: metric
+        'unknown'); its options hold 0 as a placeholder that no floor accepts and no output
+        shows as a number."""
+        return self.metric != UNKNOWN_METRIC
 
     def option(self, precision: str, technique: str | None = None) -> Option:
         cands = [o for o in self.options if o.precision == precision

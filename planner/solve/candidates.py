@@ -101,12 +101,20 @@ def workload_tasks(w: SpecWorkload, catalog: Catalog) -> set[str]:
     return {catalog.models[m].task for m in (w.models or ()) if m in catalog.models}
 
 
+def admits_price_kind(spec: Spec, dev: Device) -> bool:
+    """The device's price is of a kind the spec's cost compares (budgets.price_kinds)."""
+    kinds = spec.budgets.price_kinds
+    return kinds is None or dev.price_kind in kinds
+
+
 def device_types(spec: Spec, catalog: Catalog, *, honour_lists: bool) -> list[DeviceType]:
     out = []
     head = 1.0 - spec.budgets.memory_headroom_pct / 100.0
     for dev in sorted(catalog.devices.values(), key=lambda d: d.id):
         if honour_lists and not (spec.devices.admits(dev.id) and spec.families.admits(dev.family)):
             continue
+        if not admits_price_kind(spec, dev):
+            continue        # not a list to relax: what the cost compares (like with like)
         for m in dev.power.modes:
             out.append(DeviceType(len(out), dev, m.id, m.power_w, dev.power.idle_w,
                                   dev.price.usd, dev.memory.available_gb * head,
@@ -368,8 +376,16 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
         # among COCO detectors, MATH-500 among MMLU LLMs) cannot be said to reach it
         bad = bad | np.array([o.model.metric != catalog.task_metric(o.model.task)
                               for o in options]).reshape(-1, 1)
+        # an option with no known accuracy (a model file given without one) never meets a
+        # floor, whatever the floor: its value is unknown (NaN here, None in the output)
+        unknown = np.array([not o.model.accuracy_known for o in options]).reshape(-1, 1)
+        bad = bad | unknown
+        acc_shown = np.where(unknown, np.nan, acc)
         checks.append((f"accuracy:{w.name}", np.broadcast_to(bad, shape),
-                       np.broadcast_to(acc, shape), w.accuracy_floor))
+                       np.broadcast_to(acc_shown, shape), w.accuracy_floor))
+        if explain and unknown.any():
+            # no floor to relax admits them: the explanation leaves them out
+            g.runs = g.runs & ~unknown
     if b.power_w is not None:
         checks.append(("power", np.broadcast_to(power > b.power_w, shape),
                        np.broadcast_to(power, shape), b.power_w))
@@ -618,7 +634,9 @@ class _Rejections:
                 bad.append(bk)
                 val.append(vk)
                 lim.append(lk)
-                rel.append(np.abs(vk - lk) / np.maximum(np.abs(lk), 1e-12))
+                # an unknown value (an accuracy nobody gave) counts as missing by 100 %
+                rel.append(np.where(np.isnan(vk), 1.0,
+                                    np.abs(vk - lk) / np.maximum(np.abs(lk), 1e-12)))
             count = np.zeros(bad[0].shape, dtype=int)
             total = np.zeros(bad[0].shape)
             for bk, rk in zip(bad, rel):      # in check order, as a sum over the violations
@@ -636,7 +654,9 @@ class _Rejections:
                           for k, (name, *_) in enumerate(self.checks) if bad[k][r, j]]
                 v_list.sort(key=lambda x: (-round(x[0], 2), _HEADLINE.index(x[1].split(":")[0])))
                 viol = [{"budget": n.split(":")[0], "value": round(v, 4), "limit": round(lim_, 4),
-                         "by": f"{x * 100:.0f} %"} for x, n, v, lim_ in v_list]
+                         "by": f"{x * 100:.0f} %"} if v == v else
+                        {"budget": n.split(":")[0], "value": None, "limit": round(lim_, 4),
+                         "by": "unknown"} for x, n, v, lim_ in v_list]
                 o = self.options[i]
                 out.append({"workload": self.wname, "model": o.model.id,
                             "precision": o.precision, "technique": o.technique,

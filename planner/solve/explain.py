@@ -240,9 +240,9 @@ def _relax(b: str, spec, catalog, workers, extra_models) -> dict:
                            if c.latency_ms > w.latency_budget_ms})
         else:
             hib = all(c.model.higher_is_better for c in cs.per_workload[wi])
-            vals = sorted({c.accuracy for c in cs.per_workload[wi]
-                           if (c.accuracy < w.accuracy_floor if hib
-                               else c.accuracy > w.accuracy_floor)}, reverse=hib)
+            vals = sorted({c.accuracy for c in cs.per_workload[wi] if c.model.accuracy_known
+                           and (c.accuracy < w.accuracy_floor if hib
+                                else c.accuracy > w.accuracy_floor)}, reverse=hib)
         lo, hi, found = 0, len(vals) - 1, None
         while lo <= hi:
             mid = (lo + hi) // 2
@@ -251,7 +251,11 @@ def _relax(b: str, spec, catalog, workers, extra_models) -> dict:
             else:
                 lo = mid + 1
         if found is None:
-            return out | {"relax_to": None, "plan": None}
+            unknown = sorted({c.model.id for c in cs.per_workload[wi]
+                              if not c.model.accuracy_known}) if kind == "accuracy" else []
+            return out | {"relax_to": None, "plan": None} | (
+                {"note": f"no floor admits {', '.join(unknown)}: no accuracy is known for it "
+                         "(give the model file's accuracy)"} if unknown else {})
         val = found
         new = _with_workload(spec, wname, **{field: val})
     elif b.startswith("rate:"):

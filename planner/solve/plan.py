@@ -95,6 +95,18 @@ def price_parts(dev, mode_id: str | None = None) -> dict | None:
     return out
 
 
+def cost_mixes_kinds(spec: Spec, catalog: Catalog):
+    """The spec's cost budget compares module prices with dev-kit or system prices among the
+    devices it allows (MixedKinds), or None: like with like, budgets.price_kinds given, or
+    no cost budget."""
+    from planner.catalog.prices import mixed_cost_kinds
+    if spec.budgets.price_kinds is not None:
+        return None
+    allowed = [d for _, d in sorted(catalog.devices.items())
+               if spec.devices.admits(d.id) and spec.families.admits(d.family)]
+    return mixed_cost_kinds(allowed, spec.budgets.cost_usd)
+
+
 def parts_text(parts: dict) -> str:
     """`price_parts` in words: 'of which the accelerator 2 W, $24.99 and the host
     desktop-x86-host 150 W, $1000'."""
@@ -180,6 +192,9 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
     chosen = [cs.per_workload[wi][k] for wi, (k, _) in enumerate(sol.choice)]
     slack = budget_slack(spec, assignments, totals, per_instance, chosen, intervals)
     out = {"devices": bill, "assignments": assignments, "totals": totals, "slack": slack}
+    mixed = cost_mixes_kinds(spec, catalog)
+    if mixed is not None:
+        out["cost_compares"] = {"price_kinds": mixed.counts, "note": mixed.message()}
     marginal = [r["budget"] for r in slack if r.get("marginal")]
     if marginal:
         out["marginal"] = marginal

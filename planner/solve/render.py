@@ -127,6 +127,9 @@ def _plan_notes(plan: dict) -> list[str]:
     """What the table's figures rest on: estimated accuracies with their ranges, and the
     techniques that are a training run of their own (QAT, pruning)."""
     notes = []
+    if plan.get("cost_compares"):
+        notes.append(f"  cost: {plan['cost_compares']['note']}; budgets.price_kinds says "
+                     "which kinds to compare")
     for a in plan["assignments"]:
         acc = a["estimates"]["accuracy"]
         what = f"{a['model']} {a['precision'].upper()}/{a['technique']}"
