@@ -16,7 +16,7 @@ from pydantic import (
 
 from planner.errors import InputError
 from planner.units import quantity
-from planner.vocabulary import FiniteFloat, Precision, Score, Strict, Technique, whole
+from planner.vocabulary import FiniteFloat, Precision, PriceKind, Score, Strict, Technique, whole
 from planner.yamlio import Positions, load_mapping, validation_error
 
 SPEC_API_VERSION = "edgeplan/v1"
@@ -83,6 +83,7 @@ class SpecBudgets(Strict):
     """The spec's deployment-wide budgets."""
     power_w: quantity("W", gt=0) | None = Field(default=None, description="Total power of all devices in their chosen power modes ('10 W').")
     cost_usd: quantity("USD", gt=0) | None = Field(default=None, description="Total device price ('$500').")
+    price_kinds: list[PriceKind] | None = Field(default=None, min_length=1, description="What the cost compares: only devices whose catalog price is of these kinds are candidates ('[dev-kit, system]': boards and systems that run as bought; a 'module' price leaves out its carrier board). Unset: every kind (lint EP506 warns when a cost budget then compares module prices with the others).")
     max_devices: whole(ge=1, le=16) = Field(default=1, description="Most devices the deployment may use.")
     memory_headroom_pct: quantity("%", lt=90) = Field(default=10.0, description="Memory kept free on every device ('10 %').")
     compute_headroom_pct: quantity("%", lt=90) = Field(default=10.0, description="Compute time kept free on every unit ('10 %').")

@@ -32,6 +32,16 @@ def pct(share: float) -> str:
     return f"{share * 100:.0f} %"
 
 
+def accuracy_change(drop_points: float) -> str:
+    """An accuracy change in words, from a drop in points (FP32 minus converted): "a drop of
+    0.28 points", "a gain of 0.11 points" or "no change" (at two decimals), never a drop with
+    a sign in front."""
+    d = round(drop_points, 2)
+    if d == 0:
+        return "no change"
+    return f"a {'drop' if d > 0 else 'gain'} of {abs(d):.2f} points"
+
+
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 

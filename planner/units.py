@@ -94,7 +94,9 @@ def parse_quantity(value: object, unit: str) -> float:
             want_dim, want_factor = _DIM_OF_FIELD_UNIT[unit]
             if dim != want_dim:
                 raise ValueError(f"{value!r} is not a {want_dim} quantity (expected {unit})")
-            x = x * factor / want_factor
+            # 15 significant digits: the decimal the text meant, not the binary noise of
+            # the conversion (400 KB is 0.0004 GB, not 0.00039999999999999996)
+            x = float(f"{x * factor / want_factor:.15g}")
     else:
         raise ValueError(f"expected a quantity in {unit}, got {type(value).__name__}")
     if not math.isfinite(x):

@@ -25,6 +25,9 @@ BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5625}
 
 
 Technique = Literal["baseline", "ptq", "qat", "weight-only", "pruned", "distilled"]
+# what a catalog price buys: a bare compute module (needs a carrier board), a board that runs
+# on its own, or a system (a finished product, or an accelerator with its host)
+PriceKind = Literal["module", "dev-kit", "system"]
 
 
 TECHNIQUES: tuple[str, ...] = ("baseline", "ptq", "qat", "weight-only", "pruned", "distilled")

@@ -166,6 +166,9 @@ def _check_references(cat: Catalog, where) -> None:
             if dev.host is not None and dev.host not in cat.devices:
                 raise pos.error(CatalogError, f"unknown host device {dev.host!r}"
                                 f"{did_you_mean(dev.host, cat.devices)}", path + ("host",))
+            share = dev.accelerator_share_problem()
+            if share is not None:
+                raise pos.error(CatalogError, share[1], path + share[0])
             for j, u in enumerate(dev.units):
                 if u.op_support != "full" and u.op_support not in cat.op_support:
                     raise pos.error(CatalogError, f"unknown op_support class {u.op_support!r}"

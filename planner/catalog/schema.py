@@ -23,10 +23,14 @@ from planner.vocabulary import (
     PRECISIONS,
     FiniteFloat,
     Precision,
+    PriceKind,
     Score,
     Strict,
     Technique,
 )
+
+# the metric of a model whose accuracy nobody gave (an ONNX file without `accuracy`)
+UNKNOWN_METRIC = "unknown"
 
 UnitKind = Literal["cpu", "gpu", "dla", "npu", "tpu", "vpu", "dsp", "fpga"]
 
@@ -140,14 +144,13 @@ class PowerMode(Strict):
 class Power(Sourced):
     idle_w: quantity("W", gt=0) = Field(description="Power at idle with the model loaded (W).")
     modes: list[PowerMode] = Field(min_length=1, description="Power modes; the first is the default.")
-
-
-PriceKind = Literal["module", "dev-kit", "system"]
+    accelerator_w: quantity("W", gt=0) | None = Field(default=None, description="For an accelerator on a host: the accelerator's own power at full rate (W), the card, stick or module alone; idle_w and the modes are the whole system's (host under load plus this).")
 
 
 class Price(Sourced):
     usd: quantity("USD", gt=0) = Field(description="List price of one device (USD).")
     kind: PriceKind | None = Field(default=None, description="What the price buys: 'module' (a bare compute module that needs a carrier board), 'dev-kit' (a board that runs on its own: dev kit, SBC, MCU board) or 'system' (a finished product, or an accelerator priced together with its host). Unset: from form_factor and host (Device.price_kind).")
+    accelerator_usd: quantity("USD", gt=0) | None = Field(default=None, description="For an accelerator on a host: the accelerator's own list price (USD), the card, stick or module alone; usd is the whole system (this, the host and any adapter; Device.host_usd is the rest).")
 
 
 class Device(Strict):
@@ -173,6 +176,31 @@ class Device(Strict):
             if dup:
                 raise ValueError(f"duplicate {what} id {sorted(dup)[0]!r}")
         return self
+
+    def accelerator_share_problem(self) -> tuple[tuple, str] | None:
+        """What is wrong with the accelerator's own share of price and power (the field's
+        path and the message), or None: a share belongs to a device on a host, and is part of
+        the system's figure."""
+        for path, value, total, what in (
+                (("price", "accelerator_usd"), self.price.accelerator_usd, self.price.usd,
+                 "price.usd"),
+                (("power", "accelerator_w"), self.power.accelerator_w,
+                 max(m.power_w for m in self.power.modes), "the max power mode")):
+            if value is None:
+                continue
+            if self.host is None:
+                return path, (f"{path[1]} is the accelerator's own share of a device on a "
+                              "host; this device has no host")
+            if value > total:
+                return path, f"{path[1]} ({value:g}) exceeds {what} ({total:g}), which includes it"
+        return None
+
+    @property
+    def host_usd(self) -> float | None:
+        """For an accelerator on a host with its own price given: the rest of price.usd, the
+        host and any adapter (None otherwise)."""
+        a = self.price.accelerator_usd
+        return None if a is None else round(self.price.usd - a, 2)
 
     @property
     def default_unit(self) -> ComputeUnit:
@@ -328,6 +356,13 @@ class ModelProfile(Strict):
         if self.task == "llm" and self.llm is None:
             raise ValueError("an llm model needs the llm: block (layers, kv_heads, head_dim, ...)")
         return self
+
+    @property
+    def accuracy_known(self) -> bool:
+        """False for a model with no accuracy figure (a model file given without one: metric
+        'unknown'); its options hold 0 as a placeholder that no floor accepts and no output
+        shows as a number."""
+        return self.metric != UNKNOWN_METRIC
 
     def option(self, precision: str, technique: str | None = None) -> Option:
         cands = [o for o in self.options if o.precision == precision

@@ -7,6 +7,7 @@ import json
 import click
 
 from planner.cli.common import catalog_option, load_catalog_for_cli
+from planner.text import accuracy_change
 
 
 def _progress_printer(quiet: bool):
@@ -117,7 +118,7 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
     if "accuracy" in v:
         a = v["accuracy"]
         lines.append(f"  accuracy on eval data ({a['samples']}): FP32 {a['fp32_pct']:.2f}% -> "
-                     f"{a['converted_pct']:.2f}% ({a['drop_points']:+.2f} points drop)")
+                     f"{a['converted_pct']:.2f}% ({accuracy_change(a['drop_points'])})")
     lat = v["latency_ms"]
     lines.append(f"  host latency (median): FP32 {lat['fp32']['median_ms']:.3f} ms, converted "
                  f"{lat['converted']['median_ms']:.3f} ms")

@@ -24,7 +24,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from planner.catalog.loader import Catalog
-from planner.catalog.schema import ComputeUnit, Device
+from planner.catalog.schema import UNKNOWN_METRIC, ComputeUnit, Device
 from planner.errors import EstimateError, UnknownIdError, did_you_mean
 from planner.estimate.cache import calibration_for
 from planner.estimate.roofline import (
@@ -134,6 +134,8 @@ class Estimate:
         out["power_w"] = self.power_w.as_dict()
         out["energy_mj"] = self.energy_mj.as_dict()
         out["accuracy"] = {**self.accuracy.as_dict(), "metric": self.accuracy_metric}
+        if self.accuracy_metric == UNKNOWN_METRIC:
+            out["accuracy"]["value"] = None     # no accuracy was given: not a 0
         out["notes"] = list(self.notes)
         return out
 

@@ -35,7 +35,10 @@ def render_estimate_text(d: dict) -> str:
     lines.append(f"  energy       {_fmt_q(d['energy_mj'])} per inference")
     a = d["accuracy"]
     rng = f", range {a['low']:g}-{a['high']:g}" if "low" in a else ""
-    lines.append(f"  accuracy     {a['value']:g} {a['metric']}  ({a['provenance']}{rng})")
+    if a["value"] is None:
+        lines.append("  accuracy     unknown (no accuracy was given for this model)")
+    else:
+        lines.append(f"  accuracy     {a['value']:g} {a['metric']}  ({a['provenance']}{rng})")
     for n in d["notes"]:
         lines.append(f"  note: {n}")
     return "\n".join(lines)

@@ -242,8 +242,10 @@ class SpecContext(BaseContext):
 
     def allowed_devices(self) -> list:
         s = self.spec
+        kinds = s.budgets.price_kinds
         return [d for _, d in sorted(self.catalog.devices.items())
-                if s.devices.admits(d.id) and s.families.admits(d.family)]
+                if s.devices.admits(d.id) and s.families.admits(d.family)
+                and (kinds is None or d.price_kind in kinds)]
 
     def candidate_models(self, w) -> list:
         """The catalog models a workload may use (model_files are not in the catalog)."""

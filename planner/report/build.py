@@ -167,6 +167,15 @@ def _q(d: dict | None) -> dict | None:
     return out
 
 
+def _unknown_accuracy(acc: dict) -> dict:
+    """The accuracy cell of a model file given without an accuracy: 'unknown', not a 0."""
+    if acc.get("value") is not None:
+        return {}
+    return {"accuracy": {"value": None, "unit": "", "provenance": "no figure given",
+                         "text": "unknown", "interval": None, "bottleneck": None},
+            "metric": ""}
+
+
 def _assignment_rows(plan: dict) -> list[dict]:
     rows = []
     for a in plan["assignments"]:
@@ -185,6 +194,7 @@ def _assignment_rows(plan: dict) -> list[dict]:
             "memory": _q(e["memory_gb"]), "power": _q(e.get("power_w")),
             "energy": _q(e.get("energy_mj")), "accuracy": _q(e["accuracy"]),
             "metric": e["accuracy"].get("metric", e["accuracy"].get("unit", "")),
+            **_unknown_accuracy(e["accuracy"]),
             "requires": a.get("requires"),
             "notes": list(e.get("notes") or [])})
     return rows

@@ -202,7 +202,8 @@ def _labels(c, modes: dict[str, int]) -> tuple[str, str]:
     short = f"{c.model.id} {c.precision.upper()}{tech} · {dev}"
     detail = (f"{c.model.id} {c.precision.upper()}/{c.technique} on {c.dtype.device.id} "
               f"[{c.dtype.mode_id}] {c.unit}/{c.runtime}: {c.latency_ms:.3g} ms, "
-              f"{c.accuracy:g} {c.model.metric}, {c.dtype.power_w:g} W, {c.memory_gb:.3g} GB")
+              f"{f'{c.accuracy:g} {c.model.metric}' if c.model.accuracy_known else 'accuracy unknown'}, "
+              f"{c.dtype.power_w:g} W, {c.memory_gb:.3g} GB")
     return short, detail
 
 
@@ -238,7 +239,9 @@ def workload_fronts(spec, catalog, plan: dict | None = None, *, extra_models=Non
         limits_x = ([{"axis": "x", "value": w.latency_budget_ms,
                       "label": f"latency budget {w.latency_budget_ms:g} ms"}]
                     if w.latency_budget_ms is not None else [])
-        metrics = sorted({(c.model.metric, c.model.higher_is_better) for c in cands})
+        # no accuracy front for options whose accuracy nobody gave (model files without one)
+        metrics = sorted({(c.model.metric, c.model.higher_is_better) for c in cands
+                          if c.model.accuracy_known})
         for metric, hib in metrics:
             mine = [c for c in cands if (c.model.metric, c.model.higher_is_better) ==
                     (metric, hib)]
@@ -340,6 +343,8 @@ def plan_totals(plan: dict, catalog=None) -> dict:
     acc = 0.0
     for a in plan["assignments"]:
         v = a["estimates"]["accuracy"]["value"]
+        if v is None:           # no accuracy known (a model file given without one)
+            continue
         hib = True
         if catalog is not None and a["model"] in catalog.models:
             hib = catalog.models[a["model"]].higher_is_better

@@ -101,12 +101,20 @@ def workload_tasks(w: SpecWorkload, catalog: Catalog) -> set[str]:
     return {catalog.models[m].task for m in (w.models or ()) if m in catalog.models}
 
 
+def admits_price_kind(spec: Spec, dev: Device) -> bool:
+    """The device's price is of a kind the spec's cost compares (budgets.price_kinds)."""
+    kinds = spec.budgets.price_kinds
+    return kinds is None or dev.price_kind in kinds
+
+
 def device_types(spec: Spec, catalog: Catalog, *, honour_lists: bool) -> list[DeviceType]:
     out = []
     head = 1.0 - spec.budgets.memory_headroom_pct / 100.0
     for dev in sorted(catalog.devices.values(), key=lambda d: d.id):
         if honour_lists and not (spec.devices.admits(dev.id) and spec.families.admits(dev.family)):
             continue
+        if not admits_price_kind(spec, dev):
+            continue        # not a list to relax: what the cost compares (like with like)
         for m in dev.power.modes:
             out.append(DeviceType(len(out), dev, m.id, m.power_w, dev.power.idle_w,
                                   dev.price.usd, dev.memory.available_gb * head,
@@ -369,8 +377,16 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
         other_metric = {i: o.model.metric for i, o in enumerate(options)
                         if o.model.metric != catalog.task_metric(o.model.task)}
         bad = bad | np.array([i in other_metric for i in range(len(options))]).reshape(-1, 1)
+        # an option with no known accuracy (a model file given without one) never meets a
+        # floor, whatever the floor: its value is unknown (NaN here, None in the output)
+        unknown = np.array([not o.model.accuracy_known for o in options]).reshape(-1, 1)
+        bad = bad | unknown
+        acc_shown = np.where(unknown, np.nan, acc)
         checks.append((f"accuracy:{w.name}", np.broadcast_to(bad, shape),
-                       np.broadcast_to(acc, shape), w.accuracy_floor))
+                       np.broadcast_to(acc_shown, shape), w.accuracy_floor))
+        if explain and unknown.any():
+            # no floor to relax admits them: the explanation leaves them out
+            g.runs = g.runs & ~unknown
     else:
         other_metric = {}
     if b.power_w is not None:
@@ -624,7 +640,9 @@ class _Rejections:
                 bad.append(bk)
                 val.append(vk)
                 lim.append(lk)
-                rel.append(np.abs(vk - lk) / np.maximum(np.abs(lk), 1e-12))
+                # an unknown value (an accuracy nobody gave) counts as missing by 100 %
+                rel.append(np.where(np.isnan(vk), 1.0,
+                                    np.abs(vk - lk) / np.maximum(np.abs(lk), 1e-12)))
             count = np.zeros(bad[0].shape, dtype=int)
             total = np.zeros(bad[0].shape)
             for bk, rk in zip(bad, rel):      # in check order, as a sum over the violations
@@ -659,6 +677,8 @@ def _violation(name, value, limit, rel, other_metric) -> dict:
     """One broken budget of a rejected option: value, limit and by how much; an accuracy
     scored in another metric than the floor's is not comparable, and says so."""
     budget = name.split(":")[0]
+    if value != value:          # NaN: a model file with no known accuracy
+        return {"budget": budget, "value": None, "limit": round(limit, 4), "by": "unknown"}
     row = {"budget": budget, "value": round(value, 4), "limit": round(limit, 4),
            "by": f"{rel * 100:.0f} %"}
     if budget == "accuracy" and other_metric:

@@ -457,9 +457,10 @@ def _relax(b: str, spec, ctx):
             vals = sorted({round(c.latency_ms, 6) for c in cs.per_workload[wi]
                            if limit is None or c.latency_ms > limit})
         else:
-            # a floor is read in the task's metric: options scored in another are no value
-            same = [c for c in cs.per_workload[wi]
-                    if c.model.metric == catalog.task_metric(c.model.task)]
+            # a floor is read in the task's metric: options scored in another, or with no
+            # known accuracy, are no value
+            same = [c for c in cs.per_workload[wi] if c.model.accuracy_known
+                    and c.model.metric == catalog.task_metric(c.model.task)]
             hib = all(c.model.higher_is_better for c in same)
             vals = sorted({c.accuracy for c in same
                            if limit is None or (c.accuracy < limit if hib
@@ -472,7 +473,11 @@ def _relax(b: str, spec, ctx):
             else:
                 lo = mid + 1
         if found is None:
-            return out | {"relax_to": None}, None
+            unknown = sorted({c.model.id for c in cs.per_workload[wi]
+                              if not c.model.accuracy_known}) if kind == "accuracy" else []
+            return out | {"relax_to": None} | (
+                {"note": f"no floor admits {', '.join(unknown)}: no accuracy is known for it "
+                         "(give the model file's accuracy)"} if unknown else {}), None
         return out | {"relax_to": found}, _with_workload(spec, wname, **{field: found})
     if b.startswith("rate:"):
         wname = b.split(":", 1)[1]
@@ -799,5 +804,5 @@ def _improves(trial: Spec, catalog: Catalog, objective: dict, workers: int,
 
 
 def _scale(term: str) -> float:
-    return {"power": scales.MW, "cost": scales.CENTS, "memory": scales.MB, "latency": scales.US,
+    return {"power": scales.MW, "cost": scales.CENTS, "memory": scales.KB, "latency": scales.US,
             "accuracy": scales.CENTI, "energy": scales.MW, "devices": 1.0}.get(term, 1.0)

@@ -82,6 +82,51 @@ def instance_average_power(idle_w: float, dyn_w: float, mode_power_w: float) -> 
     return min(idle_w + dyn_w, mode_power_w)
 
 
+def price_parts(dev, mode_id: str | None = None) -> dict | None:
+    """An accelerator on a host, split: the accelerator's own price and power, and the host's
+    (the rest of the system: host and any adapter), where the catalog gives the accelerator's
+    share; None otherwise."""
+    a_usd, a_w = dev.price.accelerator_usd, dev.power.accelerator_w
+    if dev.host is None or (a_usd is None and a_w is None):
+        return None
+    out: dict = {"host": dev.host}
+    if a_usd is not None:
+        out["accelerator_usd"] = a_usd
+        out["host_usd"] = dev.host_usd
+    if a_w is not None:
+        out["accelerator_w"] = a_w
+        out["host_w"] = round(dev.mode(mode_id).power_w - a_w, 4)
+    return out
+
+
+def cost_mixes_kinds(spec: Spec, catalog: Catalog):
+    """The spec's cost budget compares module prices with dev-kit or system prices among the
+    devices it allows (MixedKinds), or None: like with like, budgets.price_kinds given, or
+    no cost budget."""
+    from planner.catalog.prices import mixed_cost_kinds
+    if spec.budgets.price_kinds is not None:
+        return None
+    allowed = [d for _, d in sorted(catalog.devices.items())
+               if spec.devices.admits(d.id) and spec.families.admits(d.family)]
+    return mixed_cost_kinds(allowed, spec.budgets.cost_usd)
+
+
+def parts_text(parts: dict) -> str:
+    """`price_parts` in words: 'of which the accelerator 2 W, $24.99 and the host
+    desktop-x86-host 150 W, $1000'."""
+    def side(kind):
+        vals = [f"{parts[kind + '_w']:g} W" if kind + "_w" in parts else None,
+                f"${parts[kind + '_usd']:g}" if kind + "_usd" in parts else None]
+        return ", ".join(v for v in vals if v)
+    return (f"of which the accelerator {side('accelerator')} and the host {parts['host']} "
+            f"{side('host')}")
+
+
+# memory figures (GB) are rounded to whole kilobytes: fixed decimals keep the output stable,
+# and a coarser step would show a microcontroller's few hundred KB as 0
+MEMORY_DECIMALS = 6
+
+
 def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> dict:
     where, bill = _instances(sol.slot_type, cs)
     for b in bill:
@@ -90,6 +135,9 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
         b["unit_price_usd"] = dev.price.usd
         b["price_kind"] = dev.price_kind
         b["mode_power_w"] = dev.mode(b["power_mode"]).power_w
+        parts = price_parts(dev, b["power_mode"])
+        if parts:
+            b["parts"] = parts
     assignments = []
     intervals = []                  # per assignment: the estimator's intervals (unrounded)
     per_instance: dict[tuple, dict] = {}
@@ -137,8 +185,9 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
                            for a in assignments},
               "per_device": [
                   {"device": d["device"], "power_mode": d["power_mode"],
-                   "instance": d["instance"], "memory_gb": round(d["memory_gb"], 4),
-                   "memory_available_gb": round(d["memory_available_gb"], 4),
+                   "instance": d["instance"],
+                   "memory_gb": round(d["memory_gb"], MEMORY_DECIMALS),
+                   "memory_available_gb": round(d["memory_available_gb"], MEMORY_DECIMALS),
                    "unit_share": {u: round(v, 4) for u, v in sorted(d["unit_share"].items())},
                    "average_power_w": round(instance_average_power(
                        d["idle_w"], d["dyn_power_w"], d["mode_power_w"]), 4),
@@ -147,6 +196,9 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
     chosen = [cs.per_workload[wi][k] for wi, (k, _) in enumerate(sol.choice)]
     slack = budget_slack(spec, assignments, totals, per_instance, chosen, intervals)
     out = {"devices": bill, "assignments": assignments, "totals": totals, "slack": slack}
+    mixed = cost_mixes_kinds(spec, catalog)
+    if mixed is not None:
+        out["cost_compares"] = {"price_kinds": mixed.counts, "note": mixed.message()}
     marginal = [r["budget"] for r in slack if r.get("marginal")]
     if marginal:
         out["marginal"] = marginal
@@ -212,10 +264,10 @@ def budget_slack(spec: Spec, assignments, totals, per_instance, chosen,
     out = []
     is_robust = R.active()
 
-    def row(budget, limit, used, unit, higher_ok=False, interval=None, central=None):
+    def row(budget, limit, used, unit, higher_ok=False, interval=None, central=None, nd=4):
         sl = (used - limit) if higher_ok else (limit - used)
-        out.append({"budget": budget, "limit": round(limit, 4), "used": round(used, 4),
-                    "unit": unit, "slack": round(sl, 4),
+        out.append({"budget": budget, "limit": round(limit, nd), "used": round(used, nd),
+                    "unit": unit, "slack": round(sl, nd),
                     "slack_pct": round(100.0 * sl / abs(limit), 2) if limit else None})
         if intervals is not None:
             _interval_row(out[-1], interval, higher_ok, is_robust, central)
@@ -227,7 +279,8 @@ def budget_slack(spec: Spec, assignments, totals, per_instance, chosen,
     row("devices", b.max_devices, totals["devices"], "devices")
     cap = 1.0 - b.compute_headroom_pct / 100.0
     for _, d in sorted(per_instance.items()):
-        row(f"memory:{d['device']}#{d['instance']}", d["memory_cap_gb"], d["memory_gb"], "GB")
+        row(f"memory:{d['device']}#{d['instance']}", d["memory_cap_gb"], d["memory_gb"], "GB",
+            nd=MEMORY_DECIMALS)
         for u, share in sorted(d["unit_share"].items()):
             if share > 0:
                 iv = d.get("share_interval", {}).get(u)

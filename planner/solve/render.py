@@ -2,6 +2,8 @@
 `bundle` read, and the text table `solve` prints."""
 from __future__ import annotations
 
+from planner.solve.plan import parts_text
+
 
 def _q(d: dict) -> str:
     s = f"{d['value']:.3g}"
@@ -26,6 +28,8 @@ def render_plan_text(res: dict) -> str:
             lines.append(f"  {d['count']} x {d['id']} [{d['power_mode']}]  "
                          f"{d['mode_power_w']:g} W  ${d['unit_price_usd']:g}"
                          f"{' ' + d['price_kind'] if d.get('price_kind') else ''}  ({d['name']})")
+            if d.get("parts"):
+                lines.append(f"      {parts_text(d['parts'])}")
         lines.append("")
         lines.append("assignments:")
         head = ("workload", "model", "prec/technique", "device#", "unit/runtime", "latency ms",
@@ -109,6 +113,9 @@ def _plan_notes(plan: dict) -> list[str]:
     """What the table's figures rest on: estimated accuracies with their ranges, and the
     techniques that are a training run of their own (QAT, pruning)."""
     notes = []
+    if plan.get("cost_compares"):
+        notes.append(f"  cost: {plan['cost_compares']['note']}; budgets.price_kinds says "
+                     "which kinds to compare")
     for a in plan["assignments"]:
         acc = a["estimates"]["accuracy"]
         what = f"{a['model']} {a['precision'].upper()}/{a['technique']}"

@@ -28,7 +28,7 @@ class SpecCostUnreachable(Rule):
 
         apiVersion: edgeplan/v1
         kind: Spec
-        budgets: {cost_usd: 300}
+        budgets: {cost_usd: 300, price_kinds: [dev-kit, system]}
         families: {allow: [jetson]}
         workloads:
           - {name: det, task: detection}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 # integer scales: CP-SAT works on integers
 MW = 1000.0        # W -> mW
 CENTS = 100.0      # USD -> cents
-MB = 1000.0        # GB -> MB
+KB = 1e6           # GB -> KB (an MCU has a few hundred KB: MB units would round it to 0)
 PERMYRIAD = 10000  # share of a unit's time
 US = 1000.0        # ms -> microseconds
 CENTI = 100.0      # accuracy points -> hundredths
