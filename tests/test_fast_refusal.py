@@ -45,14 +45,13 @@ CASES = [too_many_workloads, duplicate_key, bad_quantity]
 @pytest.mark.parametrize("make", CASES, ids=lambda f: f.__name__)
 @pytest.mark.parametrize("verb", ["solve", "report"])
 def test_bad_spec_is_refused_before_the_catalog_is_loaded(tmp_path, monkeypatch, make, verb):
-    import planner.cli.common as common
+    import importlib
 
     def no_catalog(*a, **k):
         raise AssertionError("the catalog was loaded before the spec was validated")
-    monkeypatch.setattr(common, "load_catalog_for_cli", no_catalog)
-    for mod in ("planner.cli.solve_cmd", "planner.cli.report_cmd"):
-        if mod in sys.modules:
-            monkeypatch.setattr(sys.modules[mod], "load_catalog_for_cli", no_catalog)
+    # imported before patching, so that the patch is undone where it was made
+    for mod in ("planner.cli.common", "planner.cli.solve_cmd", "planner.cli.report_cmd"):
+        monkeypatch.setattr(importlib.import_module(mod), "load_catalog_for_cli", no_catalog)
     path, where, words = make(tmp_path)
     args = [verb, str(path)] + (["-o", str(tmp_path / "r.html")] if verb == "report" else [])
     r = CliRunner().invoke(main, args)
