@@ -336,7 +336,7 @@ def test_a_model_file_without_accuracy_is_not_shown_as_accuracy_0(catalog, tmp_p
     assert "unknown" in text and "accuracy 0" not in text
 
 
-@pytest.mark.parametrize("floor", [pytest.param(0, marks=pytest.mark.xfail(strict=True, reason="after merging explain: the smallest-corrections list still offers a floor of 0 for a model file with no accuracy")), 90])
+@pytest.mark.parametrize("floor", [0, 90])
 def test_no_accuracy_floor_admits_a_model_file_without_accuracy(catalog, tmp_path, floor):
     """A floor of 0 let the placeholder 0 through; 90 rejected it as 'value 0,
     by 100 %' and the explanation offered to relax the floor to 0."""

@@ -476,8 +476,8 @@ def _relax(b: str, spec, ctx):
             unknown = sorted({c.model.id for c in cs.per_workload[wi]
                               if not c.model.accuracy_known}) if kind == "accuracy" else []
             return out | {"relax_to": None} | (
-                {"note": f"no floor admits {', '.join(unknown)}: no accuracy is known for it "
-                         "(give the model file's accuracy)"} if unknown else {}), None
+                {"note": f"no floor admits {', '.join(unknown)}: no accuracy is known for it"
+                         "; drop the floor, then measure it with `edgeplan bundle --eval-data`"} if unknown else {}), None
         return out | {"relax_to": found}, _with_workload(spec, wname, **{field: found})
     if b.startswith("rate:"):
         wname = b.split(":", 1)[1]

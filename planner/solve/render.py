@@ -165,7 +165,8 @@ def _change(row: dict) -> str:
     rt = row.get("relax_to")
     unit = row.get("unit") or ""
     if rt is None:
-        return f"{_budget(row)}: lift it (no limit of it was found that keeps a plan)"
+        why = row.get("note") or "no limit of it was found that keeps a plan"
+        return f"{_budget(row)}: lift it ({why})"
     if isinstance(rt, dict):
         verb = "add" if "add" in rt else "remove"
         return f"{row['budget']}: {verb} {', '.join(rt[verb])}"
