@@ -278,3 +278,22 @@ def test_report_of_two_conflicts_does_not_claim_any_one_budget_fixes_it(catalog)
     md = render_report(rep, "md")
     assert "2 separate conflicts" in md
     assert "Relaxing any one of them" not in md
+
+
+def test_lint_names_each_conflict_a_budget_is_in_and_its_own_correction(catalog, tmp_path):
+    """EP105 used to lump both conflicts into one list ('budgets a, b, c, d conflict') and
+    told latency and rate 'relaxing this budget alone does not restore a plan'."""
+    from planner.cli.lint_cmd import spec_feasibility
+    from planner.lint.engine import lint_paths
+    rep = lint_paths([str(TWO_CONFLICTS)], catalog=catalog, feasibility=spec_feasibility)
+    by = {f.path: f for f in rep.findings if f.rule == "EP105"}
+    lat = next(f for k, f in by.items() if k.endswith("latency_budget_ms"))
+    rate = next(f for k, f in by.items() if k.endswith("rate_fps"))
+    acc = next(f for k, f in by.items() if k.endswith("accuracy_floor"))
+    assert "(conflict 1 of 2)" in lat.message and "rate" not in lat.message
+    assert "(conflict 2 of 2)" in rate.message and "latency" not in rate.message
+    assert "(conflict 1 of 2); and with" in acc.message       # in both sets, said once
+    for f in (lat, rate):                 # the pair that fixes both, with its plan
+        assert f.fix.startswith("relax together: latency:detect 15 ms -> ") and "gives detect:" in f.fix
+    assert "->" in acc.fix and "relax together" not in acc.fix
+    assert not any("alone does not restore" in f.fix for f in by.values())

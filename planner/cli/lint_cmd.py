@@ -187,8 +187,9 @@ def _say_baseline(report, baseline: str) -> None:
 
 def spec_feasibility(spec, catalog, base_dir):
     """EP105's checker, injected into lint (which never imports the solver): None when
-    `solve` finds a plan, else its minimal conflicting set (the explanation dicts `solve
-    --format json` prints). Imported here, on the first spec only, so linting manifests
+    `solve` finds a plan, else its explanation (`explanation` of `solve --format json`: the
+    minimal conflict sets and the smallest corrections), each budget and correction with
+    `said`, the words `solve` prints for it, since lint cannot import the solver's render. Imported here, on the first spec only, so linting manifests
     never loads OR-Tools."""
     from planner.onnxfile.spec_models import model_file_profiles
     from planner.solve.pipeline import solve as run
@@ -196,7 +197,14 @@ def spec_feasibility(spec, catalog, base_dir):
     res = run(spec, catalog, binding=False, extra_models=extra)
     if res.status != "infeasible":
         return None
-    return list(res.as_dict().get("conflicts") or [])
+    from planner.solve.render import budget_text, change_text
+    why = res.as_dict().get("explanation") or {}
+    for s in why.get("conflict_sets") or ():
+        for row in s["budgets"]:
+            row["said"] = budget_text(row)
+    for f in why.get("corrections") or ():
+        f["said"] = "; ".join(change_text(c) for c in f["changes"])
+    return why
 
 
 def _say_skipped_specs(report) -> None:

@@ -187,8 +187,8 @@ def lint_paths(paths, *, select=None, ignore=(), fail_on: str = "error", catalog
     `catalog_dirs`; the catalog is loaded once, and only when a document needs it.
     `severity`: rule id -> severity overriding the rule's own (the config's `severity:`).
     `baseline`: a baseline file whose findings are not reported (see `lint.baseline`).
-    `feasibility`: (spec, catalog, base_dir) -> None when a plan exists, else the conflicts
-    (`solve`'s explanation dicts); EP105 runs it on specs, and is skipped without one (lint
+    `feasibility`: (spec, catalog, base_dir) -> None when a plan exists, else `solve`'s
+    explanation (conflict sets and smallest corrections); EP105 runs it on specs, and is skipped without one (lint
     never imports the solver; the CLI passes `planner.cli.lint_cmd.spec_feasibility`).
     Raises InputError for usage problems (no such path, unknown rule id, nothing to lint)."""
     if fail_on not in SEVERITIES:

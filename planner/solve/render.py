@@ -155,22 +155,22 @@ def _num(v, unit: str = "") -> str:
     return str(v)
 
 
-def _budget(row: dict) -> str:
+def budget_text(row: dict) -> str:
     """'power 2 W', 'latency:classify 1 ms', 'devices.allow [jetson-nano-4gb]'."""
     return f"{row['budget']} {_num(row.get('limit'), row.get('unit') or '')}"
 
 
-def _change(row: dict) -> str:
+def change_text(row: dict) -> str:
     """'power 2 W -> 5 W', 'devices.allow: add x', 'rate:w 30 fps: lifted (...)'."""
     rt = row.get("relax_to")
     unit = row.get("unit") or ""
     if rt is None:
         why = row.get("note") or "no limit of it was found that keeps a plan"
-        return f"{_budget(row)}: lift it ({why})"
+        return f"{budget_text(row)}: lift it ({why})"
     if isinstance(rt, dict):
         verb = "add" if "add" in rt else "remove"
         return f"{row['budget']}: {verb} {', '.join(rt[verb])}"
-    return f"{_budget(row)} -> {_num(rt, unit)}"
+    return f"{budget_text(row)} -> {_num(rt, unit)}"
 
 
 def render_explanation(e: dict) -> list[str]:
@@ -194,7 +194,7 @@ def render_explanation(e: dict) -> list[str]:
                      "all hold (drop any one of a set and the rest of that set can); a "
                      "correction relaxes at least one budget of each:")
     for i, c in enumerate(sets, 1):
-        lines.append(f"  {i}. " + " + ".join(_budget(b) for b in c["budgets"]))
+        lines.append(f"  {i}. " + " + ".join(budget_text(b) for b in c["budgets"]))
         lines += [f"     {f}" for f in c["facts"]]
     fixes = e["corrections"]
     lines.append("")
@@ -212,7 +212,7 @@ def render_explanation(e: dict) -> list[str]:
                 "relaxed together):")
     lines.append(head)
     for f in fixes:
-        lines.append("  - " + "; ".join(_change(c) for c in f["changes"]))
+        lines.append("  - " + "; ".join(change_text(c) for c in f["changes"]))
         lines.append(f"    gives {f['plan']}" if f.get("plan") else
                      "    (no plan found for these values)")
         for c in f["changes"]:
@@ -229,7 +229,7 @@ def _legacy_conflicts(conflicts: list[dict]) -> list[str]:
     lines = ["", "conflicting budgets:"]
     for c in conflicts:
         if c.get("relax_to") is None:
-            lines.append(f"  {_budget(c)}: {c.get('note', 'relaxing it alone does not restore a plan')}")
+            lines.append(f"  {budget_text(c)}: {c.get('note', 'relaxing it alone does not restore a plan')}")
         else:
-            lines.append(f"  {_change(c)} gives {c.get('plan')}")
+            lines.append(f"  {change_text(c)} gives {c.get('plan')}")
     return lines

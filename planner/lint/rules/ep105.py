@@ -27,17 +27,38 @@ def budget_path(ctx, budget: str) -> tuple:
     return ("budgets", _BUDGET_FIELDS.get(budget, budget))
 
 
-def _relaxation(c: dict) -> str:
-    if c.get("plan"):
-        to = c.get("relax_to")
-        if isinstance(to, dict) and to.get("add"):
-            how = "add " + ", ".join(to["add"])
-        elif to is not None:
-            how = f"relax it to {to:g}" if isinstance(to, (int, float)) else f"relax it to {to}"
-        else:
-            how = "relax it"
-        return f"{how}: gives {c['plan']}"
-    return c.get("note") or "cannot be relaxed alone"
+def _fix(budget: str, corrections: list[dict]) -> str:
+    """The smallest corrections that relax this budget, as `solve` words them (`said`), with
+    the plan the first gives; one that relaxes it alone comes before one that pairs it."""
+    mine = sorted((f for f in corrections if budget in f["relax"]), key=lambda f: len(f["relax"]))
+    if not mine:
+        return ("no correction of one or two budgets relaxes it; relax another budget of its "
+                "conflict (`edgeplan solve` lists the corrections)")
+    f = mine[0]
+    how = f["said"]
+    if len(f["relax"]) > 1:
+        how = "relax together: " + how
+    more = f" ({len(mine) - 1} more in `edgeplan solve`)" if len(mine) > 1 else ""
+    return f"{how}: gives {f['plan']}{more}" if f.get("plan") else how + more
+
+
+def _in_conflicts(budget: str, sets: list[dict]) -> str:
+    """'latency:detect 15 ms conflicts with accuracy:detect 40 + families.allow [...]
+    (conflict 1 of 2)': each minimal set this budget belongs to, with its other members."""
+    n = len(sets)
+    parts, me = [], None
+    for i, s in enumerate(sets, 1):
+        rows = s["budgets"]
+        mine = next((r for r in rows if r["budget"] == budget), None)
+        if mine is None:
+            continue
+        me = me or mine["said"]
+        others = " + ".join(r["said"] for r in rows if r["budget"] != budget)
+        parts.append((others, i))
+    if len(parts) == 1 and not parts[0][0]:
+        return f"the budget {me} cannot be met, whatever the others"
+    said = "; and with ".join(f"{o} (conflict {i} of {n})" if n > 1 else o for o, i in parts)
+    return f"{me} conflicts with {said}"
 
 
 class SpecInfeasible(Rule):
@@ -86,15 +107,19 @@ class SpecInfeasible(Rule):
     def check(ctx):
         if ctx.feasibility is None:
             return
-        conflicts = ctx.feasibility(ctx.spec, ctx.catalog, ctx.base_dir)
-        if conflicts is None:           # a plan exists
+        why = ctx.feasibility(ctx.spec, ctx.catalog, ctx.base_dir)
+        if why is None:                 # a plan exists
             return
-        if not conflicts:
-            yield Problem((), "solve finds no plan for this spec", "run `edgeplan solve` on it")
+        sets = why.get("conflict_sets") or []
+        if not sets:
+            facts = why.get("facts") or []
+            yield Problem((), "solve finds no plan for this spec" +
+                          (f": {facts[0]}" if facts else ""), "run `edgeplan solve` on it")
             return
-        names = ", ".join(c["budget"] for c in conflicts)
-        for c in conflicts:
-            what = (f"budgets {names} conflict; {c['budget']} is one of them"
-                    if len(conflicts) > 1 else f"the budget {names} cannot be met")
-            yield Problem(budget_path(ctx, c["budget"]), f"solve finds no plan: {what}",
-                          _relaxation(c))
+        # one finding per budget, at its line, naming every conflict it belongs to
+        seen = []
+        for s in sets:
+            seen += [r["budget"] for r in s["budgets"] if r["budget"] not in seen]
+        for b in seen:
+            yield Problem(budget_path(ctx, b), f"solve finds no plan: {_in_conflicts(b, sets)}",
+                          _fix(b, why.get("corrections") or []))
