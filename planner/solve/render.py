@@ -76,7 +76,10 @@ def render_plan_text(res: dict) -> str:
             lines.append(f"  {s['budget']}: {s['used']:g} of {s['limit']:g} {s['unit']}, "
                          f"slack {s['slack']:g}{pct}{mark}")
         if plan.get("binding"):
-            lines.append(f"  binding: {', '.join(plan['binding'])}")
+            # the spec's own budget names (what the user edits); the rows above carry the mark
+            # on the device or unit each one constrains
+            lines.append(f"  binding (removing it gives a better plan): "
+                         f"{', '.join(plan['binding'])}")
         if plan.get("marginal"):
             lines.append(f"  marginal: {', '.join(plan['marginal'])} (the estimate meets the "
                          "budget, the pessimistic end of its interval does not; --robust "
