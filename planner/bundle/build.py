@@ -667,6 +667,11 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
         "source_sha256": _sha256(model_path), "first_input": first.name,
         "first_input_rank": len(first.shape),
         "shapes_flag": shapes_flag, "batch": int(wl.batch),
+        "measured_as": {"device": dev.id, "model": wl.model, "precision": wl.precision,
+                        "technique": wl.technique, "unit": unit.id, "runtime": runtime,
+                        "power_mode": next((d.power_mode for d in manifest.devices
+                                            if d.id == dev.id), None),
+                        "batch": int(wl.batch)},
     }
 
 

@@ -43,7 +43,7 @@ class Catalog:
     measurements: list[Measurement] = field(default_factory=list)
     op_support: dict[str, OpSupport] = field(default_factory=dict)
     runtimes: dict[str, Runtime] = field(default_factory=dict)
-    origin: dict[str, str] = field(default_factory=dict)   # "device:ID" -> file
+    origin: dict[str, str] = field(default_factory=dict)   # "device:ID", "measurement:I" -> file
     notices: list[str] = field(default_factory=list)
 
     def device(self, device_id: str) -> Device:
@@ -154,6 +154,7 @@ def load_catalog(extra_dirs=(), *, builtin: bool = True, use_env: bool = True) -
                     where[key] = (pos, (section, i))
             for i, m in enumerate(cf.measurements):
                 cat.measurements.append(m)
+                cat.origin[f"measurement:{len(cat.measurements) - 1}"] = str(f)
                 where[f"measurement:{len(cat.measurements) - 1}"] = (pos, ("measurements", i))
     _check_references(cat, where)
     return cat

@@ -390,6 +390,10 @@ class Measurement(Strict):
     holdout: bool = Field(default=False, description="Kept out of the calibration on purpose (implies calibrate: false): benchmarks/estimator_accuracy.py scores the estimator on it as a published measurement it has never seen.")
     source: str = Field(min_length=3)
     notes: str = ""
+    tool: str | None = Field(default=None, description="The benchmark tool that measured it (llama-bench, trtexec, benchmark_app, hailortcli, edgeplan-infer.py, ...).")
+    tool_version: str | None = Field(default=None, description="That tool's version or build, as it printed it.")
+    measured_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Date of the measurement (YYYY-MM-DD).")
+    host: str | None = Field(default=None, description="The machine it ran on, as the tool described it (CPU, GPU, OS).")
 
     @model_validator(mode="before")
     @classmethod

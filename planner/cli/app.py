@@ -27,6 +27,7 @@ from planner.errors import (
 # command name -> (module in planner.cli, attribute)
 COMMANDS = {
     "bundle": ("bundle_cmd", "bundle"),
+    "calibrate": ("calibrate_cmd", "calibrate"),
     "catalog": ("catalog_cmd", "catalog"),
     "estimate": ("estimate_cmd", "estimate"),
     "lint": ("lint_cmd", "lint"),

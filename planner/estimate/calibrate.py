@@ -56,6 +56,7 @@ from planner.estimate.roofline import (
     MEASURED_CONTEXT,
     efficiency_gops,
     math_precision,
+    Roofline,
     roofline,
 )
 
@@ -192,6 +193,45 @@ def held_out_residuals(a, inv, e, blocks):
     return res
 
 
+@dataclass(frozen=True)
+class MeasuredCall:
+    """One measurement read against the roofline: the time of one call it gives, and the
+    ideal (100 % efficient) time of that call on the unit."""
+    per_call_ms: float       # one call: batch inputs, or one token
+    ideal_ms: float          # the roofline's core time at the unit's peak and bandwidth
+    fixed_ms: float
+    regime: str              # compute | memory | prefill
+    pipelined: bool
+    roofline: Roofline
+
+
+def measured_call(catalog: Catalog, m: Measurement) -> MeasuredCall:
+    """Where a measurement sits against the roofline of its device, unit and power mode (the
+    calibration fits its efficiency; `edgeplan calibrate add` refuses one faster than the
+    ideal, which no runtime can beat)."""
+    dev = catalog.devices[m.device]
+    model = catalog.models[m.model]
+    unit = dev.unit(m.unit)
+    mode = dev.mode(m.power_mode)
+    context = MEASURED_CONTEXT if model.llm else 0
+    r = roofline(model, m.precision, dev, unit, batch=m.batch, context=context,
+                 compute_scale=mode.compute_scale, math_path=catalog.math_path(m.runtime),
+                 mode=mode.id)
+    if m.metric == "throughput_fps":
+        per_call = m.batch * 1000.0 / m.value
+    elif m.metric == "latency_ms":
+        per_call = m.value
+    else:   # decode or prefill tokens/s: one token per call
+        per_call = 1000.0 / m.value
+    pipelined = m.metric == "throughput_fps" and unit.activations_on_chip
+    if m.metric == "prefill_tokens_per_s":
+        ideal, regime, fixed = r.compute_ms, "prefill", 0.0
+    else:
+        ideal, regime = r.core_ms, r.regime
+        fixed = r.streaming_ms if pipelined else r.fixed_ms
+    return MeasuredCall(per_call, ideal, fixed, regime, pipelined, r)
+
+
 def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point]:
     """The calibrating measurements as points (holdout: the held-out ones instead)."""
     pts = []
@@ -202,29 +242,14 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
         model = catalog.models[m.model]
         unit = dev.unit(m.unit)
         mode = dev.mode(m.power_mode)
-        context = MEASURED_CONTEXT if model.llm else 0
-        math_path = catalog.math_path(m.runtime)
-        r = roofline(model, m.precision, dev, unit, batch=m.batch, context=context,
-                     compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id)
-        if m.metric == "throughput_fps":
-            per_call = m.batch * 1000.0 / m.value
-        elif m.metric == "latency_ms":
-            per_call = m.value
-        else:   # decode or prefill tokens/s: one token per call
-            per_call = 1000.0 / m.value
-        pipelined = m.metric == "throughput_fps" and unit.activations_on_chip
-        if m.metric == "prefill_tokens_per_s":
-            ideal, regime, fixed = r.compute_ms, "prefill", 0.0
-        else:
-            ideal, regime = r.core_ms, r.regime
-            fixed = r.streaming_ms if pipelined else r.fixed_ms
-        feats = _features(dev, unit.kind, model, m.runtime, regime,
-                          math_precision(unit, m.precision, math_path),
+        c = measured_call(catalog, m)
+        feats = _features(dev, unit.kind, model, m.runtime, c.regime,
+                          math_precision(unit, m.precision, catalog.math_path(m.runtime)),
                           efficiency_gops(model, unit, m.batch))
         key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
-        pts.append(Point(i, m, feats, ideal, fixed, f"{dev.family}:{unit.kind}:{regime}",
-                         dev.family, key, per_call, kind=unit.kind, llm=model.llm is not None,
-                         pipelined=pipelined))
+        pts.append(Point(i, m, feats, c.ideal_ms, c.fixed_ms, f"{dev.family}:{unit.kind}:{c.regime}",
+                         dev.family, key, c.per_call_ms, kind=unit.kind, llm=model.llm is not None,
+                         pipelined=c.pipelined))
     return pts
 
 

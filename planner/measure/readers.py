@@ -1,0 +1,198 @@
+"""Benchmark tools' own outputs, read into measurement fields.
+
+One reader per tool, each recognising its tool's output by content (not by file name) and
+returning `Reading`s: what the output itself says (metric, value, batch, tool and version,
+host, date, and the ids it names). What an output does not say (the catalog's device id,
+most often) the caller supplies; `planner.measure.record` checks and writes them.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from planner.errors import InputError
+
+
+@dataclass
+class Reading:
+    metric: str                  # latency_ms | throughput_fps | decode_tokens_per_s | prefill_tokens_per_s
+    value: float
+    tool: str
+    what: str                    # where in the output the value came from, for `source`
+    batch: int = 1
+    tool_version: str | None = None
+    host: str | None = None
+    measured_on: str | None = None
+    ids: dict = field(default_factory=dict)     # device, model, precision, unit, runtime, ...
+    notes: str = ""
+
+
+# ---------------------------------------------------------------- edgeplan's own infer.py
+
+def _infer_py(doc, path: str) -> list[Reading]:
+    b = doc["benchmark"]
+    ids = {k: v for k, v in (doc.get("measured_as") or {}).items() if v is not None}
+    batch = int(b.get("batch") or ids.pop("batch", 1) or 1)
+    ids.pop("batch", None)
+    if not doc.get("measured_as"):
+        raise InputError("this infer.py run timed another model than the bundled one (--model), "
+                         "so what it measured is not known: benchmark the bundled model",
+                         file=path, field="measured_as")
+    return [Reading("latency_ms", float(b["median_ms"]), "edgeplan infer.py",
+                    f"benchmark.median_ms of {b.get('runs')} runs", batch=batch,
+                    tool_version=(f"onnxruntime {doc['onnxruntime']}" if doc.get("onnxruntime")
+                                  else None),
+                    host=doc.get("host"), measured_on=doc.get("date"), ids=ids,
+                    notes=f"execution provider {doc.get('provider')}")]
+
+
+# ---------------------------------------------------------------- llama.cpp's llama-bench
+
+# GGUF tensor types to the catalog's precision of the weights
+_GGUF_PRECISION = (("Q8", "int8"), ("Q4", "int4"), ("IQ4", "int4"), ("F16", "fp16"),
+                   ("BF16", "fp16"), ("F32", "fp32"))
+
+
+def gguf_precision(type_text: str) -> str | None:
+    """'llama 8B Q4_K - Medium' -> int4; None for a type the catalog has no precision for
+    (Q5, Q6, Q3, Q2...)."""
+    for word in reversed(type_text.split()):
+        for prefix, prec in _GGUF_PRECISION:
+            if word.upper().startswith(prefix) and (len(word) == len(prefix) or
+                                                   not word[len(prefix)].isdigit()):
+                return prec
+    return None
+
+
+def _llama_bench(rows: list, path: str) -> list[Reading]:
+    out = []
+    for i, r in enumerate(rows):
+        n_prompt, n_gen = int(r.get("n_prompt", 0)), int(r.get("n_gen", 0))
+        if n_gen > 0 and n_prompt == 0:
+            metric, test = "decode_tokens_per_s", f"tg{n_gen}"
+        elif n_prompt > 0 and n_gen == 0:
+            metric, test = "prefill_tokens_per_s", f"pp{n_prompt}"
+        else:       # a combined pp+tg test mixes both regimes: not one figure
+            continue
+        ids = {"runtime": "llama.cpp"}
+        prec = gguf_precision(str(r.get("model_type", "")))
+        if prec:
+            ids["precision"] = prec
+        backends = str(r.get("backends") or r.get("backend") or "")
+        ngl = r.get("n_gpu_layers")
+        if backends and backends.upper() != "CPU" and ngl not in (0, None):
+            ids["unit_kind"] = "gpu"
+        elif backends.upper() == "CPU" or ngl == 0:
+            ids["unit_kind"] = "cpu"
+        host = ", ".join(str(r[k]) for k in ("cpu_info", "gpu_info") if r.get(k))
+        build = r.get("build_commit")
+        version = (f"{build} (build {r['build_number']})" if build and r.get("build_number")
+                   else build)
+        out.append(Reading(metric, float(r["avg_ts"]), "llama-bench",
+                           f"row {i} ({test}) avg_ts", batch=1,
+                           tool_version=version, host=host or None,
+                           measured_on=str(r.get("test_time", ""))[:10] or None, ids=ids,
+                           notes=(f"{r.get('model_filename', '')}: {r.get('model_type', '')}, "
+                                  f"{backends or 'backend not stated'}, n_gpu_layers {ngl}")))
+    if not out:
+        raise InputError("llama-bench JSON without a pure prompt (pp) or generation (tg) test",
+                         file=path)
+    return out
+
+
+# ---------------------------------------------------------------- TensorRT's trtexec
+
+_TRT_VERSION = (re.compile(r"TensorRT version:\s*([\d.]+)"),
+                re.compile(r"\[TensorRT v(\d+)\]"))
+_TRT_LATENCY = re.compile(r"\]\s*Latency:.*?median = ([\d.]+) ms")
+_TRT_THROUGHPUT = re.compile(r"\]\s*Throughput:\s*([\d.]+) qps")
+
+
+def _trtexec(text: str, path: str) -> list[Reading]:
+    m = _TRT_LATENCY.search(text)
+    if not m:
+        raise InputError("trtexec output without a 'Latency: ... median = N ms' line "
+                         "(the === Performance summary === block)", file=path)
+    version = None
+    v = _TRT_VERSION[0].search(text)
+    if v:
+        version = v.group(1)
+    else:
+        v = _TRT_VERSION[1].search(text)
+        if v:       # the banner's number: major * 1000 + minor * 100 + patch (8602 = 8.6.2)
+            n = int(v.group(1))
+            version = f"{n // 1000}.{n % 1000 // 100}.{n % 100}"
+    ids: dict = {"runtime": "tensorrt"}
+    dla = re.search(r"--useDLACore[= ](\d+)", text)
+    if dla:
+        ids["unit"] = f"dla{dla.group(1)}"
+    else:
+        ids["unit_kind"] = "gpu"
+    if re.search(r"--int8\b", text) or re.search(r"Precision:.*INT8", text):
+        ids["precision"] = "int8"
+    elif re.search(r"--fp16\b", text) or re.search(r"Precision:.*FP16", text):
+        ids["precision"] = "fp16"
+    elif re.search(r"Precision:\s*FP32\s*$", text, re.M):
+        ids["precision"] = "fp32"
+    batch = 1
+    shapes = re.search(r"--shapes=[^:\s]+:(\d+)x", text)
+    bflag = re.search(r"--batch=(\d+)", text)
+    if shapes:
+        batch = int(shapes.group(1))
+    elif bflag:
+        batch = int(bflag.group(1))
+    onnx = re.search(r"--onnx=(\S+)", text)
+    thr = _TRT_THROUGHPUT.search(text)
+    return [Reading("latency_ms", float(m.group(1)), "trtexec",
+                    "Performance summary: Latency median (host latency: H2D + compute + D2H)",
+                    batch=batch, tool_version=version, ids=ids,
+                    notes=(f"model {onnx.group(1)}; " if onnx else "") +
+                          (f"throughput {thr.group(1)} qps" if thr else ""))]
+
+
+# readers that recognise their output themselves: (doc or None, text, path) -> readings | None
+_OTHER_READERS: list = []
+
+
+# ---------------------------------------------------------------- dispatch
+
+def read_result(path: str) -> list[Reading]:
+    """The readings in one benchmark output file, whichever tool wrote it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise InputError("no such file", file=path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read it: {e}", file=path) from None
+    doc = None
+    stripped = text.lstrip()
+    if stripped[:1] in "[{":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            # llama-bench -o jsonl: one object per line
+            try:
+                doc = [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+            except json.JSONDecodeError as e:
+                raise InputError(f"not valid JSON: {e.msg} at line {e.lineno}",
+                                 file=path) from None
+    try:
+        if isinstance(doc, dict) and "benchmark" in doc:
+            return _infer_py(doc, path)
+        if isinstance(doc, list) and doc and all(isinstance(r, dict) and "avg_ts" in r
+                                                 for r in doc):
+            return _llama_bench(doc, path)
+        if doc is None and "=== Performance summary ===" in text:
+            return _trtexec(text, path)
+        for reader in _OTHER_READERS:
+            got = reader(doc, text, path)
+            if got is not None:
+                return got
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"a benchmark output with a missing or malformed field ({e})",
+                         file=path) from None
+    raise InputError("not an output edgeplan reads: expected infer.py --benchmark --json, "
+                     "llama-bench -o json, trtexec, benchmark_app or hailortcli output",
+                     file=path)

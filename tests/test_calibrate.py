@@ -1,0 +1,224 @@
+"""`edgeplan calibrate add|show`: benchmark outputs read, checked and written into a user
+catalog, and the estimates they move."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from conftest_bundle import CNN, catalog_dir, write_manifest, workload  # noqa: F401
+
+from planner.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
+ADDED = Path("measurements") / "calibrate-added.yaml"
+
+SLOW_BOARD = """\
+devices:
+  - id: slow-board
+    name: A board slower than any host
+    vendor: Test
+    family: raspberry-pi
+    form_factor: sbc
+    memory: {total_gb: 1, available_gb: 0.5, bandwidth_gbs: 1, source: test fixture}
+    units:
+      - {id: gpu, kind: gpu, peak_tops: {fp32: 0.00001, int8: 0.00001}, runtimes: [tensorrt, onnxruntime],
+         source: test fixture}
+    power: {idle_w: 1, modes: [{id: default, power_w: 2}], source: test fixture}
+    price: {usd: 10, source: test fixture}
+"""
+
+
+def cli(*args):
+    r = CliRunner().invoke(main, ["calibrate", *map(str, args)])
+    return r
+
+
+@pytest.fixture
+def test_catalog(monkeypatch, catalog_dir):  # noqa: F811
+    """Only the bundle tests' small catalog, read from EDGEPLAN_CATALOG as a user would."""
+    import planner.catalog.loader as cat
+    monkeypatch.setattr(cat, "builtin_dirs", lambda: [])
+    monkeypatch.setenv("EDGEPLAN_CATALOG", str(catalog_dir))
+    return catalog_dir
+
+
+@pytest.fixture(scope="module")
+def bundle_result(tmp_path_factory, catalog_dir):  # noqa: F811
+    """A real bundle for the test Jetson's GPU, its infer.py --benchmark run here."""
+    from planner.bundle.build import BundleOptions, build_bundle
+    from planner.catalog.loader import load_catalog
+    d = tmp_path_factory.mktemp("bundle")
+    plan = write_manifest(d / "deploy.yaml", workload(device="test-jetson", model_file=str(CNN),
+                                                      unit="gpu", runtime="tensorrt"))
+    cat = load_catalog([catalog_dir], builtin=False, use_env=False)
+    build_bundle(plan, cat, BundleOptions(out_dir=d / "out", benchmark_runs=3))
+    p = subprocess.run([sys.executable, "infer.py", "--benchmark", "20", "--json"],
+                       cwd=d / "out", capture_output=True, text=True, check=True)
+    (d / "result.json").write_text(p.stdout)
+    return d
+
+
+def test_a_bundles_benchmark_feeds_back_with_its_ids(test_catalog, bundle_result, tmp_path):
+    doc = json.loads((bundle_result / "result.json").read_text())
+    assert doc["measured_as"]["device"] == "test-jetson" and doc["measured_as"]["unit"] == "gpu"
+    mine = tmp_path / "mine"
+    r = cli("add", bundle_result / "result.json", "--catalog", mine, "--model-file", CNN)
+    assert r.exit_code == 0, r.output
+    assert "added: test-jetson digits-cnn INT8 gpu/tensorrt: latency_ms" in r.output
+    rows = yaml.safe_load((mine / ADDED).read_text())["measurements"]
+    assert len(rows) == 1
+    m = rows[0]
+    assert m["tool"] == "edgeplan infer.py" and m["tool_version"].startswith("onnxruntime ")
+    assert m["value"] == pytest.approx(doc["benchmark"]["median_ms"])
+    assert m["measured_on"] == doc["date"] and m["host"] == doc["host"]
+    assert "result.json" in m["source"]
+    # the model file's profile came along, so the catalog loads with the point
+    assert (mine / "profiles" / "digits-cnn.yaml").exists()
+    from planner.catalog.loader import load_catalog
+    cat = load_catalog([mine])
+    assert any(x.tool == "edgeplan infer.py" for x in cat.measurements)
+    # the same result again adds nothing, and says so
+    r2 = cli("add", bundle_result / "result.json", "--catalog", mine, "--model-file", CNN)
+    assert r2.exit_code == 0 and "already there" in r2.output and "nothing new" in r2.output
+    # and show says how the estimate moved: before -> the measured value
+    s = cli("show", "--catalog", mine)
+    assert s.exit_code == 0, s.output
+    first = s.output.splitlines()[1]
+    assert first.startswith("  digits-cnn INT8 gpu/tensorrt: latency_ms ") and " -> " in first
+    assert f"(measured {m['value']:g})" in first
+
+
+def test_a_value_faster_than_physics_is_refused_with_the_ceiling(test_catalog, bundle_result,
+                                                                 tmp_path):
+    mine = tmp_path / "mine"
+    (mine / "devices").mkdir(parents=True)
+    (mine / "devices" / "slow.yaml").write_text(SLOW_BOARD)
+    doc = json.loads((bundle_result / "result.json").read_text())
+    doc["measured_as"]["device"] = "slow-board"
+    fast = tmp_path / "fast.json"
+    fast.write_text(json.dumps(doc))
+    r = cli("add", fast, "--catalog", mine, "--model-file", CNN)
+    assert r.exit_code == 2
+    assert "faster than physics allows" in r.output and "compute at the unit's peak takes" in r.output
+    assert r.output.count("\n") == 1 and "Traceback" not in r.output
+    assert not (mine / "measurements").exists() and not (mine / "profiles").exists()
+
+
+def test_another_models_benchmark_is_not_taken_for_the_bundled_one(test_catalog, bundle_result,
+                                                                   tmp_path):
+    doc = json.loads((bundle_result / "result.json").read_text())
+    doc.pop("measured_as")
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(doc))
+    r = cli("add", f, "--catalog", tmp_path / "mine")
+    assert r.exit_code == 2 and "timed another model" in r.output
+
+
+# ---------------------------------------------------------------- real tool outputs
+
+def _fixture(name):
+    p = FIXTURES / name
+    if not p.exists():
+        pytest.skip(f"fixture {name} missing")
+    return p
+
+
+def test_trtexec_output(tmp_path):
+    from planner.measure.readers import read_result
+    [r] = read_result(str(_fixture("trtexec.txt")))
+    assert r.tool == "trtexec" and r.metric == "latency_ms" and r.value > 0
+    assert r.ids["runtime"] == "tensorrt" and r.tool_version
+
+
+def test_llama_bench_json(tmp_path):
+    from planner.measure.readers import read_result
+    rs = read_result(str(_fixture("llama-bench.json")))
+    metrics = {r.metric for r in rs}
+    assert metrics <= {"decode_tokens_per_s", "prefill_tokens_per_s"} and metrics
+    assert all(r.tool == "llama-bench" and r.ids["runtime"] == "llama.cpp" for r in rs)
+
+
+def test_gguf_types_map_to_precisions():
+    from planner.measure.readers import gguf_precision
+    assert gguf_precision("llama 8B Q4_K - Medium") == "int4"
+    assert gguf_precision("llama 7B Q4_0") == "int4"
+    assert gguf_precision("qwen2 1.5B Q8_0") == "int8"
+    assert gguf_precision("llama 1B F16") == "fp16"
+    assert gguf_precision("llama 7B Q5_K - Medium") is None     # no such precision here
+    assert gguf_precision("llama 7B Q6_K") is None
+
+
+# ---------------------------------------------------------------- checks and errors
+
+TRT = """\
+&&&& RUNNING TensorRT.trtexec [TensorRT v8602] # trtexec --onnx=yolo11n.onnx --int8
+[I] === Performance summary ===
+[I] Throughput: 120.5 qps
+[I] Latency: min = 7.9 ms, max = 9.5 ms, mean = 8.3 ms, median = 8.2 ms, percentile(90%) = 8.8 ms
+"""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "jetson-orin-nano-8g", "--model", "yolo11n"],
+     "--device: unknown device 'jetson-orin-nano-8g'; did you mean 'jetson-orin-nano-8gb'?"),
+    (["--device", "jetson-orin-nano-8gb", "--model", "yolo11nn"],
+     "--model: unknown model 'yolo11nn'; did you mean 'yolo11n'?"),
+    (["--device", "jetson-orin-nano-8gb"], "--model: the output does not say which model"),
+    (["--device", "jetson-orin-nano-8gb", "--model", "yolo11n", "--precision", "fp16"],
+     "--precision: the output says precision 'int8', --precision says 'fp16'"),
+    (["--device", "jetson-orin-nano-8gb", "--model", "yolo11n", "--power-mode", "7"],
+     "--power-mode: device 'jetson-orin-nano-8gb' has no power mode '7'"),
+    (["--device", "raspberry-pi-5-8gb", "--model", "yolo11n"],
+     "no unit of raspberry-pi-5-8gb runs INT8 on its gpu with tensorrt"),
+])
+def test_bad_ids_are_one_line_errors_and_nothing_is_written(tmp_path, args, message):
+    f = tmp_path / "trt.txt"
+    f.write_text(TRT)
+    r = cli("add", f, "--catalog", tmp_path / "mine", *args)
+    assert r.exit_code == 2, r.output
+    assert message in r.output and r.output.count("\n") == 1
+    assert not (tmp_path / "mine").exists()
+
+
+def test_one_bad_result_writes_none_of_them(tmp_path):
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text(TRT)
+    bad.write_text("not a benchmark\n")
+    mine = tmp_path / "mine"
+    r = cli("add", good, bad, "--catalog", mine, "--device", "jetson-orin-nano-8gb",
+            "--model", "yolo11n")
+    assert r.exit_code == 2 and "bad.txt: not an output edgeplan reads" in r.output
+    assert not (mine / ADDED).exists()
+
+
+def test_trtexec_added_then_estimates_move(tmp_path):
+    f = tmp_path / "trt.txt"
+    f.write_text(TRT)
+    mine = tmp_path / "mine"
+    r = cli("add", f, "--catalog", mine, "--device", "jetson-orin-nano-8gb", "--model", "yolo11n")
+    assert r.exit_code == 0, r.output
+    m = yaml.safe_load((mine / ADDED).read_text())["measurements"][0]
+    assert m["tool_version"] == "8.6.2" and m["value"] == 8.2 and m["unit"] == "gpu"
+    s = cli("show", "--catalog", mine, "--format", "json")
+    moves = json.loads(s.output)
+    rows = moves[0]["rows"]
+    assert moves[0]["device"] == "jetson-orin-nano-8gb" and rows[0]["model"] == "yolo11n"
+    assert rows[0]["after"]["value"] == 8.2 and rows[0]["before"]["value"] != 8.2
+    others = [x for x in rows[1:] if x["model"].startswith("yolov8")]
+    assert others and all(x["after"]["value"] != x["before"]["value"] for x in others)
+    # the user catalog is a catalog: estimate reads the point as a measurement
+    e = CliRunner().invoke(main, ["estimate", "-d", "jetson-orin-nano-8gb", "-m", "yolo11n",
+                                  "-p", "int8", "-r", "tensorrt", "--catalog", str(mine),
+                                  "--format", "json"])
+    assert json.loads(e.output)["latency_ms"]["provenance"] == "measured"
+
+
+def test_show_without_measurements_says_so(tmp_path):
+    (tmp_path / "mine").mkdir()
+    r = cli("show", "--catalog", tmp_path / "mine")
+    assert r.exit_code == 2 and "no measurements in this catalog directory" in r.output
