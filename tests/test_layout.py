@@ -23,6 +23,7 @@ STAGES = [
     {"planner.catalog"},
     {"planner.estimate"},
     {"planner.onnxfile"},
+    {"planner.measure"},
     {"planner.solve"},
     {"planner.lint"},
     {"planner.report"},
