@@ -167,6 +167,22 @@ class Device(Strict):
     power: Power
     price: Price
     notes: str = Field(default="", description="Free text.")
+    as_of: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="When this entry's facts were last checked against its sources (YYYY-MM-DD). Required on built-in entries; optional in your own catalogs, where unset means not stated.")
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of_is_a_date(cls, v):
+        import datetime
+        if isinstance(v, datetime.datetime):
+            raise ValueError("as_of is a date (YYYY-MM-DD), not a date and time")
+        if isinstance(v, datetime.date):   # YAML reads an unquoted 2026-12-04 as a date
+            return v.isoformat()
+        if isinstance(v, str):
+            try:
+                datetime.date.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not a calendar date (YYYY-MM-DD)") from None
+        return v
 
     @model_validator(mode="after")
     def _unique_ids(self):
