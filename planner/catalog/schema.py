@@ -62,6 +62,7 @@ class Memory(Sourced):
     total_gb: quantity("GB", gt=0) = Field(description="System memory the device has (GB), shared by CPU and accelerators on SoCs.")
     available_gb: quantity("GB", gt=0) = Field(description="Memory left for models after the OS and the runtime (GB).")
     bandwidth_gbs: quantity("GB/s", gt=0) = Field(description="Peak DRAM bandwidth (GB/s).")
+    bus_width_bits: int | None = Field(default=None, gt=0, le=8192, description="Width of the DRAM bus in bits (channels x channel width): bandwidth_gbs = bus_width_bits / 8 x the transfer rate, so a board wired with half the bus of another decodes LLMs at about half the rate with the same SoC; recorded where the sources state it (unset: not stated).")
 
     @model_validator(mode="after")
     def _available_le_total(self):
