@@ -178,3 +178,12 @@ def test_diff_bad_directory_is_one_line_exit_2(tmp_path):
     code, out = run("catalog", "diff", str(bad), str(bad))
     assert code == 2 and "d.yaml" in out and "Traceback" not in out
     assert len(out.strip().splitlines()) == 1
+
+
+def test_diff_text_shows_where_a_long_string_changed():
+    from planner.catalog.diff import Change, CatalogDiff
+    before = "Factory default mode is 25W. " * 5
+    d = CatalogDiff(added={}, removed={}, changed=[
+        Change("device", "x", "notes", before, before + "Checked 2026-12-04.")])
+    line = render_text(d).splitlines()[-1]
+    assert "Checked 2026-12-04." in line and line.count("...") >= 2

@@ -160,6 +160,19 @@ def _short(v, width: int = 80) -> str:
     return s if len(s) <= width else s[:width - 3] + "..."
 
 
+def _pair(old, new, width: int = 80) -> tuple[str, str]:
+    """Both values of a change, shortened alike: two long strings that share a beginning are
+    shown from a little before their first difference, so the change is what one sees."""
+    if isinstance(old, str) and isinstance(new, str) and max(len(old), len(new)) > width:
+        p = 0
+        while p < min(len(old), len(new)) and old[p] == new[p]:
+            p += 1
+        if p > 20:
+            cut = p - 20
+            return _short("..." + old[cut:], width), _short("..." + new[cut:], width)
+    return _short(old, width), _short(new, width)
+
+
 def render_text(d: CatalogDiff) -> str:
     if d.empty:
         return "no differences"
@@ -170,8 +183,8 @@ def render_text(d: CatalogDiff) -> str:
             lines.append(f"{_SECTIONS[kind]}: {s['added']} added, {s['removed']} removed, "
                          f"{s['changed']} changed")
     for kind in KINDS:
-        lines += [f"+ {kind} {i}" for i in d.added[kind]]
-        lines += [f"- {kind} {i}" for i in d.removed[kind]]
-        lines += [f"~ {kind} {c.id}: {c.path} {_short(c.old)} -> {_short(c.new)}"
+        lines += [f"+ {kind} {i}" for i in d.added.get(kind, [])]
+        lines += [f"- {kind} {i}" for i in d.removed.get(kind, [])]
+        lines += [f"~ {kind} {c.id}: {c.path} {' -> '.join(_pair(c.old, c.new))}"
                   for c in d.changed if c.kind == kind]
     return "\n".join(lines)
