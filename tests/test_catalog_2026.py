@@ -187,3 +187,65 @@ def test_diff_text_shows_where_a_long_string_changed():
         Change("device", "x", "notes", before, before + "Checked 2026-12-04.")])
     line = render_text(d).splitlines()[-1]
     assert "Checked 2026-12-04." in line and line.count("...") >= 2
+
+
+# ---------------------------------------------------------------- the devices of issue 18
+
+def test_the_catalog_reaches_the_issues_size(catalog):
+    assert len(catalog.devices) >= 70
+    assert len(catalog.families()) >= 13
+
+
+@pytest.mark.parametrize("device", ["jetson-agx-thor-devkit", "dgx-spark", "ryzen-ai-max-395-128gb",
+                                    "hailo-10h-rpi5-ai-hat-plus-2", "rk3576-armsom-sige5-8gb",
+                                    "lunar-lake-core-ultra-7-258v-32gb", "imx8mp-panzer-plus-4gb",
+                                    "mac-mini-m4-pro-24gb", "oneplus-15-8elite-gen5"])
+def test_new_devices_are_dated_today_and_every_block_is_sourced(catalog, device):
+    d = catalog.devices[device]
+    assert d.as_of == "2026-12-04"
+    for block in (d.memory, d.power, d.price, *d.units):
+        assert len(block.source) > 10, (device, type(block).__name__)
+
+
+def test_bus_width_and_bandwidth_agree_on_a_real_transfer_rate(catalog):
+    """bandwidth = bus width / 8 x transfer rate: the rate that implies is one DRAM runs at
+    (LPDDR4 1600 MT/s to LPDDR5X 10700 MT/s), so a bus width typed wrong shows up here."""
+    seen = 0
+    for d in catalog.devices.values():
+        bits = d.memory.bus_width_bits
+        if bits is None:
+            continue
+        seen += 1
+        mts = d.memory.bandwidth_gbs * 1000 / (bits / 8)
+        assert 1600 <= mts <= 10700, (d.id, bits, d.memory.bandwidth_gbs, mts)
+    assert seen >= 6
+
+
+def test_every_rockchip_board_records_its_bus_width_and_the_32_bit_one_has_half(catalog):
+    boards = [d for d in catalog.devices.values() if d.family == "rockchip"]
+    assert boards and all(d.memory.bus_width_bits for d in boards)
+    rk3576 = catalog.devices["rk3576-armsom-sige5-8gb"]
+    rk3588 = catalog.devices["rk3588-orange-pi-5-8gb"]
+    assert (rk3576.memory.bus_width_bits, rk3588.memory.bus_width_bits) == (32, 64)
+    assert rk3576.memory.bandwidth_gbs < 0.6 * rk3588.memory.bandwidth_gbs
+
+
+def test_int8_only_npus_list_no_float_peak(catalog):
+    for dev in ("qcs6490-rb3-gen2", "imx8mp-panzer-plus-4gb"):
+        npu = catalog.devices[dev].unit("npu")
+        assert set(npu.peak_tops) == {"int8"}, dev
+
+
+def test_new_families_have_their_vendor_runtime(catalog):
+    for family_unit, runtime in (("dgx/gpu", "tensorrt"), ("amd/npu", "onnxruntime"),
+                                 ("intel/npu", "openvino"), ("intel/gpu", "openvino")):
+        fam, kind = family_unit.split("/")
+        dev = next(d for d in catalog.devices.values() if d.family == fam)
+        unit = next(u for u in dev.units if u.kind == kind)
+        assert catalog.vendor_runtime(family_unit, unit.runtimes) == runtime
+
+
+def test_bus_width_is_checked_input(tmp_path):
+    _device(tmp_path, **{"bandwidth_gbs: 42.7 GB/s\n": "bandwidth_gbs: 42.7 GB/s\n      bus_width_bits: -64\n"})
+    code, out = run("catalog", "validate", str(tmp_path))
+    assert code == 2 and "bus_width_bits" in out and len(out.strip().splitlines()) == 1
