@@ -1,6 +1,7 @@
 """Exit codes, named in one place. Documented in the README."""
 OK = 0
 FINDINGS = 1          # lint: findings at or above --fail-on
+DIFFERS = 1           # catalog diff --exit-code: the two catalogs differ
 USAGE = 2             # bad input, usage, config
 INFEASIBLE = 3        # solve: no plan satisfies the spec
 ACCURACY_BUDGET = 4   # bundle: the converted model breaks the spec's accuracy budget

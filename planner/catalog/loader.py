@@ -148,6 +148,10 @@ def load_catalog(extra_dirs=(), *, builtin: bool = True, use_env: bool = True) -
                                             f"in {cat.origin[key]}", (section, i, "id"))
                         cat.notices.append(f"{f}: {kind} {item.id!r} overrides the built-in "
                                            f"entry from {cat.origin[key]}")
+                    if is_builtin and section == "devices" and item.as_of is None:
+                        raise pos.error(CatalogError, f"built-in device {item.id!r} has no "
+                                        f"as_of (the date its facts were last checked, "
+                                        f"YYYY-MM-DD)", (section, i, "id"))
                     seen_here.add(item.id)
                     store[item.id] = item
                     cat.origin[key] = str(f)

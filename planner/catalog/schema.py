@@ -62,6 +62,7 @@ class Memory(Sourced):
     total_gb: quantity("GB", gt=0) = Field(description="System memory the device has (GB), shared by CPU and accelerators on SoCs.")
     available_gb: quantity("GB", gt=0) = Field(description="Memory left for models after the OS and the runtime (GB).")
     bandwidth_gbs: quantity("GB/s", gt=0) = Field(description="Peak DRAM bandwidth (GB/s).")
+    bus_width_bits: int | None = Field(default=None, gt=0, le=8192, description="Width of the DRAM bus in bits (channels x channel width): bandwidth_gbs = bus_width_bits / 8 x the transfer rate, so a board wired with half the bus of another decodes LLMs at about half the rate with the same SoC; recorded where the sources state it (unset: not stated).")
 
     @model_validator(mode="after")
     def _available_le_total(self):
@@ -167,6 +168,22 @@ class Device(Strict):
     power: Power
     price: Price
     notes: str = Field(default="", description="Free text.")
+    as_of: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="When this entry's facts were last checked against its sources (YYYY-MM-DD). Required on built-in entries; optional in your own catalogs, where unset means not stated.")
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of_is_a_date(cls, v):
+        import datetime
+        if isinstance(v, datetime.datetime):
+            raise ValueError("as_of is a date (YYYY-MM-DD), not a date and time")
+        if isinstance(v, datetime.date):   # YAML reads an unquoted 2026-12-04 as a date
+            return v.isoformat()
+        if isinstance(v, str):
+            try:
+                datetime.date.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not a calendar date (YYYY-MM-DD)") from None
+        return v
 
     @model_validator(mode="after")
     def _unique_ids(self):

@@ -26,7 +26,7 @@ def _device_row(d):
                                  key=["fp32", "fp16", "int8", "int4"].index),
             "max_power_w": d.max_mode.power_w, "price_usd": d.price.usd,
             "price_kind": d.price_kind,
-            "default_unit": best.id}
+            "default_unit": best.id, "as_of": d.as_of}
 
 
 def _model_row(m):
@@ -110,6 +110,7 @@ def show(item_id, fmt, catalog_dirs, no_builtin):
                              f"{did_you_mean(item_id, list(cat.devices) + list(cat.models))}",
                              field="ID")
     data = {"kind": kind, **obj.model_dump(mode="json", exclude_defaults=True), **extra,
+            **({"as_of": obj.as_of} if kind == "device" else {}),
             "defined_in": cat.origin[f"{kind}:{item_id}"]}
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
@@ -142,3 +143,28 @@ def validate(directory, catalog_dirs, no_builtin):
     click.echo(f"ok: {len(cat.devices)} devices in {len(cat.families())} families, "
                f"{len(cat.models)} models in {len({m.task for m in cat.models.values()})} tasks, "
                f"{len(cat.measurements)} measurements, {len(cat.op_support)} op-support tables")
+
+
+@catalog.command()
+@click.argument("old_dir", type=click.Path(file_okay=False))
+@click.argument("new_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--exit-code", "exit_code", is_flag=True,
+              help="Exit 1 when the catalogs differ (as git diff --exit-code), 0 when not.")
+def diff(old_dir, new_dir, fmt, exit_code):
+    """List what changed from the catalog in OLD_DIR to NEW_DIR (default: the built-in one).
+
+    Devices, models, measurements, op-support tables and runtimes added and removed, and
+    every changed fact as `kind id: field.path old -> new`. A directory holding catalog/ or
+    profiles/ (a checkout of edgeplan) is read as the built-in layout. Exits 0, or with
+    --exit-code 1 when there are differences; 2 on a directory that is missing or invalid.
+
+    Example: edgeplan catalog diff old-checkout/ --format json
+    """
+    from planner.catalog.diff import diff_catalogs, render_text
+    from planner.exitcodes import DIFFERS
+    d = diff_catalogs(old_dir, new_dir)
+    click.echo(json.dumps(d.as_dict(), indent=2, sort_keys=False) if fmt == "json"
+               else render_text(d))
+    if exit_code and not d.empty:
+        raise SystemExit(DIFFERS)
