@@ -65,40 +65,91 @@ def gguf_precision(type_text: str) -> str | None:
     return None
 
 
+# llama.cpp backends that run on a GPU; BLAS, CPU (and ggml's CPU extras) run on the CPU
+_GPU_BACKENDS = ("CUDA", "METAL", "VULKAN", "SYCL", "ROCM", "HIP", "OPENCL", "KOMPUTE", "MUSA",
+                 "CANN")
+
+
+def _llama_unit_kind(backends: str, ngl) -> str | None:
+    names = {b.strip().upper() for b in backends.split(",") if b.strip()}
+    if names & set(_GPU_BACKENDS):
+        return "cpu" if ngl in (0, "0") else "gpu"
+    return "cpu" if names else None
+
+
+def _llama_test(n_prompt: int, n_gen: int):
+    if n_gen > 0 and n_prompt == 0:
+        return "decode_tokens_per_s", f"tg{n_gen}"
+    if n_prompt > 0 and n_gen == 0:
+        return "prefill_tokens_per_s", f"pp{n_prompt}"
+    return None, None       # a combined pp+tg test mixes both regimes: not one figure
+
+
+def _llama_reading(metric, value, test, model_type, backends, ngl, version, host, date,
+                   where, filename="") -> Reading:
+    ids = {"runtime": "llama.cpp"}
+    prec = gguf_precision(model_type)
+    if prec:
+        ids["precision"] = prec
+    kind = _llama_unit_kind(backends, ngl)
+    if kind:
+        ids["unit_kind"] = kind
+    return Reading(metric, value, "llama-bench", f"{where} ({test}) tokens/s", batch=1,
+                   tool_version=version, host=host or None, measured_on=date, ids=ids,
+                   notes=(f"{filename + ': ' if filename else ''}{model_type}, "
+                          f"backend {backends or 'not stated'}, n_gpu_layers {ngl}"))
+
+
 def _llama_bench(rows: list, path: str) -> list[Reading]:
+    """`llama-bench -o json` (or jsonl): one object per test."""
     out = []
     for i, r in enumerate(rows):
-        n_prompt, n_gen = int(r.get("n_prompt", 0)), int(r.get("n_gen", 0))
-        if n_gen > 0 and n_prompt == 0:
-            metric, test = "decode_tokens_per_s", f"tg{n_gen}"
-        elif n_prompt > 0 and n_gen == 0:
-            metric, test = "prefill_tokens_per_s", f"pp{n_prompt}"
-        else:       # a combined pp+tg test mixes both regimes: not one figure
+        metric, test = _llama_test(int(r.get("n_prompt", 0)), int(r.get("n_gen", 0)))
+        if metric is None:
             continue
-        ids = {"runtime": "llama.cpp"}
-        prec = gguf_precision(str(r.get("model_type", "")))
-        if prec:
-            ids["precision"] = prec
-        backends = str(r.get("backends") or r.get("backend") or "")
-        ngl = r.get("n_gpu_layers")
-        if backends and backends.upper() != "CPU" and ngl not in (0, None):
-            ids["unit_kind"] = "gpu"
-        elif backends.upper() == "CPU" or ngl == 0:
-            ids["unit_kind"] = "cpu"
-        host = ", ".join(str(r[k]) for k in ("cpu_info", "gpu_info") if r.get(k))
         build = r.get("build_commit")
         version = (f"{build} (build {r['build_number']})" if build and r.get("build_number")
                    else build)
-        out.append(Reading(metric, float(r["avg_ts"]), "llama-bench",
-                           f"row {i} ({test}) avg_ts", batch=1,
-                           tool_version=version, host=host or None,
-                           measured_on=str(r.get("test_time", ""))[:10] or None, ids=ids,
-                           notes=(f"{r.get('model_filename', '')}: {r.get('model_type', '')}, "
-                                  f"{backends or 'backend not stated'}, n_gpu_layers {ngl}")))
+        host = ", ".join(str(r[k]) for k in ("cpu_info", "gpu_info") if r.get(k))
+        out.append(_llama_reading(metric, float(r["avg_ts"]), test, str(r.get("model_type", "")),
+                                  str(r.get("backends") or r.get("backend") or ""),
+                                  r.get("n_gpu_layers"), version, host,
+                                  str(r.get("test_time", ""))[:10] or None, f"row {i}",
+                                  str(r.get("model_filename", ""))))
     if not out:
-        raise InputError("llama-bench JSON without a pure prompt (pp) or generation (tg) test",
-                         file=path)
+        raise InputError("llama-bench output without a pure prompt (pp) or generation (tg) "
+                         "test", file=path)
     return out
+
+
+_MD_ROW = re.compile(r"^\|(.+)\|\s*$")
+
+
+def _llama_bench_md(doc, text: str, path: str) -> list[Reading] | None:
+    """llama-bench's default Markdown table (`| model | size | params | backend | ngl | test |
+    t/s |`), with the `build: <commit> (<number>)` line under it."""
+    lines = [ln for ln in text.splitlines() if _MD_ROW.match(ln.strip())]
+    if doc is not None or not lines:
+        return None
+    head = [c.strip() for c in lines[0].strip().strip("|").split("|")]
+    if not {"model", "backend", "test", "t/s"} <= set(head):
+        return None
+    build = re.search(r"^build: (\S+) \((\d+)\)", text, re.M)
+    version = f"{build.group(1)} (build {build.group(2)})" if build else None
+    host = ", ".join(m.strip() for m in re.findall(r"^\s*Device \d+: (.+)$", text, re.M))
+    out = []
+    for n, ln in enumerate(lines[2:], 1):     # after the header and the --- row
+        cells = dict(zip(head, (c.strip() for c in ln.strip().strip("|").split("|"))))
+        t = re.match(r"^(pp|tg)\s*(\d+)$", cells.get("test", ""))
+        v = re.match(r"^([\d.]+)", cells.get("t/s", ""))
+        if not (t and v):
+            continue
+        k = int(t.group(2))
+        metric, test = _llama_test(k if t.group(1) == "pp" else 0, k if t.group(1) == "tg" else 0)
+        out.append(_llama_reading(metric, float(v.group(1)), test, cells.get("model", ""),
+                                  cells.get("backend", ""), cells.get("ngl"), version, host,
+                                  None, f"table row {n}"))
+    return out or None
 
 
 # ---------------------------------------------------------------- TensorRT's trtexec
@@ -152,7 +203,7 @@ def _trtexec(text: str, path: str) -> list[Reading]:
 
 
 # readers that recognise their output themselves: (doc or None, text, path) -> readings | None
-_OTHER_READERS: list = []
+_OTHER_READERS: list = [_llama_bench_md]
 
 
 # ---------------------------------------------------------------- dispatch
