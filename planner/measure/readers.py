@@ -202,8 +202,58 @@ def _trtexec(text: str, path: str) -> list[Reading]:
                           (f"throughput {thr.group(1)} qps" if thr else ""))]
 
 
+# ---------------------------------------------------------------- OpenVINO's benchmark_app
+
+_OV_UNIT = {"CPU": "cpu", "GPU": "gpu", "NPU": "npu", "MYRIAD": "vpu"}
+
+
+def _benchmark_app(doc, text: str, path: str) -> list[Reading] | None:
+    """benchmark_app's console report: `[ INFO ] Latency:` then `Median: N ms`."""
+    med = re.search(r"\[ INFO \] Latency:\s*\n.*?Median:\s*([\d.]+) ms", text, re.S)
+    if doc is not None or not med or "benchmark_app" not in text and "OpenVINO" not in text:
+        return None
+    ids: dict = {"runtime": "openvino"}
+    dev = re.search(r"\s-d\s+([A-Z]+)", text)
+    if dev and dev.group(1) in _OV_UNIT:
+        ids["unit_kind"] = _OV_UNIT[dev.group(1)]
+    model = re.search(r"\s-m\s+(\S+)", text)
+    if model:
+        # Open Model Zoo layout: .../FP16/model.xml, .../FP16-INT8/model.xml
+        folder = re.search(r"/(FP32|FP16|FP16-INT8|INT8)/", model.group(1))
+        if folder:
+            ids["precision"] = "int8" if "INT8" in folder.group(1) else folder.group(1).lower()
+    build = re.search(r"Build \.+ (\S+)", text)
+    batch = re.search(r"Model batch size: (\d+)", text)
+    thr = re.search(r"Throughput:\s*([\d.]+) FPS", text)
+    hint = re.search(r"-hint (\w+)", text)
+    return [Reading("latency_ms", float(med.group(1)), "benchmark_app",
+                    "Latency Median", batch=int(batch.group(1)) if batch else 1,
+                    tool_version=build.group(1) if build else None, ids=ids,
+                    notes=(f"model {model.group(1)}; " if model else "") +
+                          (f"performance hint {hint.group(1)}; " if hint else "") +
+                          (f"throughput {thr.group(1)} FPS" if thr else ""))]
+
+
+# ---------------------------------------------------------------- Hailo's hailortcli
+
+def _hailortcli_benchmark(doc, text: str, path: str) -> list[Reading] | None:
+    """`hailortcli benchmark`'s Summary: `FPS (hw_only) = N`, `(streaming) = N`."""
+    stream = re.search(r"\(streaming\)\s*=\s*([\d.]+)", text)
+    if doc is not None or not stream or "FPS" not in text:
+        return None
+    hw = re.search(r"\(hw_only\)\s*=\s*([\d.]+)", text)
+    lat = re.search(r"Latency \(hw\)\s*=\s*([\d.]+) ms", text)
+    power = re.search(r"Power in streaming mode \(average\)\s*=\s*([\d.]+) W", text)
+    notes = "; ".join(x for x in (
+        f"hw_only {hw.group(1)} FPS" if hw else "", f"hw latency {lat.group(1)} ms" if lat else "",
+        f"average power {power.group(1)} W" if power else "") if x)
+    return [Reading("throughput_fps", float(stream.group(1)), "hailortcli benchmark",
+                    "Summary FPS (streaming)", ids={"runtime": "hailort", "unit_kind": "npu"},
+                    notes=notes)]
+
+
 # readers that recognise their output themselves: (doc or None, text, path) -> readings | None
-_OTHER_READERS: list = [_llama_bench_md]
+_OTHER_READERS: list = [_llama_bench_md, _benchmark_app, _hailortcli_benchmark]
 
 
 # ---------------------------------------------------------------- dispatch
@@ -217,18 +267,15 @@ def read_result(path: str) -> list[Reading]:
         raise InputError("no such file", file=path) from None
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read it: {e}", file=path) from None
-    doc = None
-    stripped = text.lstrip()
-    if stripped[:1] in "[{":
+    doc, bad_json = None, None
+    if text.lstrip()[:1] in "[{":
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError:
-            # llama-bench -o jsonl: one object per line
-            try:
+        except json.JSONDecodeError as e:
+            try:        # llama-bench -o jsonl: one object per line
                 doc = [json.loads(ln) for ln in text.splitlines() if ln.strip()]
-            except json.JSONDecodeError as e:
-                raise InputError(f"not valid JSON: {e.msg} at line {e.lineno}",
-                                 file=path) from None
+            except json.JSONDecodeError:
+                bad_json = e    # or a console log that starts with "[Step 1/11]"
     try:
         if isinstance(doc, dict) and "benchmark" in doc:
             return _infer_py(doc, path)
@@ -244,6 +291,10 @@ def read_result(path: str) -> list[Reading]:
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"a benchmark output with a missing or malformed field ({e})",
                          file=path) from None
+    if bad_json is not None and text.lstrip()[:1] == "{":
+        raise InputError(f"not valid JSON: {bad_json.msg} at line {bad_json.lineno}",
+                         file=path)
     raise InputError("not an output edgeplan reads: expected infer.py --benchmark --json, "
-                     "llama-bench -o json, trtexec, benchmark_app or hailortcli output",
+                     "llama-bench (JSON, JSONL or its table), trtexec, benchmark_app or "
+                     "hailortcli benchmark output",
                      file=path)
