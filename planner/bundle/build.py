@@ -457,6 +457,10 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                              field="--eval-data")
 
     tdata = targets()
+    from planner.bundle import openvino_ir
+    ov_target = openvino_ir.is_target(runtime)
+    if ov_target:     # before anything is written: the toolchain, or which extra brings it
+        openvino_ir.require(wl.precision, method)
     fam = tdata["families"].get(dev.family, {})
     steps = tdata["runtime_steps"].get(runtime) or tdata["family_steps"].get(dev.family)
     symmetric = runtime in tdata.get("symmetric_int8_runtimes", []) or \
@@ -491,6 +495,20 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                 conv.notes.append(f"static shapes for {unit.id}: {f}")
             io_prof = onnx_profile.profile_onnx(bdir / MODEL_FILE)
             specs = _input_specs(io_prof)
+        artifact = None
+        if ov_target:
+            cal_arrays = None
+            if method == "static-qdq":   # the very samples the QDQ model was calibrated on
+                cal_arrays = cal[0] if cal else quantize.synthetic_inputs(
+                    _input_specs(prof), quantize.SYNTHETIC_SAMPLES, seed=0)
+            artifact = openvino_ir.build_ir(
+                model_path, bdir, method=method, precision=wl.precision,
+                input_specs=_input_specs(prof), calibration=cal_arrays,
+                static_batch=int(wl.batch) if unit.static_shapes_only and prof.dynamic_shapes
+                else None, progress=progress)
+            conv.notes.append(f"vendor artifact: OpenVINO IR ({openvino_ir.IR_XML} + "
+                              f"{openvino_ir.IR_BIN}), {artifact['method']}; {MODEL_FILE} is "
+                              "the onnxruntime fallback")
         if conv.synthetic:
             warnings.append("INT8 calibration used SYNTHETIC random inputs: accuracy is "
                             "unknown; give --calibration-data")
@@ -507,6 +525,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                                 providers, fam, steps, model_path, sample_source,
                                 len(next(iter(sample_arrays.values()))))
         ctx["provider_options"] = _provider_options(fam, providers, wl.precision, unit.kind)
+        ctx.update(_artifact_context(tdata, steps, artifact, dev.family))
         (bdir / "infer.py").write_text(render("bundle/infer.py.j2", **ctx), encoding="utf-8")
         (bdir / "requirements.txt").write_text(render("bundle/requirements.txt.j2", **ctx),
                                                encoding="utf-8")
@@ -519,7 +538,8 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         progress("render", 1, 1, "")
 
         ver = _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts,
-                      catalog, progress, params=prof.params)
+                      catalog, progress, params=prof.params, artifact=artifact)
+        ver["vendor_artifact"] = _vendor_artifact_record(tdata, steps, artifact, ver)
         ver["target"] = {"deployment": manifest.name, "workload": wl.name, "model": wl.model,
                          "device": dev.id, "family": dev.family, "unit": unit.id,
                          "unit_kind": unit.kind, "runtime": runtime,
@@ -533,7 +553,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         ver["samples"] = {"file": SAMPLES_FILE, "source": sample_source,
                           "count": len(next(iter(sample_arrays.values())))}
         ver["warnings"] = warnings
-        ver["tools"] = _tool_versions()
+        ver["tools"] = _tool_versions(("openvino", "nncf") if artifact else ())
         _enforce(ver, opts, wl)
         ver["verdict"] = "verified"
         _finish(bdir, ver)
@@ -646,7 +666,8 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
             parts.append(f"{t.name}:{'x'.join(dims)}")
         shapes_flag = "--shapes=" + ",".join(parts)
     pins = []
-    for pkg in ("onnxruntime", "numpy"):
+    for pkg in ("onnxruntime", "numpy") + (("openvino",) if conv.notes and any(
+            n.startswith("vendor artifact: OpenVINO IR") for n in conv.notes) else ()):
         try:
             pins.append((pkg, metadata.version(pkg)))
         except metadata.PackageNotFoundError:
@@ -668,6 +689,48 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
         "first_input_rank": len(first.shape),
         "shapes_flag": shapes_flag, "batch": int(wl.batch),
     }
+
+
+def _artifact_context(tdata, steps, artifact, family: str) -> dict:
+    """Template values about the vendor artifact: the OpenVINO IR when this bundle has one,
+    else what the device loads that edgeplan did not build, and why."""
+    from planner.bundle import openvino_ir
+    missing = (tdata.get("vendor_artifacts") or {}).get(steps) if artifact is None else None
+    return {
+        "ir_file": openvino_ir.IR_XML if artifact else None,
+        "ir_bin": openvino_ir.IR_BIN if artifact else None,
+        "artifact_method": artifact["method"] if artifact else "",
+        "openvino_devices": [d for d in (tdata.get("openvino_devices") or {}).get(
+            family, []) if re.match(r"^[A-Z][A-Z0-9_.]*$", d)]
+        if artifact else [],
+        "not_built": dict(missing) if missing else None,
+        **({"package_note": f"The OpenVINO IR runs with the openvino package pinned below "
+                            f"(no onnxruntime plugin needed); {MODEL_FILE} runs with "
+                            "onnxruntime where openvino is absent."} if artifact else {}),
+    }
+
+
+def _vendor_artifact_record(tdata, steps, artifact, ver) -> dict:
+    """verification.json's plain statement of what the device loads: the artifact built and
+    verified here, or that it was NOT built, why, and what was verified instead."""
+    if artifact is not None:
+        return {"built": True, "format": artifact["format"], "files": artifact["files"],
+                "method": artifact["method"], "converter": artifact["converter"],
+                "verified_with": ver.get("runtime"),
+                **({"static_shapes": artifact["static_shapes"]}
+                   if "static_shapes" in artifact else {})}
+    missing = (tdata.get("vendor_artifacts") or {}).get(steps)
+    ran = ver.get("runtime") or {}
+    verified = f"{MODEL_FILE} with {ran.get('name', 'onnxruntime')} " \
+               f"({ran.get('provider', 'CPUExecutionProvider')}) on the build host"
+    if missing is None:
+        return {"built": False, "needed": False,
+                "note": f"the device runs {MODEL_FILE} with onnxruntime; no vendor artifact is "
+                        "needed", "verified": verified}
+    return {"built": False, "needed": True, "artifact": missing["artifact"],
+            "reason": missing["reason"],
+            "verified": verified + f"; the {missing['artifact']} is not verified",
+            "next_step": "README.md, section Vendor steps"}
 
 
 def _deployment_yaml(manifest, idx, wl, conv, prof, calibration_file) -> str:
@@ -699,10 +762,10 @@ def _compile_check(path: Path) -> None:
         raise BundleError(f"generated infer.py does not compile: {e}") from None
 
 
-def _tool_versions() -> dict:
+def _tool_versions(extra=()) -> dict:
     from importlib import metadata
     out = {"python": sys.version.split()[0]}
-    for pkg in ("edgeplan", "onnx", "onnxruntime", "numpy", "jinja2"):
+    for pkg in ("edgeplan", "onnx", "onnxruntime", "numpy", "jinja2", *extra):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

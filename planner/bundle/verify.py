@@ -98,9 +98,12 @@ def _load_outputs(path: Path) -> dict:
 
 
 def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, catalog,
-            progress, params: int = 0) -> dict:
-    import numpy as np
-    steps = 4 + (1 if ev is not None else 0)
+            progress, params: int = 0, artifact: dict | None = None) -> dict:
+    """With a vendor artifact (OpenVINO IR), every run of infer.py runs that artifact in its
+    runtime (`--runtime openvino --device CPU`: no silent fallback to the ONNX file), and the
+    ONNX fallback is checked once more on the samples."""
+    steps = 4 + (1 if ev is not None else 0) + (1 if artifact else 0)
+    rt = ["--runtime", "openvino", "--device", "CPU"] if artifact else []
     step = 0
 
     def tick(msg):
@@ -113,19 +116,35 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
     tick("running infer.py on sample_inputs.npz (converted model)")
     out_conv = work / "outputs_converted.npz"
     run_conv = _run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_conv),
-                                 "--benchmark", str(opts.benchmark_runs)], opts.timeout_s)
+                                 "--benchmark", str(opts.benchmark_runs), *rt], opts.timeout_s)
+    if artifact and (run_conv.get("runtime") or {}).get("name") != "openvino":
+        raise VerificationError("infer.py did not run the OpenVINO IR with openvino")
     cmp = compare(ref, _load_outputs(out_conv))
     tick("timing the FP32 model with infer.py")
     run_ref = _run_infer(bdir, ["--model", str(model_path.resolve()), "--input", SAMPLES_FILE,
-                                "--benchmark", str(opts.benchmark_runs)], opts.timeout_s)
+                                "--benchmark", str(opts.benchmark_runs), *rt], opts.timeout_s)
     ver: dict = {"commands": [
         ["python", "infer.py", "--input", SAMPLES_FILE, "--output", "<outputs.npz>",
-         "--benchmark", str(opts.benchmark_runs), "--json"],
+         "--benchmark", str(opts.benchmark_runs), *rt, "--json"],
         ["python", "infer.py", "--model", f"<{model_path.name}>", "--input", SAMPLES_FILE,
-         "--benchmark", str(opts.benchmark_runs), "--json"]],
+         "--benchmark", str(opts.benchmark_runs), *rt, "--json"]],
+        "runtime": dict(run_conv.get("runtime") or {}, artifact=run_conv.get("model")),
         "provider": {"used": run_conv["provider"], "session": run_conv["providers"],
                      "log": run_conv["log"]},
         "comparison": cmp}
+    if artifact:
+        tick(f"running infer.py on the {MODEL_FILE} fallback with onnxruntime")
+        out_fb = work / "outputs_fallback.npz"
+        run_fb = _run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_fb),
+                                   "--runtime", "onnxruntime", "--provider", "cpu"],
+                            opts.timeout_s)
+        ver["commands"].append(["python", "infer.py", "--input", SAMPLES_FILE, "--output",
+                                "<outputs.npz>", "--runtime", "onnxruntime", "--provider",
+                                "cpu", "--json"])
+        ver["fallback"] = {"file": MODEL_FILE, "runtime": run_fb.get("runtime"),
+                           "comparison": compare(ref, _load_outputs(out_fb)),
+                           "note": "infer.py runs this when openvino is not installed; the "
+                                   "gates apply to the OpenVINO IR, not to this file"}
     bc, br = run_conv["benchmark"], run_ref["benchmark"]
     ver["latency_ms"] = {
         "fp32": br, "converted": bc,
@@ -135,20 +154,27 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
                 "the target device differs"}
     src_bytes = _model_bytes(model_path)
     dst_bytes = _model_bytes(bdir / MODEL_FILE)
+    if artifact:
+        from planner.bundle.openvino_ir import ir_bytes
+        onnx_bytes, dst_bytes = dst_bytes, ir_bytes(bdir)
     # graphs that generate their weights (ConstantOfShape, as the model-zoo "light" graphs
     # do) are smaller than their weights: compare with the FP32 weights then
     fp32_bytes = max(src_bytes, 4 * params)
     ver["sizes"] = {"source_file_bytes": src_bytes, "fp32_weight_bytes": 4 * params,
                     "fp32_bytes": fp32_bytes, "converted_bytes": dst_bytes,
                     "ratio": round(dst_bytes / fp32_bytes, 4) if fp32_bytes else None}
+    if artifact:
+        ver["sizes"]["converted_files"] = list(artifact["files"])
+        ver["sizes"]["fallback_onnx_bytes"] = onnx_bytes
     if ev is not None:
         tick("running infer.py on --eval-data")
         out_ev = work / "outputs_eval.npz"
         ev_path = work / "eval_inputs.npz"
         _write_npz(ev_path, ev[0], None)
-        _run_infer(bdir, ["--input", str(ev_path), "--output", str(out_ev)], opts.timeout_s)
+        _run_infer(bdir, ["--input", str(ev_path), "--output", str(out_ev), *rt],
+                   opts.timeout_s)
         ver["commands"].append(["python", "infer.py", "--input", "<eval inputs.npz>",
-                                "--output", "<outputs.npz>", "--json"])
+                                "--output", "<outputs.npz>", *rt, "--json"])
         got = _load_outputs(out_ev)
         ref_ev = _reference(model_path, ev[0], specs)
         first = next(iter(ref_ev))
@@ -161,6 +187,7 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
         acc_ref = float((ref_ev[first].argmax(1) == labels).mean() * 100.0)
         acc_conv = float((got[first].argmax(1) == labels).mean() * 100.0)
         ver["accuracy"] = {"metric": "top-1 accuracy % on --eval-data",
+                           "artifact": ver["runtime"].get("artifact"),
                            "samples": int(len(labels)), "fp32_pct": round(acc_ref, 4),
                            "converted_pct": round(acc_conv, 4),
                            "drop_points": round(acc_ref - acc_conv, 4)}
