@@ -505,7 +505,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                 model_path, bdir, method=method, precision=wl.precision,
                 input_specs=_input_specs(prof), calibration=cal_arrays,
                 static_batch=int(wl.batch) if unit.static_shapes_only and prof.dynamic_shapes
-                else None, progress=progress)
+                else None, work_dir=work, timeout_s=opts.timeout_s, progress=progress)
             conv.notes.append(f"vendor artifact: OpenVINO IR ({openvino_ir.IR_XML} + "
                               f"{openvino_ir.IR_BIN}), {artifact['method']}; {MODEL_FILE} is "
                               "the onnxruntime fallback")

@@ -6,7 +6,7 @@
   the same calibration samples the ONNX QDQ path uses (the user's `--calibration-data`, or
   the same synthetic set, said as loudly).
 * INT8 for MatMul-heavy CPU graphs (the ONNX path's `dynamic`) and weight-only plans:
-  `nncf.compress_weights` (INT8 weights, float activations).
+  `nncf.compress_weights` (INT8 symmetric per-channel weights, float activations).
 * A model that is already quantized (QDQ) is converted as it is: OpenVINO reads the
   QuantizeLinear/DequantizeLinear pairs as its own FakeQuantize ops.
 
@@ -87,12 +87,79 @@ def _items(arrays: dict, input_specs, fixed_batch: int | None) -> list:
 
 
 def build_ir(src, bdir: Path, *, method: str, precision: str, input_specs, calibration,
-             static_batch: int | None = None, progress: Progress | None = None) -> dict:
+             static_batch: int | None = None, work_dir=None, timeout_s: float = 1800.0,
+             progress: Progress | None = None) -> dict:
     """Write model.xml + model.bin into `bdir` from the FP32 (or QDQ) ONNX `src`.
     `calibration` is the arrays the QDQ path calibrated on (None: no calibration needed).
     `static_batch` fixes a symbolic batch dimension (units that compile static shapes).
-    Returns what was done, for verification.json."""
+    Returns what was done, for verification.json.
+
+    The conversion runs in a fresh Python process: OpenVINO names the nodes it creates from
+    process-wide counters (`Concat_152975`), so a second conversion in the same process writes
+    a different model.xml. A fresh process makes the IR byte-identical from build to build,
+    and keeps NNCF's logging out of ours."""
+    import json
+    import subprocess
+    import sys
+
+    from planner.bundle.contents import _write_npz
     progress = progress or (lambda *a: None)
+    work = Path(work_dir) if work_dir else Path(bdir).parent
+    job = {"src": os.fspath(Path(src).resolve()), "bdir": os.fspath(Path(bdir).resolve()),
+           "method": method, "precision": precision,
+           "input_specs": [[n, d, list(sh)] for n, d, sh in input_specs],
+           "static_batch": static_batch, "calibration": None,
+           "result": os.fspath((work / "openvino_ir.json").resolve())}
+    if calibration is not None:
+        cal = work / "openvino_calibration.npz"
+        _write_npz(cal, calibration, None)
+        job["calibration"] = os.fspath(cal.resolve())
+    job_file = work / "openvino_job.json"
+    job_file.write_text(json.dumps(job), encoding="utf-8")
+    progress("convert", 0, 1, "OpenVINO: converting the source model to IR"
+             + (" and quantizing it with NNCF" if method in ("static-qdq", "dynamic") else ""))
+    root = os.fspath(Path(__file__).resolve().parent.parent.parent)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from planner.bundle.openvino_ir import _child; sys.exit(_child(sys.argv[2]))")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    try:
+        p = subprocess.run([sys.executable, "-c", code, root, os.fspath(job_file)],
+                           capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        raise BundleError(f"the OpenVINO conversion ran over {timeout_s:g} s") from None
+    result = Path(job["result"])
+    data = json.loads(result.read_text(encoding="utf-8")) if result.exists() else None
+    if p.returncode != 0 or data is None or "error" in data:
+        msg = (data or {}).get("error") or " | ".join(
+            (p.stderr or p.stdout).strip().splitlines()[-3:]) or f"exit code {p.returncode}"
+        raise BundleError(msg)
+    progress("convert", 1, 1, "")
+    return data
+
+
+def _child(job_file: str) -> int:
+    """The conversion process: read the job, convert, write the result (or the error)."""
+    import json
+    job = json.loads(Path(job_file).read_text(encoding="utf-8"))
+    cal = None
+    if job["calibration"]:
+        import numpy as np
+        with np.load(job["calibration"], allow_pickle=False) as z:
+            cal = {k: z[k] for k in z.files}
+    try:
+        info = _convert(job["src"], Path(job["bdir"]), method=job["method"],
+                        precision=job["precision"],
+                        input_specs=[tuple(s) for s in job["input_specs"]], calibration=cal,
+                        static_batch=job["static_batch"])
+    except BundleError as e:
+        info = {"error": e.message}
+    Path(job["result"]).write_text(json.dumps(info, sort_keys=True), encoding="utf-8")
+    return 1 if "error" in info else 0
+
+
+def _convert(src, bdir: Path, *, method: str, precision: str, input_specs, calibration,
+             static_batch: int | None = None) -> dict:
+    progress = (lambda *a: None)
     import openvino as ov
     info: dict = {"format": "OpenVINO IR", "files": [IR_XML, IR_BIN],
                   "converter": {"openvino": ov.__version__}}
@@ -145,9 +212,9 @@ def build_ir(src, bdir: Path, *, method: str, precision: str, input_specs, calib
             else:
                 progress("convert", 0, 1, "NNCF INT8 weight compression")
                 with _quiet():
-                    model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+                    model = nncf.compress_weights(model, mode=nncf.CompressWeightsMode.INT8_SYM)
                 info["method"] = ("INT8 weights, float activations (nncf.compress_weights "
-                                  "INT8_ASYM)")
+                                  "INT8_SYM, per channel)")
         except BundleError:
             raise
         except Exception as e:
