@@ -256,6 +256,28 @@ def test_mlp_int8_is_weight_compressed_and_fp32_reproduces(tmp_path, intel_catal
     assert fp["accuracy"]["drop_points"] == 0.0
 
 
+@needs_openvino
+def test_spec_that_allows_only_openvino_bundles_ir_on_the_builtin_catalog(tmp_path):
+    from planner.catalog.loader import load_catalog
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(textwrap.dedent(f"""\
+        apiVersion: edgeplan/v1
+        kind: Spec
+        name: digits-ov
+        workloads:
+          - {{name: digits-cnn, model_files: [{CNN}], rate_fps: 30, precisions: [int8]}}
+        devices: {{allow: [desktop-x86-host]}}
+        runtimes: {{allow: [openvino]}}
+        objective: [min power]
+        """))
+    res = build_bundle(spec, load_catalog(use_env=False), BundleOptions(
+        out_dir=tmp_path / "out", model=CNN, calibration_data=CNN_CAL, eval_data=CNN_EVAL,
+        benchmark_runs=3))
+    v = res.verification
+    assert v["target"]["runtime"] == "openvino" and v["runtime"]["name"] == "openvino"
+    assert (res.out_dir / "model.xml").is_file() and v["accuracy"]["drop_points"] <= 1.0
+
+
 # ---------------------------------------------------------------- gates apply to the IR
 
 def _spoil_ir(monkeypatch, tmp_path):

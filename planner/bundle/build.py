@@ -460,7 +460,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
     from planner.bundle import openvino_ir
     ov_target = openvino_ir.is_target(runtime)
     if ov_target:     # before anything is written: the toolchain, or which extra brings it
-        openvino_ir.require(wl.precision, method)
+        openvino_ir.require(wl.precision, method, file=plan_file, field=f"{where}.runtime")
     fam = tdata["families"].get(dev.family, {})
     steps = tdata["runtime_steps"].get(runtime) or tdata["family_steps"].get(dev.family)
     symmetric = runtime in tdata.get("symmetric_int8_runtimes", []) or \

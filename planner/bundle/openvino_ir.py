@@ -37,7 +37,8 @@ def is_target(runtime: str) -> bool:
     return runtime in RUNTIMES
 
 
-def require(precision: str, method: str) -> dict:
+def require(precision: str, method: str, *, file: str | None = None,
+            field: str = "runtime") -> dict:
     """Import the toolchain this plan needs; MissingExtraError (exit 2) naming the extra when
     it is absent. Returns {package: version}."""
     need = ["openvino"] + (["nncf"] if method in ("static-qdq", "dynamic") else [])
@@ -54,7 +55,7 @@ def require(precision: str, method: str) -> dict:
         raise MissingExtraError(
             f"the plan runs on OpenVINO, and its {precision.upper()} OpenVINO IR needs {why}, "
             f"which {'is' if len(missing) == 1 else 'are'} not installed: {INSTALL}",
-            extra=EXTRA, field="runtime")
+            extra=EXTRA, file=file, field=field)
     return versions
 
 
