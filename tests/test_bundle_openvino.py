@@ -377,9 +377,8 @@ def test_onnxruntime_plan_on_an_intel_device_is_plain_onnx(tmp_path, intel_catal
 # ---------------------------------------------------------------- not built: said plainly
 
 @pytest.mark.parametrize("device,runtime,artifact", [
-    ("test-coral", "edgetpu", "Edge TPU-compiled"),
     ("test-jetson", "tensorrt", "TensorRT engine"),
-])
+])   # Coral: tests/test_bundle_tflite.py (the .tflite is built, its compiled form is not)
 def test_vendor_artifact_not_built_is_said_plainly(tmp_path, bundle_catalog, device, runtime,
                                                    artifact):
     res = build(tmp_path, bundle_catalog,

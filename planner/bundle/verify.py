@@ -99,11 +99,19 @@ def _load_outputs(path: Path) -> dict:
 
 def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, catalog,
             progress, params: int = 0, artifact: dict | None = None) -> dict:
-    """With a vendor artifact (OpenVINO IR), every run of infer.py runs that artifact in its
-    runtime (`--runtime openvino --device CPU`: no silent fallback to the ONNX file), and the
-    ONNX fallback is checked once more on the samples."""
+    """With a vendor artifact (OpenVINO IR, .tflite), every run of infer.py runs that
+    artifact in its runtime (`--runtime openvino --device CPU`, `--runtime tflite`: no silent
+    fallback to the ONNX file), and the ONNX fallback is checked once more on the samples.
+    The FP32 timing runs the source model in the same runtime where that runtime reads ONNX
+    (openvino), else with onnxruntime's CPU provider."""
     steps = 4 + (1 if ev is not None else 0) + (1 if artifact else 0)
-    rt = ["--runtime", "openvino", "--device", "CPU"] if artifact else []
+    fmt = (artifact or {}).get("format")
+    rt = ["--runtime", "openvino", "--device", "CPU"] if fmt == "OpenVINO IR" else \
+        ["--runtime", "tflite"] if fmt == "TensorFlow Lite" else []
+    rt_ref = ["--runtime", "onnxruntime", "--provider", "cpu"] if fmt == "TensorFlow Lite" \
+        else rt
+    want = {"OpenVINO IR": ("openvino",),
+            "TensorFlow Lite": ("ai-edge-litert", "tflite_runtime", "tensorflow")}.get(fmt)
     step = 0
 
     def tick(msg):
@@ -117,17 +125,18 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
     out_conv = work / "outputs_converted.npz"
     run_conv = _run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_conv),
                                  "--benchmark", str(opts.benchmark_runs), *rt], opts.timeout_s)
-    if artifact and (run_conv.get("runtime") or {}).get("name") != "openvino":
-        raise VerificationError("infer.py did not run the OpenVINO IR with openvino")
+    if want and (run_conv.get("runtime") or {}).get("name") not in want:
+        raise VerificationError(f"infer.py did not run the {fmt} artifact in its runtime")
     cmp = compare(ref, _load_outputs(out_conv))
     tick("timing the FP32 model with infer.py")
     run_ref = _run_infer(bdir, ["--model", str(model_path.resolve()), "--input", SAMPLES_FILE,
-                                "--benchmark", str(opts.benchmark_runs), *rt], opts.timeout_s)
+                                "--benchmark", str(opts.benchmark_runs), *rt_ref],
+                         opts.timeout_s)
     ver: dict = {"commands": [
         ["python", "infer.py", "--input", SAMPLES_FILE, "--output", "<outputs.npz>",
          "--benchmark", str(opts.benchmark_runs), *rt, "--json"],
         ["python", "infer.py", "--model", f"<{model_path.name}>", "--input", SAMPLES_FILE,
-         "--benchmark", str(opts.benchmark_runs), *rt, "--json"]],
+         "--benchmark", str(opts.benchmark_runs), *rt_ref, "--json"]],
         "runtime": dict(run_conv.get("runtime") or {}, artifact=run_conv.get("model")),
         "provider": {"used": run_conv["provider"], "session": run_conv["providers"],
                      "log": run_conv["log"]},
@@ -143,20 +152,23 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
                                 "cpu", "--json"])
         ver["fallback"] = {"file": MODEL_FILE, "runtime": run_fb.get("runtime"),
                            "comparison": compare(ref, _load_outputs(out_fb)),
-                           "note": "infer.py runs this when openvino is not installed; the "
-                                   "gates apply to the OpenVINO IR, not to this file"}
+                           "note": f"infer.py runs this when the {fmt} runtime is not "
+                                   "installed; the gates apply to the artifact, not to this "
+                                   "file"}
     bc, br = run_conv["benchmark"], run_ref["benchmark"]
     ver["latency_ms"] = {
         "fp32": br, "converted": bc,
         "speedup": round(br["median_ms"] / bc["median_ms"], 3) if bc["median_ms"] > 0 else None,
         "note": f"host latency of one batch of {bc.get('batch')} (FP32: {br.get('batch')}), "
-                f"median of {opts.benchmark_runs} runs after warm-up, {run_conv['provider']}; "
-                "the target device differs"}
+                f"median of {opts.benchmark_runs} runs after warm-up, {run_conv['provider']}"
+                + (f" (FP32: {run_ref['provider']})"
+                   if run_ref["provider"] != run_conv["provider"] else "")
+                + "; the target device differs"}
     src_bytes = _model_bytes(model_path)
     dst_bytes = _model_bytes(bdir / MODEL_FILE)
     if artifact:
-        from planner.bundle.openvino_ir import ir_bytes
-        onnx_bytes, dst_bytes = dst_bytes, ir_bytes(bdir)
+        onnx_bytes = dst_bytes
+        dst_bytes = sum((bdir / f).stat().st_size for f in artifact["files"])
     # graphs that generate their weights (ConstantOfShape, as the model-zoo "light" graphs
     # do) are smaller than their weights: compare with the FP32 weights then
     fp32_bytes = max(src_bytes, 4 * params)

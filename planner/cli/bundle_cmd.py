@@ -110,6 +110,9 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
         ran = va.get("verified_with") or {}
         lines.append(f"  vendor artifact: {va['format']} ({', '.join(va['files'])}), verified "
                      f"with {ran.get('name')} {ran.get('version', '')} on {ran.get('device')}")
+        if va.get("not_built"):
+            lines.append(f"  NOT built: {va['not_built']['artifact']} (compile it: README.md, "
+                         "Vendor steps)")
     elif va.get("needed"):
         lines.append(f"  vendor artifact NOT built: {va['artifact']} (see README.md); what was "
                      f"verified is model.onnx")
