@@ -21,7 +21,12 @@ and for each target artifact:
   * openvino-fp16 / openvino-int8: OpenVINO IR (model.xml + model.bin) by openvino's
     converter, INT8 by NNCF (nncf.quantize on the same calibration samples; weight
     compression for the MLP), run with openvino on the CPU (needs the [openvino] extra;
-    skipped, and said, without it).
+    skipped, and said, without it);
+  * tflite-fp16 / tflite-int8: model.tflite by onnx2tf (INT8: float I/O, per-channel;
+    dynamic-range INT8 for the MLP), run with the LiteRT interpreter (ai-edge-litert) on the
+    CPU; edgetpu-int8: the full-integer per-tensor model.tflite an Edge TPU plan gets (before
+    edgetpu_compiler, which the bundle does not run), same interpreter; the FP32 column of
+    the TFLite rows is the FP32 ONNX model with onnxruntime (needs the [tflite] extra).
 
 It prints one Markdown table row per model and target: artifact size / FP32 size (target
 <= 0.30 for INT8), top-1 agreement with FP32 (target >= 95 %), accuracy drop in points
@@ -54,14 +59,29 @@ devices:
     memory: {total_gb: 16, available_gb: 12, bandwidth_gbs: 20, source: benchmark placeholder}
     units:
       - {id: cpu, kind: cpu, peak_tops: {fp32: 0.1, fp16: 0.1, int8: 0.2},
-         runtimes: [onnxruntime, openvino], source: benchmark placeholder}
+         runtimes: [onnxruntime, openvino, tflite], source: benchmark placeholder}
     power: {idle_w: 5, modes: [{id: default, power_w: 30}], source: benchmark placeholder}
     price: {usd: 100, source: benchmark placeholder}
+  - id: bench-tpu
+    name: Benchmark Edge TPU (verified on the host CPU)
+    vendor: any
+    family: coral
+    form_factor: usb-accelerator
+    memory: {total_gb: 4, available_gb: 3, bandwidth_gbs: 10, source: benchmark placeholder}
+    units:
+      - {id: tpu, kind: tpu, peak_tops: {int8: 4}, runtimes: [edgetpu], static_shapes_only: true,
+         source: benchmark placeholder}
+    power: {idle_w: 3, modes: [{id: default, power_w: 5}], source: benchmark placeholder}
+    price: {usd: 60, source: benchmark placeholder}
 """
 
 
 TARGETS = [("onnx-int8", "onnxruntime", "int8"), ("openvino-fp16", "openvino", "fp16"),
-           ("openvino-int8", "openvino", "int8")]
+           ("openvino-int8", "openvino", "int8"), ("tflite-fp16", "tflite", "fp16"),
+           ("tflite-int8", "tflite", "int8"), ("edgetpu-int8", "edgetpu", "int8")]
+EXTRAS = {"openvino": ("openvino", ("openvino", "nncf")),
+          "tflite": ("tflite", ("onnx2tf", "tensorflow", "ai_edge_litert")),
+          "edgetpu": ("tflite", ("onnx2tf", "tensorflow", "ai_edge_litert"))}
 
 
 def cases(resnet: bool = True):
@@ -79,12 +99,12 @@ def cases(resnet: bool = True):
     return out
 
 
-def have_openvino() -> bool:
+def have(runtime: str) -> bool:
     import importlib.util
-    return all(importlib.util.find_spec(m) is not None for m in ("openvino", "nncf"))
+    return all(importlib.util.find_spec(m) is not None for m in EXTRAS[runtime][1])
 
 
-def run(runs: int, resnet: bool = True) -> tuple[list[dict], list[str]]:
+def run(runs: int, resnet: bool = True, only=None) -> tuple[list[dict], list[str]]:
     from planner.bundle.build import BundleOptions, build_bundle
     from planner.catalog.loader import load_catalog
 
@@ -97,8 +117,11 @@ def run(runs: int, resnet: bool = True) -> tuple[list[dict], list[str]]:
         n = 0
         for label, model, cal, ev, quant in cases(resnet):
             for target, runtime, precision in TARGETS:
-                if runtime == "openvino" and not have_openvino():
-                    skipped.append(f"{label} {target} (pip install 'edgeplan[openvino]')")
+                if only and target not in only:
+                    continue
+                if runtime in EXTRAS and not have(runtime):
+                    skipped.append(f"{label} {target} (pip install "
+                                   f"'edgeplan[{EXTRAS[runtime][0]}]')")
                     continue
                 if ev is None and precision == "fp16":
                     continue      # nothing to learn from FP16 of a constant-weight graph
@@ -107,16 +130,22 @@ def run(runs: int, resnet: bool = True) -> tuple[list[dict], list[str]]:
                 tech = ", technique: ptq" if precision == "int8" else ""
                 plan.write_text(
                     "apiVersion: edgeplan/v1\nkind: Deployment\nname: bench\n"
-                    "devices: [{id: bench-cpu}]\n"
+                    f"devices: [{{id: {'bench-tpu' if runtime == 'edgetpu' else 'bench-cpu'}}}]\n"
                     f"workloads: [{{name: w{n}, model: m{n}, precision: {precision}{tech}, "
-                    f"device: bench-cpu, runtime: {runtime}}}]\n")
+                    f"device: {'bench-tpu' if runtime == 'edgetpu' else 'bench-cpu'}, "
+                    f"runtime: {runtime}}}]\n")
                 # the MLP's onnx-int8 is dynamic: it needs no calibration data
                 dynamic_mlp = "MLP" in label and target == "onnx-int8"
-                res = build_bundle(plan, cat, BundleOptions(
-                    out_dir=tmp / f"out{n}", model=model,
-                    calibration_data=None if dynamic_mlp else cal, eval_data=ev,
-                    quantization=quant, benchmark_runs=runs,
-                    samples=8 if ev is None else 360))
+                from planner.errors import BundleError
+                try:
+                    res = build_bundle(plan, cat, BundleOptions(
+                        out_dir=tmp / f"out{n}", model=model,
+                        calibration_data=None if dynamic_mlp else cal, eval_data=ev,
+                        quantization=quant, benchmark_runs=runs,
+                        samples=8 if ev is None else 360))
+                except BundleError as e:     # the converter refused the model
+                    skipped.append(f"{label} {target}: {e.message[:160]}")
+                    continue
                 v = res.verification
                 rows.append({
                     "model": label, "target": target,
@@ -173,8 +202,11 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=50, help="timed runs per model and target")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
     ap.add_argument("--no-resnet", action="store_true", help="leave out ResNet-50 (faster)")
+    ap.add_argument("--targets", help="comma-separated subset of: "
+                    + ", ".join(t for t, _, _ in TARGETS))
     a = ap.parse_args(argv)
-    rows, skipped = run(a.runs, resnet=not a.no_resnet)
+    only = set(a.targets.split(",")) if a.targets else None
+    rows, skipped = run(a.runs, resnet=not a.no_resnet, only=only)
     print(f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}")
     print(table(rows))

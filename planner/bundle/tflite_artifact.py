@@ -170,6 +170,7 @@ def _convert(job: dict) -> dict:
             cind.append([name, os.fspath(path), np.zeros(ones, np.float32),
                          np.ones(ones, np.float32)])
     import onnx2tf
+    _no_downloads(work, specs)
     # onnx2tf rewrites the file it converts (it names unnamed ops in place): convert a copy
     src = work / "src" / Path(job["src"]).name
     src.parent.mkdir(exist_ok=True)
@@ -209,6 +210,29 @@ def _convert(job: dict) -> dict:
             "converter": {"onnx2tf": onnx2tf.__version__,
                           "tensorflow": __import__("tensorflow").__version__},
             "io": _io_map(dst, specs, [tuple(o) for o in job["output_specs"]])}
+
+
+def _no_downloads(work: Path, specs) -> None:
+    """onnx2tf fetches sample images from GitHub for its own check of models with 3-channel
+    image inputs, unless the file is in the working directory. Nothing may download at run
+    time: put a deterministic stand-in there, and make any other request fail loudly."""
+    import numpy as np
+    os.chdir(work)
+    name = "calibration_image_sample_data_20x128x128x3_float32.npy"
+    hw = next(([int(h), int(w)] for _n, _d, sh in specs if len(sh) == 4 and sh[1] == 3
+               for h, w in [sh[2:4]] if isinstance(h, int) and isinstance(w, int)
+               and h > 0 and w > 0), [128, 128])
+    if not (work / name).exists():     # it feeds this to the model: the model's own H x W
+        np.save(work / name, np.random.default_rng(0).random((20, *hw, 3), dtype=np.float32))
+    try:
+        import requests
+    except ImportError:
+        return
+
+    def refuse(url, *a, **kw):
+        raise BundleError(f"onnx2tf tried to download {url}; edgeplan downloads nothing at "
+                          "run time")
+    requests.get = refuse
 
 
 _METHOD = {"full_integer_quant": "full-integer INT8 (INT8 inputs and outputs; onnx2tf -oiqt, "
