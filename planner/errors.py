@@ -81,3 +81,12 @@ class AccuracyBudgetError(BundleError):
 
 class VerificationError(BundleError):
     """infer.py failed to run, or its outputs disagree with the FP32 reference."""
+
+
+class MissingExtraError(EdgeplanError):
+    """An optional toolchain the step needs is not installed; `extra` names the package extra
+    (`pip install 'edgeplan[<extra>]'`) that brings it."""
+
+    def __init__(self, message: str, *, extra: str, **kw):
+        super().__init__(message, **kw)
+        self.extra = extra

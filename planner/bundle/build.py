@@ -457,6 +457,19 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                              field="--eval-data")
 
     tdata = targets()
+    from planner.bundle import openvino_ir, tflite_artifact
+    ov_target = openvino_ir.is_target(runtime)
+    tfl_target = tflite_artifact.is_target(runtime)
+    # before anything is written: the toolchain, or which extra brings it
+    if ov_target:
+        openvino_ir.require(wl.precision, method, file=plan_file, field=f"{where}.runtime")
+    elif tfl_target:
+        tflite_artifact.require(wl.precision, method, file=plan_file, field=f"{where}.runtime")
+        try:
+            tflite_artifact.variant(runtime, wl.precision, method)
+        except BundleError as e:
+            e.file, e.field = plan_file, f"{where}.precision"
+            raise
     fam = tdata["families"].get(dev.family, {})
     steps = tdata["runtime_steps"].get(runtime) or tdata["family_steps"].get(dev.family)
     symmetric = runtime in tdata.get("symmetric_int8_runtimes", []) or \
@@ -491,6 +504,40 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                 conv.notes.append(f"static shapes for {unit.id}: {f}")
             io_prof = onnx_profile.profile_onnx(bdir / MODEL_FILE)
             specs = _input_specs(io_prof)
+        artifact = None
+        if ov_target:
+            cal_arrays = None
+            if method == "static-qdq":   # the very samples the QDQ model was calibrated on
+                cal_arrays = cal[0] if cal else quantize.synthetic_inputs(
+                    _input_specs(prof), quantize.SYNTHETIC_SAMPLES, seed=0)
+            artifact = openvino_ir.build_ir(
+                model_path, bdir, method=method, precision=wl.precision,
+                input_specs=_input_specs(prof), calibration=cal_arrays,
+                static_batch=int(wl.batch) if unit.static_shapes_only and prof.dynamic_shapes
+                else None, work_dir=work, timeout_s=opts.timeout_s, progress=progress)
+            conv.notes.append(f"vendor artifact: OpenVINO IR ({openvino_ir.IR_XML} + "
+                              f"{openvino_ir.IR_BIN}), {artifact['method']}; {MODEL_FILE} is "
+                              "the onnxruntime fallback")
+        elif tfl_target:
+            kind = tflite_artifact.variant(runtime, wl.precision, method)
+            cal_arrays = None
+            if "integer" in kind:        # the very samples the QDQ model was calibrated on
+                cal_arrays = cal[0] if cal else quantize.synthetic_inputs(
+                    _input_specs(prof), quantize.SYNTHETIC_SAMPLES, seed=0)
+            batch = int(wl.batch)
+            artifact = tflite_artifact.build_tflite(
+                model_path, bdir, runtime=runtime, method=method, precision=wl.precision,
+                input_specs=_input_specs(prof),
+                output_specs=[(o.name, list(o.shape)) for o in prof.outputs],
+                calibration=cal_arrays, static_batch=batch, work_dir=work,
+                timeout_s=opts.timeout_s, progress=progress)
+            for i, (name, dtype, shape) in zip(artifact["io"]["inputs"], _input_specs(prof)):
+                i["shape"] = [batch] + [d if isinstance(d, int) and d > 0 else 1
+                                        for d in shape[1:]]
+                i["dtype"] = dtype
+            conv.notes.append(f"vendor artifact: TensorFlow Lite ({tflite_artifact.TFLITE_FILE}"
+                              f"), {artifact['method']}; {MODEL_FILE} is the onnxruntime "
+                              "fallback")
         if conv.synthetic:
             warnings.append("INT8 calibration used SYNTHETIC random inputs: accuracy is "
                             "unknown; give --calibration-data")
@@ -507,6 +554,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                                 providers, fam, steps, model_path, sample_source,
                                 len(next(iter(sample_arrays.values()))))
         ctx["provider_options"] = _provider_options(fam, providers, wl.precision, unit.kind)
+        ctx.update(_artifact_context(tdata, steps, artifact, dev.family))
         (bdir / "infer.py").write_text(render("bundle/infer.py.j2", **ctx), encoding="utf-8")
         (bdir / "requirements.txt").write_text(render("bundle/requirements.txt.j2", **ctx),
                                                encoding="utf-8")
@@ -519,7 +567,8 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         progress("render", 1, 1, "")
 
         ver = _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts,
-                      catalog, progress, params=prof.params)
+                      catalog, progress, params=prof.params, artifact=artifact)
+        ver["vendor_artifact"] = _vendor_artifact_record(tdata, steps, artifact, ver)
         ver["target"] = {"deployment": manifest.name, "workload": wl.name, "model": wl.model,
                          "device": dev.id, "family": dev.family, "unit": unit.id,
                          "unit_kind": unit.kind, "runtime": runtime,
@@ -533,7 +582,9 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         ver["samples"] = {"file": SAMPLES_FILE, "source": sample_source,
                           "count": len(next(iter(sample_arrays.values())))}
         ver["warnings"] = warnings
-        ver["tools"] = _tool_versions()
+        ver["tools"] = _tool_versions(
+            () if artifact is None else ("openvino", "nncf") if ov_target else
+            ("onnx2tf", "tensorflow", "tf_keras", "ai-edge-litert"))
         _enforce(ver, opts, wl)
         ver["verdict"] = "verified"
         _finish(bdir, ver)
@@ -646,7 +697,10 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
             parts.append(f"{t.name}:{'x'.join(dims)}")
         shapes_flag = "--shapes=" + ",".join(parts)
     pins = []
-    for pkg in ("onnxruntime", "numpy"):
+    for pkg in ("onnxruntime", "numpy") + (("openvino",) if any(
+            n.startswith("vendor artifact: OpenVINO IR") for n in conv.notes) else ()) + (
+            ("ai-edge-litert",) if any(n.startswith("vendor artifact: TensorFlow Lite")
+                                       for n in conv.notes) else ()):
         try:
             pins.append((pkg, metadata.version(pkg)))
         except metadata.PackageNotFoundError:
@@ -673,6 +727,68 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
                                             if d.id == dev.id), None),
                         "batch": int(wl.batch)},
     }
+
+
+def _artifact_context(tdata, steps, artifact, family: str) -> dict:
+    """Template values about the vendor artifact: the OpenVINO IR or the .tflite when this
+    bundle has one, else what the device loads that edgeplan did not build, and why; and the
+    compile step still to run on an artifact that was built (the Edge TPU compiler)."""
+    from planner.bundle import openvino_ir, tflite_artifact
+    fmt = artifact["format"] if artifact else None
+    ov, tfl = fmt == "OpenVINO IR", fmt == "TensorFlow Lite"
+    missing = (tdata.get("vendor_artifacts") or {}).get(steps) if artifact is None else \
+        (tdata.get("compile_steps") or {}).get(steps)
+    note = {}
+    if ov:
+        note = {"package_note": f"The OpenVINO IR runs with the openvino package pinned below "
+                                f"(no onnxruntime plugin needed); {MODEL_FILE} runs with "
+                                "onnxruntime where openvino is absent."}
+    elif tfl:
+        note = {"package_note": f"{tflite_artifact.TFLITE_FILE} runs with the LiteRT interpreter "
+                                "(ai-edge-litert, pinned below; tflite_runtime or tensorflow "
+                                f"work too); {MODEL_FILE} runs with onnxruntime where none is "
+                                "installed."}
+    return {
+        "ir_file": openvino_ir.IR_XML if ov else None,
+        "ir_bin": openvino_ir.IR_BIN if ov else None,
+        "tflite_file": tflite_artifact.TFLITE_FILE if tfl else None,
+        "tflite_io": artifact["io"] if tfl else None,
+        "artifact_format": fmt or "",
+        "artifact_method": artifact["method"] if artifact else "",
+        "openvino_devices": [d for d in (tdata.get("openvino_devices") or {}).get(
+            family, []) if re.match(r"^[A-Z][A-Z0-9_.]*$", d)] if ov else [],
+        "not_built": dict(missing) if missing else None,
+        **note,
+    }
+
+
+def _vendor_artifact_record(tdata, steps, artifact, ver) -> dict:
+    """verification.json's plain statement of what the device loads: the artifact built and
+    verified here (and any compile step still to run on it), or that it was NOT built, why,
+    and what was verified instead."""
+    if artifact is not None:
+        rec = {"built": True, "format": artifact["format"], "files": artifact["files"],
+               "method": artifact["method"], "converter": artifact["converter"],
+               "verified_with": ver.get("runtime"),
+               **({"static_shapes": artifact["static_shapes"]}
+                  if "static_shapes" in artifact else {})}
+        step = (tdata.get("compile_steps") or {}).get(steps)
+        if step:
+            rec["not_built"] = {"artifact": step["artifact"], "reason": step["reason"],
+                                "next_step": "README.md, section Vendor steps"}
+        return rec
+    missing = (tdata.get("vendor_artifacts") or {}).get(steps)
+    ran = ver.get("runtime") or {}
+    verified = f"{MODEL_FILE} with {ran.get('name', 'onnxruntime')} " \
+               f"({ran.get('provider', 'CPUExecutionProvider')}) on the build host"
+    if missing is None:
+        return {"built": False, "needed": False,
+                "note": f"the device runs {MODEL_FILE} with onnxruntime; no vendor artifact is "
+                        "needed", "verified": verified}
+    return {"built": False, "needed": True, "artifact": missing["artifact"],
+            "reason": missing["reason"],
+            "verified": verified + f"; the {missing['artifact']} is not verified",
+            "next_step": "README.md, section Vendor steps"}
 
 
 def _deployment_yaml(manifest, idx, wl, conv, prof, calibration_file) -> str:
@@ -704,10 +820,10 @@ def _compile_check(path: Path) -> None:
         raise BundleError(f"generated infer.py does not compile: {e}") from None
 
 
-def _tool_versions() -> dict:
+def _tool_versions(extra=()) -> dict:
     from importlib import metadata
     out = {"python": sys.version.split()[0]}
-    for pkg in ("edgeplan", "onnx", "onnxruntime", "numpy", "jinja2"):
+    for pkg in ("edgeplan", "onnx", "onnxruntime", "numpy", "jinja2", *extra):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:

@@ -98,9 +98,20 @@ def _load_outputs(path: Path) -> dict:
 
 
 def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, catalog,
-            progress, params: int = 0) -> dict:
-    import numpy as np
-    steps = 4 + (1 if ev is not None else 0)
+            progress, params: int = 0, artifact: dict | None = None) -> dict:
+    """With a vendor artifact (OpenVINO IR, .tflite), every run of infer.py runs that
+    artifact in its runtime (`--runtime openvino --device CPU`, `--runtime tflite`: no silent
+    fallback to the ONNX file), and the ONNX fallback is checked once more on the samples.
+    The FP32 timing runs the source model in the same runtime where that runtime reads ONNX
+    (openvino), else with onnxruntime's CPU provider."""
+    steps = 4 + (1 if ev is not None else 0) + (1 if artifact else 0)
+    fmt = (artifact or {}).get("format")
+    rt = ["--runtime", "openvino", "--device", "CPU"] if fmt == "OpenVINO IR" else \
+        ["--runtime", "tflite"] if fmt == "TensorFlow Lite" else []
+    rt_ref = ["--runtime", "onnxruntime", "--provider", "cpu"] if fmt == "TensorFlow Lite" \
+        else rt
+    want = {"OpenVINO IR": ("openvino",),
+            "TensorFlow Lite": ("ai-edge-litert", "tflite_runtime", "tensorflow")}.get(fmt)
     step = 0
 
     def tick(msg):
@@ -113,42 +124,69 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
     tick("running infer.py on sample_inputs.npz (converted model)")
     out_conv = work / "outputs_converted.npz"
     run_conv = _run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_conv),
-                                 "--benchmark", str(opts.benchmark_runs)], opts.timeout_s)
+                                 "--benchmark", str(opts.benchmark_runs), *rt], opts.timeout_s)
+    if want and (run_conv.get("runtime") or {}).get("name") not in want:
+        raise VerificationError(f"infer.py did not run the {fmt} artifact in its runtime")
     cmp = compare(ref, _load_outputs(out_conv))
     tick("timing the FP32 model with infer.py")
     run_ref = _run_infer(bdir, ["--model", str(model_path.resolve()), "--input", SAMPLES_FILE,
-                                "--benchmark", str(opts.benchmark_runs)], opts.timeout_s)
+                                "--benchmark", str(opts.benchmark_runs), *rt_ref],
+                         opts.timeout_s)
     ver: dict = {"commands": [
         ["python", "infer.py", "--input", SAMPLES_FILE, "--output", "<outputs.npz>",
-         "--benchmark", str(opts.benchmark_runs), "--json"],
+         "--benchmark", str(opts.benchmark_runs), *rt, "--json"],
         ["python", "infer.py", "--model", f"<{model_path.name}>", "--input", SAMPLES_FILE,
-         "--benchmark", str(opts.benchmark_runs), "--json"]],
+         "--benchmark", str(opts.benchmark_runs), *rt_ref, "--json"]],
+        "runtime": dict(run_conv.get("runtime") or {}, artifact=run_conv.get("model")),
         "provider": {"used": run_conv["provider"], "session": run_conv["providers"],
                      "log": run_conv["log"]},
         "comparison": cmp}
+    if artifact:
+        tick(f"running infer.py on the {MODEL_FILE} fallback with onnxruntime")
+        out_fb = work / "outputs_fallback.npz"
+        run_fb = _run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_fb),
+                                   "--runtime", "onnxruntime", "--provider", "cpu"],
+                            opts.timeout_s)
+        ver["commands"].append(["python", "infer.py", "--input", SAMPLES_FILE, "--output",
+                                "<outputs.npz>", "--runtime", "onnxruntime", "--provider",
+                                "cpu", "--json"])
+        ver["fallback"] = {"file": MODEL_FILE, "runtime": run_fb.get("runtime"),
+                           "comparison": compare(ref, _load_outputs(out_fb)),
+                           "note": f"infer.py runs this when the {fmt} runtime is not "
+                                   "installed; the gates apply to the artifact, not to this "
+                                   "file"}
     bc, br = run_conv["benchmark"], run_ref["benchmark"]
     ver["latency_ms"] = {
         "fp32": br, "converted": bc,
         "speedup": round(br["median_ms"] / bc["median_ms"], 3) if bc["median_ms"] > 0 else None,
         "note": f"host latency of one batch of {bc.get('batch')} (FP32: {br.get('batch')}), "
-                f"median of {opts.benchmark_runs} runs after warm-up, {run_conv['provider']}; "
-                "the target device differs"}
+                f"median of {opts.benchmark_runs} runs after warm-up, {run_conv['provider']}"
+                + (f" (FP32: {run_ref['provider']})"
+                   if run_ref["provider"] != run_conv["provider"] else "")
+                + "; the target device differs"}
     src_bytes = _model_bytes(model_path)
     dst_bytes = _model_bytes(bdir / MODEL_FILE)
+    if artifact:
+        onnx_bytes = dst_bytes
+        dst_bytes = sum((bdir / f).stat().st_size for f in artifact["files"])
     # graphs that generate their weights (ConstantOfShape, as the model-zoo "light" graphs
     # do) are smaller than their weights: compare with the FP32 weights then
     fp32_bytes = max(src_bytes, 4 * params)
     ver["sizes"] = {"source_file_bytes": src_bytes, "fp32_weight_bytes": 4 * params,
                     "fp32_bytes": fp32_bytes, "converted_bytes": dst_bytes,
                     "ratio": round(dst_bytes / fp32_bytes, 4) if fp32_bytes else None}
+    if artifact:
+        ver["sizes"]["converted_files"] = list(artifact["files"])
+        ver["sizes"]["fallback_onnx_bytes"] = onnx_bytes
     if ev is not None:
         tick("running infer.py on --eval-data")
         out_ev = work / "outputs_eval.npz"
         ev_path = work / "eval_inputs.npz"
         _write_npz(ev_path, ev[0], None)
-        _run_infer(bdir, ["--input", str(ev_path), "--output", str(out_ev)], opts.timeout_s)
+        _run_infer(bdir, ["--input", str(ev_path), "--output", str(out_ev), *rt],
+                   opts.timeout_s)
         ver["commands"].append(["python", "infer.py", "--input", "<eval inputs.npz>",
-                                "--output", "<outputs.npz>", "--json"])
+                                "--output", "<outputs.npz>", *rt, "--json"])
         got = _load_outputs(out_ev)
         ref_ev = _reference(model_path, ev[0], specs)
         first = next(iter(ref_ev))
@@ -161,6 +199,7 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
         acc_ref = float((ref_ev[first].argmax(1) == labels).mean() * 100.0)
         acc_conv = float((got[first].argmax(1) == labels).mean() * 100.0)
         ver["accuracy"] = {"metric": "top-1 accuracy % on --eval-data",
+                           "artifact": ver["runtime"].get("artifact"),
                            "samples": int(len(labels)), "fp32_pct": round(acc_ref, 4),
                            "converted_pct": round(acc_conv, 4),
                            "drop_points": round(acc_ref - acc_conv, 4)}

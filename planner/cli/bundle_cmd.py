@@ -105,6 +105,17 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
              f"  {t['model']} at {t['precision'].upper()} ({c['method']}) for {t['device']} "
              f"{t['unit']} via {t['runtime']}; model {v['sizes']['converted_bytes']:,} bytes "
              f"= {v['sizes']['ratio']:g}x the FP32 model"]
+    va = v.get("vendor_artifact") or {}
+    if va.get("built"):
+        ran = va.get("verified_with") or {}
+        lines.append(f"  vendor artifact: {va['format']} ({', '.join(va['files'])}), verified "
+                     f"with {ran.get('name')} {ran.get('version', '')} on {ran.get('device')}")
+        if va.get("not_built"):
+            lines.append(f"  NOT built: {va['not_built']['artifact']} (compile it: README.md, "
+                         "Vendor steps)")
+    elif va.get("needed"):
+        lines.append(f"  vendor artifact NOT built: {va['artifact']} (see README.md); what was "
+                     f"verified is model.onnx")
     if c["calibration"].get("synthetic"):
         lines.append("  calibration: SYNTHETIC random inputs (accuracy unknown)")
     elif c["calibration"].get("samples"):

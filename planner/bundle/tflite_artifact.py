@@ -1,0 +1,282 @@
+"""The TensorFlow Lite targets: the bundle's vendor artifact as `model.tflite`, converted from
+the FP32 source with onnx2tf (TensorFlow's converter underneath) and verified with the LiteRT
+interpreter (`ai-edge-litert`) on the host CPU.
+
+* runtime `edgetpu` (Coral): full-integer INT8 (`*_full_integer_quant.tflite`: INT8 inputs and
+  outputs, per-tensor quantization as the Edge TPU wants), calibrated on the same samples as
+  the ONNX QDQ path. The Edge TPU-compiled `model_edgetpu.tflite` is NOT built here:
+  `edgetpu_compiler` is Coral's Debian package; README.md gives the exact command, and the
+  Edge TPU runs the same integer graph the interpreter ran.
+* runtime `tflite` (Raspberry Pi / Android CPUs, XNNPACK): INT8 with float inputs and outputs
+  and per-channel weights (`*_integer_quant.tflite`), dynamic-range INT8 where the ONNX path
+  picks dynamic, FP16 (`*_float16.tflite`) or FP32.
+
+Four-dimensional inputs become NHWC (the layout TFLite kernels and the Edge TPU use); the
+bundle's `infer.py` takes NCHW arrays like the ONNX model and transposes them, quantizes INT8
+inputs with the model's own scale and zero point, and dequantizes INT8 outputs.
+
+onnx2tf rewrites the ONNX file it converts (it names unnamed ops in place), so it converts
+a copy in the work directory; the user's model is never touched.
+
+onnx2tf, tensorflow and ai-edge-litert are an optional extra (`pip install
+'edgeplan[tflite]'`), imported only in the conversion process. The conversion runs in a fresh
+Python process (TensorFlow is heavy and logs on its own); rebuilt from the same inputs the
+.tflite is byte-identical (tests/test_bundle_tflite.py checks it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from planner.bundle.contents import Progress
+from planner.errors import BundleError, MissingExtraError
+
+TFLITE_FILE = "model.tflite"
+RUNTIMES = ("tflite", "edgetpu")
+EXTRA = "tflite"
+INSTALL = "pip install 'edgeplan[tflite]'"
+# import name -> what to say
+_NEEDED = (("onnx2tf", "onnx2tf"), ("tensorflow", "tensorflow"), ("tf_keras", "tf_keras"),
+           ("onnx_graphsurgeon", "onnx_graphsurgeon"), ("sng4onnx", "sng4onnx"),
+           ("ai_edge_litert", "ai-edge-litert"))
+
+
+def is_target(runtime: str) -> bool:
+    return runtime in RUNTIMES
+
+
+def require(precision: str, method: str, *, file: str | None = None,
+            field: str = "runtime") -> None:
+    """Check, without importing TensorFlow here, that the toolchain is installed;
+    MissingExtraError (exit 2) naming the extra when it is not."""
+    import importlib.util
+    missing = []
+    for mod, shown in _NEEDED:
+        try:
+            if sys.modules.get(mod, 0) is None or importlib.util.find_spec(mod) is None:
+                missing.append(shown)
+        except (ImportError, ValueError):
+            missing.append(shown)
+    if missing:
+        raise MissingExtraError(
+            f"the plan runs on TensorFlow Lite, and its {precision.upper()} .tflite needs "
+            f"{', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not "
+            f"installed: {INSTALL}", extra=EXTRA, file=file, field=field)
+
+
+def variant(runtime: str, precision: str, method: str) -> str:
+    """Which of onnx2tf's outputs the bundle ships."""
+    if precision == "fp32" or (precision == "int8" and method == "none"):
+        if precision == "int8":
+            raise BundleError("an already-quantized (QDQ) model cannot be converted to TFLite "
+                              "by onnx2tf here: bring the float model")
+        return "float32"
+    if precision == "fp16":
+        if runtime == "edgetpu":
+            raise BundleError("the Edge TPU runs INT8 only: plan INT8", field="precision")
+        return "float16"
+    if runtime == "edgetpu":
+        return "full_integer_quant"
+    return "dynamic_range_quant" if method == "dynamic" else "integer_quant"
+
+
+def build_tflite(src, bdir: Path, *, runtime: str, method: str, precision: str, input_specs,
+                 output_specs, calibration, static_batch: int | None, work_dir,
+                 timeout_s: float = 1800.0, progress: Progress | None = None) -> dict:
+    """Write model.tflite into `bdir`. `calibration` is the arrays the QDQ path calibrated on
+    (needed for the integer variants). Returns what was done, with the input/output mapping
+    infer.py needs (`io`)."""
+    from planner.bundle.contents import _write_npz
+    progress = progress or (lambda *a: None)
+    kind = variant(runtime, precision, method)
+    work = Path(work_dir)
+    job = {"src": os.fspath(Path(src).resolve()), "bdir": os.fspath(Path(bdir).resolve()),
+           "work": os.fspath((work / "tflite").resolve()), "variant": kind,
+           "per_tensor": runtime == "edgetpu",
+           "input_specs": [[n, d, list(sh)] for n, d, sh in input_specs],
+           "output_specs": [[n, list(sh)] for n, sh in output_specs],
+           "batch": static_batch or 1, "calibration": None,
+           "result": os.fspath((work / "tflite_result.json").resolve())}
+    if kind in ("integer_quant", "full_integer_quant"):
+        if calibration is None:
+            raise BundleError("INT8 TFLite needs calibration samples")
+        cal = work / "tflite_calibration.npz"
+        _write_npz(cal, calibration, None)
+        job["calibration"] = os.fspath(cal.resolve())
+    job_file = work / "tflite_job.json"
+    job_file.write_text(json.dumps(job), encoding="utf-8")
+    progress("convert", 0, 1, f"TFLite: onnx2tf conversion ({kind.replace('_', ' ')})")
+    root = os.fspath(Path(__file__).resolve().parent.parent.parent)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from planner.bundle.tflite_artifact import _child; sys.exit(_child(sys.argv[2]))")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", TF_CPP_MIN_LOG_LEVEL="3",
+               CUDA_VISIBLE_DEVICES="-1", PYTHONHASHSEED="0")
+    try:
+        p = subprocess.run([sys.executable, "-c", code, root, os.fspath(job_file)],
+                           capture_output=True, text=True, timeout=timeout_s, env=env,
+                           cwd=job["work"] if Path(job["work"]).is_dir() else None)
+    except subprocess.TimeoutExpired:
+        raise BundleError(f"the TFLite conversion ran over {timeout_s:g} s") from None
+    result = Path(job["result"])
+    data = json.loads(result.read_text(encoding="utf-8")) if result.exists() else None
+    if p.returncode != 0 or data is None or "error" in data:
+        tail = [ln for ln in (p.stdout + "\n" + p.stderr).strip().splitlines()
+                if ln.strip() and not ln.startswith(("W0000", "I0000", "WARNING: All log"))]
+        msg = (data or {}).get("error") or "onnx2tf failed: " + " | ".join(tail[-3:])
+        raise BundleError(msg[:600])
+    progress("convert", 1, 1, "")
+    return data
+
+
+def _child(job_file: str) -> int:
+    job = json.loads(Path(job_file).read_text(encoding="utf-8"))
+    try:
+        info = _convert(job)
+    except BundleError as e:
+        info = {"error": e.message}
+    except SystemExit as e:      # onnx2tf exits on errors it reports itself
+        info = {"error": f"onnx2tf stopped (exit {e.code}); see its messages above"}
+    Path(job["result"]).write_text(json.dumps(info, sort_keys=True), encoding="utf-8")
+    return 1 if "error" in info else 0
+
+
+def _convert(job: dict) -> dict:
+    import contextlib
+    import io
+    import logging
+
+    import numpy as np
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    work = Path(job["work"])
+    work.mkdir(parents=True, exist_ok=True)
+    specs = [tuple(s) for s in job["input_specs"]]
+    kind = job["variant"]
+    cind = None
+    if job["calibration"]:
+        with np.load(job["calibration"], allow_pickle=False) as z:
+            cal = {k: z[k] for k in z.files}
+        cind = []
+        for name, _dtype, shape in specs:
+            a = cal[name].astype(np.float32)
+            if a.ndim == 4:
+                a = a.transpose(0, 2, 3, 1)
+            path = work / f"calib_{len(cind)}.npy"
+            np.save(path, a)
+            ones = (1,) * a.ndim
+            cind.append([name, os.fspath(path), np.zeros(ones, np.float32),
+                         np.ones(ones, np.float32)])
+    import onnx2tf
+    _no_downloads(work, specs)
+    # onnx2tf rewrites the file it converts (it names unnamed ops in place): convert a copy
+    src = work / "src" / Path(job["src"]).name
+    src.parent.mkdir(exist_ok=True)
+    shutil.copyfile(job["src"], src)
+    data = Path(job["src"]).with_name(Path(job["src"]).name + ".data")
+    if data.exists():
+        shutil.copyfile(data, src.with_name(data.name))
+    kw = dict(input_onnx_file_path=os.fspath(src), output_folder_path=os.fspath(work / "out"),
+              copy_onnx_input_output_names_to_tflite=True, non_verbose=True,
+              batch_size=int(job["batch"]), not_use_onnxsim=True)
+    if kind in ("integer_quant", "full_integer_quant"):
+        kw.update(output_integer_quantized_tflite=True,
+                  quant_type="per-tensor" if job["per_tensor"] else "per-channel",
+                  custom_input_op_name_np_data_path=cind, input_quant_dtype="int8",
+                  output_quant_dtype="int8")
+    elif kind == "dynamic_range_quant":
+        kw.update(output_dynamic_range_quantized_tflite=True)
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            onnx2tf.convert(**kw)
+    except SystemExit:
+        raise BundleError("onnx2tf could not convert the model: " + " | ".join(
+            [ln for ln in buf.getvalue().splitlines() if ln.strip()][-3:]))
+    except Exception as e:
+        raise BundleError(f"onnx2tf could not convert the model: {type(e).__name__}: "
+                          f"{str(e).strip()[:300]}") from None
+    stem = src.stem
+    made = work / "out" / f"{stem}_{kind}.tflite"
+    if not made.exists():
+        raise BundleError(f"onnx2tf wrote no {made.name}")
+    dst = Path(job["bdir"]) / TFLITE_FILE
+    shutil.copyfile(made, dst)
+    return {"format": "TensorFlow Lite", "files": [TFLITE_FILE], "variant": kind,
+            "method": _METHOD[kind] + (", per-tensor" if job["per_tensor"] and "integer" in kind
+                                       else ""),
+            "converter": {"onnx2tf": onnx2tf.__version__,
+                          "tensorflow": __import__("tensorflow").__version__},
+            "io": _io_map(dst, specs, [tuple(o) for o in job["output_specs"]])}
+
+
+def _no_downloads(work: Path, specs) -> None:
+    """onnx2tf fetches sample images from GitHub for its own check of models with 3-channel
+    image inputs, unless the file is in the working directory. Nothing may download at run
+    time: put a deterministic stand-in there, and make any other request fail loudly."""
+    import numpy as np
+    os.chdir(work)
+    name = "calibration_image_sample_data_20x128x128x3_float32.npy"
+    hw = next(([int(h), int(w)] for _n, _d, sh in specs if len(sh) == 4 and sh[1] == 3
+               for h, w in [sh[2:4]] if isinstance(h, int) and isinstance(w, int)
+               and h > 0 and w > 0), [128, 128])
+    if not (work / name).exists():     # it feeds this to the model: the model's own H x W
+        np.save(work / name, np.random.default_rng(0).random((20, *hw, 3), dtype=np.float32))
+    try:
+        import requests
+    except ImportError:
+        return
+
+    def refuse(url, *a, **kw):
+        raise BundleError(f"onnx2tf tried to download {url}; edgeplan downloads nothing at "
+                          "run time")
+    requests.get = refuse
+
+
+_METHOD = {"full_integer_quant": "full-integer INT8 (INT8 inputs and outputs; onnx2tf -oiqt, "
+                                 "TFLiteConverter calibrated on the calibration samples)",
+           "integer_quant": "INT8 weights and activations, float inputs and outputs (onnx2tf "
+                            "-oiqt, calibrated on the calibration samples), per-channel",
+           "dynamic_range_quant": "dynamic-range INT8 (INT8 weights, float activations)",
+           "float16": "FP16 weights (float32 inputs and outputs)",
+           "float32": "FP32"}
+
+
+def _io_map(path: Path, specs, output_specs) -> dict:
+    """How infer.py feeds the .tflite: for each ONNX input, the tflite tensor name and the
+    transpose to NHWC (None: same layout); for each ONNX output, the tflite tensor and the
+    transpose back."""
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=os.fspath(path))
+    ins, outs = it.get_input_details(), it.get_output_details()
+
+    def norm(n):
+        n = n.split(":")[0]
+        return n[len("serving_default_"):] if n.startswith("serving_default_") else n
+
+    def pick(details, name, i, what):
+        by_name = {norm(d["name"]): d for d in details}
+        d = by_name.get(name) or (details[i] if i < len(details) and len(details) == 1 or
+                                  name not in by_name and i < len(details) else None)
+        if d is None:
+            raise BundleError(f"the .tflite has no {what} for {name!r}")
+        return d, [int(x) for x in d["shape"]]
+    inputs = []
+    for i, (name, _dtype, shape) in enumerate(specs):
+        d, t = pick(ins, name, i, "input")
+        tr = [0, 2, 3, 1] if len(shape) == 4 and len(t) == 4 and _nhwc(shape, t) else None
+        inputs.append({"onnx": name, "tflite": d["name"], "transpose": tr})
+    outputs = []
+    for i, (name, shape) in enumerate(output_specs):
+        d, t = pick(outs, name, i, "output")
+        tr = [0, 3, 1, 2] if len(shape) == 4 and len(t) == 4 and _nhwc(shape, t) else None
+        outputs.append({"onnx": name, "tflite": d["name"], "transpose": tr})
+    return {"inputs": inputs, "outputs": outputs}
+
+
+def _nhwc(onnx_shape, tfl_shape) -> bool:
+    c, h, w = onnx_shape[1], onnx_shape[2], onnx_shape[3]
+    return all(not isinstance(a, int) or a <= 0 or a == b
+               for a, b in ((h, tfl_shape[1]), (w, tfl_shape[2]), (c, tfl_shape[3])))

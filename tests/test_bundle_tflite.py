@@ -1,0 +1,233 @@
+"""`edgeplan bundle` for TensorFlow Lite plans (runtimes edgetpu and tflite): the bundle
+carries model.tflite converted with onnx2tf, verified with the LiteRT interpreter on the host
+CPU; the gates apply to it. For Coral the Edge TPU-compiled model is not built, and the
+bundle says so."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest_bundle import (  # noqa: F401
+    CNN,
+    EXAMPLES,
+    MLP,
+    bundle_catalog,
+    catalog_dir,
+    workload,
+    write_manifest,
+)
+
+from planner.bundle.build import BundleOptions, build_bundle
+from planner.errors import MissingExtraError, VerificationError
+
+CNN_CAL, CNN_EVAL = EXAMPLES / "digits_cnn_cal.npz", EXAMPLES / "digits_cnn_eval.npz"
+MLP_EVAL = EXAMPLES / "digits_mlp_eval.npz"
+FILES = {"model.onnx", "model.tflite", "infer.py", "requirements.txt", "deployment.yaml",
+         "README.md", "sample_inputs.npz", "verification.json", "SHA256SUMS",
+         "calibration.npz"}
+
+needs_tflite = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("onnx2tf", "tensorflow", "ai_edge_litert")),
+    reason="needs the tflite extra: pip install 'edgeplan[tflite]'")
+
+
+def build(tmp_path, cat, *wls, out="out", **opts):
+    plan = write_manifest(tmp_path / "deploy.yaml", *wls)
+    opts.setdefault("benchmark_runs", 5)
+    return build_bundle(plan, cat, BundleOptions(out_dir=tmp_path / out, **opts))
+
+
+def leftovers(parent: Path):
+    return [p.name for p in parent.iterdir() if p.name.startswith(".edgeplan-bundle-")]
+
+
+def coral(**kw):
+    return workload(device="test-coral", model_file=str(CNN), **kw)
+
+
+def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    """model.tflite's output for NCHW `x`, computed here, independently of infer.py."""
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    rows = []
+    for k in range(len(x)):
+        a = x[k:k + 1].transpose(0, 2, 3, 1)
+        s, z = i["quantization"]
+        if i["dtype"] == np.int8:
+            a = np.clip(np.round(a / s + z), -128, 127).astype(np.int8)
+        it.set_tensor(i["index"], a)
+        it.invoke()
+        r = it.get_tensor(o["index"])
+        s, z = o["quantization"]
+        rows.append((r.astype(np.float32) - z) * s if o["dtype"] == np.int8 else r)
+    return np.concatenate(rows)
+
+
+def reference(x):
+    import onnxruntime as ort
+    return ort.InferenceSession(str(CNN), providers=["CPUExecutionProvider"]).run(
+        None, {"image": x})[0]
+
+
+@needs_tflite
+def test_coral_bundle_is_full_integer_tflite_verified_with_litert(tmp_path, bundle_catalog):
+    before = hashlib.sha256(CNN.read_bytes()).hexdigest()
+    res = build(tmp_path, bundle_catalog, coral(accuracy_floor=95), calibration_data=CNN_CAL,
+                eval_data=CNN_EVAL)
+    out, v = res.out_dir, res.verification
+    # onnx2tf rewrites the file it converts: the user's model must be untouched
+    assert hashlib.sha256(CNN.read_bytes()).hexdigest() == before
+    assert {p.name for p in out.iterdir()} == FILES
+    import ai_edge_litert
+    assert v["runtime"] == {"name": "ai-edge-litert", "version": ai_edge_litert.__version__,
+                            "device": "CPU", "delegate": "none (CPU kernels)",
+                            "artifact": "model.tflite"}
+    va = v["vendor_artifact"]
+    assert va["built"] is True and va["format"] == "TensorFlow Lite"
+    assert "full-integer INT8" in va["method"] and "per-tensor" in va["method"]
+    assert va["not_built"]["artifact"] == "Edge TPU-compiled model (model_edgetpu.tflite)"
+    assert "edgetpu_compiler" in va["not_built"]["reason"]
+    # full integer: INT8 in and out, one scale per tensor (what the Edge TPU needs)
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=str(out / "model.tflite"))
+    assert it.get_input_details()[0]["dtype"] == np.int8
+    assert it.get_output_details()[0]["dtype"] == np.int8
+    assert list(it.get_input_details()[0]["shape"]) == [1, 8, 8, 1]      # NHWC, static
+    for t in it.get_tensor_details():
+        if t["dtype"] == np.int8:
+            assert len(t["quantization_parameters"]["scales"]) <= 1, t["name"]
+    # the figures are model.tflite's: recompute them here
+    with np.load(out / "sample_inputs.npz") as z:
+        x = z["image"]
+    got, ref = run_tflite(out / "model.tflite", x), reference(x)
+    assert v["comparison"]["top1_agreement_pct"] == pytest.approx(
+        float((got.argmax(1) == ref.argmax(1)).mean() * 100))
+    assert v["comparison"]["max_abs_error"] == pytest.approx(float(np.abs(got - ref).max()),
+                                                             rel=1e-4, abs=1e-5)
+    with np.load(CNN_EVAL) as z:
+        ex, ey = z["image"], z["labels"]
+    acc = float((run_tflite(out / "model.tflite", ex).argmax(1) == ey).mean() * 100)
+    assert v["accuracy"]["artifact"] == "model.tflite"
+    assert v["accuracy"]["converted_pct"] == pytest.approx(acc, abs=1e-3)
+    assert v["accuracy"]["drop_points"] <= 1.0
+    assert v["comparison"]["top1_agreement_pct"] >= 95
+    assert v["sizes"]["converted_bytes"] == (out / "model.tflite").stat().st_size
+    assert v["sizes"]["ratio"] <= 0.30
+    assert v["fallback"]["runtime"]["name"] == "onnxruntime"
+    readme = (out / "README.md").read_text()
+    assert "The device loads the **TensorFlow Lite** model `model.tflite`" in readme
+    assert "is NOT in this bundle**" in readme and "edgetpu_compiler -s -o . model.tflite" \
+        in readme
+    assert "ai-edge-litert==" in (out / "requirements.txt").read_text()
+    # the bundle runs on its own and says what it loaded
+    p = subprocess.run([sys.executable, str(out / "infer.py"), "--input",
+                        str(out / "sample_inputs.npz"), "--top-k", "3"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "sample 0: top-3" in p.stdout and "model model.tflite" in p.stderr
+    # no interpreter on the device: the ONNX fallback, said on stderr
+    code = ("import sys, runpy; [sys.modules.__setitem__(m, None) for m in "
+            "('ai_edge_litert', 'tflite_runtime', 'tensorflow')]; "
+            "sys.argv = ['infer.py', '--input', 'sample_inputs.npz', '--json']; "
+            "runpy.run_path('infer.py', run_name='__main__')")
+    p = subprocess.run([sys.executable, "-c", code], cwd=out, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "no TFLite interpreter is installed: running model.onnx with onnxruntime" in p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1])["model"] == "model.onnx"
+    assert not leftovers(tmp_path)
+
+
+@needs_tflite
+def test_rebuild_is_byte_identical_tflite(tmp_path, bundle_catalog):
+    a = build(tmp_path, bundle_catalog, coral(), out="a", calibration_data=CNN_CAL)
+    b = build(tmp_path, bundle_catalog, coral(), out="b", calibration_data=CNN_CAL)
+    for name in FILES - {"verification.json", "SHA256SUMS"}:
+        assert (a.out_dir / name).read_bytes() == (b.out_dir / name).read_bytes(), name
+
+
+PI_YAML = """\
+devices:
+  - id: test-pi-tflite
+    name: Test Pi board with TFLite
+    vendor: Test
+    family: raspberry-pi
+    form_factor: sbc
+    memory: {total_gb: 8, available_gb: 6, bandwidth_gbs: 17, source: test fixture}
+    units:
+      - {id: cpu, kind: cpu, peak_tops: {fp32: 0.05, fp16: 0.05, int8: 0.1},
+         runtimes: [tflite, onnxruntime], source: test fixture}
+    power: {idle_w: 3, modes: [{id: default, power_w: 8}], source: test fixture}
+    price: {usd: 80, source: test fixture}
+"""
+
+
+@pytest.fixture(scope="module")
+def pi_catalog(tmp_path_factory):
+    from planner.catalog.loader import load_catalog
+    d = tmp_path_factory.mktemp("pi-tflite-catalog")
+    (d / "devices.yaml").write_text(PI_YAML)
+    return load_catalog([d], builtin=False, use_env=False)
+
+
+@needs_tflite
+@pytest.mark.parametrize("model,precision,eval_data,variant", [
+    (MLP, "int8", MLP_EVAL, "dynamic-range INT8"),
+    (CNN, "int8", CNN_EVAL, "INT8 weights and activations, float inputs"),
+    (CNN, "fp16", CNN_EVAL, "FP16 weights"),
+])
+def test_cpu_tflite_bundles(tmp_path, pi_catalog, model, precision, eval_data, variant):
+    wl = workload(model="digits-mlp" if model == MLP else "digits-cnn", model_file=str(model),
+                  precision=precision, runtime="tflite", device="test-pi-tflite")
+    res = build(tmp_path, pi_catalog, wl, eval_data=eval_data,
+                calibration_data=CNN_CAL if model == CNN else None)
+    v = res.verification
+    assert v["target"]["runtime"] == "tflite" and v["runtime"]["name"] == "ai-edge-litert"
+    assert variant in v["vendor_artifact"]["method"]
+    assert "not_built" not in v["vendor_artifact"]
+    assert v["accuracy"]["drop_points"] <= 1.0
+
+
+# ---------------------------------------------------------------- gates, missing extra
+
+@needs_tflite
+def test_agreement_gate_applies_to_the_tflite(tmp_path, bundle_catalog, monkeypatch):
+    import onnx
+    from onnx import numpy_helper
+
+    from planner.bundle import tflite_artifact
+    m = onnx.load(str(CNN))
+    rng = np.random.default_rng(0)
+    for t in m.graph.initializer:
+        a = numpy_helper.to_array(t)
+        if a.dtype == np.float32 and a.size > 1:
+            flat = a.reshape(-1).copy()
+            rng.shuffle(flat)
+            t.CopyFrom(numpy_helper.from_array(flat.reshape(a.shape), t.name))
+    bad = tmp_path / "spoiled" / "digits_cnn.onnx"
+    bad.parent.mkdir()
+    onnx.save(m, str(bad))
+    real = tflite_artifact.build_tflite
+    monkeypatch.setattr(tflite_artifact, "build_tflite",
+                        lambda src, bdir, **kw: real(bad, bdir, **kw))
+    with pytest.raises(VerificationError, match="disagree with the FP32 reference"):
+        build(tmp_path, bundle_catalog, coral(), calibration_data=CNN_CAL)
+    assert not (tmp_path / "out").exists() and not leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("missing", ["onnx2tf", "tensorflow", "ai_edge_litert"])
+def test_missing_tflite_extra_names_it_and_writes_nothing(tmp_path, bundle_catalog,
+                                                          monkeypatch, missing):
+    monkeypatch.setitem(sys.modules, missing, None)
+    with pytest.raises(MissingExtraError) as e:
+        build(tmp_path, bundle_catalog, coral(), calibration_data=CNN_CAL)
+    assert "pip install 'edgeplan[tflite]'" in e.value.message and e.value.extra == "tflite"
+    assert missing.replace("_", "-") in e.value.message or missing in e.value.message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deploy.yaml"]
