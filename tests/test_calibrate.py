@@ -26,7 +26,7 @@ devices:
     form_factor: sbc
     memory: {total_gb: 1, available_gb: 0.5, bandwidth_gbs: 1, source: test fixture}
     units:
-      - {id: gpu, kind: gpu, peak_tops: {fp32: 0.00001, int8: 0.00001}, runtimes: [tensorrt, onnxruntime],
+      - {id: cpu, kind: cpu, peak_tops: {fp32: 0.00001, int8: 0.00001}, runtimes: [onnxruntime],
          source: test fixture}
     power: {idle_w: 1, modes: [{id: default, power_w: 2}], source: test fixture}
     price: {usd: 10, source: test fixture}
@@ -49,12 +49,13 @@ def test_catalog(monkeypatch, catalog_dir):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def bundle_result(tmp_path_factory, catalog_dir):  # noqa: F811
-    """A real bundle for the test Jetson's GPU, its infer.py --benchmark run here."""
+    """A real bundle for the test Pi's CPU (what this host runs: onnxruntime on its CPU), its
+    infer.py --benchmark run here."""
     from planner.bundle.build import BundleOptions, build_bundle
     from planner.catalog.loader import load_catalog
     d = tmp_path_factory.mktemp("bundle")
-    plan = write_manifest(d / "deploy.yaml", workload(device="test-jetson", model_file=str(CNN),
-                                                      unit="gpu", runtime="tensorrt"))
+    plan = write_manifest(d / "deploy.yaml", workload(device="test-pi", model_file=str(CNN),
+                                                      unit="cpu", runtime="onnxruntime"))
     cat = load_catalog([catalog_dir], builtin=False, use_env=False)
     build_bundle(plan, cat, BundleOptions(out_dir=d / "out", benchmark_runs=3))
     p = subprocess.run([sys.executable, "infer.py", "--benchmark", "20", "--json"],
@@ -65,15 +66,17 @@ def bundle_result(tmp_path_factory, catalog_dir):  # noqa: F811
 
 def test_a_bundles_benchmark_feeds_back_with_its_ids(test_catalog, bundle_result, tmp_path):
     doc = json.loads((bundle_result / "result.json").read_text())
-    assert doc["measured_as"]["device"] == "test-jetson" and doc["measured_as"]["unit"] == "gpu"
+    assert doc["measured_as"]["device"] == "test-pi" and doc["measured_as"]["unit"] == "cpu"
+    assert doc["runtime_version"] == f"onnxruntime {doc['runtime']['version']}"
     mine = tmp_path / "mine"
     r = cli("add", bundle_result / "result.json", "--catalog", mine, "--model-file", CNN)
     assert r.exit_code == 0, r.output
-    assert "added: test-jetson digits-cnn INT8 gpu/tensorrt: latency_ms" in r.output
+    assert "added: test-pi digits-cnn INT8 cpu/onnxruntime: latency_ms" in r.output
     rows = yaml.safe_load((mine / ADDED).read_text())["measurements"]
     assert len(rows) == 1
     m = rows[0]
-    assert m["tool"] == "edgeplan infer.py" and m["tool_version"].startswith("onnxruntime ")
+    assert m["tool"] == "edgeplan infer.py" and m["tool_version"] == doc["runtime_version"]
+    assert "timed onnxruntime on the CPU (CPUExecutionProvider)" in m["notes"]
     assert m["value"] == pytest.approx(doc["benchmark"]["median_ms"])
     assert m["measured_on"] == doc["date"] and m["host"] == doc["host"]
     assert "result.json" in m["source"]
@@ -89,7 +92,7 @@ def test_a_bundles_benchmark_feeds_back_with_its_ids(test_catalog, bundle_result
     s = cli("show", "--catalog", mine)
     assert s.exit_code == 0, s.output
     first = s.output.splitlines()[1]
-    assert first.startswith("  digits-cnn INT8 gpu/tensorrt: latency_ms ") and " -> " in first
+    assert first.startswith("  digits-cnn INT8 cpu/onnxruntime: latency_ms ") and " -> " in first
     assert f"(measured {m['value']:g})" in first
 
 
@@ -107,6 +110,20 @@ def test_a_value_faster_than_physics_is_refused_with_the_ceiling(test_catalog, b
     assert "faster than physics allows" in r.output and "compute at the unit's peak takes" in r.output
     assert r.output.count("\n") == 1 and "Traceback" not in r.output
     assert not (mine / "measurements").exists() and not (mine / "profiles").exists()
+
+
+def test_a_host_run_of_a_gpu_plan_is_not_recorded_as_the_gpu(test_catalog, bundle_result,
+                                                              tmp_path):
+    """A TensorRT-on-GPU plan's infer.py run on a host without one times onnxruntime on the
+    host's CPU: recorded as what ran, and refused where the device has no such unit."""
+    doc = json.loads((bundle_result / "result.json").read_text())
+    doc["measured_as"].update(device="test-jetson", unit="gpu", runtime="tensorrt")
+    f = tmp_path / "host.json"
+    f.write_text(json.dumps(doc))
+    r = cli("add", f, "--catalog", tmp_path / "mine", "--model-file", CNN)
+    assert r.exit_code == 2, r.output
+    assert "timed onnxruntime on a cpu, not test-jetson's gpu (gpu)" in r.output
+    assert r.output.count("\n") == 1 and not (tmp_path / "mine").exists()
 
 
 def test_another_models_benchmark_is_not_taken_for_the_bundled_one(test_catalog, bundle_result,

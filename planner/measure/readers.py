@@ -30,21 +30,56 @@ class Reading:
 
 # ---------------------------------------------------------------- edgeplan's own infer.py
 
+# what infer.py's session reports it ran, as the catalog's runtime id and unit kind: the
+# record must name what was timed, not what the plan intended (a TensorRT plan's bundle run
+# on a laptop times onnxruntime on its CPU)
+_TFLITE_NAMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+
+
+def _what_ran(ran: dict) -> tuple[str | None, str | None, str]:
+    """(runtime id, unit kind or None when the run does not say, words for messages)."""
+    name = ran.get("name")
+    if name == "onnxruntime":
+        provider = ran.get("provider") or ""
+        if provider == "CPUExecutionProvider":
+            return "onnxruntime", "cpu", "onnxruntime on the CPU (CPUExecutionProvider)"
+        if provider == "TensorrtExecutionProvider":
+            return "tensorrt", None, "TensorRT through onnxruntime's TensorrtExecutionProvider"
+        return "onnxruntime", None, f"onnxruntime ({provider or 'provider not stated'})"
+    if name == "openvino":
+        device = str(ran.get("device") or "")
+        return "openvino", ("cpu" if device.upper() == "CPU" else None), \
+            f"openvino on {device or 'a device not stated'}"
+    if name in _TFLITE_NAMES:
+        if ran.get("device") == "EdgeTPU":
+            return "edgetpu", "tpu", f"{name} with the Edge TPU delegate"
+        return "tflite", "cpu", f"{name} on the CPU"
+    return None, None, "a runtime the output does not name"
+
+
 def _infer_py(doc, path: str) -> list[Reading]:
     b = doc["benchmark"]
-    ids = {k: v for k, v in (doc.get("measured_as") or {}).items() if v is not None}
-    batch = int(b.get("batch") or ids.pop("batch", 1) or 1)
-    ids.pop("batch", None)
     if not doc.get("measured_as"):
         raise InputError("this infer.py run timed another model than the bundled one (--model), "
                          "so what it measured is not known: benchmark the bundled model",
                          file=path, field="measured_as")
+    ids = {k: v for k, v in doc["measured_as"].items() if v is not None}
+    batch = int(b.get("batch") or ids.pop("batch", 1) or 1)
+    ids.pop("batch", None)
+    ran = doc.get("runtime") if isinstance(doc.get("runtime"), dict) else {}
+    runtime, unit_kind, ran_text = _what_ran(ran)
+    notes = f"timed {ran_text}"
+    if runtime and runtime != ids.get("runtime"):
+        notes += f"; the bundle's plan was {ids.get('runtime')} on {ids.get('unit')}"
+        ids["runtime"] = runtime
+    if unit_kind:
+        ids["unit_kind"] = unit_kind     # checked against the plan's unit by the caller
+    version = doc.get("runtime_version") or (f"onnxruntime {doc['onnxruntime']}"
+                                             if doc.get("onnxruntime") else None)
     return [Reading("latency_ms", float(b["median_ms"]), "edgeplan infer.py",
                     f"benchmark.median_ms of {b.get('runs')} runs", batch=batch,
-                    tool_version=(f"onnxruntime {doc['onnxruntime']}" if doc.get("onnxruntime")
-                                  else None),
-                    host=doc.get("host"), measured_on=doc.get("date"), ids=ids,
-                    notes=f"execution provider {doc.get('provider')}")]
+                    tool_version=version, host=doc.get("host"), measured_on=doc.get("date"),
+                    ids=ids, notes=notes)]
 
 
 # ---------------------------------------------------------------- llama.cpp's llama-bench

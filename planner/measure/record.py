@@ -61,6 +61,18 @@ def _resolve(catalog: Catalog, ids: dict, path: str) -> dict:
             raise UnknownIdError(f"device {dev.id!r} has no unit {ids['unit']!r}"
                                  f"{did_you_mean(ids['unit'], [u.id for u in units])} (units: "
                                  f"{', '.join(u.id for u in units)})", file=path, field="--unit")
+        kind = ids.get("unit_kind")
+        if kind and unit.kind != kind:
+            # what ran (the output says) is not the unit the ids name: a bundle for a GPU
+            # timed on a host's CPU measured that CPU, not the GPU
+            same = [u for u in units if u.kind == kind and prec in u.precisions
+                    and ids.get("runtime") in u.runtimes]
+            if not same:
+                raise InputError(f"the output timed {ids.get('runtime')} on a {kind}, not "
+                                 f"{dev.id}'s {unit.id} ({unit.kind}), and {dev.id} has no "
+                                 f"{kind} unit that runs it: time the bundle on the device "
+                                 "itself", file=path, field="--unit")
+            unit = same[0]
     else:
         kind = ids.get("unit_kind")
         fits = [u for u in units if (kind is None or u.kind == kind) and prec in u.precisions
