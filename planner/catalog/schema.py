@@ -295,10 +295,59 @@ class LLMShape(Sourced):
     kv_heads: int = Field(gt=0, description="Key/value heads (GQA).")
     head_dim: int = Field(gt=0, description="Dimension of one head.")
     context_max: int = Field(gt=0, description="Longest context the model was trained for (tokens).")
+    sliding_window_layers: int = Field(default=0, ge=0, description="Layers whose attention is a sliding window (Gemma 2: every other layer; Gemma 3: 5 of every 6): where the runtime keeps a windowed KV cache (runtimes.yaml windowed_kv_cache), their cache holds at most sliding_window_tokens; elsewhere the whole context, as the other layers.")
+    sliding_window_tokens: int | None = Field(default=None, gt=0, description="The window of the sliding-window layers (tokens).")
+    active_params_m: FiniteFloat | None = Field(default=None, gt=0, description="Mixture of experts: parameters read per generated token (shared layers and the routed experts, millions). Memory holds all of size.params_m; decode reads these (at batch B at most B times as many). Unset for a dense model.")
+
+    @model_validator(mode="after")
+    def _window_and_experts(self):
+        if self.sliding_window_layers > self.layers:
+            raise ValueError(f"sliding_window_layers {self.sliding_window_layers} is more than "
+                             f"the {self.layers} layers")
+        if self.sliding_window_layers and self.sliding_window_tokens is None:
+            raise ValueError("sliding_window_layers needs sliding_window_tokens (the window)")
+        return self
 
     def kv_bytes_per_token(self, kv_bytes_per_elem: float = 2.0) -> float:
-        """Keys and values for every layer: 2 x layers x kv_heads x head_dim x bytes."""
+        """Keys and values of one token in one layer's cache, x every layer:
+        2 x layers x kv_heads x head_dim x bytes (the cache of a runtime with no windowed
+        cache, or of a model without sliding-window layers)."""
         return 2.0 * self.layers * self.kv_heads * self.head_dim * kv_bytes_per_elem
+
+    def kv_bytes(self, context: int, kv_bytes_per_elem: float = 2.0,
+                 windowed: bool = False) -> float:
+        """The KV cache of one sequence of `context` tokens, layer by layer: global layers
+        hold every token; sliding-window layers at most their window where the runtime keeps
+        a windowed cache (`windowed`), else every token too."""
+        per_layer = 2.0 * self.kv_heads * self.head_dim * kv_bytes_per_elem
+        swa = self.sliding_window_layers if windowed else 0
+        held = min(context, self.sliding_window_tokens or context)
+        return per_layer * ((self.layers - swa) * context + swa * held)
+
+    def longest_context(self, room_bytes: float, kv_bytes_per_elem: float = 2.0,
+                        windowed: bool = False) -> int:
+        """The most tokens of one sequence whose KV cache fits in room_bytes (the inverse of
+        kv_bytes; not capped at context_max)."""
+        if room_bytes <= 0:
+            return 0
+        per_layer = 2.0 * self.kv_heads * self.head_dim * kv_bytes_per_elem
+        swa = self.sliding_window_layers if windowed else 0
+        full = (self.layers - swa) * per_layer
+        window = self.sliding_window_tokens or 0
+        if swa and room_bytes >= self.layers * per_layer * window:
+            # past the window only the global layers grow
+            if full == 0:
+                return 10 ** 9      # a cache that stops growing: bounded by context_max only
+            return int(window + (room_bytes - self.layers * per_layer * window) // full)
+        return int(room_bytes // (self.layers * per_layer))
+
+    def read_params_m(self, params_m: float, batch: int) -> float:
+        """Parameters a decode step of `batch` sequences reads: all of a dense model's; of a
+        mixture of experts the active ones per sequence, at most all (each sequence may
+        route to different experts, so B sequences read at most B times the active ones)."""
+        if self.active_params_m is None:
+            return params_m
+        return min(params_m, self.active_params_m * batch)
 
 
 class AccuracyRange(Strict):
@@ -431,10 +480,12 @@ class OpSupport(Strict):
 
 
 class MathPath(NamedTuple):
-    """How a runtime's math reaches a unit's peak: the precision an FP32 model's math runs
-    at, and whether the runtime uses the unit's matrix engines."""
+    """How a runtime runs a model on a unit: the precision an FP32 model's math runs at,
+    whether it uses the unit's matrix engines, and whether it keeps sliding-window layers'
+    KV cache to their window."""
     fp32_math: str = "fp32"
     matrix_units: bool = True
+    windowed_kv: bool = False       # keeps sliding-window layers' KV cache to their window
 
 
 class Runtime(Strict):
@@ -447,6 +498,8 @@ class Runtime(Strict):
     vendor_source: str | None = Field(default=None, description="Where the vendor-runtime prior comes from (published comparisons of this runtime with others on the family's units).")
     no_llm_on: list[str] = Field(default_factory=list, description="Device ids whose software stack has no build of this runtime for LLMs (the original Jetson Nano's JetPack 4 has no onnxruntime-genai and no TensorRT-LLM): it is not offered for an LLM there; the source says why.")
     no_llm_source: str | None = Field(default=None, description="Where no_llm_on comes from.")
+    windowed_kv_cache: bool = Field(default=False, description="Whether the runtime keeps the KV cache of an LLM's sliding-window layers to their window (llama.cpp since its iSWA cache); false: every layer holds the whole context, as before runtimes implemented it.")
+    windowed_kv_source: str | None = Field(default=None, description="Where windowed_kv_cache comes from.")
     source: str = Field(min_length=3)
 
     @model_validator(mode="after")
@@ -455,6 +508,8 @@ class Runtime(Strict):
             raise ValueError("vendor_for needs vendor_source (where the prior comes from)")
         if self.no_llm_on and not self.no_llm_source:
             raise ValueError("no_llm_on needs no_llm_source (why the runtime does not exist there)")
+        if self.windowed_kv_cache and not self.windowed_kv_source:
+            raise ValueError("windowed_kv_cache needs windowed_kv_source (where it is documented)")
         return self
 
     def runs_on(self, model: "ModelProfile", device_id: str | None) -> bool:
@@ -465,7 +520,7 @@ class Runtime(Strict):
 
     @property
     def math(self) -> MathPath:
-        return MathPath(self.fp32_math, self.matrix_units)
+        return MathPath(self.fp32_math, self.matrix_units, self.windowed_kv_cache)
 
     def runs_model(self, model: "ModelProfile") -> bool:
         if self.runs == "any":

@@ -30,6 +30,7 @@ COMMANDS = {
     "calibrate": ("calibrate_cmd", "calibrate"),
     "catalog": ("catalog_cmd", "catalog"),
     "estimate": ("estimate_cmd", "estimate"),
+    "fit": ("fit_cmd", "fit"),
     "lint": ("lint_cmd", "lint"),
     "profile": ("profile_cmd", "profile"),
     "report": ("report_cmd", "report"),

@@ -173,10 +173,19 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
     ctx = np.array([0 if o.model.llm is None else
                     (context if context is not None else
                      min(DEFAULT_LLM_CONTEXT, o.model.llm.context_max)) for o in options], f)
-    kv_all = np.array([o.model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) if o.model.llm
-                       else 0.0 for o in options]) * ctx * batch
+    # the KV cache per option, and per column where the column's runtime keeps a windowed
+    # cache for sliding-window layers
+    kv_full = np.array([o.model.llm.kv_bytes(int(c), KV_BYTES_PER_ELEMENT) if o.model.llm
+                        else 0.0 for o, c in zip(options, ctx)]) * batch
+    kv_win = np.array([o.model.llm.kv_bytes(int(c), KV_BYTES_PER_ELEMENT, True)
+                       if o.model.llm else 0.0 for o, c in zip(options, ctx)]) * batch
+    windowed = np.array([m.windowed_kv for m in math_paths], dtype=bool)
     w_all = np.array([o.model.size.params_m * 1e6 * o.params_scale for o in options]) \
         * bpp[o_prec]
+    # what a decode step reads: a mixture of experts only its routed experts
+    w_read = np.array([(o.model.llm.read_params_m(o.model.size.params_m, batch)
+                        if o.model.llm else o.model.size.params_m) * 1e6 * o.params_scale
+                       for o in options]) * bpp[o_prec]
     act_all = np.array([o.model.size.activation_mb * 1e6 for o in options])
     ops_all = np.array([2.0 * o.model.size.macs_g * 1e9 * o.macs_scale * batch for o in options])
     # as efficiency_gops: a pipelined unit's size term reads one input's work
@@ -197,8 +206,9 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
         runs[sl] = ok_p[pr]
         math_idx = mi_p[pr]
         act_bytes = act_all[sl, None] * (bpp[math_idx] / 4.0) * batch
+        kv_bytes = np.where(windowed[None, :], kv_win[sl, None], kv_full[sl, None])
         compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms = roofline_terms(
-            np, weight_bytes=w_all[sl, None], act_bytes=act_bytes, kv_bytes=kv_all[sl, None],
+            np, weight_bytes=w_read[sl, None], act_bytes=act_bytes, kv_bytes=kv_bytes,
             ops=ops_all[sl, None], peak_ops=pk_p[pr], dram_gbs=dram, onchip_bytes=onchip,
             link_gbs=link_gbs, io_bytes=io_all[sl, None], link_overhead_ms=link_ms,
             dispatch_ms=dispatch, act_on_chip=act_chip, context_switch=ctx_switch,
@@ -218,7 +228,7 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
         latency[sl] = core_ms + streaming_ms + transfer_ms + dispatch_ms \
             + np.where(is_llm[sl, None], overhead[True], overhead[False])
         busy[sl] = busy_ms(np, act_chip, core_ms, streaming_ms, latency[sl])
-        memory_gb[sl] = (w_all[sl, None] + act_bytes + kv_all[sl, None]) / 1e9
+        memory_gb[sl] = (w_all[sl, None] + act_bytes + kv_bytes) / 1e9
 
     # a published measurement of exactly the combination wins, as in `estimate`
     measured = np.zeros((n_o, n_u), dtype=bool)

@@ -360,8 +360,18 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     s = model.size
     weights_gb = s.params_m * 1e6 * option.params_scale * BYTES_PER_PARAM[q.precision] / 1e9
     act_gb = s.activation_mb * 1e-3 * (BYTES_PER_PARAM[mp] / 4.0) * q.batch
-    kv_gb = (model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * q.batch / 1e9
-             if is_llm else 0.0)
+    kv_gb = (model.llm.kv_bytes(context, KV_BYTES_PER_ELEMENT, math_path.windowed_kv)
+             * q.batch / 1e9 if is_llm else 0.0)
+    if is_llm and model.llm.sliding_window_layers and context > model.llm.sliding_window_tokens:
+        swa, win = model.llm.sliding_window_layers, model.llm.sliding_window_tokens
+        notes.append(f"KV cache: {swa} of {model.llm.layers} layers hold a {win}-token window "
+                     f"({runtime} keeps a windowed cache)" if math_path.windowed_kv else
+                     f"KV cache: {runtime} keeps the whole context in all {model.llm.layers} "
+                     f"layers, also the {swa} sliding-window ones (no windowed cache, "
+                     "runtimes.yaml)")
+    if is_llm and model.llm.active_params_m:
+        notes.append(f"mixture of experts: decode reads {model.llm.active_params_m:g} M of "
+                     f"{s.params_m:g} M parameters per token; memory holds them all")
     reserve_gb = dev.memory.total_gb - dev.memory.available_gb
     breakdown = {"weights": weights_gb, "activations": act_gb, "kv_cache": kv_gb,
                  "os_and_runtime_reserve": reserve_gb}

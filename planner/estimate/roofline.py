@@ -144,13 +144,16 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
     bpp = BYTES_PER_PARAM[precision]
     mp = math_precision(unit, precision, math_path)
     weight_bytes = s.params_m * 1e6 * params_scale * bpp
+    # a mixture of experts reads only the experts a token routes to (memory holds them all)
+    read_bytes = (model.llm.read_params_m(s.params_m, batch) * 1e6 * params_scale * bpp
+                  if model.llm else weight_bytes)
     link = dev.host_interface if unit.kind != "cpu" else None
     terms = roofline_terms(
         _ScalarXP,
-        weight_bytes=weight_bytes,
+        weight_bytes=read_bytes,
         act_bytes=s.activation_mb * 1e6 * (BYTES_PER_PARAM[mp] / 4.0) * batch,
-        kv_bytes=(model.llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT) * context * batch
-                  if model.llm else 0.0),
+        kv_bytes=(model.llm.kv_bytes(context, KV_BYTES_PER_ELEMENT, math_path.windowed_kv)
+                  * batch if model.llm else 0.0),
         ops=2.0 * s.macs_g * 1e9 * macs_scale * batch,
         peak_ops=unit.call_peak_tops(mp, math_path.matrix_units) * 1e12 * compute_scale,
         dram_gbs=dev.bandwidth_gbs(mode),

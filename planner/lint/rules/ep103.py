@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from planner.lint.model import Problem, Rule
+from planner.estimate.roofline import KV_BYTES_PER_ELEMENT
 from planner.lint.rules._common import base_gb, context_tokens, memory_groups, over
 from planner.text import num
 
@@ -56,9 +57,12 @@ class KvCacheOverflow(Rule):
             for r in llms:
                 kv = r.estimate.memory_breakdown_gb["kv_cache"]
                 tokens = context_tokens(r)
-                per_tok = kv / tokens
                 room = cap - (total - kv)            # what this workload's cache may take
-                fit = max(0, int(room / per_tok)) if per_tok > 0 else 0
+                # layer by layer: sliding-window layers stop growing at their window where
+                # the runtime keeps a windowed cache
+                windowed = ctx.catalog.math_path(r.estimate.runtime).windowed_kv
+                fit = r.model.llm.longest_context(room * 1e9 / r.workload.batch,
+                                                  KV_BYTES_PER_ELEMENT, windowed)
                 yield Problem(("workloads", r.index, "context_tokens"),
                               f"the KV cache for {tokens} tokens of context takes {num(kv)} GB; "
                               f"with the rest ({num(total - kv)} GB) that is {num(total)} GB, over "

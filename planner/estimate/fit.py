@@ -1,0 +1,106 @@
+"""The longest context an LLM holds on a device: memory left after weights, activations and
+the headroom, divided among the KV cache layer by layer (`edgeplan fit`). Uses the same
+estimate as every verb, so `fit`, `estimate`, `lint` (EP103) and `solve` agree."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from planner.catalog.loader import Catalog
+from planner.errors import EstimateError
+from planner.estimate.point import Query, estimate
+from planner.estimate.roofline import KV_BYTES_PER_ELEMENT
+
+
+@dataclass
+class Fit:
+    query: Query
+    model_name: str
+    device_name: str
+    unit: str
+    runtime: str
+    context_max: int                # the model's trained context
+    fits_tokens: int                # the most tokens the memory holds (may exceed context_max)
+    available_gb: float             # memory the device leaves for models
+    headroom_pct: float
+    weights_gb: float
+    activations_gb: float
+    kv_room_gb: float               # what is left for the KV cache
+    kv_bytes_per_token: float       # of a global layer stack, at batch 1
+    windowed: bool                  # the runtime keeps sliding-window layers to their window
+    sliding_window_layers: int
+    sliding_window_tokens: int | None
+
+    @property
+    def context_tokens(self) -> int:
+        """The answer: the longest usable context (no more than the model was trained for)."""
+        return min(self.fits_tokens, self.context_max)
+
+    def as_dict(self) -> dict:
+        q = self.query
+        return {"model": q.model, "precision": q.precision, "device": q.device,
+                "unit": self.unit, "runtime": self.runtime, "batch": q.batch,
+                "context_tokens": self.context_tokens, "memory_holds_tokens": self.fits_tokens,
+                "context_max": self.context_max, "available_gb": round(self.available_gb, 4),
+                "headroom_pct": self.headroom_pct, "weights_gb": round(self.weights_gb, 4),
+                "activations_gb": round(self.activations_gb, 4),
+                "kv_room_gb": round(self.kv_room_gb, 4),
+                "kv_bytes_per_token": self.kv_bytes_per_token,
+                "windowed_kv_cache": self.windowed,
+                "sliding_window_layers": self.sliding_window_layers,
+                "sliding_window_tokens": self.sliding_window_tokens}
+
+
+def longest_context(catalog: Catalog, q: Query, headroom_pct: float = 10.0) -> Fit:
+    """How many tokens of context `q`'s model holds at its precision on its device (q.context
+    is ignored); raises EstimateError for a model that is not an LLM."""
+    model = catalog.model(q.model)
+    if model.llm is None:
+        raise EstimateError(f"{model.id} is a {model.task} model, not an LLM: it has no KV "
+                            "cache to fit (edgeplan estimate gives its memory)", field="--model")
+    est = estimate(catalog, replace(q, context=1))
+    b = est.memory_breakdown_gb
+    cap = est.memory_available_gb * (1.0 - headroom_pct / 100.0)
+    room = cap - b["weights"] - b["activations"]
+    windowed = catalog.math_path(est.runtime).windowed_kv
+    fits = model.llm.longest_context(max(room, 0.0) * 1e9 / q.batch, KV_BYTES_PER_ELEMENT,
+                                     windowed)
+    return Fit(query=q, model_name=model.name, device_name=est.device_name, unit=est.unit,
+               runtime=est.runtime, context_max=model.llm.context_max, fits_tokens=fits,
+               available_gb=est.memory_available_gb, headroom_pct=headroom_pct,
+               weights_gb=b["weights"], activations_gb=b["activations"],
+               kv_room_gb=room, kv_bytes_per_token=model.llm.kv_bytes_per_token(
+                   KV_BYTES_PER_ELEMENT),
+               windowed=windowed, sliding_window_layers=model.llm.sliding_window_layers,
+               sliding_window_tokens=model.llm.sliding_window_tokens)
+
+
+def render_fit_text(f: Fit) -> str:
+    q = f.query
+    head = (f"{f.model_name} {q.precision.upper()} on {f.device_name} {f.unit} ({f.runtime})"
+            + (f", batch {q.batch}" if q.batch > 1 else ""))
+    if f.fits_tokens < 1:
+        answer = (f"no context fits: weights and activations take "
+                  f"{f.weights_gb + f.activations_gb:.3g} GB of the {f.available_gb:.3g} GB "
+                  f"the device leaves for models less {f.headroom_pct:g} % headroom; use a "
+                  "lower precision or a device with more memory")
+    elif f.fits_tokens >= f.context_max:
+        held = ("any context" if f.fits_tokens >= 10 ** 9 else f"{f.fits_tokens:,} tokens")
+        answer = (f"longest context: {f.context_max:,} tokens, the model's trained maximum "
+                  f"(memory would hold {held})")
+    else:
+        answer = (f"longest context: {f.fits_tokens:,} tokens (the model was trained for "
+                  f"{f.context_max:,})")
+    lines = [head, f"  {answer}",
+             f"  memory: {f.available_gb:.3g} GB for models, {f.headroom_pct:g} % kept free; "
+             f"weights {f.weights_gb:.3g} GB, activations {f.activations_gb:.3g} GB, "
+             f"KV cache room {max(f.kv_room_gb, 0):.3g} GB",
+             f"  KV cache: {f.kv_bytes_per_token:,.0f} bytes per token over all layers "
+             f"(fp16 keys and values)"]
+    if f.sliding_window_layers:
+        lines.append(
+            f"  {f.sliding_window_layers} sliding-window layers hold at most "
+            f"{f.sliding_window_tokens:,} tokens ({f.runtime} keeps a windowed cache)"
+            if f.windowed else
+            f"  {f.runtime} keeps the whole context also in the {f.sliding_window_layers} "
+            f"sliding-window layers (no windowed cache; llama.cpp has one)")
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""LLM memory layer by layer: sliding-window layers' KV cache (where the runtime keeps a
+windowed cache), mixtures of experts (memory holds every expert, decode reads the active
+ones), and `edgeplan fit`, each against hand calculation."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from planner.catalog.schema import LLMShape
+from planner.cli import main
+from planner.estimate.point import Query, estimate
+
+SRC = {"source": "test fixture"}
+
+
+def gemma2_2b(**kw) -> LLMShape:
+    # google/gemma-2-2b: 26 layers, 4 KV heads of 256, window 4096 on every other layer
+    return LLMShape(layers=26, hidden_size=2304, kv_heads=4, head_dim=256, context_max=8192,
+                    sliding_window_layers=13, sliding_window_tokens=4096, **SRC, **kw)
+
+
+def test_kv_bytes_by_hand():
+    llm = gemma2_2b()
+    per_layer = 2 * 4 * 256 * 2                     # keys + values, fp16
+    assert llm.kv_bytes(8192) == 26 * 8192 * per_layer == 872_415_232
+    # windowed: 13 global layers hold 8192 tokens, 13 sliding ones 4096
+    assert llm.kv_bytes(8192, windowed=True) == (13 * 8192 + 13 * 4096) * per_layer
+    # within the window both are the same
+    assert llm.kv_bytes(1000, windowed=True) == llm.kv_bytes(1000) == 26 * 1000 * per_layer
+
+
+def test_longest_context_inverts_kv_bytes():
+    llm = gemma2_2b()
+    for windowed in (False, True):
+        for room in (1e6, 400e6, 654_311_424, 5e9):
+            n = llm.longest_context(room, windowed=windowed)
+            assert llm.kv_bytes(n, windowed=windowed) <= room < \
+                llm.kv_bytes(n + 1, windowed=windowed)
+    # a model whose every layer is windowed stops growing past the window
+    all_swa = LLMShape(layers=4, hidden_size=64, kv_heads=1, head_dim=16, context_max=1000,
+                       sliding_window_layers=4, sliding_window_tokens=32, **SRC)
+    assert all_swa.longest_context(all_swa.kv_bytes(32, windowed=True), windowed=True) >= 10 ** 9
+
+
+def test_sliding_layers_need_a_window_and_fit_the_layers():
+    with pytest.raises(ValueError, match="sliding_window_tokens"):
+        LLMShape(layers=4, hidden_size=64, kv_heads=1, head_dim=16, context_max=100,
+                 sliding_window_layers=2, **SRC)
+    with pytest.raises(ValueError, match="more than the 4 layers"):
+        LLMShape(layers=4, hidden_size=64, kv_heads=1, head_dim=16, context_max=100,
+                 sliding_window_layers=5, sliding_window_tokens=8, **SRC)
+
+
+def test_moe_reads_active_params_and_holds_all():
+    # Qwen3-30B-A3B-like: 30.5 B parameters, 3.3 B active per token
+    moe = LLMShape(layers=48, hidden_size=2048, kv_heads=4, head_dim=128, context_max=32768,
+                   active_params_m=3300, **SRC)
+    assert moe.read_params_m(30500, 1) == 3300
+    assert moe.read_params_m(30500, 4) == 13200      # each sequence may route elsewhere
+    assert moe.read_params_m(30500, 64) == 30500     # never more than all of them
+    assert gemma2_2b().read_params_m(2614, 8) == 2614
+
+
+def test_estimate_uses_the_runtimes_windowed_cache(catalog):
+    """gemma-2-2b at 8192 tokens on a Pi 5: llama.cpp keeps the 13 sliding layers to 4096
+    tokens (runtimes.yaml, llama.cpp pull 13194), onnxruntime does not."""
+    assert catalog.math_path("llama.cpp").windowed_kv
+    assert not catalog.math_path("onnxruntime").windowed_kv
+    q = dict(model="gemma-2-2b", precision="int4", device="raspberry-pi-5-8gb", context=8192)
+    win = estimate(catalog, Query(runtime="llama.cpp", **q))
+    full = estimate(catalog, Query(runtime="onnxruntime", **q))
+    per_layer = 2 * 4 * 256 * 2
+    assert win.memory_breakdown_gb["kv_cache"] == pytest.approx(
+        (13 * 8192 + 13 * 4096) * per_layer / 1e9)
+    assert full.memory_breakdown_gb["kv_cache"] == pytest.approx(26 * 8192 * per_layer / 1e9)
+    assert any("13 of 26 layers hold a 4096-token window" in n for n in win.notes)
+    assert any("no windowed cache" in n for n in full.notes)
+
+
+def test_moe_decode_reads_less_than_a_dense_model_of_its_size(catalog):
+    """The same profile made a mixture of experts (a tenth of it active per token): memory is
+    unchanged, the memory-bound decode is faster."""
+    dense = catalog.models["llama-3-8b"]
+    moe = dense.model_copy(update={"id": "llama-3-8b-moe", "llm": dense.llm.model_copy(
+        update={"active_params_m": dense.size.params_m / 10})})
+    catalog.models[moe.id] = moe
+    try:
+        q = dict(precision="int4", device="raspberry-pi-5-8gb", runtime="llama.cpp")
+        d = estimate(catalog, Query(model=dense.id, **q))
+        m = estimate(catalog, Query(model=moe.id, **q))
+    finally:
+        del catalog.models[moe.id]
+    assert m.memory_gb.value == pytest.approx(d.memory_gb.value)
+    assert m.decode_tokens_per_s.value > 2 * d.decode_tokens_per_s.value
+    assert any("mixture of experts" in n for n in m.notes)
+
+
+def fit(*args):
+    return CliRunner().invoke(main, ["fit", *args])
+
+
+def test_fit_by_hand():
+    r = fit("-d", "raspberry-pi-5-8gb", "-m", "gemma-2-9b", "-p", "int4", "-r", "llama.cpp",
+            "--format", "json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    room = d["kv_room_gb"] * 1e9
+    per_layer = 2 * 8 * 256 * 2                     # gemma-2-9b: 8 KV heads of 256
+    # past the window (4096) only the 21 global layers grow
+    hand = 4096 + (room - 42 * per_layer * 4096) / (21 * per_layer)
+    assert d["memory_holds_tokens"] == pytest.approx(hand, abs=2)
+    assert d["context_tokens"] == min(d["memory_holds_tokens"], 8192)
+    assert d["kv_room_gb"] == pytest.approx(
+        d["available_gb"] * 0.9 - d["weights_gb"] - d["activations_gb"], abs=1e-3)
+    text = fit("-d", "raspberry-pi-5-8gb", "-m", "gemma-2-9b", "-p", "int4", "-r", "llama.cpp")
+    assert f"longest context: {d['context_tokens']:,} tokens" in text.output
+
+
+def test_fit_refuses_what_does_not_fit_and_what_is_no_llm():
+    r = fit("-d", "jetson-nano-4gb", "-m", "llama-3-8b", "-p", "int4")
+    assert r.exit_code == 3 and "no context fits" in r.output
+    r = fit("-d", "jetson-nano-4gb", "-m", "resnet-50", "-p", "int8")
+    assert r.exit_code == 2 and "not an LLM" in r.output and "Traceback" not in r.output
+    r = fit("-d", "jetson-nano-4gb", "-m", "llama-3-8", "-p", "int4")
+    assert r.exit_code == 2 and "llama-3-8b" in r.output          # did you mean
