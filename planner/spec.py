@@ -59,7 +59,7 @@ class SpecWorkload(Strict):
                       description="Workload name, unique in the spec (letters, digits, . _ -).")
     task: str | None = Field(default=None, min_length=1, description="Task: any catalog model of this task is a candidate (classification, detection, segmentation, pose, face-recognition, text-encoder, speech, keyword-spotting, llm).")
     models: list[str] | None = Field(default=None, min_length=1, description="Candidate model ids (instead of, or narrowing, task).")
-    model_files: list[str] | None = Field(default=None, min_length=1, description="ONNX files to profile and plan with as candidates (paths relative to the spec).")
+    model_files: list[str] | None = Field(default=None, min_length=1, description="Model files to profile and plan with as candidates (paths relative to the spec): ONNX files; for LLMs a Hugging Face model folder or its config.json, or a GGUF file (needs the gguf extra). A file holds no accuracy: its accuracy is 'unknown'.")
     rate_fps: quantity("fps", gt=0) | None = Field(default=None, description="Inferences per second the workload must sustain ('30 fps').")
     tokens_per_s: quantity("tokens/s", gt=0) | None = Field(default=None, description="For LLMs: decode tokens per second ('10 tokens/s').")
     latency_budget_ms: quantity("ms", gt=0) | None = Field(default=None, description="Upper bound on p50 latency per inference, or per token for LLMs ('33 ms').")

@@ -185,7 +185,7 @@ def test_published_values_land_with_their_ids(tmp_path):
 
 
 def test_gguf_types_map_to_precisions():
-    from planner.measure.readers import gguf_precision
+    from planner.llmfile.shape import gguf_precision
     assert gguf_precision("llama 8B Q4_K - Medium") == "int4"
     assert gguf_precision("llama 7B Q4_0") == "int4"
     assert gguf_precision("qwen2 1.5B Q8_0") == "int8"

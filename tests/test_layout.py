@@ -22,7 +22,7 @@ STAGES = [
     {"planner.spec", "planner.manifest"},
     {"planner.catalog"},
     {"planner.estimate"},
-    {"planner.onnxfile"},
+    {"planner.onnxfile", "planner.llmfile"},
     {"planner.measure"},
     {"planner.solve"},
     {"planner.lint"},

@@ -85,6 +85,12 @@ def test_cli_user_catalog_holds_the_limit_and_says_what_was_cut(user_catalog, tm
                     "--format", "json"])
     # limit + 1 s, plus the interpreter's start (before the limit starts counting)
     assert took <= 2.0 + 1.0 + 1.0, took
+    if p.returncode == exitcodes.TIMED_OUT:
+        # a loaded machine spends the 2 s before infeasibility is proven: the one line says
+        # which step the limit cut
+        assert p.stderr.startswith("edgeplan: error: no plan found in 2 s (the time limit "
+                                   "ran out during "), p.stderr
+        return
     assert p.returncode == exitcodes.INFEASIBLE, p.stderr
     d = json.loads(p.stdout)
     # which step the limit cuts depends on the machine's speed; that one is named does not

@@ -11,7 +11,9 @@ from planner.cli.common import catalog_option, load_catalog_for_cli
 
 @click.command()
 @click.option("--device", "-d", required=True, help="Device id (edgeplan catalog list devices).")
-@click.option("--model", "-m", required=True, help="LLM id (edgeplan catalog list models).")
+@click.option("--model", "-m", required=True,
+              help="LLM id (edgeplan catalog list models), or a Hugging Face model folder, "
+                   "its config.json, or a GGUF file.")
 @click.option("--precision", "-p", required=True,
               type=click.Choice(["fp32", "fp16", "int8", "int4"], case_sensitive=False))
 @click.option("--technique", "-t", default=None,
@@ -40,6 +42,8 @@ def fit(device, model, precision, technique, unit, runtime, batch, headroom_pct,
     from planner.estimate.point import Query
 
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
+    if model not in cat.models:
+        cat, model = _with_model_file(cat, model)
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch)
     f = longest_context(cat, q, headroom_pct)
@@ -48,3 +52,22 @@ def fit(device, model, precision, technique, unit, runtime, batch, headroom_pct,
     if f.fits_tokens < 1:
         # the weights alone do not fit: a failure a script can test, as solve's infeasible
         click.get_current_context().exit(exitcodes.INFEASIBLE)
+
+
+def _with_model_file(cat, model: str):
+    """--model names an LLM file (a Hugging Face folder or config.json, a GGUF): the catalog
+    with its profile added, and its id. Anything else stays an id for the usual error."""
+    import os
+
+    from planner.errors import InputError
+    from planner.llmfile import is_llm_file, llm_file_as_model
+    if not os.path.exists(model):
+        if os.sep in model or model.lower().endswith((".gguf", ".json")):
+            raise InputError("no such file or folder", file=model, field="--model")
+        return cat, model
+    if not is_llm_file(model):
+        raise InputError("not an LLM file: give a Hugging Face model folder, its config.json "
+                         "or a GGUF file", file=model, field="--model")
+    from planner.catalog.loader import catalog_with_models
+    m = llm_file_as_model(model)
+    return catalog_with_models(cat, [m]), m.id

@@ -9,7 +9,7 @@ from planner.cli.common import catalog_option, load_catalog_for_cli
 
 
 @click.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())
 @click.option("--device", "-d", default=None,
               help="Device id: also show which ops its units run and which fall back to the CPU.")
 @click.option("--unit", "-u", default=None, help="Only this compute unit of --device.")
@@ -22,6 +22,11 @@ def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
     the ops each compute unit runs and the ones that fall back to the host CPU, from the
     catalog's op-support tables. Weights in external data are not read.
 
+    An LLM as a Hugging Face model folder (or its config.json) or a GGUF file gives the
+    profile `model_files` plan it with: parameters (active ones of a mixture of experts),
+    MACs per token, KV-cache bytes per token and sliding-window layers, the stored
+    quantization of a GGUF file.
+
     \b
     Example: edgeplan profile examples/models/digits_cnn.onnx --device jetson-orin-nx-16gb
     """
@@ -33,6 +38,16 @@ def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
 
     if unit is not None and device is None:
         raise click.UsageError("--unit needs --device")
+    from planner.llmfile import is_llm_file
+    if is_llm_file(model):
+        if device is not None:
+            raise click.UsageError("--device checks an ONNX graph's ops; an LLM file has none")
+        from planner.llmfile import llm_file_as_model
+        from planner.llmfile.shape import render_llm_profile
+        m = llm_file_as_model(model)
+        click.echo(json.dumps(m.model_dump(mode="json", exclude_none=True), indent=2,
+                              sort_keys=True) if fmt == "json" else render_llm_profile(m))
+        return
     prof = profile_onnx(model)
     support = None
     if device is not None:

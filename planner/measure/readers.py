@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from planner.errors import InputError
+from planner.llmfile.shape import gguf_precision
 
 
 @dataclass
@@ -83,22 +84,6 @@ def _infer_py(doc, path: str) -> list[Reading]:
 
 
 # ---------------------------------------------------------------- llama.cpp's llama-bench
-
-# GGUF tensor types to the catalog's precision of the weights
-_GGUF_PRECISION = (("Q8", "int8"), ("Q4", "int4"), ("IQ4", "int4"), ("F16", "fp16"),
-                   ("BF16", "fp16"), ("F32", "fp32"))
-
-
-def gguf_precision(type_text: str) -> str | None:
-    """'llama 8B Q4_K - Medium' -> int4; None for a type the catalog has no precision for
-    (Q5, Q6, Q3, Q2...)."""
-    for word in reversed(type_text.split()):
-        for prefix, prec in _GGUF_PRECISION:
-            if word.upper().startswith(prefix) and (len(word) == len(prefix) or
-                                                   not word[len(prefix)].isdigit()):
-                return prec
-    return None
-
 
 # llama.cpp backends that run on a GPU; BLAS, CPU (and ggml's CPU extras) run on the CPU
 _GPU_BACKENDS = ("CUDA", "METAL", "VULKAN", "SYCL", "ROCM", "HIP", "OPENCL", "KOMPUTE", "MUSA",
