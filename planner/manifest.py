@@ -8,7 +8,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from planner.errors import InputError
 from planner.units import Fps, Ms, TokPerS, Usd, Watts, quantity
-from planner.vocabulary import Precision, Score, Strict, Technique, whole
+from planner.vocabulary import KVCacheType, Precision, Score, Strict, Technique, whole
 from planner.yamlio import load_mapping, validation_error
 
 API_VERSION = "edgeplan/v1"
@@ -38,6 +38,7 @@ class ManifestWorkload(Strict):
     latency_critical: bool = Field(default=False, description="Real-time workload (batching hurts).")
     accuracy_floor: Score | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (0-100).")
     context_tokens: whole(ge=1) | None = Field(default=None, description="LLM context length to hold in the KV cache.")
+    kv_cache: KVCacheType | None = Field(default=None, description="LLM KV cache element type: fp16 (the default), q8_0 or q4_0 (llama.cpp's --cache-type-k/-v).")
     calibration_data: str | None = Field(default=None, description="Calibration data used for INT8 PTQ (path).")
     dynamic_shapes: bool | None = Field(default=None, description="The deployed graph has dynamic input shapes (default: from the profile or model_file).")
     expected_latency_ms: quantity("ms", gt=0) | None = Field(default=None, description="A claimed p50 latency per inference (per generated token for an LLM), e.g. from a vendor's blog (ms). A claim, not a budget: lint checks it against the unit's physical ceiling (EP305).")

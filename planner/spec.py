@@ -16,7 +16,16 @@ from pydantic import (
 
 from planner.errors import InputError
 from planner.units import quantity
-from planner.vocabulary import FiniteFloat, Precision, PriceKind, Score, Strict, Technique, whole
+from planner.vocabulary import (
+    FiniteFloat,
+    KVCacheType,
+    Precision,
+    PriceKind,
+    Score,
+    Strict,
+    Technique,
+    whole,
+)
 from planner.yamlio import Positions, load_mapping, validation_error
 
 SPEC_API_VERSION = "edgeplan/v1"
@@ -66,6 +75,7 @@ class SpecWorkload(Strict):
     accuracy_floor: Score | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (e.g. ImageNet top-1 %).")
     batch: whole(ge=1, le=1024) = Field(default=1, description="Inputs per inference.")
     context_tokens: whole(ge=1, le=10_000_000) | None = Field(default=None, description="For LLMs: context held in the KV cache (tokens).")
+    kv_cache: KVCacheType | None = Field(default=None, description="For LLMs: the KV cache's element type: fp16 (the default), or llama.cpp's quantized q8_0 (8.5 bits per element) or q4_0 (4.5 bits), planned only on runtimes that keep it (runtimes.yaml kv_cache_types). Accuracy is not re-estimated for a quantized cache: the plan says so.")
     precisions: list[Precision] | None = Field(default=None, min_length=1, description="Allowed precisions (default: all).")
     techniques: list[Technique] | None = Field(default=None, min_length=1, description="Allowed techniques (default: all).")
     latency_critical: bool = Field(default=False, description="Real-time workload (lint flags batching).")

@@ -23,6 +23,13 @@ PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int4")
 # Q4_0 is 3.56 GiB = 0.567 bytes per parameter (llama.cpp's Apple-silicon benchmark table).
 BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5625}
 
+# An LLM's KV cache element types, bytes per element: fp16 (every LLM runtime's default), and
+# llama.cpp's quantized caches (--cache-type-k / --cache-type-v), whose ggml blocks carry a
+# 16-bit scale per 32 elements (ggml/src/ggml-common.h: block_q8_0 2 + 32 bytes, block_q4_0
+# 2 + 16 bytes), so 8.5 and 4.5 bits.
+KVCacheType = Literal["fp16", "q8_0", "q4_0"]
+KV_CACHE_BYTES = {"fp16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+
 
 Technique = Literal["baseline", "ptq", "qat", "weight-only", "pruned", "distilled"]
 # what a catalog price buys: a bare compute module (needs a carrier board), a board that runs

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from planner.catalog.schema import LLMShape
 from planner.cli import main
+from planner.errors import EstimateError
 from planner.estimate.point import Query, estimate
 
 SRC = {"source": "test fixture"}
@@ -125,3 +126,81 @@ def test_fit_refuses_what_does_not_fit_and_what_is_no_llm():
     assert r.exit_code == 2 and "not an LLM" in r.output and "Traceback" not in r.output
     r = fit("-d", "jetson-nano-4gb", "-m", "llama-3-8", "-p", "int4")
     assert r.exit_code == 2 and "llama-3-8b" in r.output          # did you mean
+
+
+# ---------------------------------------------------------------- a quantized KV cache
+
+KV_SPEC = """
+name: long-chat
+workloads:
+  - name: chat
+    models: [gemma-2-9b]
+    tokens_per_s: 0.5
+    context_tokens: 8192
+{kv}
+devices: {{allow: [raspberry-pi-5-8gb]}}
+{extra}
+"""
+
+
+def test_a_quantized_cache_by_hand(catalog):
+    """q8_0 keeps 34 bytes per 32 elements, q4_0 18 (ggml's blocks): memory and decode read
+    the cache at 8.5 and 4.5 bits where llama.cpp keeps it; onnxruntime keeps only fp16."""
+    q = Query(model="gemma-2-9b", precision="int4", device="raspberry-pi-5-8gb",
+              runtime="llama.cpp", context=8192)
+    m = catalog.models["gemma-2-9b"].llm
+    full = m.kv_bytes(8192, 2.0, True)
+    for kv, per_32 in (("fp16", 64), ("q8_0", 34), ("q4_0", 18)):
+        e = estimate(catalog, Query(**{**q.__dict__, "kv_cache": kv}))
+        assert e.memory_breakdown_gb["kv_cache"] == pytest.approx(full * per_32 / 64 / 1e9,
+                                                                  rel=1e-6)
+        assert (kv != "fp16") == any("not measured with the quantized one" in n
+                                     for n in e.notes)
+    with pytest.raises(EstimateError, match="onnxruntime keeps its KV cache in fp16, not q8_0"):
+        estimate(catalog, Query(**{**q.__dict__, "runtime": "onnxruntime", "kv_cache": "q8_0"}))
+    # no runtime named: only those that keep the cache are weighed
+    assert estimate(catalog, Query(**{**q.__dict__, "runtime": None,
+                                      "kv_cache": "q4_0"})).runtime == "llama.cpp"
+
+
+def test_a_quantized_cache_makes_the_context_fit(catalog):
+    """Gemma 2 9B INT4 on a Pi 5: 8,192 tokens of fp16 cache do not fit (fit says 4,398);
+    in llama.cpp's q8_0 cache they do, the plan runs llama.cpp, says so, and the manifest
+    carries kv_cache for lint, which passes it."""
+    from conftest import spec_from
+
+    from planner.solve.check import validate_plan
+    from planner.solve.pipeline import solve
+    assert solve(spec_from(KV_SPEC.format(kv="", extra="")), catalog).status == "infeasible"
+    spec = spec_from(KV_SPEC.format(kv="    kv_cache: q8_0", extra=""))
+    r = solve(spec, catalog)
+    assert r.status in ("optimal", "feasible")
+    plan = r.as_dict()["plan"]
+    (a,) = plan["assignments"]
+    assert (a["runtime"], a["kv_cache"], a["precision"]) == ("llama.cpp", "q8_0", "int4")
+    assert validate_plan(spec, catalog, plan) == []
+    assert r.manifest.workloads[0].kv_cache == "q8_0"
+
+
+def test_a_cache_no_allowed_runtime_keeps_is_a_spec_error(tmp_path):
+    f = tmp_path / "spec.yaml"
+    f.write_text(KV_SPEC.format(kv="    kv_cache: q4_0", extra="runtimes: {deny: [llama.cpp]}"))
+    r = CliRunner().invoke(main, ["solve", str(f)])
+    assert r.exit_code == 2, r.output
+    assert f"{f}:8:5: workloads[0].kv_cache: q4_0: no allowed runtime keeps a q4_0 KV cache" \
+        in r.output and "llama.cpp would" in r.output and "Traceback" not in r.output
+
+
+def test_fit_with_a_quantized_cache():
+    def fit(*extra):
+        r = CliRunner().invoke(main, ["fit", "-d", "raspberry-pi-5-8gb", "-m", "gemma-2-9b",
+                                      "-p", "int4", "-r", "llama.cpp", "--format", "json",
+                                      *extra])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.output)
+    fp16, q4 = fit(), fit("--kv-cache", "q4_0")
+    assert q4["kv_bytes_per_token"] == fp16["kv_bytes_per_token"] * 18 / 64
+    assert q4["memory_holds_tokens"] > 3 * fp16["memory_holds_tokens"]
+    r = CliRunner().invoke(main, ["fit", "-d", "raspberry-pi-5-8gb", "-m", "gemma-2-9b",
+                                  "-p", "int4", "-r", "onnxruntime", "--kv-cache", "q8_0"])
+    assert r.exit_code == 2 and "keeps its KV cache in fp16" in r.output

@@ -22,6 +22,7 @@ from planner.vocabulary import (
     ID_PATTERN,
     PRECISIONS,
     FiniteFloat,
+    KVCacheType,
     Precision,
     PriceKind,
     Score,
@@ -486,6 +487,7 @@ class MathPath(NamedTuple):
     fp32_math: str = "fp32"
     matrix_units: bool = True
     windowed_kv: bool = False       # keeps sliding-window layers' KV cache to their window
+    kv_cache_types: tuple = ("fp16",)   # the KV cache element types it keeps
 
 
 class Runtime(Strict):
@@ -500,6 +502,8 @@ class Runtime(Strict):
     no_llm_source: str | None = Field(default=None, description="Where no_llm_on comes from.")
     windowed_kv_cache: bool = Field(default=False, description="Whether the runtime keeps the KV cache of an LLM's sliding-window layers to their window (llama.cpp since its iSWA cache); false: every layer holds the whole context, as before runtimes implemented it.")
     windowed_kv_source: str | None = Field(default=None, description="Where windowed_kv_cache comes from.")
+    kv_cache_types: list[KVCacheType] = Field(default_factory=lambda: ["fp16"], min_length=1, description="The element types the runtime keeps an LLM's KV cache in: fp16 (the default of every LLM runtime), q8_0 and q4_0 (llama.cpp's --cache-type-k/-v: 8.5 and 4.5 bits per element). A workload's kv_cache other than fp16 is planned only on runtimes that list it.")
+    kv_cache_source: str | None = Field(default=None, description="Where kv_cache_types comes from (needed for any type but fp16).")
     source: str = Field(min_length=3)
 
     @model_validator(mode="after")
@@ -510,6 +514,9 @@ class Runtime(Strict):
             raise ValueError("no_llm_on needs no_llm_source (why the runtime does not exist there)")
         if self.windowed_kv_cache and not self.windowed_kv_source:
             raise ValueError("windowed_kv_cache needs windowed_kv_source (where it is documented)")
+        if set(self.kv_cache_types) - {"fp16"} and not self.kv_cache_source:
+            raise ValueError("kv_cache_types beyond fp16 need kv_cache_source (where they are "
+                             "documented)")
         return self
 
     def runs_on(self, model: "ModelProfile", device_id: str | None) -> bool:
@@ -520,7 +527,8 @@ class Runtime(Strict):
 
     @property
     def math(self) -> MathPath:
-        return MathPath(self.fp32_math, self.matrix_units, self.windowed_kv_cache)
+        return MathPath(self.fp32_math, self.matrix_units, self.windowed_kv_cache,
+                        tuple(self.kv_cache_types))
 
     def runs_model(self, model: "ModelProfile") -> bool:
         if self.runs == "any":

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from planner.catalog.loader import Catalog
 from planner.errors import EstimateError
 from planner.estimate.point import Query, estimate
-from planner.estimate.roofline import KV_BYTES_PER_ELEMENT
+from planner.vocabulary import KV_CACHE_BYTES
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Fit:
                 "headroom_pct": self.headroom_pct, "weights_gb": round(self.weights_gb, 4),
                 "activations_gb": round(self.activations_gb, 4),
                 "kv_room_gb": round(self.kv_room_gb, 4),
-                "kv_bytes_per_token": self.kv_bytes_per_token,
+                "kv_bytes_per_token": self.kv_bytes_per_token, "kv_cache": q.kv_cache,
                 "windowed_kv_cache": self.windowed,
                 "sliding_window_layers": self.sliding_window_layers,
                 "sliding_window_tokens": self.sliding_window_tokens}
@@ -62,14 +62,13 @@ def longest_context(catalog: Catalog, q: Query, headroom_pct: float = 10.0) -> F
     cap = est.memory_available_gb * (1.0 - headroom_pct / 100.0)
     room = cap - b["weights"] - b["activations"]
     windowed = catalog.math_path(est.runtime).windowed_kv
-    fits = model.llm.longest_context(max(room, 0.0) * 1e9 / q.batch, KV_BYTES_PER_ELEMENT,
-                                     windowed)
+    bpe = KV_CACHE_BYTES[q.kv_cache]
+    fits = model.llm.longest_context(max(room, 0.0) * 1e9 / q.batch, bpe, windowed)
     return Fit(query=q, model_name=model.name, device_name=est.device_name, unit=est.unit,
                runtime=est.runtime, context_max=model.llm.context_max, fits_tokens=fits,
                available_gb=est.memory_available_gb, headroom_pct=headroom_pct,
                weights_gb=b["weights"], activations_gb=b["activations"],
-               kv_room_gb=room, kv_bytes_per_token=model.llm.kv_bytes_per_token(
-                   KV_BYTES_PER_ELEMENT),
+               kv_room_gb=room, kv_bytes_per_token=model.llm.kv_bytes_per_token(bpe),
                windowed=windowed, sliding_window_layers=model.llm.sliding_window_layers,
                sliding_window_tokens=model.llm.sliding_window_tokens)
 
@@ -95,7 +94,9 @@ def render_fit_text(f: Fit) -> str:
              f"weights {f.weights_gb:.3g} GB, activations {f.activations_gb:.3g} GB, "
              f"KV cache room {max(f.kv_room_gb, 0):.3g} GB",
              f"  KV cache: {f.kv_bytes_per_token:,.0f} bytes per token over all layers "
-             f"(fp16 keys and values)"]
+             f"({q.kv_cache} keys and values"
+             + (f", {KV_CACHE_BYTES[q.kv_cache] * 8:g} bits per element)" if q.kv_cache != "fp16"
+                else ")")]
     if f.sliding_window_layers:
         lines.append(
             f"  {f.sliding_window_layers} sliding-window layers hold at most "

@@ -11,13 +11,12 @@ from planner.estimate.cache import calibration_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
     EFF_BOUNDS,
-    KV_BYTES_PER_ELEMENT,
     busy_ms,
     math_precision,
     roofline_terms,
     with_measurement,
 )
-from planner.vocabulary import BYTES_PER_PARAM, PRECISIONS
+from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES, PRECISIONS
 
 # ---------------------------------------------------------------- many combinations at once
 
@@ -43,13 +42,15 @@ class OptionRow:
 
 
 def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRow], *,
-                  batch: int = 1, context: int | None = None, calibration=None) -> dict:
+                  batch: int = 1, context: int | None = None, kv_cache: str = "fp16",
+                  calibration=None) -> dict:
     """Latency and memory of every option on every unit row, as numpy arrays of shape
     (len(options), len(units)); the same physics and calibration as `estimate`, which the
-    tests check cell by cell. `runs` is False where the unit cannot run the precision."""
+    tests check cell by cell. `runs` is False where the unit cannot run the precision, or
+    the runtime keeps no `kv_cache` KV cache for an LLM."""
     cal = calibration if calibration is not None else calibration_for(catalog)
     # explanations ask many variants of one spec: the estimates do not change, so keep them
-    key = (id(cal), batch, context,
+    key = (id(cal), batch, context, kv_cache,
            tuple((o.model.id, o.precision, o.technique, o.params_scale, o.macs_scale)
                  for o in options),
            tuple((u.device.id, u.unit.id, u.mode_id, u.runtime) for u in units))
@@ -73,7 +74,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
                 at[k] = len(rows)
                 rows.append(replace(u, runtime=vendor))
             priors.append((j, at[k], vendor))
-        g = _estimate_grid(cal, options, rows, batch, context,
+        g = _estimate_grid(cal, options, rows, batch, context, kv_cache,
                            [catalog.math_path(u.runtime) for u in rows])
         import numpy as np
         for j, jv, vendor in priors:
@@ -92,6 +93,8 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
             rt = catalog.runtimes.get(u.runtime)
             if rt is not None and (rt.runs != "any" or rt.no_llm_on):
                 g["runs"][:, j] &= [rt.runs_on(o.model, u.device.id) for o in options]
+            if kv_cache not in catalog.math_path(u.runtime).kv_cache_types:
+                g["runs"][:, j] &= [o.model.llm is None for o in options]
         cache[key] = g
     return cache[key]
 
@@ -102,7 +105,7 @@ GRID_CACHE_SIZE = 8
 GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cache-sized
 
 
-def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
+def _estimate_grid(cal, options, units, batch, context, kv_cache, math_paths) -> dict:
     import numpy as np
     n_o, n_u = len(options), len(units)
     f = np.float64
@@ -175,9 +178,10 @@ def _estimate_grid(cal, options, units, batch, context, math_paths) -> dict:
                      min(DEFAULT_LLM_CONTEXT, o.model.llm.context_max)) for o in options], f)
     # the KV cache per option, and per column where the column's runtime keeps a windowed
     # cache for sliding-window layers
-    kv_full = np.array([o.model.llm.kv_bytes(int(c), KV_BYTES_PER_ELEMENT) if o.model.llm
+    kv_bpe = KV_CACHE_BYTES[kv_cache]
+    kv_full = np.array([o.model.llm.kv_bytes(int(c), kv_bpe) if o.model.llm
                         else 0.0 for o, c in zip(options, ctx)]) * batch
-    kv_win = np.array([o.model.llm.kv_bytes(int(c), KV_BYTES_PER_ELEMENT, True)
+    kv_win = np.array([o.model.llm.kv_bytes(int(c), kv_bpe, True)
                        if o.model.llm else 0.0 for o, c in zip(options, ctx)]) * batch
     windowed = np.array([m.windowed_kv for m in math_paths], dtype=bool)
     w_all = np.array([o.model.size.params_m * 1e6 * o.params_scale for o in options]) \

@@ -29,7 +29,6 @@ from planner.errors import EstimateError, UnknownIdError, did_you_mean
 from planner.estimate.cache import calibration_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
-    KV_BYTES_PER_ELEMENT,
     _bottleneck,
     _ScalarXP,
     busy_ms,
@@ -38,7 +37,7 @@ from planner.estimate.roofline import (
     roofline,
     with_measurement,
 )
-from planner.vocabulary import BYTES_PER_PARAM, PRECISIONS
+from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES, PRECISIONS
 
 Z80 = 1.2816                        # two-sided 80 % interval under a log-normal error
 
@@ -80,6 +79,7 @@ class Query:
     batch: int = 1
     context: int | None = None
     power_mode: str | None = None
+    kv_cache: str = "fp16"          # an LLM's KV cache element type (vocabulary.KV_CACHE_BYTES)
 
 
 @dataclass
@@ -117,6 +117,8 @@ class Estimate:
 
     def as_dict(self) -> dict:
         q = asdict(self.query)
+        if not self.is_llm:
+            q.pop("kv_cache")
         q.update(technique=self.technique, unit=self.unit, runtime=self.runtime,
                  power_mode=self.power_mode)
         out = {"query": q, "model_name": self.model_name, "device_name": self.device_name,
@@ -228,9 +230,27 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     unit = resolve_unit(dev, q.unit, q.precision)
     runtime = resolve_runtime(dev, unit, q.runtime, catalog, model)
     cal = calibration if calibration is not None else calibration_for(catalog)
+    if q.kv_cache not in KV_CACHE_BYTES:
+        raise EstimateError(f"unknown KV cache type {q.kv_cache!r}; expected one of "
+                            f"{', '.join(KV_CACHE_BYTES)}", field="kv_cache")
+    if model.llm is not None and q.kv_cache != "fp16":
+        keeps = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)
+                 and q.kv_cache in catalog.math_path(r).kv_cache_types]
+        anywhere = sorted(r.id for r in catalog.runtimes.values()
+                          if q.kv_cache in r.kv_cache_types)
+        if q.runtime is None and not keeps:
+            raise EstimateError(f"no runtime on {dev.id} {unit.id} keeps a {q.kv_cache} KV "
+                                f"cache (runtimes.yaml kv_cache_types: "
+                                f"{', '.join(anywhere) or 'none'} do)", field="kv_cache")
+        if q.runtime is not None and q.runtime not in keeps:
+            types = ", ".join(catalog.math_path(q.runtime).kv_cache_types)
+            raise EstimateError(f"{q.runtime} keeps its KV cache in {types}, not {q.kv_cache} "
+                                f"(runtimes.yaml kv_cache_types; runtimes on {dev.id} {unit.id} "
+                                f"that do: {', '.join(keeps) or 'none'})", field="kv_cache")
     if q.runtime is None:
         # every runtime that runs it, estimated in full (measured points included); the best
-        fits = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)]
+        fits = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)
+                and (model.llm is None or q.kv_cache in catalog.math_path(r).kv_cache_types)]
         ests = [estimate(catalog, replace(q, unit=unit.id, runtime=r), calibration=cal)
                 for r in fits]
         return min(ests, key=lambda e: runtime_rank(cal.measured_runtime(e.runtime, unit.kind),
@@ -264,7 +284,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     mp = math_precision(unit, q.precision, math_path)
     r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
-                 compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id)
+                 compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id,
+                 kv_cache=q.kv_cache)
     gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
     eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops)
     core_ms = r.core_ms / eff
@@ -360,8 +381,12 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     s = model.size
     weights_gb = s.params_m * 1e6 * option.params_scale * BYTES_PER_PARAM[q.precision] / 1e9
     act_gb = s.activation_mb * 1e-3 * (BYTES_PER_PARAM[mp] / 4.0) * q.batch
-    kv_gb = (model.llm.kv_bytes(context, KV_BYTES_PER_ELEMENT, math_path.windowed_kv)
+    kv_gb = (model.llm.kv_bytes(context, KV_CACHE_BYTES[q.kv_cache], math_path.windowed_kv)
              * q.batch / 1e9 if is_llm else 0.0)
+    if is_llm and q.kv_cache != "fp16":
+        notes.append(f"KV cache {q.kv_cache} in {runtime} ({KV_CACHE_BYTES[q.kv_cache] * 8:g} "
+                     "bits per element): accuracy is the fp16 cache's, not measured with the "
+                     "quantized one")
     if is_llm and model.llm.sliding_window_layers and context > model.llm.sliding_window_tokens:
         swa, win = model.llm.sliding_window_layers, model.llm.sliding_window_tokens
         notes.append(f"KV cache: {swa} of {model.llm.layers} layers hold a {win}-token window "

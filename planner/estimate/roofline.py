@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.catalog.schema import ComputeUnit, Device, MathPath, ModelProfile
-from planner.vocabulary import BYTES_PER_PARAM
+from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES
 
 # The precision the math runs at when weights are stored weight-only: the unit's most
 # capable 16-bit path when it has one (GPU/NPU LLM runtimes compute in fp16), else int8 dot
@@ -14,7 +14,7 @@ from planner.vocabulary import BYTES_PER_PARAM
 _WEIGHT_ONLY_MATH_ORDER = ("fp16", "int8", "fp32")
 
 
-KV_BYTES_PER_ELEMENT = 2.0          # KV cache kept in fp16 by the LLM runtimes we plan for
+KV_BYTES_PER_ELEMENT = KV_CACHE_BYTES["fp16"]     # the default cache: fp16 in every LLM runtime
 
 
 DEFAULT_LLM_CONTEXT = 2048          # tokens held in the KV cache when the caller gives none
@@ -139,7 +139,8 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
 def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit, *,
              batch: int = 1, context: int = 0, params_scale: float = 1.0,
              macs_scale: float = 1.0, compute_scale: float = 1.0,
-             math_path: MathPath = MathPath(), mode: str | None = None) -> Roofline:
+             math_path: MathPath = MathPath(), mode: str | None = None,
+             kv_cache: str = "fp16") -> Roofline:
     s = model.size
     bpp = BYTES_PER_PARAM[precision]
     mp = math_precision(unit, precision, math_path)
@@ -152,7 +153,7 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         _ScalarXP,
         weight_bytes=read_bytes,
         act_bytes=s.activation_mb * 1e6 * (BYTES_PER_PARAM[mp] / 4.0) * batch,
-        kv_bytes=(model.llm.kv_bytes(context, KV_BYTES_PER_ELEMENT, math_path.windowed_kv)
+        kv_bytes=(model.llm.kv_bytes(context, KV_CACHE_BYTES[kv_cache], math_path.windowed_kv)
                   * batch if model.llm else 0.0),
         ops=2.0 * s.macs_g * 1e9 * macs_scale * batch,
         peak_ops=unit.call_peak_tops(mp, math_path.matrix_units) * 1e12 * compute_scale,

@@ -192,7 +192,8 @@ class ManifestContext(BaseContext):
         # no runtime given: estimate picks it as solve does (measured runtimes first, fastest)
         r.query = Query(model=r.model.id, precision=w.precision, device=r.device.id,
                         technique=r.option.technique, unit=r.unit.id, runtime=w.runtime,
-                        batch=w.batch, context=w.context_tokens, power_mode=r.mode.id)
+                        batch=w.batch, context=w.context_tokens, power_mode=r.mode.id,
+                        kv_cache=w.kv_cache or "fp16")
         try:
             r.estimate = estimate(self.catalog, r.query)
         except EdgeplanError as e:

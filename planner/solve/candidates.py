@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from planner.catalog.loader import Catalog
 from planner.catalog.schema import Device, ModelProfile
-from planner.errors import UnknownIdError, did_you_mean
+from planner.errors import InputError, UnknownIdError, did_you_mean
 from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
 from planner.spec import Spec, SpecWorkload, rate_per_s
 from planner.vocabulary import PRECISIONS
@@ -93,6 +93,23 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
         check("model", w.models, set(catalog.models), ("workloads", i, "models"))
         if w.task:
             check("task", [w.task], tasks, ("workloads", i, "task"), scalar=True)
+        if w.kv_cache not in (None, "fp16"):
+            # a quantized KV cache no allowed runtime keeps is a spec error, not a conflict
+            # between budgets to explain
+            keep = sorted(r for r in runtimes if spec.runtimes.admits(r)
+                          and w.kv_cache in catalog.math_path(r).kv_cache_types)
+            if not keep:
+                anywhere = sorted(r for r in runtimes
+                                  if w.kv_cache in catalog.math_path(r).kv_cache_types)
+                msg = (f"{w.kv_cache}: no allowed runtime keeps a {w.kv_cache} KV cache (runtimes.yaml "
+                       f"kv_cache_types; " + (f"{', '.join(anywhere)} would, but runtimes "
+                                              "allow/deny excludes it)" if anywhere else
+                                              "none in this catalog does)"))
+                where = ("workloads", i, "kv_cache")
+                if pos is not None:
+                    raise pos.error(InputError, msg, where)
+                from planner.yamlio import dotted
+                raise InputError(msg, field=dotted(where))
 
 
 def workload_tasks(w: SpecWorkload, catalog: Catalog) -> set[str]:
@@ -334,6 +351,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g = _Grid()
     g.options, g.units, g.unit_type, g.listed, g.explain = options, units, unit_type, listed, explain
     est = estimate_grid(catalog, options, units, batch=w.batch, context=w.context_tokens,
+                        kv_cache=w.kv_cache or "fp16",
                         calibration=calibration)
     g.runs, g.lat, g.mem = est["runs"], est["latency_ms"], est["memory_gb"]
     g.runtime_measured = est["runtime_measured"]

@@ -148,12 +148,14 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
         est = estimate(catalog, Query(model=c.model.id, precision=c.precision,
                                       technique=c.technique, device=t.device.id, unit=c.unit,
                                       runtime=c.runtime, batch=w.batch,
-                                      context=w.context_tokens, power_mode=t.mode_id))
+                                      context=w.context_tokens, power_mode=t.mode_id,
+                                      kv_cache=w.kv_cache or "fp16"))
         assignments.append({
             "workload": w.name, "model": c.model.id, "precision": c.precision,
             "technique": c.technique, "device": t.device.id, "instance": inst,
             "power_mode": t.mode_id, "unit": c.unit, "runtime": c.runtime, "batch": w.batch,
             "context_tokens": w.context_tokens if c.model.llm else None,
+            "kv_cache": w.kv_cache if c.model.llm else None,
             "unit_share": round(c.util, 4),
             "estimates": {k: v for k, v in est.as_dict().items() if k != "query"}})
         step = TRAINING_STEPS.get(c.technique)
@@ -326,7 +328,7 @@ def to_manifest(spec, plan: dict, catalog=None, model_files: dict | None = None)
             "rate_fps": w.rate_fps, "tokens_per_s": w.tokens_per_s,
             "latency_budget_ms": w.latency_budget_ms, "latency_critical": w.latency_critical,
             "accuracy_floor": w.accuracy_floor,
-            "context_tokens": a["context_tokens"],
+            "context_tokens": a["context_tokens"], "kv_cache": a.get("kv_cache"),
             # False is dropped below like the other defaults; written only as a fact
             "dynamic_shapes": False if static else None})
     data = {"apiVersion": API_VERSION, "kind": "Deployment", "name": spec.name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from planner.solve.plan import parts_text
+from planner.vocabulary import KV_CACHE_BYTES
 
 
 def _q(d: dict) -> str:
@@ -130,6 +131,11 @@ def _plan_notes(plan: dict) -> list[str]:
                    ": no range given")
             notes.append(f"  {a['workload']}: accuracy {acc['value']:g} {acc['metric']} is "
                          f"estimated, not published, for {what}{rng}")
+        if a.get("kv_cache") not in (None, "fp16"):
+            notes.append(f"  {a['workload']}: KV cache {a['kv_cache']} in {a['runtime']} "
+                         f"({KV_CACHE_BYTES[a['kv_cache']] * 8:g} bits per element in memory "
+                         "and in what decode reads); accuracy is the fp16 cache's, not "
+                         "measured with the quantized one")
         if a.get("requires"):
             notes.append(f"  {a['workload']}: {what} needs {a['requires']}; techniques "
                          "default to all, so list `techniques:` in the spec to leave it out")

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from planner.lint.model import Problem, Rule
-from planner.estimate.roofline import KV_BYTES_PER_ELEMENT
 from planner.lint.rules._common import base_gb, context_tokens, memory_groups, over
 from planner.text import num
+from planner.vocabulary import KV_CACHE_BYTES
 
 
 class KvCacheOverflow(Rule):
@@ -62,7 +62,7 @@ class KvCacheOverflow(Rule):
                 # the runtime keeps a windowed cache
                 windowed = ctx.catalog.math_path(r.estimate.runtime).windowed_kv
                 fit = r.model.llm.longest_context(room * 1e9 / r.workload.batch,
-                                                  KV_BYTES_PER_ELEMENT, windowed)
+                                                  KV_CACHE_BYTES[r.query.kv_cache], windowed)
                 yield Problem(("workloads", r.index, "context_tokens"),
                               f"the KV cache for {tokens} tokens of context takes {num(kv)} GB; "
                               f"with the rest ({num(total - kv)} GB) that is {num(total)} GB, over "

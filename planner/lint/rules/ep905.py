@@ -24,7 +24,9 @@ class UnknownOption(Rule):
     <https://pytorch.org/vision/stable/models>
 
     Fix: a technique the message lists for the precision (e.g. `ptq` or `qat` for INT8), or
-    add the option with its source to a profile of your own.
+    add the option with its source to a profile of your own. The same holds for an LLM's
+    `kv_cache`: q8_0 or q4_0 on a runtime that keeps only fp16 (runtimes.yaml
+    kv_cache_types) is flagged at `kv_cache`; use a runtime that keeps it (llama.cpp).
 
     Passing example:
 
@@ -44,6 +46,12 @@ class UnknownOption(Rule):
     def check(ctx):
         for r in ctx.resolved:
             if r.error_step not in ("option", "estimate"):
+                continue
+            if getattr(r.error, "field", None) == "kv_cache":
+                # a KV cache type the runtime does not keep is an option it lacks
+                yield Problem(("workloads", r.index, "kv_cache"), r.error.message,
+                              "use a runtime the message names, or the fp16 cache "
+                              "(drop kv_cache)")
                 continue
             key = "technique" if ctx.given(r.index, "technique") else "precision"
             yield Problem(("workloads", r.index, key), r.error.message,
