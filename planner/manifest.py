@@ -38,6 +38,8 @@ class ManifestWorkload(Strict):
     latency_critical: bool = Field(default=False, description="Real-time workload (batching hurts).")
     accuracy_floor: Score | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (0-100).")
     context_tokens: whole(ge=1) | None = Field(default=None, description="LLM context length to hold in the KV cache.")
+    ttft_budget_ms: Ms | None = Field(default=None, description="LLM time-to-first-token budget for a prompt of prompt_tokens (ms).")
+    prompt_tokens: whole(ge=1) | None = Field(default=None, description="LLM prompt length the time to first token is for (tokens; default context_tokens).")
     kv_cache: KVCacheType | None = Field(default=None, description="LLM KV cache element type: fp16 (the default), q8_0 or q4_0 (llama.cpp's --cache-type-k/-v).")
     calibration_data: str | None = Field(default=None, description="Calibration data used for INT8 PTQ (path).")
     dynamic_shapes: bool | None = Field(default=None, description="The deployed graph has dynamic input shapes (default: from the profile or model_file).")

@@ -75,6 +75,8 @@ class SpecWorkload(Strict):
     accuracy_floor: Score | None = Field(default=None, description="Lowest acceptable accuracy in the profile's metric (e.g. ImageNet top-1 %).")
     batch: whole(ge=1, le=1024) = Field(default=1, description="Inputs per inference.")
     context_tokens: whole(ge=1, le=10_000_000) | None = Field(default=None, description="For LLMs: context held in the KV cache (tokens).")
+    ttft_budget_ms: quantity("ms", gt=0) | None = Field(default=None, description="For LLMs: upper bound on the time to first token, the prefill of a prompt of prompt_tokens ('2 s').")
+    prompt_tokens: whole(ge=1, le=10_000_000) | None = Field(default=None, description="For LLMs: the prompt's length (tokens) that ttft_budget_ms is for; default context_tokens (a prompt that fills the context), else the estimator's default context. At most context_tokens.")
     kv_cache: KVCacheType | None = Field(default=None, description="For LLMs: the KV cache's element type: fp16 (the default), or llama.cpp's quantized q8_0 (8.5 bits per element) or q4_0 (4.5 bits), planned only on runtimes that keep it (runtimes.yaml kv_cache_types). Accuracy is not re-estimated for a quantized cache: the plan says so.")
     precisions: list[Precision] | None = Field(default=None, min_length=1, description="Allowed precisions (default: all).")
     techniques: list[Technique] | None = Field(default=None, min_length=1, description="Allowed techniques (default: all).")
@@ -86,6 +88,11 @@ class SpecWorkload(Strict):
             raise ValueError("a workload needs a task, models or model_files")
         if self.rate_fps is not None and self.tokens_per_s is not None:
             raise ValueError("give rate_fps or tokens_per_s, not both")
+        if self.prompt_tokens is not None and self.context_tokens is not None and \
+                self.prompt_tokens > self.context_tokens:
+            # a JSON Schema cannot compare two fields: edgeplan's own rule
+            raise ValueError(f"prompt_tokens {self.prompt_tokens} is more than context_tokens "
+                             f"{self.context_tokens}: the KV cache holds the prompt")
         return self
 
 

@@ -82,6 +82,9 @@ WORKLOAD_FIELDS = {
     "model_files": (st.just(["m.onnx"]), st.sampled_from([[], "m.onnx"])),
     "rate_fps": quantity("rate"),
     "latency_budget_ms": quantity("time"),
+    "ttft_budget_ms": quantity("time"),
+    "kv_cache": (st.sampled_from(["fp16", "q8_0", "q4_0", None]),
+                 st.sampled_from(["q5_0", "int8", 8, ""])),
     "accuracy_floor": (st.one_of(st.floats(0, 100), st.integers(0, 100), st.none()),
                        st.one_of(st.floats(100.01, 1e4), st.floats(-1e4, -0.01),
                                  st.just("70"))),
@@ -249,12 +252,14 @@ def test_objective_cases_agree(objective, accepted):
 
 
 def test_what_only_edgeplan_checks():
-    """The three rules a JSON Schema cannot state: the schema accepts these, edgeplan
+    """The four rules a JSON Schema cannot state: the schema accepts these, edgeplan
     refuses them (README, 'Editor support')."""
     duplicate = dict(BASE, workloads=[{"name": "w", "task": "llm"}] * 2)
     overlap = dict(BASE, devices={"allow": ["a"], "deny": ["a"]})
     pct = dict(BASE, budgets={"memory_headroom_pct": "95 %"})
-    for doc in (duplicate, overlap, pct):
+    prompt = dict(BASE, workloads=[{"name": "w", "task": "llm", "context_tokens": 1024,
+                                    "prompt_tokens": 2048}])
+    for doc in (duplicate, overlap, pct, prompt):
         assert schema_accepts(doc) and not parser_accepts(doc), doc
 
 

@@ -24,13 +24,15 @@ from planner.vocabulary import KV_CACHE_BYTES
 @click.option("--batch", "-b", default=1, show_default=True, type=click.IntRange(min=1))
 @click.option("--context", "-c", default=None, type=click.IntRange(min=1),
               help="LLM context held in the KV cache, tokens (default 2048 or the model's max).")
+@click.option("--prompt", "prompt_tokens", default=None, type=click.IntRange(min=1),
+              help="LLM prompt length, tokens: adds the time to first token (the prefill).")
 @click.option("--kv-cache", "kv_cache", default="fp16", show_default=True,
               type=click.Choice(list(KV_CACHE_BYTES)),
               help="LLM KV cache element type (q8_0, q4_0: llama.cpp's quantized caches).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @catalog_option
 def estimate(device, model, precision, technique, unit, runtime, power_mode, batch, context,
-             kv_cache, fmt, catalog_dirs, no_builtin):
+             prompt_tokens, kv_cache, fmt, catalog_dirs, no_builtin):
     """Estimate latency, throughput, memory, power, energy and accuracy of one model at
     one precision on one device, each with its provenance and bottleneck.
 
@@ -42,6 +44,6 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch, context=context, power_mode=power_mode,
-              kv_cache=kv_cache)
+              kv_cache=kv_cache, prompt_tokens=prompt_tokens)
     d = run(cat, q).as_dict()
     click.echo(json.dumps(d, indent=2) if fmt == "json" else render_estimate_text(d))

@@ -153,6 +153,16 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, math_paths) ->
                        + coef(f"kind:{u.unit.kind}:{regime}") + coef(f"runtime:{u.runtime}")
                        for u in units])
           for regime in ("compute", "memory")}
+    # LLM prefill: its own factors where prefill points were calibrated, else compute-bound
+    # work at the compute regime's efficiency (as calibrate.Calibration.efficiency)
+    pre_eff = None
+    if "regime:prefill" in cal.coef:
+        pre_eff = np.exp(np.clip(row([
+            coef("regime:prefill") + coef(f"kind:{u.unit.kind}:prefill")
+            + coef(f"dev:{u.device.family}:{u.unit.kind}:prefill")
+            + coef(f"device:{u.device.id}:{u.unit.kind}:prefill")
+            + coef(f"runtime:{u.runtime}:prefill") for u in units]),
+            np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1])))
     # the unit's precision path, by the precision the math runs at
     lp = np.array([[coef(f"precision:{u.device.family}:{u.unit.kind}:{p}") for u in units]
                    for p in PRECISIONS])
@@ -202,6 +212,7 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, math_paths) ->
     busy = np.empty((n_o, n_u))
     memory_gb = np.empty((n_o, n_u))
     compute_bound = np.empty((n_o, n_u), dtype=bool)     # the regime that picks the sigma
+    prefill_ms = np.full((n_o, n_u), np.nan)             # LLMs: ms per prompt token
     lo_clip, hi_clip = np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1])
     step = max(1, GRID_CHUNK_CELLS // max(1, n_u))
     for a in range(0, n_o, step):
@@ -228,6 +239,10 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, math_paths) ->
         compute_bound[sl] = compute_ms >= memory_ms
         logeff = np.where(compute_ms >= memory_ms, lu["compute"] + lo + size, lu["memory"] + lo)
         eff = np.exp(np.clip(logeff, lo_clip, hi_clip))
+        if is_llm[sl].any():
+            eff_pf = pre_eff if pre_eff is not None else \
+                np.exp(np.clip(lu["compute"] + lo + size, lo_clip, hi_clip))
+            prefill_ms[sl] = np.where(is_llm[sl, None], compute_ms / batch / eff_pf, np.nan)
         core_ms = np.maximum(compute_ms, memory_ms) / eff
         latency[sl] = core_ms + streaming_ms + transfer_ms + dispatch_ms \
             + np.where(is_llm[sl, None], overhead[True], overhead[False])
@@ -236,13 +251,13 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, math_paths) ->
 
     # a published measurement of exactly the combination wins, as in `estimate`
     measured = np.zeros((n_o, n_u), dtype=bool)
+    o_at: dict[tuple, list[int]] = {}
+    for i, o in enumerate(options):
+        o_at.setdefault((o.model.id, o.precision), []).append(i)
+    u_at: dict[tuple, list[int]] = {}
+    for j, u in enumerate(units):
+        u_at.setdefault((u.device.id, u.unit.id, u.runtime, u.mode_id), []).append(j)
     if cal.measured:
-        o_at: dict[tuple, list[int]] = {}
-        for i, o in enumerate(options):
-            o_at.setdefault((o.model.id, o.precision), []).append(i)
-        u_at: dict[tuple, list[int]] = {}
-        for j, u in enumerate(units):
-            u_at.setdefault((u.device.id, u.unit.id, u.runtime, u.mode_id), []).append(j)
         for (dev, model, prec, unit, runtime, b, mode, _) in cal.measured:
             if b != batch:
                 continue
@@ -252,11 +267,18 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, math_paths) ->
                     latency[i, j], busy[i, j] = with_measurement(value, is_busy, latency[i, j],
                                                                  busy[i, j])
                     measured[i, j] = True
+    for (dev, model, prec, unit, runtime, b, mode) in cal.measured_prefill:
+        if b != batch:
+            continue
+        ms = cal.measured_prefill_ms(dev, model, prec, unit, runtime, b, mode)
+        for i in o_at.get((model, prec), ()):
+            for j in u_at.get((dev, unit, runtime, mode), ()):
+                prefill_ms[i, j] = ms
     # a unit of several cores runs that many calls side by side: each holds a share
     busy /= row([u.unit.cores for u in units])
     return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "memory_gb": memory_gb,
             "measured": measured, "vendor_prior": np.zeros((n_o, n_u), dtype=bool),
-            "compute_bound": compute_bound,
+            "compute_bound": compute_bound, "prefill_ms": prefill_ms,
             "runtime_measured": np.array([cal.measured_runtime(u.runtime, u.unit.kind)
                                           for u in units],
                                          dtype=bool)}
@@ -301,3 +323,38 @@ def interval_factors(catalog: Catalog, options: list[OptionRow], units: list[Uni
             if not u.unit.activations_on_chip:
                 busy_hi[i, j] = 1.1
     return lat_hi, busy_hi
+
+
+def prefill_high_factors(catalog: Catalog, options: list[OptionRow], units: list[UnitRow],
+                         grid: dict, *, batch: int = 1, calibration=None):
+    """The high end of `estimate`'s 80 % interval of the time to first token, as a factor of
+    the grid's prefill per cell: a published prefill measurement spreads 10 %, otherwise the
+    fit's sigma of the prefill regime (the compute regime where no prefill point was fitted),
+    as `point.estimate` takes it. For `solve --robust`."""
+    import numpy as np
+
+    from planner.estimate.point import Z80
+    cal = calibration if calibration is not None else calibration_for(catalog)
+    regime = "prefill" if "regime:prefill" in cal.coef else "compute"
+    n_o, n_u = grid["prefill_ms"].shape
+    rows_of: dict[str, list[int]] = {}
+    for i, o in enumerate(options):
+        rows_of.setdefault(o.model.id, []).append(i)
+    sig = np.empty((n_o, n_u))
+    for j, u in enumerate(units):
+        d, k = u.device, u.unit
+        group = f"{d.family}:{k.kind}:{regime}"
+        sig[:, j] = cal.sigma(group, d.id, k.id, k.kind, "", u.runtime)
+        for mid, rows in rows_of.items():
+            if cal.support.get(f"pair:{d.id}:{mid}"):
+                sig[rows, j] = cal.sigma(group, d.id, k.id, k.kind, mid, u.runtime)
+    out = np.exp(Z80 * sig)
+    o_at: dict[tuple, list[int]] = {}
+    for i, o in enumerate(options):
+        o_at.setdefault((o.model.id, o.precision), []).append(i)
+    for (dev, model, prec, unit, runtime, b, mode) in cal.measured_prefill:
+        for j, u in enumerate(units):
+            if b == batch and (u.device.id, u.unit.id, u.runtime, u.mode_id) == \
+                    (dev, unit, runtime, mode):
+                out[o_at.get((model, prec), []), j] = 1.1
+    return out

@@ -80,6 +80,7 @@ class Query:
     context: int | None = None
     power_mode: str | None = None
     kv_cache: str = "fp16"          # an LLM's KV cache element type (vocabulary.KV_CACHE_BYTES)
+    prompt_tokens: int | None = None    # an LLM's prompt: gives the time to first token
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Estimate:
     accuracy: Quantity
     accuracy_metric: str
     prefill_tokens_per_s: Quantity | None = None
+    ttft_ms: Quantity | None = None         # time to first token for q.prompt_tokens
     decode_tokens_per_s: Quantity | None = None
     weights_on_chip: bool | None = None
     notes: list[str] = field(default_factory=list)
@@ -119,6 +121,7 @@ class Estimate:
         q = asdict(self.query)
         if not self.is_llm:
             q.pop("kv_cache")
+            q.pop("prompt_tokens")
         q.update(technique=self.technique, unit=self.unit, runtime=self.runtime,
                  power_mode=self.power_mode)
         out = {"query": q, "model_name": self.model_name, "device_name": self.device_name,
@@ -126,6 +129,8 @@ class Estimate:
                "throughput_fps": self.throughput_fps.as_dict()}
         if self.is_llm:
             out["prefill_tokens_per_s"] = self.prefill_tokens_per_s.as_dict()
+            if self.ttft_ms is not None:
+                out["ttft_ms"] = self.ttft_ms.as_dict()
             out["decode_tokens_per_s"] = self.decode_tokens_per_s.as_dict()
         out["memory_gb"] = self.memory_gb.as_dict()
         out["memory_breakdown_gb"] = {k: _r(v) for k, v in self.memory_breakdown_gb.items()}
@@ -213,6 +218,15 @@ def runtime_rank(measured_runtime: bool, latency_ms: float) -> tuple:
     and in the solver's pruning alike: a runtime with measured points before one without (an
     unmeasured runtime's estimate is only the mean runtime's), then the faster."""
     return (not measured_runtime, latency_ms)
+
+
+def workload_prompt(w, model) -> int | None:
+    """The prompt an LLM workload's (a spec's or a manifest's) time to first token is for:
+    its prompt_tokens, else its context_tokens (a prompt that fills the context), else the
+    default context; None for a model that is not an LLM."""
+    if model.llm is None:
+        return None
+    return w.prompt_tokens or w.context_tokens or min(DEFAULT_LLM_CONTEXT, model.llm.context_max)
 
 
 # ---------------------------------------------------------------- the estimate
@@ -360,7 +374,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                           q.batch * 1000.0 / (busy * busy_hi),
                           q.batch * 1000.0 / (busy * busy_lo), bottleneck)
 
-    prefill = decode = None
+    prefill = decode = ttft = None
     if is_llm:
         # decode: one token per step, latency above is per token; prefill is compute-bound
         decode = Quantity(1000.0 / lat, "tokens/s", lat_prov, 1000.0 / high, 1000.0 / low,
@@ -376,6 +390,11 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         pv = 1000.0 / per_tok_ms
         pf_lo, pf_hi = spread(pf_prov, csigma)
         prefill = Quantity(pv, "tokens/s", pf_prov, pv * pf_lo, pv * pf_hi, "compute")
+        if q.prompt_tokens is not None:
+            # the first token comes with the prompt's last logits: the whole prefill
+            n = q.prompt_tokens
+            ttft = Quantity(n * 1000.0 / pv, "ms", pf_prov, n * 1000.0 / prefill.high,
+                            n * 1000.0 / prefill.low, "compute")
 
     # memory: weights + activations + KV cache, plus what the OS and runtime keep
     s = model.size
@@ -425,7 +444,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                    throughput_fps=throughput, memory_gb=memory, memory_breakdown_gb=breakdown,
                    memory_available_gb=dev.memory.available_gb, power_w=power,
                    energy_mj=energy, accuracy=accuracy, accuracy_metric=model.metric,
-                   prefill_tokens_per_s=prefill, decode_tokens_per_s=decode,
+                   prefill_tokens_per_s=prefill, decode_tokens_per_s=decode, ttft_ms=ttft,
                    weights_on_chip=r.weights_on_chip, notes=notes)
     if r.weights_on_chip is False:
         if unit.weight_loading == "context-switch":

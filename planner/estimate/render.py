@@ -25,6 +25,9 @@ def render_estimate_text(d: dict) -> str:
     if "decode_tokens_per_s" in d:
         lines.append(f"  decode       {_fmt_q(d['decode_tokens_per_s'])}")
         lines.append(f"  prefill      {_fmt_q(d['prefill_tokens_per_s'])}")
+        if "ttft_ms" in d:
+            lines.append(f"  first token  {_fmt_q(d['ttft_ms'])} after a "
+                         f"{d['query']['prompt_tokens']:,}-token prompt")
     mb = d["memory_breakdown_gb"]
     fit = "fits" if d["fits_memory"] else "DOES NOT FIT"
     lines.append(f"  memory       {d['memory_gb']['value']:.3g} GB of {d['memory_available_gb']:.3g}"

@@ -142,6 +142,7 @@ class ManifestContext(BaseContext):
             estimate,
             resolve_runtime,
             resolve_unit,
+            workload_prompt,
         )
         r = Resolved(i, w)
         r.entry_index, r.entry = self.entry_of(w.device)
@@ -193,7 +194,9 @@ class ManifestContext(BaseContext):
         r.query = Query(model=r.model.id, precision=w.precision, device=r.device.id,
                         technique=r.option.technique, unit=r.unit.id, runtime=w.runtime,
                         batch=w.batch, context=w.context_tokens, power_mode=r.mode.id,
-                        kv_cache=w.kv_cache or "fp16")
+                        kv_cache=w.kv_cache or "fp16",
+                        prompt_tokens=workload_prompt(w, r.model)
+                        if w.ttft_budget_ms is not None else None)
         try:
             r.estimate = estimate(self.catalog, r.query)
         except EdgeplanError as e:

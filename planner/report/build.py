@@ -87,6 +87,10 @@ def describe_workload(w, catalog, extra_models=None) -> dict:
     if w.latency_budget_ms is not None:
         per = "per token" if w.tokens_per_s is not None else "per inference"
         needs.append(f"p50 latency {per} at most {num(w.latency_budget_ms)} ms")
+    if w.ttft_budget_ms is not None:
+        prompt = w.prompt_tokens or w.context_tokens
+        needs.append(f"first token within {num(w.ttft_budget_ms)} ms"
+                     + (f" after a {prompt:,}-token prompt" if prompt else ""))
     if w.accuracy_floor is not None:
         metrics = _metrics(w, catalog, extra_models)
         m = f" {_listing(metrics)}" if len(metrics) == 1 else \
@@ -96,6 +100,8 @@ def describe_workload(w, catalog, extra_models=None) -> dict:
         needs.append(f"batch {w.batch}")
     if w.context_tokens is not None:
         needs.append(f"{w.context_tokens:,} tokens of context")
+    if w.kv_cache not in (None, "fp16"):
+        needs.append(f"a {w.kv_cache} KV cache")
     if w.precisions:
         needs.append(f"precision {' or '.join(p.upper() for p in w.precisions)}")
     if w.techniques:

@@ -92,6 +92,13 @@ def _knobs(spec, catalog, plan: dict) -> list[_Knob]:
                 "estimates"]["latency_ms"]["value"]
         ks.append(_Knob(f"latency:{name}", f"{name}: latency", "ms", w.latency_budget_ms,
                         "down", workload(name, "latency_budget_ms"), lat, None))
+        if w.ttft_budget_ms is not None:
+            def ttft(p, name=name):
+                return next(a for a in p["assignments"] if a["workload"] == name)[
+                    "estimates"]["ttft_ms"]["value"]
+            ks.append(_Knob(f"ttft:{name}", f"{name}: time to first token", "ms",
+                            w.ttft_budget_ms, "down", workload(name, "ttft_budget_ms"), ttft,
+                            None))
         if w.accuracy_floor is not None:
             def acc(p, name=name):
                 return next(a for a in p["assignments"] if a["workload"] == name)[

@@ -14,6 +14,7 @@ from planner.catalog.loader import Catalog
 from planner.catalog.schema import Device, ModelProfile
 from planner.errors import InputError, UnknownIdError, did_you_mean
 from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
+from planner.estimate.point import workload_prompt
 from planner.spec import Spec, SpecWorkload, rate_per_s
 from planner.vocabulary import PRECISIONS
 
@@ -29,6 +30,10 @@ class DeviceType:
     price_usd: float
     memory_cap_gb: float      # available memory less the headroom
     available_gb: float
+
+
+# budgets each option meets or breaks on its own (the rest are shared: memory, rate, power...)
+PER_OPTION_BUDGETS = ("latency:", "ttft:", "accuracy:")
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Candidate:
     breaks: dict[str, tuple[float, float]] = field(default_factory=dict)  # budget -> (value, limit)
     rank: int = 0             # deterministic tie-break order
     cell: tuple = ()          # (option, unit row) in the workload's grid
+    ttft_ms: float | None = None   # LLMs with a ttft budget: the prompt's prefill (ms)
 
     @property
     def label(self) -> str:
@@ -293,7 +299,7 @@ class _Grid:
             breaks = {}
             if self.explain:
                 for name, bad, val, lim in self.checks:
-                    if name.startswith(("latency:", "accuracy:")) and bad[i, j]:
+                    if name.startswith(PER_OPTION_BUDGETS) and bad[i, j]:
                         breaks[name] = (float(val[i, j]), float(lim))
                 breaks.update(list_breaks(spec, w, self.listed, o.model, o.precision,
                                           o.technique, u.device, u.runtime))
@@ -301,7 +307,8 @@ class _Grid:
             out.append(Candidate(wi, o.model, o.precision, o.technique, t, u.unit.id,
                                  u.runtime, float(self.lat[i, j]), float(self.mem[i, j]),
                                  util, o.accuracy, util * (t.power_w - t.idle_w), breaks,
-                                 cell=(i, j)))
+                                 cell=(i, j),
+                                 ttft_ms=None if self.ttft is None else float(self.ttft[i, j])))
         # rank: the tie-break order (faster, then smaller, then grid position, which is also
         # the order pruning keeps exact duplicates in), the same whatever pruning kept, since
         # a dominated option never ranks before its dominator
@@ -354,11 +361,21 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
                         kv_cache=w.kv_cache or "fp16",
                         calibration=calibration)
     g.runs, g.lat, g.mem = est["runs"], est["latency_ms"], est["memory_gb"]
+    from planner.solve import robust
+    g.ttft = None
+    if any(o.model.llm is not None for o in options):
+        # the prompt's prefill (a prompt of the context's length where the spec gives none),
+        # also without a budget: explanations search its values
+        prompt = np.array([workload_prompt(w, o.model) or 0.0 for o in options]).reshape(-1, 1)
+        g.ttft = est["prefill_ms"] * prompt
+        if robust.active():
+            from planner.estimate.grid import prefill_high_factors
+            g.ttft = g.ttft * prefill_high_factors(catalog, options, units, est, batch=w.batch,
+                                                   calibration=calibration)
     g.runtime_measured = est["runtime_measured"]
     rate = rate_per_s(w) or 0.0
     g.util = rate * est["busy_ms"] / 1000.0 / w.batch
     lat_checked = g.lat
-    from planner.solve import robust
     if robust.active():
         # --robust: latency, unit share and accuracy at the pessimistic end of their intervals
         from planner.estimate.grid import interval_factors
@@ -386,6 +403,11 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     if w.latency_budget_ms is not None:
         checks.append((f"latency:{w.name}", lat_checked > w.latency_budget_ms, lat_checked,
                        w.latency_budget_ms))
+    if w.ttft_budget_ms is not None:
+        # a model with no prefill (not an LLM) has no first token to wait for: it breaks
+        # a time-to-first-token budget, as an unknown accuracy breaks a floor
+        ttft = g.ttft if g.ttft is not None else np.full(shape, np.nan)
+        checks.append((f"ttft:{w.name}", ~(ttft <= w.ttft_budget_ms), ttft, w.ttft_budget_ms))
     if rate:
         checks.append((f"rate:{w.name}", g.util > util_cap, g.util, util_cap))
     if w.accuracy_floor is not None:
@@ -421,7 +443,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
         names: list[str] = []
         sig = np.zeros(shape, dtype=np.int64)
         for name, bad, _, _ in checks:
-            if name.startswith(("latency:", "accuracy:")):
+            if name.startswith(PER_OPTION_BUDGETS):
                 sig |= np.where(bad, 1 << len(names), 0)
                 names.append(name)
         o_lists = [list_breaks(spec, w, listed, o.model, o.precision, o.technique, None, None)
@@ -449,28 +471,28 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
 
 
 def _fastest_runtime(g, keep):
-    """Runtimes of one unit differ only in speed (memory, accuracy, power mode are the same),
-    so for each option and unit only the fastest runtime that passes is a candidate; exact ties
-    keep the unit's first. A runtime with measured points beats one without (whose estimate is
-    only the mean runtime): the ranking puts every unmeasured runtime after every measured one,
-    keeping their order."""
+    """Runtimes of one unit differ in speed and, where one keeps a windowed KV cache for an
+    LLM's sliding-window layers, in memory (accuracy and power mode are the same), so for each
+    option and unit a runtime that passes is dropped only when another that passes is as fast
+    and needs no more memory (exact ties keep the unit's first). A runtime with measured
+    points beats one without (whose estimate is only the mean runtime): the ranking puts every
+    unmeasured runtime after every measured one, keeping their order."""
     import numpy as np
     # estimate.runtime_rank, vectorised: every unmeasured runtime after every measured one
     rank = np.where(g.runtime_measured.reshape(1, -1), g.lat, g.lat * 1e6 + 1e12)
-    lat = np.where(keep, rank, np.inf)
     key = g.t_index * (int(g.unit_code.max()) + 1) + g.unit_code
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    best = np.minimum.reduceat(lat, starts, axis=1)
-    seg = np.cumsum(np.r_[False, key[1:] != key[:-1]])
-    is_best = lat <= best[:, seg]
-    # first column among equals in each segment
-    first = np.zeros_like(is_best)
+    out = keep.copy()
     for s, e in zip(starts, list(starts[1:]) + [len(key)]):
-        sub = is_best[:, s:e]
-        idx = sub.argmax(axis=1)
-        rows = np.flatnonzero(sub.any(axis=1))
-        first[rows, s + idx[rows]] = True
-    return first
+        for a in range(s, e):
+            for b in range(s, e):
+                if a == b:
+                    continue
+                # b as fast and as small as a (and better in one, or first on a tie)
+                dom = keep[:, b] & (rank[:, b] <= rank[:, a]) & (g.mem[:, b] <= g.mem[:, a])
+                dom &= (rank[:, b] < rank[:, a]) | (g.mem[:, b] < g.mem[:, a]) | (b < a)
+                out[:, a] &= ~dom
+    return out
 
 
 def _shared_binding(spec, grids, keeps, types):
@@ -688,7 +710,7 @@ class _Rejections:
         return out
 
 
-_HEADLINE = ("memory", "latency", "rate", "accuracy", "power", "cost")
+_HEADLINE = ("memory", "latency", "ttft", "rate", "accuracy", "power", "cost")
 
 
 def _violation(name, value, limit, rel, other_metric) -> dict:

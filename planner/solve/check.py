@@ -4,7 +4,7 @@ plan the solver returns; it never imports ortools."""
 from __future__ import annotations
 
 from planner.catalog.loader import Catalog
-from planner.estimate.point import Query, estimate
+from planner.estimate.point import Query, estimate, workload_prompt
 from planner.solve.candidates import workload_tasks
 from planner.spec import Spec, rate_per_s
 
@@ -61,10 +61,16 @@ def validate_plan(spec: Spec, catalog: Catalog, plan: dict) -> list[str]:
                                     technique=a["technique"], device=dev.id, unit=a["unit"],
                                     runtime=a["runtime"], batch=w.batch,
                                     context=w.context_tokens, power_mode=a["power_mode"],
-                                    kv_cache=w.kv_cache or "fp16"))
+                                    kv_cache=w.kv_cache or "fp16",
+                                    prompt_tokens=workload_prompt(w, model)))
         lat = e.latency_ms.value
         if w.latency_budget_ms is not None and lat > w.latency_budget_ms * (1 + EPS):
             bad.append(f"{w.name}: latency {lat:g} ms > budget {w.latency_budget_ms:g} ms")
+        if w.ttft_budget_ms is not None and (
+                e.ttft_ms is None or e.ttft_ms.value > w.ttft_budget_ms * (1 + EPS)):
+            bad.append(f"{w.name}: time to first token "
+                       f"{'none (not an LLM)' if e.ttft_ms is None else f'{e.ttft_ms.value:g} ms'}"
+                       f" > budget {w.ttft_budget_ms:g} ms")
         if w.accuracy_floor is not None:
             acc = e.accuracy.value
             if (model.higher_is_better and acc < w.accuracy_floor - EPS) or \
@@ -84,3 +90,4 @@ def validate_plan(spec: Spec, catalog: Catalog, plan: dict) -> list[str]:
         if s > cap * (1 + 1e-6):
             bad.append(f"{d}#{i}/{u}: busy {s:.3f} of the time > {cap:.3f}")
     return bad
+

@@ -20,6 +20,8 @@ explanation says when it stopped early), and every solve runs under the deadline
 """
 from __future__ import annotations
 
+import math
+
 from planner.catalog.loader import Catalog
 from planner.solve import budgets as B
 from planner.solve.budgets import model as scales
@@ -66,6 +68,8 @@ def budget_names(spec: Spec) -> list[str]:
     for w in spec.workloads:
         if w.latency_budget_ms is not None:
             out.append(f"latency:{w.name}")
+        if w.ttft_budget_ms is not None:
+            out.append(f"ttft:{w.name}")
         if w.accuracy_floor is not None:
             out.append(f"accuracy:{w.name}")
         if w.rate_fps is not None or w.tokens_per_s is not None:
@@ -104,6 +108,8 @@ def relaxed(spec: Spec, catalog: Catalog, off) -> Spec:
             w = next(x for x in spec.workloads if x.name == wname)
             if kind == "latency":
                 ws[wname]["latency_budget_ms"] = None
+            elif kind == "ttft":
+                ws[wname]["ttft_budget_ms"] = None
             elif kind == "accuracy":
                 ws[wname]["accuracy_floor"] = None
             elif kind == "rate":
@@ -392,11 +398,13 @@ class _Ctx:
             return {"budget": b, "limit": getattr(bud, field), "unit": unit}
         if b == "memory":
             return {"budget": b, "limit": bud.memory_headroom_pct, "unit": "% headroom"}
-        if b.startswith(("latency:", "accuracy:", "rate:")):
+        if b.startswith(("latency:", "ttft:", "accuracy:", "rate:")):
             kind, wname = b.split(":", 1)
             w = next(x for x in spec.workloads if x.name == wname)
             if kind == "latency":
                 return {"budget": b, "limit": w.latency_budget_ms, "unit": "ms"}
+            if kind == "ttft":
+                return {"budget": b, "limit": w.ttft_budget_ms, "unit": "ms"}
             if kind == "accuracy":
                 return {"budget": b, "limit": w.accuracy_floor,
                         "unit": _metric(w, self.catalog)}
@@ -414,7 +422,8 @@ def _apply(spec: Spec, b: str, src: Spec) -> Spec:
         return _with_budget(spec, **{field: getattr(src.budgets, field)})
     if ":" in b:
         kind, wname = b.split(":", 1)
-        fields = {"latency": ["latency_budget_ms"], "accuracy": ["accuracy_floor"],
+        fields = {"latency": ["latency_budget_ms"], "ttft": ["ttft_budget_ms"],
+                  "accuracy": ["accuracy_floor"],
                   "rate": ["rate_fps", "tokens_per_s"], "models": ["models", "task"]}.get(
                       kind, [kind])
         w = next(x for x in src.workloads if x.name == wname)
@@ -444,18 +453,28 @@ def _relax(b: str, spec, ctx):
         val = r.plan["objective"][term]
         val = int(round(val)) if b == "devices" else round(val, 4)
         return out | {"relax_to": val}, _with_budget(spec, **{field: val})
-    if b.startswith(("latency:", "accuracy:")):
+    if b.startswith(("latency:", "ttft:", "accuracy:")):
         kind, wname = b.split(":", 1)
         w = next(x for x in spec.workloads if x.name == wname)
-        field = "latency_budget_ms" if kind == "latency" else "accuracy_floor"
+        field = {"latency": "latency_budget_ms", "ttft": "ttft_budget_ms"}.get(
+            kind, "accuracy_floor")
         # the answer is one of the options' own values: search the sorted values
         lifted = relaxed(spec, catalog, [b])
-        cs = build_candidates(lifted, catalog, extra_models=extra_models, prune=False)
+        cs = (build_candidates(lifted, catalog, extra_models=extra_models, prune=False)
+              if kind != "ttft" else None)
         wi = [x.name for x in spec.workloads].index(wname)
         limit = getattr(w, field)
         if kind == "latency":
             vals = sorted({round(c.latency_ms, 6) for c in cs.per_workload[wi]
                            if limit is None or c.latency_ms > limit})
+        elif kind == "ttft":
+            # every cell's prefill, not only the candidates': a unit keeps its fastest-decoding
+            # runtime as the candidate, while another may reach the first token sooner. The
+            # budget must hold the whole prefill: round up, never below the value
+            g = workload_grids(lifted, catalog, extra_models=extra_models)[wi]
+            cells = g.ttft[g.keep] if g is not None and g.ttft is not None else ()
+            vals = sorted({math.ceil(v * 1e6) / 1e6 for v in cells.tolist()
+                           if v == v and (limit is None or v > limit)})
         else:
             # a floor is read in the task's metric: options scored in another, or with no
             # known accuracy, are no value
@@ -621,7 +640,7 @@ def _device_words(spec_c: Spec, conflict: list[str]) -> str:
 
 
 def _option_words(spec_c: Spec, w, conflict: list[str]) -> str:
-    kinds = [k for k in ("latency", "accuracy", "rate", "precisions", "techniques")
+    kinds = [k for k in ("latency", "ttft", "accuracy", "rate", "precisions", "techniques")
              if f"{k}:{w.name}" in conflict]
     if f"models:{w.name}" in conflict and w.models:
         what = f"every option of {', '.join(w.models)} for {w.name}"
@@ -629,7 +648,8 @@ def _option_words(spec_c: Spec, w, conflict: list[str]) -> str:
         what = f"every {w.task + ' ' if w.task else ''}option for {w.name}"
     if kinds:
         what += " that meets its " + " and ".join(
-            {"latency": "latency budget", "accuracy": "accuracy floor", "rate": "rate",
+            {"latency": "latency budget", "ttft": "time-to-first-token budget",
+             "accuracy": "accuracy floor", "rate": "rate",
              "precisions": "precisions list", "techniques": "techniques list"}[k] for k in kinds)
     return what
 
@@ -753,6 +773,8 @@ def binding_budgets(spec: Spec, catalog: Catalog, objective: dict, *, workers: i
     for w in spec.workloads:
         if w.latency_budget_ms is not None:
             trials.append((f"latency:{w.name}", _with_workload(spec, w.name, latency_budget_ms=None)))
+        if w.ttft_budget_ms is not None:
+            trials.append((f"ttft:{w.name}", _with_workload(spec, w.name, ttft_budget_ms=None)))
         if w.accuracy_floor is not None:
             trials.append((f"accuracy:{w.name}", _with_workload(spec, w.name, accuracy_floor=None)))
         if w.rate_fps is not None or w.tokens_per_s is not None:

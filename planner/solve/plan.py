@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from planner.catalog.loader import Catalog
-from planner.estimate.point import Query, estimate
+from planner.estimate.point import Query, estimate, workload_prompt
 from planner.manifest import API_VERSION, Manifest
-from planner.solve.candidates import (
-    CandidateSet,
-)
+from planner.solve.candidates import CandidateSet
 from planner.spec import Spec
 
 
@@ -149,13 +147,15 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
                                       technique=c.technique, device=t.device.id, unit=c.unit,
                                       runtime=c.runtime, batch=w.batch,
                                       context=w.context_tokens, power_mode=t.mode_id,
-                                      kv_cache=w.kv_cache or "fp16"))
+                                      kv_cache=w.kv_cache or "fp16",
+                                      prompt_tokens=workload_prompt(w, c.model)))
         assignments.append({
             "workload": w.name, "model": c.model.id, "precision": c.precision,
             "technique": c.technique, "device": t.device.id, "instance": inst,
             "power_mode": t.mode_id, "unit": c.unit, "runtime": c.runtime, "batch": w.batch,
             "context_tokens": w.context_tokens if c.model.llm else None,
             "kv_cache": w.kv_cache if c.model.llm else None,
+            "prompt_tokens": est.query.prompt_tokens,
             "unit_share": round(c.util, 4),
             "estimates": {k: v for k, v in est.as_dict().items() if k != "query"}})
         step = TRAINING_STEPS.get(c.technique)
@@ -226,8 +226,10 @@ def _intervals(est, w) -> dict:
     share = (rate / thr.high, rate / thr.low) if rate and thr.low else (0.0, 0.0)
     central = rate / thr.value if rate and thr.value else 0.0
     acc = est.accuracy
+    ttft = est.ttft_ms
     return {"latency": (lat.low, lat.high), "share": share, "share_central": central,
-            "accuracy": (acc.low, acc.high) if acc.low is not None else None}
+            "accuracy": (acc.low, acc.high) if acc.low is not None else None,
+            "ttft": (ttft.low, ttft.high) if ttft is not None else None}
 
 
 def _interval_row(row: dict, interval, higher_ok: bool, robust: bool,
@@ -299,6 +301,9 @@ def budget_slack(spec: Spec, assignments, totals, per_instance, chosen,
         if w.latency_budget_ms is not None:
             row(f"latency:{w.name}", w.latency_budget_ms, e["latency_ms"]["value"], "ms",
                 interval=iv and iv["latency"])
+        if w.ttft_budget_ms is not None and "ttft_ms" in e:
+            row(f"ttft:{w.name}", w.ttft_budget_ms, e["ttft_ms"]["value"], "ms",
+                interval=iv and iv["ttft"])
         if w.accuracy_floor is not None:
             row(f"accuracy:{w.name}", w.accuracy_floor, e["accuracy"]["value"],
                 e["accuracy"]["metric"], higher_ok=c.model.higher_is_better,
@@ -327,6 +332,8 @@ def to_manifest(spec, plan: dict, catalog=None, model_files: dict | None = None)
             "unit": a["unit"], "runtime": a["runtime"], "batch": w.batch,
             "rate_fps": w.rate_fps, "tokens_per_s": w.tokens_per_s,
             "latency_budget_ms": w.latency_budget_ms, "latency_critical": w.latency_critical,
+            "ttft_budget_ms": w.ttft_budget_ms,
+            "prompt_tokens": w.prompt_tokens if w.ttft_budget_ms is not None else None,
             "accuracy_floor": w.accuracy_floor,
             "context_tokens": a["context_tokens"], "kv_cache": a.get("kv_cache"),
             # False is dropped below like the other defaults; written only as a fact

@@ -131,6 +131,12 @@ def _plan_notes(plan: dict) -> list[str]:
                    ": no range given")
             notes.append(f"  {a['workload']}: accuracy {acc['value']:g} {acc['metric']} is "
                          f"estimated, not published, for {what}{rng}")
+        ttft = a["estimates"].get("ttft_ms")
+        if ttft and ttft["provenance"] == "estimated" and any(
+                r["budget"] == f"ttft:{a['workload']}" for r in plan.get("slack", ())):
+            notes.append(f"  {a['workload']}: the first token after {a['prompt_tokens']:,} "
+                         f"prompt tokens ({ttft['value']:g} ms) is estimated: no prefill was "
+                         f"measured on this device family's {a['unit']}")
         if a.get("kv_cache") not in (None, "fp16"):
             notes.append(f"  {a['workload']}: KV cache {a['kv_cache']} in {a['runtime']} "
                          f"({KV_CACHE_BYTES[a['kv_cache']] * 8:g} bits per element in memory "

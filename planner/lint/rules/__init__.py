@@ -29,6 +29,7 @@ from planner.lint.rules.ep302 import RateNotMet
 from planner.lint.rules.ep303 import ComputeTooSmall
 from planner.lint.rules.ep304 import MarginalBudget
 from planner.lint.rules.ep305 import ClaimBeyondRoofline
+from planner.lint.rules.ep306 import TtftBudget
 from planner.lint.rules.ep311 import PowerBudget
 from planner.lint.rules.ep312 import BatteryMaxPower
 from planner.lint.rules.ep313 import CostBudget
@@ -55,7 +56,7 @@ RULES = {cls.id: cls for cls in (
     MemoryOverflow, WeightsOffChip, KvCacheOverflow, ContextBeyondTraining, SpecInfeasible,
     PrecisionUnsupported, Fp32OnAccelerator, PtqWithoutCalibration, AccuracyBelowFloor,
     AccuracyFloorWithinEstimate,
-    LatencyBudget, RateNotMet, ComputeTooSmall, MarginalBudget, ClaimBeyondRoofline,
+    LatencyBudget, RateNotMet, ComputeTooSmall, MarginalBudget, ClaimBeyondRoofline, TtftBudget,
     PowerBudget, BatteryMaxPower, CostBudget,
     RuntimeUnavailable, UnsupportedOps, DynamicShapes, BatchLatencyCritical,
     SpecAccuracyUnreachable, SpecPowerUnreachable, SpecCostUnreachable, SpecEmptyChoice,
@@ -66,8 +67,8 @@ RULES = {cls.id: cls for cls in (
 )}
 
 # the reasons `solve` gives when it rejects an option, and the rules that flag the same cause
-SOLVER_REASONS = ("precision", "runtime", "memory", "latency", "rate", "accuracy", "power",
-                  "cost", "context")
+SOLVER_REASONS = ("precision", "runtime", "memory", "latency", "ttft", "rate", "accuracy",
+                  "power", "cost", "context")
 
 
 def rules_for_reason(reason: str) -> list[str]:

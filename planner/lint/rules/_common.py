@@ -58,9 +58,11 @@ def meets(model, accuracy: float, floor: float) -> bool:
     return accuracy >= floor if model.higher_is_better else accuracy <= floor
 
 
-def alternatives(ctx, r, good, limit: int = 2) -> list[str]:
+def alternatives(ctx, r, good, limit: int = 2,
+                 value=lambda v: f"{num(v.latency_ms.value)} ms") -> list[str]:
     """Changes to one workload that the estimator says satisfy `good(estimate)`: another power
-    mode of the device, another unit, another precision the model has. For fix messages."""
+    mode of the device, another unit, another precision the model has, each with what
+    `value(estimate)` says it gives (the latency by default). For fix messages."""
     out: list[str] = []
     entry_mode = r.mode.id
     for m in sorted(r.device.power.modes, key=lambda m: -m.power_w):
@@ -68,15 +70,14 @@ def alternatives(ctx, r, good, limit: int = 2) -> list[str]:
             continue
         v = ctx.variant(r, power_mode=m.id)
         if v is not None and good(v):
-            out.append(f"power_mode: {m.id} ({num(m.power_w)} W) gives "
-                       f"{num(v.latency_ms.value)} ms")
+            out.append(f"power_mode: {m.id} ({num(m.power_w)} W) gives {value(v)}")
             break
     for u in r.device.units:
         if u.id == r.unit.id or r.workload.precision not in u.precisions:
             continue
         v = ctx.variant(r, unit=u.id, runtime=None)
         if v is not None and good(v):
-            out.append(f"unit: {u.id} gives {num(v.latency_ms.value)} ms")
+            out.append(f"unit: {u.id} gives {value(v)}")
             break
     have = {o.precision for o in r.model.options}
     for p in PRECISIONS[PRECISIONS.index(r.workload.precision) + 1:]:
@@ -85,7 +86,7 @@ def alternatives(ctx, r, good, limit: int = 2) -> list[str]:
         v = ctx.variant(r, precision=p, technique=None, unit=None, runtime=None)
         if v is not None and good(v):
             out.append(f"precision: {p} ({v.technique}, {v.accuracy.value:g} "
-                       f"{v.accuracy_metric}) gives {num(v.latency_ms.value)} ms on the {v.unit}")
+                       f"{v.accuracy_metric}) gives {value(v)} on the {v.unit}")
             break
     return out[:limit]
 
