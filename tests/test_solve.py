@@ -442,3 +442,32 @@ def test_binding_budgets_agree_with_full_re_optimisation(name, catalog):
                 expected.append(b)
     got = binding_budgets(spec, catalog, base.solution.objective)
     assert sorted(set(got) - {"memory"}) == sorted(expected)
+
+
+def test_a_units_runtime_is_dropped_only_when_another_is_as_fast_and_as_small():
+    """_fastest_runtime, vectorised over column offsets, against the pairwise definition on
+    random grids: runtime b drops a (same unit) when it passes, is no slower (measured
+    runtimes first) and needs no more memory, and is better in one or comes first."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from planner.solve.candidates import _fastest_runtime
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        keys = np.sort(rng.integers(0, 6, size=12))
+        g = SimpleNamespace(runtime_measured=rng.random(12) < 0.5,
+                            lat=rng.choice([1.0, 2.0, 3.0], size=(5, 12)),
+                            mem=rng.choice([1.0, 2.0], size=(5, 12)),
+                            t_index=keys // 3, unit_code=keys % 3)
+        keep = rng.random((5, 12)) < 0.8
+        rank = np.where(g.runtime_measured, g.lat, g.lat * 1e6 + 1e12)
+        want = keep.copy()
+        for a in range(12):
+            for b in range(12):
+                if a != b and keys[a] == keys[b]:
+                    want[:, a] &= ~(keep[:, b] & (rank[:, b] <= rank[:, a])
+                                    & (g.mem[:, b] <= g.mem[:, a])
+                                    & ((rank[:, b] < rank[:, a]) | (g.mem[:, b] < g.mem[:, a])
+                                       | (b < a)))
+        assert (_fastest_runtime(g, keep) == want).all()

@@ -481,17 +481,21 @@ def _fastest_runtime(g, keep):
     # estimate.runtime_rank, vectorised: every unmeasured runtime after every measured one
     rank = np.where(g.runtime_measured.reshape(1, -1), g.lat, g.lat * 1e6 + 1e12)
     key = g.t_index * (int(g.unit_code.max()) + 1) + g.unit_code
+    # a unit's runtimes are adjacent columns: compare each column with the one d to its right
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    widest = int(np.diff(np.r_[starts, len(key)]).max())
     out = keep.copy()
-    for s, e in zip(starts, list(starts[1:]) + [len(key)]):
-        for a in range(s, e):
-            for b in range(s, e):
-                if a == b:
-                    continue
-                # b as fast and as small as a (and better in one, or first on a tie)
-                dom = keep[:, b] & (rank[:, b] <= rank[:, a]) & (g.mem[:, b] <= g.mem[:, a])
-                dom &= (rank[:, b] < rank[:, a]) | (g.mem[:, b] < g.mem[:, a]) | (b < a)
-                out[:, a] &= ~dom
+    mem = g.mem
+    for d in range(1, widest):
+        same = (key[:-d] == key[d:]).reshape(1, -1)
+        ra, rb, ma, mb = rank[:, :-d], rank[:, d:], mem[:, :-d], mem[:, d:]
+        ka, kb = keep[:, :-d], keep[:, d:]
+        # the right column b dominates the left a only if strictly better in one; the left
+        # one dominates on a tie (the unit's first runtime is kept)
+        b_wins = same & kb & (rb <= ra) & (mb <= ma) & ((rb < ra) | (mb < ma))
+        a_wins = same & ka & (ra <= rb) & (ma <= mb)
+        out[:, :-d] &= ~b_wins
+        out[:, d:] &= ~a_wins
     return out
 
 
