@@ -8,7 +8,15 @@ from pydantic import Field, ValidationError, model_validator
 
 from planner.errors import InputError
 from planner.units import Fps, Ms, TokPerS, Usd, Watts, quantity
-from planner.vocabulary import KVCacheType, Precision, Score, Strict, Technique, whole
+from planner.vocabulary import (
+    KVCacheType,
+    Precision,
+    Score,
+    Strict,
+    Technique,
+    WeightFormat,
+    whole,
+)
 from planner.yamlio import load_mapping, validation_error
 
 API_VERSION = "edgeplan/v1"
@@ -40,6 +48,7 @@ class ManifestWorkload(Strict):
     context_tokens: whole(ge=1) | None = Field(default=None, description="LLM context length to hold in the KV cache.")
     ttft_budget_ms: Ms | None = Field(default=None, description="LLM time-to-first-token budget for a prompt of prompt_tokens (ms).")
     prompt_tokens: whole(ge=1) | None = Field(default=None, description="LLM prompt length the time to first token is for (tokens; default context_tokens).")
+    weight_format: WeightFormat | None = Field(default=None, description="LLM weights in a named GGUF format (q4_0, q4_k_s, q4_k_m, q8_0), with its bits per weight.")
     kv_cache: KVCacheType | None = Field(default=None, description="LLM KV cache element type: fp16 (the default), q8_0 or q4_0 (llama.cpp's --cache-type-k/-v).")
     calibration_data: str | None = Field(default=None, description="Calibration data used for INT8 PTQ (path).")
     dynamic_shapes: bool | None = Field(default=None, description="The deployed graph has dynamic input shapes (default: from the profile or model_file).")

@@ -24,6 +24,7 @@ from planner.vocabulary import (
     Score,
     Strict,
     Technique,
+    WeightFormat,
     whole,
 )
 from planner.yamlio import Positions, load_mapping, validation_error
@@ -77,6 +78,7 @@ class SpecWorkload(Strict):
     context_tokens: whole(ge=1, le=10_000_000) | None = Field(default=None, description="For LLMs: context held in the KV cache (tokens).")
     ttft_budget_ms: quantity("ms", gt=0) | None = Field(default=None, description="For LLMs: upper bound on the time to first token, the prefill of a prompt of prompt_tokens ('2 s').")
     prompt_tokens: whole(ge=1, le=10_000_000) | None = Field(default=None, description="For LLMs: the prompt's length (tokens) that ttft_budget_ms is for; default context_tokens (a prompt that fills the context), else the estimator's default context. At most context_tokens.")
+    weight_format: WeightFormat | None = Field(default=None, description="For LLMs: the weights in a named GGUF format (q4_0, q4_k_s, q4_k_m: INT4; q8_0: INT8), planned with the format's bits per weight over the whole file (llama.cpp's file sizes) on runtimes that load it (runtimes.yaml weight_formats); LLM options at other precisions are left out. Default: INT4 and INT8 at 4.5 and 8 bits.")
     kv_cache: KVCacheType | None = Field(default=None, description="For LLMs: the KV cache's element type: fp16 (the default), or llama.cpp's quantized q8_0 (8.5 bits per element) or q4_0 (4.5 bits), planned only on runtimes that keep it (runtimes.yaml kv_cache_types). Accuracy is not re-estimated for a quantized cache: the plan says so.")
     precisions: list[Precision] | None = Field(default=None, min_length=1, description="Allowed precisions (default: all).")
     techniques: list[Technique] | None = Field(default=None, min_length=1, description="Allowed techniques (default: all).")

@@ -30,6 +30,25 @@ BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5625}
 KVCacheType = Literal["fp16", "q8_0", "q4_0"]
 KV_CACHE_BYTES = {"fp16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 
+# An LLM's weights in a named GGUF format: (the catalog precision it stores, bits per weight
+# over the whole file). The bits are llama.cpp's own file sizes for Llama-3-8B (8.03 B
+# parameters) in tools/quantize/quantize.cpp QUANT_OPTIONS: Q4_0 4.34G, Q4_K_S 4.37G, Q4_K_M
+# 4.58G, Q8_0 7.96G (GiB), so 4.64, 4.67, 4.90 and 8.51 bits: more than the formats' blocks
+# alone (Q4_0 4.5) because the output and embedding tensors are kept wider. Without a
+# format, INT4 and INT8 weights count BYTES_PER_PARAM.
+WeightFormat = Literal["q4_0", "q4_k_s", "q4_k_m", "q8_0"]
+_LLAMA3_8B_PARAMS = 8.03e9
+WEIGHT_FORMATS = {name: (prec, gib * 2 ** 30 * 8 / _LLAMA3_8B_PARAMS)
+                  for name, prec, gib in (("q4_0", "int4", 4.34), ("q4_k_s", "int4", 4.37),
+                                          ("q4_k_m", "int4", 4.58), ("q8_0", "int8", 7.96))}
+
+
+def weight_bytes_per_param(precision: str, weight_format: str | None = None) -> float:
+    """Stored bytes per weight: the named format's where one is given, else the precision's."""
+    if weight_format is None:
+        return BYTES_PER_PARAM[precision]
+    return WEIGHT_FORMATS[weight_format][1] / 8
+
 
 Technique = Literal["baseline", "ptq", "qat", "weight-only", "pruned", "distilled"]
 # what a catalog price buys: a bare compute module (needs a carrier board), a board that runs

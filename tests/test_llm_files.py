@@ -201,3 +201,15 @@ def test_fit_takes_a_models_folder():
 def test_fit_refuses_a_model_that_is_no_llm_file(model, message):
     r = CliRunner().invoke(main, ["fit", "-d", "raspberry-pi-5-8gb", "-m", model, "-p", "int4"])
     assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("window, note", [
+    (4096, "counted as full attention"),          # Mistral 7B v0.1: every layer windowed
+    (262144, "no shorter than the context"),      # Phi-4-mini: a window past the context
+])
+def test_a_window_on_every_layer_holds_the_whole_context(tmp_path, window, note):
+    cfg = {**TINYLLAMA, "model_type": "mistral", "sliding_window": window,
+           "max_position_embeddings": 131072 if window > 4096 else 32768}
+    m = llm_file_as_model(hf(tmp_path, f"w{window}", cfg), "w")
+    assert m.llm.sliding_window_layers == 0 and m.llm.sliding_window_tokens is None
+    assert note in m.llm.source

@@ -204,3 +204,52 @@ def test_fit_with_a_quantized_cache():
     r = CliRunner().invoke(main, ["fit", "-d", "raspberry-pi-5-8gb", "-m", "gemma-2-9b",
                                   "-p", "int4", "-r", "onnxruntime", "--kv-cache", "q8_0"])
     assert r.exit_code == 2 and "keeps its KV cache in fp16" in r.output
+
+
+# ---------------------------------------------------------------- named weight formats
+
+def test_weight_formats_by_hand(catalog):
+    """A GGUF format's bits per weight are llama.cpp's whole-file size on Llama-3-8B (8.03 B
+    parameters): Q4_K_M 4.58 GiB is 4.90 bits, Q8_0 7.96 GiB 8.51; memory and what decode
+    reads grow with them, only on runtimes that load the format and only at its precision."""
+    from planner.vocabulary import WEIGHT_FORMATS
+    assert WEIGHT_FORMATS["q4_k_m"] == ("int4", pytest.approx(4.58 * 2 ** 30 * 8 / 8.03e9))
+    assert WEIGHT_FORMATS["q8_0"][1] == pytest.approx(8.515, abs=1e-3)
+    q = dict(model="llama-3.1-8b", device="raspberry-pi-5-8gb", runtime="llama.cpp")
+    m = catalog.models["llama-3.1-8b"]
+    plain = estimate(catalog, Query(precision="int4", **q))
+    k_m = estimate(catalog, Query(precision="int4", weight_format="q4_k_m", **q))
+    assert k_m.memory_breakdown_gb["weights"] == pytest.approx(
+        m.size.params_m * 1e6 * WEIGHT_FORMATS["q4_k_m"][1] / 8 / 1e9)
+    assert k_m.memory_breakdown_gb["weights"] / plain.memory_breakdown_gb["weights"] == \
+        pytest.approx(WEIGHT_FORMATS["q4_k_m"][1] / 4.5)
+    assert k_m.latency_ms.value > plain.latency_ms.value        # bandwidth-bound: more bytes
+    with pytest.raises(EstimateError, match="q4_k_m stores INT4 weights, not INT8"):
+        estimate(catalog, Query(precision="int8", weight_format="q4_k_m", **q))
+    with pytest.raises(EstimateError, match="onnxruntime does not load q4_k_m weights"):
+        estimate(catalog, Query(precision="int4", weight_format="q4_k_m",
+                                **{**q, "runtime": "onnxruntime"}))
+
+
+def test_a_weight_format_in_a_plan_and_its_manifest(catalog):
+    from conftest import spec_from
+
+    from planner.solve.check import validate_plan
+    from planner.solve.pipeline import solve
+    spec = spec_from(KV_SPEC.format(kv="    weight_format: q8_0", extra="").replace(
+        "context_tokens: 8192", "context_tokens: 2048").replace("[gemma-2-9b]",
+                                                                 "[llama-3.2-3b]"))
+    r = solve(spec, catalog)
+    (a,) = r.plan["assignments"]
+    assert (a["precision"], a["runtime"], a["weight_format"]) == ("int8", "llama.cpp", "q8_0")
+    assert validate_plan(spec, catalog, r.plan) == []
+    assert r.manifest.workloads[0].weight_format == "q8_0"
+
+
+def test_a_weight_format_the_precisions_leave_out_is_a_spec_error(tmp_path):
+    f = tmp_path / "spec.yaml"
+    f.write_text(KV_SPEC.format(kv="    weight_format: q4_k_m\n    precisions: [int8]", extra=""))
+    r = CliRunner().invoke(main, ["solve", str(f)])
+    assert r.exit_code == 2, r.output
+    assert "workloads[0].weight_format: q4_k_m stores INT4 weights, which the workload's " \
+        "precisions (int8) leave out" in r.output

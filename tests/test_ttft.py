@@ -85,7 +85,9 @@ def test_an_impossible_ttft_is_explained_with_the_value_that_works(catalog):
     r = solve(spec_from(SPEC.format(ttft="1 ms")), catalog)
     assert r.status == "infeasible"
     e = r.as_dict()["explanation"]
-    assert [b["budget"] for s in e["conflict_sets"] for b in s["budgets"]] == ["ttft:chat"]
+    # every conflict holds the budget (a faster device or model outside the lists may be
+    # another way out)
+    assert all("ttft:chat" in [b["budget"] for b in s["budgets"]] for s in e["conflict_sets"])
     (fix,) = [f for f in e["corrections"] if f["relax"] == ["ttft:chat"]]
     (change,) = fix["changes"]
     # the value it names restores a plan, the one it names, and nothing below it does

@@ -28,6 +28,7 @@ from planner.vocabulary import (
     Score,
     Strict,
     Technique,
+    WeightFormat,
 )
 
 # the metric of a model whose accuracy nobody gave (an ONNX file without `accuracy`)
@@ -488,6 +489,7 @@ class MathPath(NamedTuple):
     matrix_units: bool = True
     windowed_kv: bool = False       # keeps sliding-window layers' KV cache to their window
     kv_cache_types: tuple = ("fp16",)   # the KV cache element types it keeps
+    weight_formats: tuple = ()          # the named LLM weight formats it loads
 
 
 class Runtime(Strict):
@@ -504,6 +506,8 @@ class Runtime(Strict):
     windowed_kv_source: str | None = Field(default=None, description="Where windowed_kv_cache comes from.")
     kv_cache_types: list[KVCacheType] = Field(default_factory=lambda: ["fp16"], min_length=1, description="The element types the runtime keeps an LLM's KV cache in: fp16 (the default of every LLM runtime), q8_0 and q4_0 (llama.cpp's --cache-type-k/-v: 8.5 and 4.5 bits per element). A workload's kv_cache other than fp16 is planned only on runtimes that list it.")
     kv_cache_source: str | None = Field(default=None, description="Where kv_cache_types comes from (needed for any type but fp16).")
+    weight_formats: list[WeightFormat] = Field(default_factory=list, description="Named LLM weight formats the runtime loads (GGUF q4_0, q4_k_s, q4_k_m, q8_0: llama.cpp's). A workload's weight_format is planned only on runtimes that list it.")
+    weight_formats_source: str | None = Field(default=None, description="Where weight_formats comes from.")
     source: str = Field(min_length=3)
 
     @model_validator(mode="after")
@@ -514,6 +518,8 @@ class Runtime(Strict):
             raise ValueError("no_llm_on needs no_llm_source (why the runtime does not exist there)")
         if self.windowed_kv_cache and not self.windowed_kv_source:
             raise ValueError("windowed_kv_cache needs windowed_kv_source (where it is documented)")
+        if self.weight_formats and not self.weight_formats_source:
+            raise ValueError("weight_formats needs weight_formats_source (where it is documented)")
         if set(self.kv_cache_types) - {"fp16"} and not self.kv_cache_source:
             raise ValueError("kv_cache_types beyond fp16 need kv_cache_source (where they are "
                              "documented)")
@@ -528,7 +534,7 @@ class Runtime(Strict):
     @property
     def math(self) -> MathPath:
         return MathPath(self.fp32_math, self.matrix_units, self.windowed_kv_cache,
-                        tuple(self.kv_cache_types))
+                        tuple(self.kv_cache_types), tuple(self.weight_formats))
 
     def runs_model(self, model: "ModelProfile") -> bool:
         if self.runs == "any":

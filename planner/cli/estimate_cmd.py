@@ -7,7 +7,7 @@ import click
 
 from planner.cli.common import catalog_option, load_catalog_for_cli
 from planner.estimate.render import render_estimate_text
-from planner.vocabulary import KV_CACHE_BYTES
+from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
 
 
 @click.command()
@@ -29,10 +29,14 @@ from planner.vocabulary import KV_CACHE_BYTES
 @click.option("--kv-cache", "kv_cache", default="fp16", show_default=True,
               type=click.Choice(list(KV_CACHE_BYTES)),
               help="LLM KV cache element type (q8_0, q4_0: llama.cpp's quantized caches).")
+@click.option("--weight-format", "weight_format", default=None,
+              type=click.Choice(list(WEIGHT_FORMATS)),
+              help="LLM weights in a named GGUF format (q4_0, q4_k_s, q4_k_m: INT4; q8_0: "
+                   "INT8), at its bits per weight.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @catalog_option
 def estimate(device, model, precision, technique, unit, runtime, power_mode, batch, context,
-             prompt_tokens, kv_cache, fmt, catalog_dirs, no_builtin):
+             prompt_tokens, kv_cache, weight_format, fmt, catalog_dirs, no_builtin):
     """Estimate latency, throughput, memory, power, energy and accuracy of one model at
     one precision on one device, each with its provenance and bottleneck.
 
@@ -44,6 +48,6 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch, context=context, power_mode=power_mode,
-              kv_cache=kv_cache, prompt_tokens=prompt_tokens)
+              kv_cache=kv_cache, prompt_tokens=prompt_tokens, weight_format=weight_format)
     d = run(cat, q).as_dict()
     click.echo(json.dumps(d, indent=2) if fmt == "json" else render_estimate_text(d))

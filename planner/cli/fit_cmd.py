@@ -7,7 +7,7 @@ import click
 
 from planner import exitcodes
 from planner.cli.common import catalog_option, load_catalog_for_cli
-from planner.vocabulary import KV_CACHE_BYTES
+from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
 
 
 @click.command()
@@ -28,13 +28,18 @@ from planner.vocabulary import KV_CACHE_BYTES
               type=click.Choice(list(KV_CACHE_BYTES)),
               help="The KV cache's element type: llama.cpp also keeps q8_0 (8.5 bits) and "
                    "q4_0 (4.5 bits).")
+@click.option("--weight-format", "weight_format", default=None,
+              type=click.Choice(list(WEIGHT_FORMATS)),
+              help="LLM weights in a named GGUF format (q4_0, q4_k_s, q4_k_m: INT4; q8_0: "
+                   "INT8), at its bits per weight.")
 @click.option("--batch", "-b", default=1, show_default=True, type=click.IntRange(min=1),
               help="Sequences decoded together, each with its own cache.")
 @click.option("--headroom", "headroom_pct", default=10.0, show_default=True,
               type=click.FloatRange(min=0, max=90), help="Memory kept free, % (as the manifests' memory_headroom_pct).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @catalog_option
-def fit(device, model, precision, technique, unit, runtime, kv_cache, batch, headroom_pct, fmt,
+def fit(device, model, precision, technique, unit, runtime, kv_cache, weight_format, batch,
+        headroom_pct, fmt,
         catalog_dirs, no_builtin):
     """Print the longest context an LLM holds on a device at a precision: the memory the
     device leaves for models, less the headroom, the weights and the activations, divided
@@ -50,7 +55,8 @@ def fit(device, model, precision, technique, unit, runtime, kv_cache, batch, hea
     if model not in cat.models:
         cat, model = _with_model_file(cat, model)
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
-              unit=unit, runtime=runtime, batch=batch, kv_cache=kv_cache)
+              unit=unit, runtime=runtime, batch=batch, kv_cache=kv_cache,
+              weight_format=weight_format)
     f = longest_context(cat, q, headroom_pct)
     click.echo(json.dumps(f.as_dict(), indent=2, sort_keys=True) if fmt == "json"
                else render_fit_text(f))

@@ -16,7 +16,13 @@ from planner.estimate.roofline import (
     roofline_terms,
     with_measurement,
 )
-from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES, PRECISIONS
+from planner.vocabulary import (
+    BYTES_PER_PARAM,
+    KV_CACHE_BYTES,
+    PRECISIONS,
+    WEIGHT_FORMATS,
+    weight_bytes_per_param,
+)
 
 # ---------------------------------------------------------------- many combinations at once
 
@@ -43,14 +49,15 @@ class OptionRow:
 
 def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRow], *,
                   batch: int = 1, context: int | None = None, kv_cache: str = "fp16",
-                  calibration=None) -> dict:
+                  weight_format: str | None = None, calibration=None) -> dict:
     """Latency and memory of every option on every unit row, as numpy arrays of shape
     (len(options), len(units)); the same physics and calibration as `estimate`, which the
     tests check cell by cell. `runs` is False where the unit cannot run the precision, or
-    the runtime keeps no `kv_cache` KV cache for an LLM."""
+    the runtime keeps no `kv_cache` KV cache for an LLM, or (with `weight_format`) the LLM
+    option is at another precision than the format's or the runtime does not load it."""
     cal = calibration if calibration is not None else calibration_for(catalog)
     # explanations ask many variants of one spec: the estimates do not change, so keep them
-    key = (id(cal), batch, context, kv_cache,
+    key = (id(cal), batch, context, kv_cache, weight_format,
            tuple((o.model.id, o.precision, o.technique, o.params_scale, o.macs_scale)
                  for o in options),
            tuple((u.device.id, u.unit.id, u.mode_id, u.runtime) for u in units))
@@ -74,7 +81,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
                 at[k] = len(rows)
                 rows.append(replace(u, runtime=vendor))
             priors.append((j, at[k], vendor))
-        g = _estimate_grid(cal, options, rows, batch, context, kv_cache,
+        g = _estimate_grid(cal, options, rows, batch, context, kv_cache, weight_format,
                            [catalog.math_path(u.runtime) for u in rows])
         import numpy as np
         for j, jv, vendor in priors:
@@ -93,7 +100,9 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
             rt = catalog.runtimes.get(u.runtime)
             if rt is not None and (rt.runs != "any" or rt.no_llm_on):
                 g["runs"][:, j] &= [rt.runs_on(o.model, u.device.id) for o in options]
-            if kv_cache not in catalog.math_path(u.runtime).kv_cache_types:
+            mp = catalog.math_path(u.runtime)
+            if kv_cache not in mp.kv_cache_types or \
+                    weight_format is not None and weight_format not in mp.weight_formats:
                 g["runs"][:, j] &= [o.model.llm is None for o in options]
         cache[key] = g
     return cache[key]
@@ -105,7 +114,8 @@ GRID_CACHE_SIZE = 8
 GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cache-sized
 
 
-def _estimate_grid(cal, options, units, batch, context, kv_cache, math_paths) -> dict:
+def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
+                   math_paths) -> dict:
     import numpy as np
     n_o, n_u = len(options), len(units)
     f = np.float64
@@ -194,12 +204,17 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, math_paths) ->
     kv_win = np.array([o.model.llm.kv_bytes(int(c), kv_bpe, True)
                        if o.model.llm else 0.0 for o, c in zip(options, ctx)]) * batch
     windowed = np.array([m.windowed_kv for m in math_paths], dtype=bool)
-    w_all = np.array([o.model.size.params_m * 1e6 * o.params_scale for o in options]) \
-        * bpp[o_prec]
+    # stored bytes per weight: the named format's for the LLM options at its precision (the
+    # others do not run: `runs` below), else the precision's
+    fmt_prec = WEIGHT_FORMATS[weight_format][0] if weight_format is not None else None
+    o_fmt = [weight_format if o.model.llm is not None and o.precision == fmt_prec else None
+             for o in options]
+    o_bpp = np.array([weight_bytes_per_param(o.precision, fm) for o, fm in zip(options, o_fmt)])
+    w_all = np.array([o.model.size.params_m * 1e6 * o.params_scale for o in options]) * o_bpp
     # what a decode step reads: a mixture of experts only its routed experts
     w_read = np.array([(o.model.llm.read_params_m(o.model.size.params_m, batch)
                         if o.model.llm else o.model.size.params_m) * 1e6 * o.params_scale
-                       for o in options]) * bpp[o_prec]
+                       for o in options]) * o_bpp
     act_all = np.array([o.model.size.activation_mb * 1e6 for o in options])
     ops_all = np.array([2.0 * o.model.size.macs_g * 1e9 * o.macs_scale * batch for o in options])
     # as efficiency_gops: a pipelined unit's size term reads one input's work
@@ -219,6 +234,10 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, math_paths) ->
         sl = slice(a, min(n_o, a + step))
         pr = o_prec[sl]
         runs[sl] = ok_p[pr]
+        if fmt_prec is not None:
+            # a named weight format holds one precision of an LLM
+            runs[sl] &= np.array([o.model.llm is None or o.precision == fmt_prec
+                                  for o in options[sl]])[:, None]
         math_idx = mi_p[pr]
         act_bytes = act_all[sl, None] * (bpp[math_idx] / 4.0) * batch
         kv_bytes = np.where(windowed[None, :], kv_win[sl, None], kv_full[sl, None])

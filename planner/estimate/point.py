@@ -37,7 +37,13 @@ from planner.estimate.roofline import (
     roofline,
     with_measurement,
 )
-from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES, PRECISIONS
+from planner.vocabulary import (
+    BYTES_PER_PARAM,
+    KV_CACHE_BYTES,
+    PRECISIONS,
+    WEIGHT_FORMATS,
+    weight_bytes_per_param,
+)
 
 Z80 = 1.2816                        # two-sided 80 % interval under a log-normal error
 
@@ -81,6 +87,7 @@ class Query:
     power_mode: str | None = None
     kv_cache: str = "fp16"          # an LLM's KV cache element type (vocabulary.KV_CACHE_BYTES)
     prompt_tokens: int | None = None    # an LLM's prompt: gives the time to first token
+    weight_format: str | None = None    # an LLM's weights in a named format (vocabulary.WEIGHT_FORMATS)
 
 
 @dataclass
@@ -122,6 +129,7 @@ class Estimate:
         if not self.is_llm:
             q.pop("kv_cache")
             q.pop("prompt_tokens")
+            q.pop("weight_format")
         q.update(technique=self.technique, unit=self.unit, runtime=self.runtime,
                  power_mode=self.power_mode)
         out = {"query": q, "model_name": self.model_name, "device_name": self.device_name,
@@ -247,6 +255,21 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     if q.kv_cache not in KV_CACHE_BYTES:
         raise EstimateError(f"unknown KV cache type {q.kv_cache!r}; expected one of "
                             f"{', '.join(KV_CACHE_BYTES)}", field="kv_cache")
+    fmt = q.weight_format if model.llm is not None else None
+    if fmt is not None:
+        if fmt not in WEIGHT_FORMATS:
+            raise EstimateError(f"unknown weight format {fmt!r}; expected one of "
+                                f"{', '.join(WEIGHT_FORMATS)}", field="weight_format")
+        if WEIGHT_FORMATS[fmt][0] != q.precision:
+            raise EstimateError(f"{fmt} stores {WEIGHT_FORMATS[fmt][0].upper()} weights, not "
+                                f"{q.precision.upper()}", field="weight_format")
+        loads = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)
+                 and fmt in catalog.math_path(r).weight_formats]
+        if q.runtime is None and not loads or q.runtime is not None and q.runtime not in loads:
+            who = f"{q.runtime} does not load" if q.runtime else \
+                f"no runtime on {dev.id} {unit.id} loads"
+            raise EstimateError(f"{who} {fmt} weights (runtimes.yaml weight_formats; here: "
+                                f"{', '.join(loads) or 'none'})", field="weight_format")
     if model.llm is not None and q.kv_cache != "fp16":
         keeps = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)
                  and q.kv_cache in catalog.math_path(r).kv_cache_types]
@@ -264,7 +287,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     if q.runtime is None:
         # every runtime that runs it, estimated in full (measured points included); the best
         fits = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)
-                and (model.llm is None or q.kv_cache in catalog.math_path(r).kv_cache_types)]
+                and (model.llm is None or q.kv_cache in catalog.math_path(r).kv_cache_types
+                     and (fmt is None or fmt in catalog.math_path(r).weight_formats))]
         ests = [estimate(catalog, replace(q, unit=unit.id, runtime=r), calibration=cal)
                 for r in fits]
         return min(ests, key=lambda e: runtime_rank(cal.measured_runtime(e.runtime, unit.kind),
@@ -299,7 +323,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
                  compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id,
-                 kv_cache=q.kv_cache)
+                 kv_cache=q.kv_cache, weight_format=fmt)
     gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
     eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops)
     core_ms = r.core_ms / eff
@@ -398,7 +422,12 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
 
     # memory: weights + activations + KV cache, plus what the OS and runtime keep
     s = model.size
-    weights_gb = s.params_m * 1e6 * option.params_scale * BYTES_PER_PARAM[q.precision] / 1e9
+    weights_gb = (s.params_m * 1e6 * option.params_scale
+                  * weight_bytes_per_param(q.precision, fmt) / 1e9)
+    if fmt is not None:
+        notes.append(f"weights in {fmt} ({WEIGHT_FORMATS[fmt][1]:.2f} bits per weight over the "
+                     f"whole file, llama.cpp's size on Llama-3-8B); accuracy is the "
+                     f"{q.precision.upper()} option's")
     act_gb = s.activation_mb * 1e-3 * (BYTES_PER_PARAM[mp] / 4.0) * q.batch
     kv_gb = (model.llm.kv_bytes(context, KV_CACHE_BYTES[q.kv_cache], math_path.windowed_kv)
              * q.batch / 1e9 if is_llm else 0.0)

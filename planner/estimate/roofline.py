@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.catalog.schema import ComputeUnit, Device, MathPath, ModelProfile
-from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES
+from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES, weight_bytes_per_param
 
 # The precision the math runs at when weights are stored weight-only: the unit's most
 # capable 16-bit path when it has one (GPU/NPU LLM runtimes compute in fp16), else int8 dot
@@ -140,9 +140,9 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
              batch: int = 1, context: int = 0, params_scale: float = 1.0,
              macs_scale: float = 1.0, compute_scale: float = 1.0,
              math_path: MathPath = MathPath(), mode: str | None = None,
-             kv_cache: str = "fp16") -> Roofline:
+             kv_cache: str = "fp16", weight_format: str | None = None) -> Roofline:
     s = model.size
-    bpp = BYTES_PER_PARAM[precision]
+    bpp = weight_bytes_per_param(precision, weight_format)
     mp = math_precision(unit, precision, math_path)
     weight_bytes = s.params_m * 1e6 * params_scale * bpp
     # a mixture of experts reads only the experts a token routes to (memory holds them all)
@@ -160,7 +160,7 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         dram_gbs=dev.bandwidth_gbs(mode),
         onchip_bytes=unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0,
         link_gbs=link.bandwidth_gbs if link else 0.0,
-        io_bytes=(s.input_elements + s.output_elements) * batch * bpp,
+        io_bytes=(s.input_elements + s.output_elements) * batch * BYTES_PER_PARAM[precision],
         link_overhead_ms=link.per_call_overhead_ms if link else 0.0,
         dispatch_ms=unit.dispatch_overhead_ms, act_on_chip=unit.activations_on_chip,
         context_switch=unit.weight_loading == "context-switch",

@@ -196,7 +196,8 @@ class ManifestContext(BaseContext):
                         batch=w.batch, context=w.context_tokens, power_mode=r.mode.id,
                         kv_cache=w.kv_cache or "fp16",
                         prompt_tokens=workload_prompt(w, r.model)
-                        if w.ttft_budget_ms is not None else None)
+                        if w.ttft_budget_ms is not None else None,
+                        weight_format=w.weight_format)
         try:
             r.estimate = estimate(self.catalog, r.query)
         except EdgeplanError as e:

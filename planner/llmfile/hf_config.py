@@ -49,6 +49,9 @@ def _sliding(c: dict, layers: int) -> tuple[int, str]:
     window = c.get("sliding_window")
     if not window or c.get("use_sliding_window") is False:
         return 0, ""
+    if isinstance(window, int) and window >= int(c.get("max_position_embeddings") or 0) > 0:
+        # a window as long as the context never slides (Phi-4-mini: 262144 over 131072)
+        return 0, f"sliding_window {window} is no shorter than the context: no layer slides"
     mt = str(c.get("model_type", ""))
     if mt.startswith("gemma3"):
         pattern = c.get("sliding_window_pattern") or 6        # Gemma 3: 5 local, 1 global
@@ -57,7 +60,11 @@ def _sliding(c: dict, layers: int) -> tuple[int, str]:
     if mt == "gemma2":
         n = (layers + 1) // 2                                  # even layers local
         return n, f"Gemma 2 alternates local and global layers: {n} local"
-    return layers, f"sliding_window {window} on every layer"
+    # a window on every layer (Mistral 7B v0.1): the windowed caches runtimes implement are
+    # for interleaved local and global layers (Gemma 2 / 3); llama.cpp runs Mistral 7B v0.1
+    # with full attention (llama.cpp issues 3371, 3377), so every layer holds the context
+    return 0, (f"sliding_window {window} on every layer: counted as full attention, as "
+               "llama.cpp runs such models (issues 3371, 3377)")
 
 
 # transformers' default tie_word_embeddings where a config.json leaves it out: Gemma's configs

@@ -16,7 +16,7 @@ from planner.errors import InputError, UnknownIdError, did_you_mean
 from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
 from planner.estimate.point import workload_prompt
 from planner.spec import Spec, SpecWorkload, rate_per_s
-from planner.vocabulary import PRECISIONS
+from planner.vocabulary import PRECISIONS, WEIGHT_FORMATS
 
 
 @dataclass(frozen=True)
@@ -99,19 +99,30 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
         check("model", w.models, set(catalog.models), ("workloads", i, "models"))
         if w.task:
             check("task", [w.task], tasks, ("workloads", i, "task"), scalar=True)
-        if w.kv_cache not in (None, "fp16"):
-            # a quantized KV cache no allowed runtime keeps is a spec error, not a conflict
-            # between budgets to explain
-            keep = sorted(r for r in runtimes if spec.runtimes.admits(r)
-                          and w.kv_cache in catalog.math_path(r).kv_cache_types)
-            if not keep:
-                anywhere = sorted(r for r in runtimes
-                                  if w.kv_cache in catalog.math_path(r).kv_cache_types)
-                msg = (f"{w.kv_cache}: no allowed runtime keeps a {w.kv_cache} KV cache (runtimes.yaml "
-                       f"kv_cache_types; " + (f"{', '.join(anywhere)} would, but runtimes "
-                                              "allow/deny excludes it)" if anywhere else
-                                              "none in this catalog does)"))
-                where = ("workloads", i, "kv_cache")
+        # a cache type or weight format no allowed runtime handles, or a weight format at a
+        # precision the workload excludes, is a spec error, not a conflict between budgets
+        for field, value, has, what, table in (
+                ("kv_cache", w.kv_cache if w.kv_cache != "fp16" else None,
+                 lambda r, v: v in catalog.math_path(r).kv_cache_types, "keeps a {} KV cache",
+                 "kv_cache_types"),
+                ("weight_format", w.weight_format,
+                 lambda r, v: v in catalog.math_path(r).weight_formats, "loads {} weights",
+                 "weight_formats")):
+            if value is None:
+                continue
+            msg = None
+            if field == "weight_format" and w.precisions and \
+                    WEIGHT_FORMATS[value][0] not in w.precisions:
+                msg = (f"{value} stores {WEIGHT_FORMATS[value][0].upper()} weights, which the "
+                       f"workload's precisions ({', '.join(w.precisions)}) leave out")
+            elif not any(spec.runtimes.admits(r) and has(r, value) for r in runtimes):
+                anywhere = sorted(r for r in runtimes if has(r, value))
+                msg = (f"{value}: no allowed runtime {what.format(value)} (runtimes.yaml "
+                       f"{table}; " + (f"{', '.join(anywhere)} would, but runtimes allow/deny "
+                                       "excludes it)" if anywhere else
+                                       "none in this catalog does)"))
+            if msg is not None:
+                where = ("workloads", i, field)
                 if pos is not None:
                     raise pos.error(InputError, msg, where)
                 from planner.yamlio import dotted
@@ -358,7 +369,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g = _Grid()
     g.options, g.units, g.unit_type, g.listed, g.explain = options, units, unit_type, listed, explain
     est = estimate_grid(catalog, options, units, batch=w.batch, context=w.context_tokens,
-                        kv_cache=w.kv_cache or "fp16",
+                        kv_cache=w.kv_cache or "fp16", weight_format=w.weight_format,
                         calibration=calibration)
     g.runs, g.lat, g.mem = est["runs"], est["latency_ms"], est["memory_gb"]
     from planner.solve import robust

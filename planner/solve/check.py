@@ -62,7 +62,8 @@ def validate_plan(spec: Spec, catalog: Catalog, plan: dict) -> list[str]:
                                     runtime=a["runtime"], batch=w.batch,
                                     context=w.context_tokens, power_mode=a["power_mode"],
                                     kv_cache=w.kv_cache or "fp16",
-                                    prompt_tokens=workload_prompt(w, model)))
+                                    prompt_tokens=workload_prompt(w, model),
+                                    weight_format=w.weight_format))
         lat = e.latency_ms.value
         if w.latency_budget_ms is not None and lat > w.latency_budget_ms * (1 + EPS):
             bad.append(f"{w.name}: latency {lat:g} ms > budget {w.latency_budget_ms:g} ms")

@@ -148,13 +148,15 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
                                       runtime=c.runtime, batch=w.batch,
                                       context=w.context_tokens, power_mode=t.mode_id,
                                       kv_cache=w.kv_cache or "fp16",
-                                      prompt_tokens=workload_prompt(w, c.model)))
+                                      prompt_tokens=workload_prompt(w, c.model),
+                                      weight_format=w.weight_format))
         assignments.append({
             "workload": w.name, "model": c.model.id, "precision": c.precision,
             "technique": c.technique, "device": t.device.id, "instance": inst,
             "power_mode": t.mode_id, "unit": c.unit, "runtime": c.runtime, "batch": w.batch,
             "context_tokens": w.context_tokens if c.model.llm else None,
             "kv_cache": w.kv_cache if c.model.llm else None,
+            "weight_format": w.weight_format if c.model.llm else None,
             "prompt_tokens": est.query.prompt_tokens,
             "unit_share": round(c.util, 4),
             "estimates": {k: v for k, v in est.as_dict().items() if k != "query"}})
@@ -336,6 +338,7 @@ def to_manifest(spec, plan: dict, catalog=None, model_files: dict | None = None)
             "prompt_tokens": w.prompt_tokens if w.ttft_budget_ms is not None else None,
             "accuracy_floor": w.accuracy_floor,
             "context_tokens": a["context_tokens"], "kv_cache": a.get("kv_cache"),
+            "weight_format": a.get("weight_format"),
             # False is dropped below like the other defaults; written only as a fact
             "dynamic_shapes": False if static else None})
     data = {"apiVersion": API_VERSION, "kind": "Deployment", "name": spec.name,

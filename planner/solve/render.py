@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from planner.solve.plan import parts_text
-from planner.vocabulary import KV_CACHE_BYTES
+from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
 
 
 def _q(d: dict) -> str:
@@ -137,6 +137,11 @@ def _plan_notes(plan: dict) -> list[str]:
             notes.append(f"  {a['workload']}: the first token after {a['prompt_tokens']:,} "
                          f"prompt tokens ({ttft['value']:g} ms) is estimated: no prefill was "
                          f"measured on this device family's {a['unit']}")
+        if a.get("weight_format"):
+            notes.append(f"  {a['workload']}: weights in {a['weight_format']} "
+                         f"({WEIGHT_FORMATS[a['weight_format']][1]:.2f} bits per weight, "
+                         f"llama.cpp's file size on Llama-3-8B); accuracy is the "
+                         f"{a['precision'].upper()} option's, not measured in this format")
         if a.get("kv_cache") not in (None, "fp16"):
             notes.append(f"  {a['workload']}: KV cache {a['kv_cache']} in {a['runtime']} "
                          f"({KV_CACHE_BYTES[a['kv_cache']] * 8:g} bits per element in memory "

@@ -26,7 +26,9 @@ class UnknownOption(Rule):
     Fix: a technique the message lists for the precision (e.g. `ptq` or `qat` for INT8), or
     add the option with its source to a profile of your own. The same holds for an LLM's
     `kv_cache`: q8_0 or q4_0 on a runtime that keeps only fp16 (runtimes.yaml
-    kv_cache_types) is flagged at `kv_cache`; use a runtime that keeps it (llama.cpp).
+    kv_cache_types) is flagged at `kv_cache`, and a `weight_format` the runtime does not load
+    or that stores another precision at `weight_format`; use a runtime that keeps it
+    (llama.cpp).
 
     Passing example:
 
@@ -47,11 +49,13 @@ class UnknownOption(Rule):
         for r in ctx.resolved:
             if r.error_step not in ("option", "estimate"):
                 continue
-            if getattr(r.error, "field", None) == "kv_cache":
-                # a KV cache type the runtime does not keep is an option it lacks
-                yield Problem(("workloads", r.index, "kv_cache"), r.error.message,
-                              "use a runtime the message names, or the fp16 cache "
-                              "(drop kv_cache)")
+            field = getattr(r.error, "field", None)
+            if field in ("kv_cache", "weight_format"):
+                # a KV cache type or weight format the runtime lacks is an option it lacks
+                yield Problem(("workloads", r.index, field), r.error.message,
+                              "use a runtime the message names, or drop " + field
+                              + (" (the fp16 cache)" if field == "kv_cache" else
+                                 " (INT4 and INT8 at 4.5 and 8 bits)"))
                 continue
             key = "technique" if ctx.given(r.index, "technique") else "precision"
             yield Problem(("workloads", r.index, key), r.error.message,
