@@ -67,7 +67,7 @@ class SpecWorkload(Strict):
     model_config = ConfigDict(json_schema_extra=_WORKLOAD_RULES)
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
                       description="Workload name, unique in the spec (letters, digits, . _ -).")
-    task: str | None = Field(default=None, min_length=1, description="Task: any catalog model of this task is a candidate (classification, detection, segmentation, pose, face-recognition, text-encoder, speech, keyword-spotting, llm).")
+    task: str | None = Field(default=None, min_length=1, description="Task: any catalog model of this task is a candidate (classification, detection, segmentation, pose, face-recognition, text-encoder, speech, keyword-spotting, audio-classification, llm).")
     models: list[str] | None = Field(default=None, min_length=1, description="Candidate model ids (instead of, or narrowing, task).")
     model_files: list[str] | None = Field(default=None, min_length=1, description="Model files to profile and plan with as candidates (paths relative to the spec): ONNX files; for LLMs a Hugging Face model folder or its config.json, or a GGUF file (needs the gguf extra). A file holds no accuracy: its accuracy is 'unknown'.")
     rate_fps: quantity("fps", gt=0) | None = Field(default=None, description="Inferences per second the workload must sustain ('30 fps').")

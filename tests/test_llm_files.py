@@ -213,3 +213,65 @@ def test_a_window_on_every_layer_holds_the_whole_context(tmp_path, window, note)
     m = llm_file_as_model(hf(tmp_path, f"w{window}", cfg), "w")
     assert m.llm.sliding_window_layers == 0 and m.llm.sliding_window_tokens is None
     assert note in m.llm.source
+
+
+def write_hybrid_gguf(path):
+    """A tiny LFM2-like hybrid: 4 blocks, 3 of them short convolutions (kernel 3 over 64
+    channels), one attention block; head_count_kv per layer, 0 on the convolution layers."""
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+    w = gguf.GGUFWriter(str(path), "lfm2")
+    w.add_name("tiny-hybrid")
+    w.add_block_count(4)
+    w.add_embedding_length(64)
+    w.add_feed_forward_length(128)
+    w.add_head_count(4)
+    w.add_head_count_kv([0, 0, 2, 0])
+    w.add_key_length(16)
+    w.add_value_length(16)
+    w.add_context_length(32768)
+    w.add_vocab_size(100)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_tensor("token_embd.weight", np.zeros((100, 64), np.float32))
+    for b in range(4):
+        if b == 2:
+            for n, rows in (("attn_q", 64), ("attn_k", 32), ("attn_v", 32), ("attn_output", 64)):
+                w.add_tensor(f"blk.{b}.{n}.weight", np.zeros((rows, 64), np.float32))
+        else:
+            # numpy (channels, kernel) is GGML ne [kernel, channels], as llama.cpp makes it
+            w.add_tensor(f"blk.{b}.shortconv.conv.weight", np.zeros((64, 3), np.float32))
+            w.add_tensor(f"blk.{b}.shortconv.in_proj.weight", np.zeros((192, 64), np.float32))
+            w.add_tensor(f"blk.{b}.shortconv.out_proj.weight", np.zeros((64, 64), np.float32))
+        w.add_tensor(f"blk.{b}.ffn_up.weight", np.zeros((128, 64), np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return str(path)
+
+
+def test_a_hybrid_gguf_keeps_a_cache_only_in_its_attention_layers(tmp_path):
+    m = llm_file_as_model(write_hybrid_gguf(tmp_path / "hybrid.gguf"), "hybrid")
+    llm = m.llm
+    assert (llm.layers, llm.state_layers, llm.kv_layers, llm.kv_heads) == (4, 3, 1, 2)
+    # (kernel - 1) x channels of the convolution, in fp32
+    assert llm.state_kb_per_layer * 1e3 == (3 - 1) * 64 * 4
+    # by hand: one attention layer's keys and values, plus three constant states
+    assert llm.kv_bytes(1000) == 2 * 2 * 16 * 2 * 1000 + 3 * 512
+    assert llm.kv_bytes_per_token() == 2 * 1 * 2 * 16 * 2
+    assert llm.longest_context(llm.kv_bytes(1000)) == 1000
+    # MACs from the tensors: every weight matrix once and the tied LM head, not the lookup
+    weights = 3 * (64 * 3 + 192 * 64 + 64 * 64) + (64 + 32 + 32 + 64) * 64 + 4 * 128 * 64
+    assert m.size.macs_g * 1e9 == pytest.approx(weights + 100 * 64)
+    assert "constant state" in llm.source
+
+
+def test_a_hybrid_config_json_is_refused_with_the_way_out(tmp_path):
+    cfg = {**TINYLLAMA, "model_type": "lfm2",
+           "layer_types": ["conv", "conv", "full_attention"] * 7 + ["conv"]}
+    with pytest.raises(InputError, match="give its GGUF file") as e:
+        llm_file_as_model(hf(tmp_path, "lfm2", cfg), "x")
+    assert e.value.field == "layer_types"
+    nxt = {**TINYLLAMA, "model_type": "qwen3_next", "full_attention_interval": 4}
+    with pytest.raises(InputError, match="full_attention_interval marks a hybrid"):
+        llm_file_as_model(hf(tmp_path, "next", nxt), "x")

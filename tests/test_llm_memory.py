@@ -253,3 +253,20 @@ def test_a_weight_format_the_precisions_leave_out_is_a_spec_error(tmp_path):
     assert r.exit_code == 2, r.output
     assert "workloads[0].weight_format: q4_k_m stores INT4 weights, which the workload's " \
         "precisions (int8) leave out" in r.output
+
+
+def test_constant_state_layers_by_hand():
+    """A hybrid's state layers hold a fixed state, not a cache that grows: an LFM2-1.2B-like
+    shape, 16 layers of which 10 short convolutions (hidden 2048, kernel 3: 2 x 2048 fp32
+    values = 16.4 kB) and 6 attention layers with 8 KV heads of 64."""
+    m = LLMShape(layers=16, hidden_size=2048, kv_heads=8, head_dim=64, context_max=32768,
+                 state_layers=10, state_kb_per_layer=16.384, source="by hand")
+    assert m.kv_layers == 6
+    assert m.kv_bytes(4096) == 6 * 2 * 8 * 64 * 2 * 4096 + 10 * 16384
+    assert m.kv_bytes(8192) - m.kv_bytes(4096) == 6 * 2 * 8 * 64 * 2 * 4096
+    assert m.longest_context(m.kv_bytes(5000)) == 5000
+    assert m.longest_context(10 * 16384) == 0          # the states alone fill the room
+    with pytest.raises(ValueError, match="more than the 16 layers"):
+        LLMShape(layers=16, hidden_size=2048, kv_heads=8, head_dim=64, context_max=32768,
+                 state_layers=10, sliding_window_layers=8, sliding_window_tokens=512,
+                 source="by hand")

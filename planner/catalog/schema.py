@@ -299,6 +299,8 @@ class LLMShape(Sourced):
     context_max: int = Field(gt=0, description="Longest context the model was trained for (tokens).")
     sliding_window_layers: int = Field(default=0, ge=0, description="Layers whose attention is a sliding window (Gemma 2: every other layer; Gemma 3: 5 of every 6): where the runtime keeps a windowed KV cache (runtimes.yaml windowed_kv_cache), their cache holds at most sliding_window_tokens; elsewhere the whole context, as the other layers.")
     sliding_window_tokens: int | None = Field(default=None, gt=0, description="The window of the sliding-window layers (tokens).")
+    state_layers: int = Field(default=0, ge=0, description="Layers that keep a constant-size state instead of a KV cache: the linear-attention, state-space or short-convolution layers of a hybrid model (Qwen3-Next's gated DeltaNet, LFM2's convolutions, Jamba's Mamba). Their cache does not grow with the context; each holds state_kb_per_layer per sequence.")
+    state_kb_per_layer: FiniteFloat = Field(default=0.0, ge=0, description="The state one such layer keeps per sequence (kB), whatever the context.")
     active_params_m: FiniteFloat | None = Field(default=None, gt=0, description="Mixture of experts: parameters read per generated token (shared layers and the routed experts, millions). Memory holds all of size.params_m; decode reads these (at batch B at most B times as many). Unset for a dense model.")
 
     @model_validator(mode="after")
@@ -308,40 +310,56 @@ class LLMShape(Sourced):
                              f"the {self.layers} layers")
         if self.sliding_window_layers and self.sliding_window_tokens is None:
             raise ValueError("sliding_window_layers needs sliding_window_tokens (the window)")
+        if self.sliding_window_layers + self.state_layers > self.layers:
+            raise ValueError(f"sliding_window_layers {self.sliding_window_layers} and "
+                             f"state_layers {self.state_layers} are more than the "
+                             f"{self.layers} layers")
         return self
 
+    @property
+    def kv_layers(self) -> int:
+        """Layers that hold a KV cache (all but a hybrid model's constant-state layers)."""
+        return self.layers - self.state_layers
+
+    def state_bytes(self) -> float:
+        """The constant-state layers' state of one sequence, whatever the context."""
+        return self.state_layers * self.state_kb_per_layer * 1e3
+
     def kv_bytes_per_token(self, kv_bytes_per_elem: float = 2.0) -> float:
-        """Keys and values of one token in one layer's cache, x every layer:
+        """Keys and values of one token in one layer's cache, x every layer that keeps one:
         2 x layers x kv_heads x head_dim x bytes (the cache of a runtime with no windowed
         cache, or of a model without sliding-window layers)."""
-        return 2.0 * self.layers * self.kv_heads * self.head_dim * kv_bytes_per_elem
+        return 2.0 * self.kv_layers * self.kv_heads * self.head_dim * kv_bytes_per_elem
 
     def kv_bytes(self, context: int, kv_bytes_per_elem: float = 2.0,
                  windowed: bool = False) -> float:
         """The KV cache of one sequence of `context` tokens, layer by layer: global layers
         hold every token; sliding-window layers at most their window where the runtime keeps
-        a windowed cache (`windowed`), else every token too."""
+        a windowed cache (`windowed`), else every token too; constant-state layers their
+        state."""
         per_layer = 2.0 * self.kv_heads * self.head_dim * kv_bytes_per_elem
         swa = self.sliding_window_layers if windowed else 0
         held = min(context, self.sliding_window_tokens or context)
-        return per_layer * ((self.layers - swa) * context + swa * held)
+        return per_layer * ((self.kv_layers - swa) * context + swa * held) + self.state_bytes()
 
     def longest_context(self, room_bytes: float, kv_bytes_per_elem: float = 2.0,
                         windowed: bool = False) -> int:
         """The most tokens of one sequence whose KV cache fits in room_bytes (the inverse of
         kv_bytes; not capped at context_max)."""
+        room_bytes -= self.state_bytes()      # the constant-state layers' share comes first
         if room_bytes <= 0:
             return 0
         per_layer = 2.0 * self.kv_heads * self.head_dim * kv_bytes_per_elem
         swa = self.sliding_window_layers if windowed else 0
-        full = (self.layers - swa) * per_layer
+        n = self.kv_layers
+        full = (n - swa) * per_layer
         window = self.sliding_window_tokens or 0
-        if swa and room_bytes >= self.layers * per_layer * window:
+        if n == 0 or swa and full == 0 and room_bytes >= n * per_layer * window:
+            return 10 ** 9      # a cache that stops growing: bounded by context_max only
+        if swa and room_bytes >= n * per_layer * window:
             # past the window only the global layers grow
-            if full == 0:
-                return 10 ** 9      # a cache that stops growing: bounded by context_max only
-            return int(window + (room_bytes - self.layers * per_layer * window) // full)
-        return int(room_bytes // (self.layers * per_layer))
+            return int(window + (room_bytes - n * per_layer * window) // full)
+        return int(room_bytes // (n * per_layer))
 
     def read_params_m(self, params_m: float, batch: int) -> float:
         """Parameters a decode step of `batch` sequences reads: all of a dense model's; of a

@@ -29,6 +29,7 @@ class Fit:
     windowed: bool                  # the runtime keeps sliding-window layers to their window
     sliding_window_layers: int
     sliding_window_tokens: int | None
+    state: object = None            # the model's LLMShape (constant-state layers)
 
     @property
     def context_tokens(self) -> int:
@@ -70,7 +71,7 @@ def longest_context(catalog: Catalog, q: Query, headroom_pct: float = 10.0) -> F
                weights_gb=b["weights"], activations_gb=b["activations"],
                kv_room_gb=room, kv_bytes_per_token=model.llm.kv_bytes_per_token(bpe),
                windowed=windowed, sliding_window_layers=model.llm.sliding_window_layers,
-               sliding_window_tokens=model.llm.sliding_window_tokens)
+               sliding_window_tokens=model.llm.sliding_window_tokens, state=model.llm)
 
 
 def render_fit_text(f: Fit) -> str:
@@ -97,6 +98,10 @@ def render_fit_text(f: Fit) -> str:
              f"({q.kv_cache} keys and values"
              + (f", {KV_CACHE_BYTES[q.kv_cache] * 8:g} bits per element)" if q.kv_cache != "fp16"
                 else ")")]
+    llm = f.state
+    if llm.state_layers:
+        lines.append(f"  {llm.state_layers} of {llm.layers} layers keep a constant state "
+                     f"({llm.state_kb_per_layer:,.1f} kB per sequence), not a growing cache")
     if f.sliding_window_layers:
         lines.append(
             f"  {f.sliding_window_layers} sliding-window layers hold at most "

@@ -442,6 +442,10 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                      f"KV cache: {runtime} keeps the whole context in all {model.llm.layers} "
                      f"layers, also the {swa} sliding-window ones (no windowed cache, "
                      "runtimes.yaml)")
+    if is_llm and model.llm.state_layers:
+        notes.append(f"KV cache: {model.llm.state_layers} of {model.llm.layers} layers keep a "
+                     f"constant state ({model.llm.state_kb_per_layer:,.1f} kB per sequence) "
+                     "instead of a cache that grows with the context")
     if is_llm and model.llm.active_params_m:
         notes.append(f"mixture of experts: decode reads {model.llm.active_params_m:g} M of "
                      f"{s.params_m:g} M parameters per token; memory holds them all")

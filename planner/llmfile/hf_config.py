@@ -40,6 +40,27 @@ def _int(c: dict, f: str, *keys, default=None) -> int:
     return default
 
 
+# keys of hybrid models' configs (Qwen3-Next, LFM2, Jamba, Falcon-H1, Mamba): layers that keep
+# a constant state have their own projections, which a config's attention dimensions do not
+# describe
+_HYBRID_KEYS = ("full_attention_interval", "full_attn_idxs", "linear_num_value_heads",
+                "conv_L_cache", "attn_layer_indices", "mamba_d_state", "ssm_state_size",
+                "state_size")
+
+
+def _refuse_hybrid(c: dict, f: str) -> None:
+    types = c.get("layer_types")
+    other = sorted({str(t) for t in types} - {"full_attention", "sliding_attention"}) \
+        if isinstance(types, list) else []
+    keys = [k for k in _HYBRID_KEYS if k in c]
+    if other or keys:
+        what = (f"layer_types lists {', '.join(other)} layers" if other else
+                f"{keys[0]} marks a hybrid of attention and constant-state layers")
+        raise InputError(f"{what}: a hybrid model's sizes are not read from config.json; give "
+                         "its GGUF file, whose tensors hold them", file=f,
+                         field="layer_types" if other else keys[0])
+
+
 def _sliding(c: dict, layers: int) -> tuple[int, str]:
     """(sliding-window layers, how that was read)."""
     types = c.get("layer_types")
@@ -95,6 +116,7 @@ def read_hf_config(path) -> LLMDims:
     head_dim = _int(c, f, "head_dim", default=hidden // heads if heads else 0)
     experts = _int(c, f, "num_local_experts", "num_experts", "n_routed_experts", default=0)
     intermediate = _int(c, f, "intermediate_size", "n_inner", default=4 * hidden)
+    _refuse_hybrid(c, f)
     swa, swa_text = _sliding(c, layers)
     name = llm_model_id(f)
     notes = [swa_text] if swa_text else []

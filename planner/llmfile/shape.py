@@ -37,6 +37,11 @@ class LLMDims:
     file_type: str | None = None
     file_bytes: int | None = None
     tensor_params: int | None = None   # the file's tensors' own count, where it has tensors
+    # a hybrid model's layers that keep a constant state instead of a KV cache (GGUF tensors)
+    state_layers: int = 0
+    state_kb_per_layer: float = 0.0
+    tensor_macs: int | None = None     # MACs per token counted from the file's weight tensors
+    tensor_active_params: int | None = None    # a mixture of experts' active share, likewise
     notes: list[str] = field(default_factory=list)
 
     def _attention(self) -> int:
@@ -75,7 +80,8 @@ def as_model(d: LLMDims, model_id: str, accuracy=None, metric=None):
     counted = d.params()
     total = d.tensor_params or counted
     # a mixture of experts: the active share of the dimensions' count, of the real total
-    active = round(total * d.params(active=True) / counted) if d.experts else None
+    active = (d.tensor_active_params or round(total * d.params(active=True) / counted)
+              if d.experts else None)
     if d.file_precision:
         # a quantized file runs at the precision it stores
         precisions = [(d.file_precision,
@@ -106,7 +112,8 @@ def as_model(d: LLMDims, model_id: str, accuracy=None, metric=None):
                     f"counts {d.file_precision.upper()} at the catalog's bits per weight")
     data = {
         "id": model_id, "name": d.name, "family": "imported", "task": "llm",
-        "size": {"params_m": total / 1e6, "macs_g": d.macs_per_token() / 1e9,
+        "size": {"params_m": total / 1e6,
+                 "macs_g": (d.tensor_macs or d.macs_per_token()) / 1e9,
                  "activation_mb": d.activation_bytes() / 1e6, "input": "1 token (decode)",
                  "input_elements": 1, "output_elements": d.vocab,
                  "source": f"{d.source}; {counted}"},
@@ -115,6 +122,7 @@ def as_model(d: LLMDims, model_id: str, accuracy=None, metric=None):
                 "sliding_window_layers": d.sliding_window_layers,
                 "sliding_window_tokens": d.sliding_window_tokens,
                 "active_params_m": active / 1e6 if active else None,
+                "state_layers": d.state_layers, "state_kb_per_layer": d.state_kb_per_layer,
                 "source": d.source + ("; " + "; ".join(d.notes) if d.notes else "")},
         "onnx_ops": DECODER_OPS, "dynamic_shapes": True,
         "metric": metric or ("unknown" if accuracy is None else "accuracy %"),
@@ -137,6 +145,10 @@ def render_llm_profile(m) -> str:
              f"{llm.head_dim}; trained context {llm.context_max:,} tokens",
              f"  KV cache: {llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT):,.0f} bytes per token "
              "over all layers (fp16)"]
+    if llm.state_layers:
+        lines.append(f"  {llm.state_layers} of {llm.layers} layers keep a constant state "
+                     f"instead of a KV cache ({llm.state_kb_per_layer:,.1f} kB each per "
+                     "sequence)")
     if llm.sliding_window_layers:
         lines.append(f"  {llm.sliding_window_layers} of {llm.layers} layers slide a "
                      f"{llm.sliding_window_tokens:,}-token window (held to it by runtimes "
