@@ -94,8 +94,8 @@ def render_fit_text(f: Fit) -> str:
              f"  memory: {f.available_gb:.3g} GB for models, {f.headroom_pct:g} % kept free; "
              f"weights {f.weights_gb:.3g} GB, activations {f.activations_gb:.3g} GB, "
              f"KV cache room {max(f.kv_room_gb, 0):.3g} GB",
-             f"  KV cache: {f.kv_bytes_per_token:,.0f} bytes per token over all layers "
-             f"({q.kv_cache} keys and values"
+             f"  KV cache: {f.kv_bytes_per_token:,.0f} bytes per token over "
+             f"{cache_layers_text(f.state)} ({q.kv_cache} keys and values"
              + (f", {KV_CACHE_BYTES[q.kv_cache] * 8:g} bits per element)" if q.kv_cache != "fp16"
                 else ")")]
     llm = f.state
@@ -110,3 +110,11 @@ def render_fit_text(f: Fit) -> str:
             f"  {f.runtime} keeps the whole context also in the {f.sliding_window_layers} "
             f"sliding-window layers (no windowed cache; llama.cpp has one)")
     return "\n".join(lines)
+
+
+def cache_layers_text(llm) -> str:
+    """Which layers the per-token cache counts: all, or a hybrid's that keep one."""
+    if llm is None or not llm.state_layers:
+        return "all layers"
+    n = llm.kv_layers
+    return f"the {n} layer{'s that keep' if n != 1 else ' that keeps'} one"

@@ -133,6 +133,7 @@ def as_model(d: LLMDims, model_id: str, accuracy=None, metric=None):
 
 def render_llm_profile(m) -> str:
     """`edgeplan profile` on an LLM file: what the estimator plans with."""
+    from planner.estimate.fit import cache_layers_text
     from planner.estimate.roofline import KV_BYTES_PER_ELEMENT
     llm, s = m.llm, m.size
     lines = [m.name,
@@ -144,7 +145,7 @@ def render_llm_profile(m) -> str:
              f"  layers {llm.layers}, hidden {llm.hidden_size}, KV heads {llm.kv_heads} of "
              f"{llm.head_dim}; trained context {llm.context_max:,} tokens",
              f"  KV cache: {llm.kv_bytes_per_token(KV_BYTES_PER_ELEMENT):,.0f} bytes per token "
-             "over all layers (fp16)"]
+             + f"over {cache_layers_text(llm)} (fp16)"]
     if llm.state_layers:
         lines.append(f"  {llm.state_layers} of {llm.layers} layers keep a constant state "
                      f"instead of a KV cache ({llm.state_kb_per_layer:,.1f} kB each per "
