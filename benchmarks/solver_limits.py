@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import yaml  # noqa: E402
 from synthetic import make_catalog  # noqa: E402
 
-# name -> (devices, workloads, max_devices, budgets and workload extras)
+# name -> (devices, workloads, max_devices, budgets, workload extras[, command: solve])
 CASES = {
     "300-devices": (300, 1, 1, {}, {}),
     "3000-devices": (3000, 1, 1, {}, {}),
@@ -29,6 +29,9 @@ CASES = {
     "infeasible-1W": (300, 8, 8, {"power_w": 1}, {}),
     "64-workloads": (300, 64, 16, {}, {}),
     "floor-99": (300, 8, 8, {}, {"accuracy_floor": 99}),
+    # `edgeplan report` under the same limit: the plan, runners-up, sensitivity, fronts
+    "report-300": (300, 1, 1, {}, {}, "report"),
+    "report-8-workloads": (300, 8, 8, {}, {}, "report"),
 }
 
 
@@ -64,7 +67,8 @@ def run_case(cmd: list[str]) -> tuple[int, float, float, str]:
     ru = p._rusage if hasattr(p, "_rusage") else None
     peak = ru.ru_maxrss / 1024 if ru else float("nan")
     first = next((ln for ln in (out + err).splitlines()
-                  if ln.startswith(("status:", "cut short", "edgeplan: error"))), "")
+                  if ln.startswith(("status:", "cut short", "edgeplan: error",
+                                    "edgeplan: wrote"))), "")
     extra = next((ln for ln in out.splitlines() if ln.startswith("cut short")), "")
     return p.returncode, wall, peak, (first + ("  |  " + extra if extra and extra != first
                                                else ""))
@@ -94,13 +98,15 @@ def main() -> None:
     print(f"time limit {a.time_limit:g} s (allowed: {a.time_limit + 1:g} s); files in {root}")
     print(f"{'case':<16} {'exit':>4} {'wall s':>7} {'peak MB':>8}  within  result")
     for name in a.cases.split(","):
-        n, w, md, budgets, extra = CASES[name]
+        n, w, md, budgets, extra, *verb = CASES[name]
         if n not in cats:
             cats[n] = write_catalog(os.path.join(root, f"catalog-{n}"), n)
         spec = write_spec(os.path.join(root, f"{name}.yaml"), w, md, budgets, extra)
-        rc, wall, peak, line = run_case([sys.executable, "-m", "planner.cli", "solve", spec,
+        cmd = verb[0] if verb else "solve"
+        out = ["-o", os.path.join(root, f"{name}.html")] if cmd == "report" else []
+        rc, wall, peak, line = run_case([sys.executable, "-m", "planner.cli", cmd, spec,
                                          "--catalog", cats[n], "--time-limit",
-                                         str(a.time_limit)])
+                                         str(a.time_limit), *out])
         ok = "yes" if wall <= a.time_limit + 1 else "NO"
         print(f"{name:<16} {rc:>4} {wall:>7.2f} {peak:>8.0f}  {ok:<6}  {line}", flush=True)
 

@@ -646,9 +646,14 @@ def pareto_mask(group, crit):
     inv = inv.reshape(-1)
     order = np.argsort(inv, kind="stable")
     bounds = np.flatnonzero(np.diff(inv[order])) + 1
+    from planner.solve.deadline import active
+    d = active()
     for idx in np.split(order, bounds):
         if len(idx) < 2:
             continue
+        if d is not None:
+            # thousands of groups (runners-up over a large catalog): the limit holds here too
+            d.check("candidate pruning")
         cg = crit[idx]
         le = (cg[:, None, :] <= cg[None, :, :]).all(axis=2)
         lt = (cg[:, None, :] < cg[None, :, :]).any(axis=2)
