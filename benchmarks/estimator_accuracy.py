@@ -1,7 +1,7 @@
 """Estimator accuracy by leave-one-out over every measured point in the catalog: each point
 is predicted by a calibration fitted without it. Run:
 
-    python benchmarks/estimator_accuracy.py [--catalog DIR] [--held-out-rows]
+    python benchmarks/estimator_accuracy.py [--catalog DIR] [--held-out-rows] [--unblind]
 
 Prints the median absolute percent error, the share within +-30 %, the worst five, the same
 for the rows translated from the shared published_benchmarks.csv, and per device family.
@@ -13,6 +13,10 @@ model factor has nothing to go on there); and with every measurement on the poin
 left out: how well a device never measured is predicted from its catalog figures and its
 family's other devices; and with every measurement of the point's runtime on its unit left
 out, for the points whose unit keeps other runtimes' points: a runtime never run there.
+
+Then the blind split: whole source tables chosen by the SHA-256 of their names (at least 20 %
+of the points), scored in aggregate by a calibration fitted without them; their rows only
+with --unblind, when judging is over.
 
 Last, where the catalog has published points marked `holdout: true` (never calibrated on),
 the estimator as users get it, fitted on every calibrating point, scored on those."""
@@ -26,7 +30,10 @@ import statistics
 from planner.catalog.loader import load_catalog
 from planner.estimate.cache import calibration_for
 from planner.estimate.calibrate import (
+    Calibration,
+    blind_split,
     depth_scope,
+    source_table,
     leave_one_out,
     measurement_points,
     score_point,
@@ -61,6 +68,9 @@ def main():
     ap.add_argument("--catalog", action="append", default=[])
     ap.add_argument("--held-out-rows", action="store_true",
                     help="print every held-out point, worst first (default: the worst 3)")
+    ap.add_argument("--unblind", action="store_true",
+                    help="also print the blind split's rows: only when judging is over, since "
+                         "reading them would let its misses choose the next change")
     args = ap.parse_args()
     cat = load_catalog(args.catalog, use_env=False)
     rows = leave_one_out(cat)
@@ -105,6 +115,20 @@ def main():
           f"{len(runtime_rows)} points whose unit keeps other runtimes' points: median |error| "
           f"{med:.1f} %, within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
           f"80 % intervals hold {coverage(runtime_rows):.0f} %")
+    # the blind split: whole source tables (planner.estimate.calibrate.blind_split), scored
+    # by a calibration fitted on the other points, and printed only in aggregate
+    pts = measurement_points(cat)
+    blind, rest = blind_split(pts)
+    cal_rest = Calibration(rest)
+    rows_b = [score_point(cal_rest, cat, p) for p in blind]
+    med, within, worst = summarize(rows_b)
+    n_tables = len({source_table(p.measurement) for p in blind})
+    print(f"blind split ({len(rows_b)} points of {len(pts)}, {n_tables} whole source tables "
+          f"chosen by the SHA-256 of their names, fitted without them; rows not shown): "
+          f"median |error| {med:.1f} %, within +-30 %: {within:.0f} %, worst ratio "
+          f"{worst:.2f}x; 80 % intervals hold {coverage(rows_b):.0f} %")
+    if args.unblind:
+        worst_rows(rows_b, len(rows_b))
     # published points kept out of the calibration on purpose (`holdout: true`): the
     # estimator as users get it, on measurements it has never seen
     held = measurement_points(cat, holdout=True)

@@ -263,3 +263,29 @@ def test_show_without_measurements_says_so(tmp_path):
     (tmp_path / "mine").mkdir()
     r = cli("show", "--catalog", tmp_path / "mine")
     assert r.exit_code == 2 and "no measurements in this catalog directory" in r.output
+
+
+def test_the_blind_split_takes_whole_tables_by_name_alone(catalog):
+    """At least a fifth of the calibrating points, every row of a table on one side, chosen
+    from the tables' names only (the same split however the rows' values change)."""
+    import dataclasses
+
+    from planner.estimate.calibrate import (
+        BLIND_SHARE,
+        Calibration,
+        blind_split,
+        measurement_points,
+        source_table,
+    )
+    pts = measurement_points(catalog)
+    blind, rest = blind_split(pts)
+    assert len(blind) + len(rest) == len(pts) and len(blind) >= BLIND_SHARE * len(pts)
+    assert not {source_table(p.measurement) for p in blind} & \
+        {source_table(p.measurement) for p in rest}
+    # other values, same names: the same split
+    moved = [dataclasses.replace(p, per_call_ms=p.per_call_ms * 3) for p in pts]
+    assert [p.index for p in blind_split(moved)[0]] == [p.index for p in blind]
+    # scored by a fit that never saw them: no exact match answers for a blind point
+    cal = Calibration(rest)
+    assert not any(p.key + (p.pipelined,) in cal.measured for p in blind
+                   if p.key + (p.pipelined,) not in {q.key + (q.pipelined,) for q in rest})

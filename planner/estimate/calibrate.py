@@ -47,6 +47,7 @@ fitted on all points: only the ridge factors are refitted.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from planner.catalog.loader import Catalog
@@ -494,6 +495,40 @@ def leave_one_out(catalog: Catalog, *,
     key = LEAVE_OUT[leave_out]
     return [score_point(Calibration([q for q in pts if key(q) != key(p)]), catalog, p)
             for p in pts]
+
+
+# the blind split (benchmarks/estimator_accuracy.py): whole source tables, at least this share
+# of the calibrating points, scored only in aggregate by a calibration fitted without them
+BLIND_SHARE = 0.20
+# where a source string names a row's place in its table (a line, a section, a row, notes)
+_ROW_PLACE = re.compile(r" line \d| lines \d| section | row \d| table \d|[;(]| \|\|")
+
+
+def source_table(m: Measurement) -> str:
+    """The table a measurement comes from: its source up to the row's place in it, so that
+    every row of one table falls on the same side of the blind split."""
+    return _ROW_PLACE.split(m.source, maxsplit=1)[0].strip().rstrip(",:.")
+
+
+def blind_split(points: list[Point]) -> tuple[list[Point], list[Point]]:
+    """(blind, rest): whole source tables, taken in the order of their names' SHA-256 until
+    at least BLIND_SHARE of the points are blind. The choice reads only table names, never a
+    row's values or errors, so it cannot follow the estimator's misses; the same catalog
+    gives the same split."""
+    import hashlib
+    tables: dict[str, list[Point]] = {}
+    for q in points:
+        tables.setdefault(source_table(q.measurement), []).append(q)
+    order = sorted(tables, key=lambda t: hashlib.sha256(t.encode("utf-8")).hexdigest())
+    blind: list[Point] = []
+    chosen = set()
+    for t in order:
+        if len(blind) >= BLIND_SHARE * len(points):
+            break
+        blind += tables[t]
+        chosen.add(t)
+    rest = [q for q in points if source_table(q.measurement) not in chosen]
+    return blind, rest
 
 
 def score_point(cal: Calibration, catalog: Catalog, p: Point) -> tuple[Point, float, float]:
