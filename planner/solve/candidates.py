@@ -101,7 +101,7 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
             check("task", [w.task], tasks, ("workloads", i, "task"), scalar=True)
         # a cache type or weight format no allowed runtime handles, or a weight format at a
         # precision the workload excludes, is a spec error, not a conflict between budgets
-        for field, value, has, what, table in (
+        for key, value, has, what, table in (
                 ("kv_cache", w.kv_cache if w.kv_cache != "fp16" else None,
                  lambda r, v: v in catalog.math_path(r).kv_cache_types, "keeps a {} KV cache",
                  "kv_cache_types"),
@@ -111,7 +111,7 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
             if value is None:
                 continue
             msg = None
-            if field == "weight_format" and w.precisions and \
+            if key == "weight_format" and w.precisions and \
                     WEIGHT_FORMATS[value][0] not in w.precisions:
                 msg = (f"{value} stores {WEIGHT_FORMATS[value][0].upper()} weights, which the "
                        f"workload's precisions ({', '.join(w.precisions)}) leave out")
@@ -122,7 +122,7 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
                                        "excludes it)" if anywhere else
                                        "none in this catalog does)"))
             if msg is not None:
-                where = ("workloads", i, field)
+                where = ("workloads", i, key)
                 if pos is not None:
                     raise pos.error(InputError, msg, where)
                 from planner.yamlio import dotted
