@@ -82,7 +82,9 @@ def test_moe_params_by_hand(tmp_path):
 
 @pytest.mark.parametrize("bad, message", [
     ({"model_type": "llama"}, "no num_hidden_layers"),
-    ({**TINYLLAMA, "num_hidden_layers": "22"}, "not a whole number"),
+    ({**TINYLLAMA, "num_hidden_layers": "22"}, "not a positive whole number"),
+    ({**TINYLLAMA, "max_position_embeddings": 0}, "is 0, not a positive whole number"),
+    ({**TINYLLAMA, "hidden_size": 2000}, "not a multiple of num_attention_heads 32"),
     ({**TINYLLAMA, "kv_lora_rank": 512}, "multi-head latent attention"),
     ({**TINYLLAMA, "num_key_value_heads": 64}, "not a decoder's attention"),
 ])
@@ -275,3 +277,21 @@ def test_a_hybrid_config_json_is_refused_with_the_way_out(tmp_path):
     nxt = {**TINYLLAMA, "model_type": "qwen3_next", "full_attention_interval": 4}
     with pytest.raises(InputError, match="full_attention_interval marks a hybrid"):
         llm_file_as_model(hf(tmp_path, "next", nxt), "x")
+
+
+def test_lint_passes_the_manifest_solve_writes_for_a_users_llm(tmp_path):
+    """A Hugging Face folder or config.json as model_files: solve plans it, writes it as the
+    manifest's model_file, and lint reads it as solve did (not as an ONNX file)."""
+    hf(tmp_path, "tinyllama", TINYLLAMA)
+    for f in ("tinyllama", "tinyllama/config.json"):
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(yaml.safe_dump({"name": "mine", "workloads": [
+            {"name": "chat", "task": "llm", "model_files": [f], "tokens_per_s": 5,
+             "context_tokens": 2048}], "families": {"allow": ["raspberry-pi"]}}))
+        deploy = tmp_path / "deploy.yaml"
+        r = CliRunner().invoke(main, ["solve", str(spec), "-o", str(deploy)])
+        assert r.exit_code == 0, r.output
+        assert yaml.safe_load(deploy.read_text())["workloads"][0]["model_file"] == f
+        for target in (deploy, spec):
+            r = CliRunner().invoke(main, ["lint", str(target)])
+            assert r.exit_code == 0 and "EP906" not in r.output, r.output

@@ -129,3 +129,15 @@ def test_estimate_prints_the_first_token():
     r = CliRunner().invoke(main, ["estimate", "-d", "raspberry-pi-5-8gb", "-m", "llama-3.2-1b",
                                   "-p", "int4", "--prompt", "512"])
     assert "first token" in r.output and "after a 512-token prompt" in r.output
+
+
+def test_llm_options_on_a_workload_without_an_llm_are_refused_at_their_line(tmp_path):
+    f = tmp_path / "spec.yaml"
+    f.write_text("name: cls\nworkloads:\n  - name: cls\n    task: classification\n"
+                 "    rate_fps: 10\n    ttft_budget_ms: 100 ms\n")
+    r = CliRunner().invoke(main, ["solve", str(f)])
+    assert r.exit_code == 2, r.output
+    assert f"{f}:6:5: workloads[0].ttft_budget_ms: ttft_budget_ms is for LLM workloads; " \
+        "the classification task has no LLM" in r.output
+    r = CliRunner().invoke(main, ["lint", str(f)])
+    assert "EP507" in r.output and "internal error" not in r.output

@@ -193,8 +193,12 @@ def spec_feasibility(spec, catalog, base_dir):
     never loads OR-Tools."""
     from planner.onnxfile.spec_models import model_file_profiles
     from planner.solve.pipeline import solve as run
+    from planner.errors import InputError
     extra = model_file_profiles(spec, base_dir)
-    res = run(spec, catalog, binding=False, extra_models=extra)
+    try:
+        res = run(spec, catalog, binding=False, extra_models=extra)
+    except InputError:
+        return None     # a spec solve refuses outright: the spec rules name the field
     if res.status != "infeasible":
         return None
     from planner.solve.render import budget_text, change_text

@@ -52,15 +52,34 @@ class BaseContext:
         return rel if os.path.isabs(rel) else os.path.join(self.base_dir, rel)
 
     def onnx(self, rel: str):
-        """The ops and inputs of an ONNX file (cached), or the error reading it."""
+        """The ops and inputs of an ONNX file (cached), or the error reading it. An LLM file
+        (a Hugging Face folder or config.json, a GGUF), which solve plans as well, is read
+        for its shape and stands for a decoder's standard export: its nominal ops and a
+        dynamic token input, as the catalog's LLM profiles have them."""
         if rel not in self._onnx:
-            from planner.onnxfile.peek import read_onnx
+            from planner.llmfile import is_llm_file
+            path = self.path_to(rel)
             try:
-                self._onnx[rel] = read_onnx(self.path_to(rel))
+                if is_llm_file(path):
+                    self._onnx[rel] = _llm_file_summary(path)
+                else:
+                    from planner.onnxfile.peek import read_onnx
+                    self._onnx[rel] = read_onnx(path)
             except EdgeplanError as e:
                 self._onnx[rel] = e
         return self._onnx[rel]
 
+
+
+def _llm_file_summary(path: str):
+    """An LLM file's stand-in for an ONNX summary (after reading it, which raises on a bad
+    one): the decoder ops of the catalog's LLM profiles and a dynamic token input."""
+    from planner.llmfile import llm_file_as_model
+    from planner.llmfile.shape import DECODER_OPS
+    from planner.onnxfile.peek import InputInfo, OnnxSummary
+    llm_file_as_model(path)
+    return OnnxSummary(ir_version=0, ops=[("", op) for op in DECODER_OPS],
+                       inputs=[InputInfo("input_ids", 7, ("batch", "sequence"))])
 
 @dataclass
 class Resolved:

@@ -28,11 +28,15 @@ def _load(path) -> tuple[dict, str]:
 
 
 def _int(c: dict, f: str, *keys, default=None) -> int:
+    """The first of `keys` the config sets: a positive whole number (0 too where the default
+    is 0: no experts), else `default`, else an error naming the first key."""
+    low = 0 if default == 0 else 1
     for k in keys:
         v = c.get(k)
         if v is not None:
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise InputError(f"{k} is {v!r}, not a whole number", file=f, field=k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise InputError(f"{k} is {v!r}, not a {'positive ' if low else ''}whole "
+                                 "number", file=f, field=k)
             return v
     if default is None:
         raise InputError(f"the config has no {keys[0]}: is this a decoder LLM's config.json?",
@@ -113,7 +117,10 @@ def read_hf_config(path) -> LLMDims:
     hidden = _int(c, f, "hidden_size", "n_embd", "d_model")
     heads = _int(c, f, "num_attention_heads", "n_head")
     kv_heads = _int(c, f, "num_key_value_heads", default=heads)
-    head_dim = _int(c, f, "head_dim", default=hidden // heads if heads else 0)
+    if c.get("head_dim") is None and hidden % heads:
+        raise InputError(f"hidden_size {hidden} is not a multiple of num_attention_heads "
+                         f"{heads} and the config gives no head_dim", file=f, field="head_dim")
+    head_dim = _int(c, f, "head_dim", default=hidden // heads)
     experts = _int(c, f, "num_local_experts", "num_experts", "n_routed_experts", default=0)
     intermediate = _int(c, f, "intermediate_size", "n_inner", default=4 * hidden)
     _refuse_hybrid(c, f)

@@ -99,6 +99,17 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
         check("model", w.models, set(catalog.models), ("workloads", i, "models"))
         if w.task:
             check("task", [w.task], tasks, ("workloads", i, "task"), scalar=True)
+        llm_only = [k for k in ("ttft_budget_ms", "prompt_tokens", "kv_cache", "weight_format")
+                    if getattr(w, k) is not None]
+        if llm_only and not _may_be_llm(w, catalog):
+            # an LLM's option on a workload with no LLM candidate would be dropped unseen
+            msg = (f"{llm_only[0]} is for LLM workloads; " + (
+                f"the {w.task} task has no LLM" if w.task else "none of its models is an LLM"))
+            where = ("workloads", i, llm_only[0])
+            if pos is not None:
+                raise pos.error(InputError, msg, where)
+            from planner.yamlio import dotted
+            raise InputError(msg, field=dotted(where))
         # a cache type or weight format no allowed runtime handles, or a weight format at a
         # precision the workload excludes, is a spec error, not a conflict between budgets
         for key, value, has, what, table in (
@@ -127,6 +138,17 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
                     raise pos.error(InputError, msg, where)
                 from planner.yamlio import dotted
                 raise InputError(msg, field=dotted(where))
+
+
+def _may_be_llm(w: SpecWorkload, catalog: Catalog) -> bool:
+    """Whether any candidate of the workload can be an LLM: its task, a listed catalog model,
+    or a model file that is not ONNX (a Hugging Face folder, config.json or GGUF)."""
+    if w.task == "llm" or any(f for f in w.model_files or ()
+                              if not f.lower().endswith(".onnx")):
+        return True
+    models = [catalog.models[m] for m in w.models or () if m in catalog.models]
+    return any(m.llm is not None for m in models) or (
+        w.task is None and not models and not w.model_files)
 
 
 def workload_tasks(w: SpecWorkload, catalog: Catalog) -> set[str]:

@@ -472,7 +472,8 @@ def _relax(b: str, spec, ctx):
             # runtime as the candidate, while another may reach the first token sooner. The
             # budget must hold the whole prefill: round up, never below the value
             g = workload_grids(lifted, catalog, extra_models=extra_models)[wi]
-            cells = g.ttft[g.keep] if g is not None and g.ttft is not None else ()
+            import numpy as np
+            cells = g.ttft[g.keep] if g is not None and g.ttft is not None else np.empty(0)
             vals = sorted({math.ceil(v * 1e6) / 1e6 for v in cells.tolist()
                            if v == v and (limit is None or v > limit)})
         else:

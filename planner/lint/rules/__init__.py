@@ -43,6 +43,7 @@ from planner.lint.rules.ep503 import SpecCostUnreachable
 from planner.lint.rules.ep504 import SpecEmptyChoice
 from planner.lint.rules.ep505 import SpecRateKind
 from planner.lint.rules.ep506 import SpecCostMixesPriceKinds
+from planner.lint.rules.ep507 import SpecLlmOptionWithoutLlm
 from planner.lint.rules.ep901 import UnknownDevice
 from planner.lint.rules.ep902 import UnknownModel
 from planner.lint.rules.ep903 import UnknownUnit
@@ -61,7 +62,7 @@ RULES = {cls.id: cls for cls in (
     RuntimeUnavailable, UnsupportedOps, DynamicShapes, BatchLatencyCritical,
     SpecAccuracyUnreachable, SpecPowerUnreachable, SpecCostUnreachable, SpecEmptyChoice,
     SpecRateKind,
-    SpecCostMixesPriceKinds,
+    SpecCostMixesPriceKinds, SpecLlmOptionWithoutLlm,
     UnknownDevice, UnknownModel, UnknownUnit, UnknownPowerMode, UnknownOption,
     ModelFileUnreadable, UnknownName,
 )}
