@@ -32,7 +32,7 @@ class ManifestWorkload(Strict):
     """One workload of a deployment: which model runs where, and what it must meet."""
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Workload name (unique).")
     model: str = Field(description="Model id from the profiles, or a name for model_file.")
-    model_file: str | None = Field(default=None, description="Path to the ONNX file deployed (relative to the manifest).")
+    model_file: str | None = Field(default=None, description="Path to the model deployed (relative to the manifest): an ONNX file, or for an LLM a Hugging Face folder, its config.json or a GGUF file.")
     precision: Precision = Field(description="Precision the model runs at on the unit.")
     technique: Technique | None = Field(default=None, description="How that precision was reached: baseline, ptq, qat, weight-only, pruned, distilled (default: the profile's most accurate way to this precision).")
     device: str = Field(description="Device id (one of `devices`).")
@@ -55,6 +55,14 @@ class ManifestWorkload(Strict):
     expected_latency_ms: quantity("ms", gt=0) | None = Field(default=None, description="A claimed p50 latency per inference (per generated token for an LLM), e.g. from a vendor's blog (ms). A claim, not a budget: lint checks it against the unit's physical ceiling (EP305).")
     expected_fps: quantity("fps", gt=0) | None = Field(default=None, description="A claimed throughput in inferences per second over the whole batch and every core of the unit (fps). A claim, not a budget: lint checks it against the unit's physical ceiling (EP305).")
     expected_tokens_per_s: quantity("tokens/s", gt=0) | None = Field(default=None, description="A claimed LLM decode rate, summed over the batch's sequences (tokens/s). A claim, not a budget: lint checks it against the memory bandwidth and compute ceiling (EP305).")
+
+    @model_validator(mode="after")
+    def _prompt_in_context(self):
+        if self.prompt_tokens is not None and self.context_tokens is not None and \
+                self.prompt_tokens > self.context_tokens:
+            raise ValueError(f"prompt_tokens {self.prompt_tokens} is more than context_tokens "
+                             f"{self.context_tokens}: the KV cache holds the prompt")
+        return self
 
 
 class ManifestBudgets(Strict):

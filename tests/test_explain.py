@@ -152,7 +152,7 @@ def test_two_conflicts_are_said_and_the_smallest_corrections_listed(catalog):
     sizes = [len(f) for f in fixes]
     assert sizes == sorted(sizes)                            # one budget first, then two
     text = render_plan_text(r.as_dict())
-    assert "2 conflicts:" in text and "1. accuracy:detect 40" in text and "2. accuracy:detect" in text
+    assert "2 conflicts:" in text and "1. accuracy:detect 48" in text and "2. accuracy:detect" in text
     head = next(ln for ln in text.splitlines() if ln.startswith("smallest corrections"))
     assert "one budget alone, else two relaxed together" in head
     assert "cannot be relaxed alone" not in text

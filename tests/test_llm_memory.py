@@ -270,3 +270,17 @@ def test_constant_state_layers_by_hand():
         LLMShape(layers=16, hidden_size=2048, kv_heads=8, head_dim=64, context_max=32768,
                  state_layers=10, sliding_window_layers=8, sliding_window_tokens=512,
                  source="by hand")
+
+
+def test_an_llm_defaults_to_a_unit_that_runs_it(catalog):
+    """The RK3588's NPU is listed first and runs INT8, but no LLM runtime: an LLM's default
+    unit is the CPU (as solve plans it), and a named runtime picks the unit that has it."""
+    e = estimate(catalog, Query(model="qwen2.5-0.5b", precision="int8",
+                                device="rk3588-orange-pi-5-8gb"))
+    assert e.unit == "cpu"
+    e = estimate(catalog, Query(model="qwen2.5-0.5b", precision="int8",
+                                device="rk3588-orange-pi-5-8gb", runtime="llama.cpp"))
+    assert (e.unit, e.runtime) == ("cpu", "llama.cpp")
+    e = estimate(catalog, Query(model="mobilenet-v2", precision="int8",
+                                device="rk3588-orange-pi-5-8gb"))
+    assert e.unit == "npu"

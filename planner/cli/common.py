@@ -33,3 +33,22 @@ def write_atomic(path: str, data: str | bytes, *, what: str = "") -> None:
     except OSError as e:
         where = f" {what}" if what else ""
         raise InputError(f"cannot write{where}: {e.strerror or e}", file=path) from None
+
+
+def with_model_file(cat, model: str):
+    """--model names an LLM file (a Hugging Face folder or config.json, a GGUF): the catalog
+    with its profile added, and its id. Anything else stays an id for the usual error."""
+    import os
+
+    from planner.errors import InputError
+    from planner.llmfile import is_llm_file, llm_file_as_model
+    if not os.path.exists(model):
+        if os.sep in model or model.lower().endswith((".gguf", ".json")):
+            raise InputError("no such file or folder", file=model, field="--model")
+        return cat, model
+    if not is_llm_file(model):
+        raise InputError("not an LLM file: give a Hugging Face model folder, its config.json "
+                         "or a GGUF file", file=model, field="--model")
+    from planner.catalog.loader import catalog_with_models
+    m = llm_file_as_model(model)
+    return catalog_with_models(cat, [m]), m.id

@@ -5,14 +5,16 @@ import json
 
 import click
 
-from planner.cli.common import catalog_option, load_catalog_for_cli
+from planner.cli.common import catalog_option, load_catalog_for_cli, with_model_file
 from planner.estimate.render import render_estimate_text
 from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
 
 
 @click.command()
 @click.option("--device", "-d", required=True, help="Device id (edgeplan catalog list devices).")
-@click.option("--model", "-m", required=True, help="Model id (edgeplan catalog list models).")
+@click.option("--model", "-m", required=True,
+              help="Model id (edgeplan catalog list models), or an LLM as a Hugging Face "
+                   "folder, its config.json or a GGUF file.")
 @click.option("--precision", "-p", required=True,
               type=click.Choice(["fp32", "fp16", "int8", "int4"], case_sensitive=False))
 @click.option("--technique", "-t", default=None,
@@ -40,12 +42,29 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
     """Estimate latency, throughput, memory, power, energy and accuracy of one model at
     one precision on one device, each with its provenance and bottleneck.
 
+    An LLM's estimate adds decode and prefill rates, the first token after --prompt N tokens,
+    and the KV cache at --context (in a --kv-cache q8_0 / q4_0 where the runtime keeps one),
+    with the weights of a --weight-format. These are refused for other models.
+
+    \b
     Example: edgeplan estimate --device raspberry-pi-5-8gb --model mobilenet-v2 --precision fp32
+    Example: edgeplan estimate -d raspberry-pi-5-8gb -m llama-3.1-8b -p int4 -r llama.cpp
+             --prompt 512 --kv-cache q8_0 --weight-format q4_k_m
     """
     from planner.estimate.point import Query
     from planner.estimate.point import estimate as run
 
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
+    if model not in cat.models:
+        cat, model = with_model_file(cat, model)
+    m = cat.models.get(model)
+    if m is not None and m.llm is None:
+        given = [o for o, v in (("--prompt", prompt_tokens), ("--context", context),
+                                ("--weight-format", weight_format),
+                                ("--kv-cache", None if kv_cache == "fp16" else kv_cache))
+                 if v is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: for LLMs; {model} is a {m.task} model")
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch, context=context, power_mode=power_mode,
               kv_cache=kv_cache, prompt_tokens=prompt_tokens, weight_format=weight_format)

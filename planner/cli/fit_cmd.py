@@ -6,7 +6,7 @@ import json
 import click
 
 from planner import exitcodes
-from planner.cli.common import catalog_option, load_catalog_for_cli
+from planner.cli.common import catalog_option, load_catalog_for_cli, with_model_file
 from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
 
 
@@ -46,14 +46,17 @@ def fit(device, model, precision, technique, unit, runtime, kv_cache, weight_for
     among the KV cache layer by layer (sliding-window layers stop growing at their window
     where the runtime keeps a windowed cache). Exits 3 when the weights alone do not fit.
 
+    \b
     Example: edgeplan fit --device raspberry-pi-5-8gb --model llama-3.2-1b --precision int4
+    Example: edgeplan fit -d raspberry-pi-5-8gb -m gemma-2-9b -p int4 -r llama.cpp --kv-cache q8_0
+    Example: edgeplan fit -d raspberry-pi-5-8gb -m examples/models/gemma-3-4b -p int4
     """
     from planner.estimate.fit import longest_context, render_fit_text
     from planner.estimate.point import Query
 
     cat = load_catalog_for_cli(catalog_dirs, no_builtin)
     if model not in cat.models:
-        cat, model = _with_model_file(cat, model)
+        cat, model = with_model_file(cat, model)
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch, kv_cache=kv_cache,
               weight_format=weight_format)
@@ -64,21 +67,3 @@ def fit(device, model, precision, technique, unit, runtime, kv_cache, weight_for
         # the weights alone do not fit: a failure a script can test, as solve's infeasible
         click.get_current_context().exit(exitcodes.INFEASIBLE)
 
-
-def _with_model_file(cat, model: str):
-    """--model names an LLM file (a Hugging Face folder or config.json, a GGUF): the catalog
-    with its profile added, and its id. Anything else stays an id for the usual error."""
-    import os
-
-    from planner.errors import InputError
-    from planner.llmfile import is_llm_file, llm_file_as_model
-    if not os.path.exists(model):
-        if os.sep in model or model.lower().endswith((".gguf", ".json")):
-            raise InputError("no such file or folder", file=model, field="--model")
-        return cat, model
-    if not is_llm_file(model):
-        raise InputError("not an LLM file: give a Hugging Face model folder, its config.json "
-                         "or a GGUF file", file=model, field="--model")
-    from planner.catalog.loader import catalog_with_models
-    m = llm_file_as_model(model)
-    return catalog_with_models(cat, [m]), m.id

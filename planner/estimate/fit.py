@@ -46,6 +46,7 @@ class Fit:
                 "activations_gb": round(self.activations_gb, 4),
                 "kv_room_gb": round(self.kv_room_gb, 4),
                 "kv_bytes_per_token": self.kv_bytes_per_token, "kv_cache": q.kv_cache,
+                "weight_format": q.weight_format,
                 "windowed_kv_cache": self.windowed,
                 "sliding_window_layers": self.sliding_window_layers,
                 "sliding_window_tokens": self.sliding_window_tokens}
@@ -76,13 +77,17 @@ def longest_context(catalog: Catalog, q: Query, headroom_pct: float = 10.0) -> F
 
 def render_fit_text(f: Fit) -> str:
     q = f.query
-    head = (f"{f.model_name} {q.precision.upper()} on {f.device_name} {f.unit} ({f.runtime})"
+    head = (f"{f.model_name} {q.precision.upper()}"
+            + (f" ({q.weight_format})" if q.weight_format else "")
+            + f" on {f.device_name} {f.unit} ({f.runtime})"
             + (f", batch {q.batch}" if q.batch > 1 else ""))
     if f.fits_tokens < 1:
         answer = (f"no context fits: weights and activations take "
                   f"{f.weights_gb + f.activations_gb:.3g} GB of the {f.available_gb:.3g} GB "
-                  f"the device leaves for models less {f.headroom_pct:g} % headroom; use a "
-                  "lower precision or a device with more memory")
+                  f"the device leaves for models less {f.headroom_pct:g} % headroom; use "
+                  + ("a lower precision or " if q.precision != "int4" else "")
+                  + "a device with more memory" + (" or a smaller model"
+                                                   if q.precision == "int4" else ""))
     elif f.fits_tokens >= f.context_max:
         held = ("any context" if f.fits_tokens >= 10 ** 9 else f"{f.fits_tokens:,} tokens")
         answer = (f"longest context: {f.context_max:,} tokens, the model's trained maximum "

@@ -49,7 +49,8 @@ class OptionRow:
 
 def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRow], *,
                   batch: int = 1, context: int | None = None, kv_cache: str = "fp16",
-                  weight_format: str | None = None, calibration=None) -> dict:
+                  weight_format: str | None = None, min_context: int | None = None,
+                  calibration=None) -> dict:
     """Latency and memory of every option on every unit row, as numpy arrays of shape
     (len(options), len(units)); the same physics and calibration as `estimate`, which the
     tests check cell by cell. `runs` is False where the unit cannot run the precision, or
@@ -57,7 +58,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
     option is at another precision than the format's or the runtime does not load it."""
     cal = calibration if calibration is not None else calibration_for(catalog)
     # explanations ask many variants of one spec: the estimates do not change, so keep them
-    key = (id(cal), batch, context, kv_cache, weight_format,
+    key = (id(cal), batch, context, kv_cache, weight_format, min_context,
            tuple((o.model.id, o.precision, o.technique, o.params_scale, o.macs_scale)
                  for o in options),
            tuple((u.device.id, u.unit.id, u.mode_id, u.runtime) for u in units))
@@ -82,7 +83,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
                 rows.append(replace(u, runtime=vendor))
             priors.append((j, at[k], vendor))
         g = _estimate_grid(cal, options, rows, batch, context, kv_cache, weight_format,
-                           [catalog.math_path(u.runtime) for u in rows])
+                           min_context, [catalog.math_path(u.runtime) for u in rows])
         import numpy as np
         for j, jv, vendor in priors:
             dev = units[j].device
@@ -115,7 +116,7 @@ GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cac
 
 
 def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
-                   math_paths) -> dict:
+                   min_context, math_paths) -> dict:
     import numpy as np
     n_o, n_u = len(options), len(units)
     f = np.float64
@@ -196,6 +197,9 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
     ctx = np.array([0 if o.model.llm is None else
                     (context if context is not None else
                      min(DEFAULT_LLM_CONTEXT, o.model.llm.context_max)) for o in options], f)
+    if min_context:
+        # the KV cache holds the prompt (as `estimate`): a default context grows to it
+        ctx = np.where(ctx > 0, np.maximum(ctx, min_context), ctx)
     # the KV cache per option, and per column where the column's runtime keeps a windowed
     # cache for sliding-window layers
     kv_bpe = KV_CACHE_BYTES[kv_cache]

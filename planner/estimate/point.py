@@ -111,6 +111,7 @@ class Estimate:
     accuracy_metric: str
     prefill_tokens_per_s: Quantity | None = None
     ttft_ms: Quantity | None = None         # time to first token for q.prompt_tokens
+    context_tokens: int = 0                 # an LLM's context the KV cache was counted at
     decode_tokens_per_s: Quantity | None = None
     weights_on_chip: bool | None = None
     notes: list[str] = field(default_factory=list)
@@ -126,7 +127,9 @@ class Estimate:
 
     def as_dict(self) -> dict:
         q = asdict(self.query)
-        if not self.is_llm:
+        if self.is_llm:
+            q["context"] = self.context_tokens      # the context counted, default or given
+        else:
             q.pop("kv_cache")
             q.pop("prompt_tokens")
             q.pop("weight_format")
@@ -158,7 +161,11 @@ class Estimate:
 
 # ---------------------------------------------------------------- resolving a query
 
-def resolve_unit(dev: Device, unit_id: str | None, precision: str) -> ComputeUnit:
+def resolve_unit(dev: Device, unit_id: str | None, precision: str,
+                 usable=None) -> ComputeUnit:
+    """The unit asked for, or the device's first that runs the precision: of those, the first
+    where `usable(unit)` holds where one does (a unit with a runtime for this model: an LLM on
+    an RK3588 runs on the CPU, not on the NPU listed first)."""
     if unit_id is not None:
         try:
             unit = dev.unit(unit_id)
@@ -172,9 +179,9 @@ def resolve_unit(dev: Device, unit_id: str | None, precision: str) -> ComputeUni
                                 f"(it runs {', '.join(p.upper() for p in unit.precisions)})",
                                 field="precision")
         return unit
-    for u in dev.units:
-        if precision in u.precisions:
-            return u
+    able = [u for u in dev.units if precision in u.precisions]
+    if able:
+        return next((u for u in able if usable is None or usable(u)), able[0])
     runs = sorted({p for u in dev.units for p in u.precisions}, key=PRECISIONS.index)
     raise EstimateError(f"{precision.upper()} is not a precision of {dev.id} "
                         f"(its units run {', '.join(p.upper() for p in runs)})", field="precision")
@@ -249,7 +256,9 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                             f"{', '.join(PRECISIONS)}", field="precision")
     if q.batch < 1:
         raise EstimateError("batch must be at least 1", field="batch")
-    unit = resolve_unit(dev, q.unit, q.precision)
+    unit = resolve_unit(dev, q.unit, q.precision, usable=lambda u: (
+        q.runtime in u.runtimes if q.runtime is not None else
+        any(catalog.runs(r, model, dev.id) for r in u.runtimes)))
     runtime = resolve_runtime(dev, unit, q.runtime, catalog, model)
     cal = calibration if calibration is not None else calibration_for(catalog)
     if q.kv_cache not in KV_CACHE_BYTES:
@@ -314,6 +323,12 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         context = q.context if q.context is not None else min(DEFAULT_LLM_CONTEXT,
                                                                 model.llm.context_max)
     notes: list[str] = []
+    if is_llm and q.prompt_tokens is not None:
+        # the KV cache holds the prompt: a default context grows to it, a given one must
+        if q.context is not None and q.prompt_tokens > q.context:
+            raise EstimateError(f"prompt_tokens {q.prompt_tokens} is more than the context "
+                                f"{q.context}: the KV cache holds the prompt", field="prompt_tokens")
+        context = max(context, q.prompt_tokens)
     if is_llm and context > model.llm.context_max:
         notes.append(f"context {context} exceeds the model's trained context "
                      f"{model.llm.context_max}")
@@ -478,6 +493,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                    memory_available_gb=dev.memory.available_gb, power_w=power,
                    energy_mj=energy, accuracy=accuracy, accuracy_metric=model.metric,
                    prefill_tokens_per_s=prefill, decode_tokens_per_s=decode, ttft_ms=ttft,
+                   context_tokens=context,
                    weights_on_chip=r.weights_on_chip, notes=notes)
     if r.weights_on_chip is False:
         if unit.weight_loading == "context-switch":

@@ -214,8 +214,7 @@ class ManifestContext(BaseContext):
                         technique=r.option.technique, unit=r.unit.id, runtime=w.runtime,
                         batch=w.batch, context=w.context_tokens, power_mode=r.mode.id,
                         kv_cache=w.kv_cache or "fp16",
-                        prompt_tokens=workload_prompt(w, r.model)
-                        if w.ttft_budget_ms is not None else None,
+                        prompt_tokens=workload_prompt(w, r.model),
                         weight_format=w.weight_format)
         try:
             r.estimate = estimate(self.catalog, r.query)

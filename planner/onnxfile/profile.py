@@ -238,7 +238,7 @@ def load_model(path, *, with_data: bool = False) -> onnx.ModelProto:
     external data stays on disk."""
     p = os.fspath(path)
     if not os.path.isfile(p):
-        raise InputError("no such ONNX file" if not os.path.exists(p) else "not a file", file=p)
+        raise InputError("no such file or folder" if not os.path.exists(p) else "not a file", file=p)
     try:
         return onnx.load(p, load_external_data=with_data)
     except Exception as e:  # protobuf DecodeError and friends

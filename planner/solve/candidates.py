@@ -392,6 +392,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g.options, g.units, g.unit_type, g.listed, g.explain = options, units, unit_type, listed, explain
     est = estimate_grid(catalog, options, units, batch=w.batch, context=w.context_tokens,
                         kv_cache=w.kv_cache or "fp16", weight_format=w.weight_format,
+                        min_context=w.prompt_tokens,
                         calibration=calibration)
     g.runs, g.lat, g.mem = est["runs"], est["latency_ms"], est["memory_gb"]
     from planner.solve import robust
@@ -691,6 +692,7 @@ class _Rejections:
     def __init__(self, wname, options, units, runs, any_bad, checks, other_metric=None):
         import numpy as np
         self.wname, self.options, self.units, self.checks = wname, options, units, checks
+        self.runs = runs
         # option index -> its metric, where the floor is read in another one
         self.other_metric = other_metric or {}
         # per (option, device): rejected when the device runs it but no unit row passes
@@ -730,6 +732,9 @@ class _Rejections:
             for bk, rk in zip(bad, rel):      # in check order, as a sum over the violations
                 count += bk
                 total = total + np.where(bk, rk, 0.0)
+            # only unit rows that run the option speak for it (a runtime that cannot load
+            # the weight format, or keeps no windowed cache, is no reason)
+            count = np.where(self.runs[rej, s:e], count, 0)
             fewest = np.where(count > 0, count, np.iinfo(int).max).min(axis=1)
             tied = (count == fewest[:, None]) & (count > 0)
             least = np.where(tied, total, np.inf).min(axis=1)

@@ -335,7 +335,7 @@ def to_manifest(spec, plan: dict, catalog=None, model_files: dict | None = None)
             "rate_fps": w.rate_fps, "tokens_per_s": w.tokens_per_s,
             "latency_budget_ms": w.latency_budget_ms, "latency_critical": w.latency_critical,
             "ttft_budget_ms": w.ttft_budget_ms,
-            "prompt_tokens": w.prompt_tokens if w.ttft_budget_ms is not None else None,
+            "prompt_tokens": w.prompt_tokens,
             "accuracy_floor": w.accuracy_floor,
             "context_tokens": a["context_tokens"], "kv_cache": a.get("kv_cache"),
             "weight_format": a.get("weight_format"),

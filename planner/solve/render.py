@@ -19,8 +19,8 @@ def render_plan_text(res: dict) -> str:
     if res.get("cut_short"):
         lines.append("cut short by the limits: " + "; ".join(res["cut_short"]))
     if res.get("robust"):
-        lines.append("robust: latency, rate and accuracy budgets checked at the pessimistic "
-                     "end of their intervals")
+        lines.append("robust: latency, time-to-first-token, rate and accuracy budgets checked at "
+                     "the pessimistic end of their intervals")
     plan = res["plan"]
     if plan:
         lines.append("")

@@ -52,8 +52,10 @@ class UnknownOption(Rule):
             field = getattr(r.error, "field", None)
             if field in ("kv_cache", "weight_format"):
                 # a KV cache type or weight format the runtime lacks is an option it lacks
+                stores = "stores" in r.error.message     # a format of another precision
                 yield Problem(("workloads", r.index, field), r.error.message,
-                              "use a runtime the message names, or drop " + field
+                              ("use a format of the workload's precision, or drop " if stores
+                               else "use a runtime the message names, or drop ") + field
                               + (" (the fp16 cache)" if field == "kv_cache" else
                                  " (INT4 and INT8 at 4.5 and 8 bits)"))
                 continue
