@@ -62,6 +62,27 @@ _OBJECTIVE_LIST_SCHEMA = {"type": "array", "minItems": 1,
                           "items": {"type": "string", "pattern": OBJECTIVE_TERM_PATTERN}}
 
 
+# workload fields only an LLM reads
+LLM_ONLY_FIELDS = ("ttft_budget_ms", "prompt_tokens", "kv_cache", "weight_format")
+
+
+def llm_fields_without_llm(w: "SpecWorkload", models) -> list[str]:
+    """The LLM-only fields a workload sets though none of its candidates (`models`, the
+    catalog models it may use) can be an LLM: not an llm task, no LLM among the models, no
+    model file but ONNX ones. Empty when it has no candidates at all (other checks say so).
+    Solve refuses the first (exit 2), lint's EP507 flags each."""
+    given = [k for k in LLM_ONLY_FIELDS if getattr(w, k) is not None]
+    if not given or not models or w.task == "llm" or any(m.llm is not None for m in models) \
+            or any(not f.lower().endswith(".onnx") for f in w.model_files or ()):
+        return []
+    return given
+
+
+def llm_field_message(w: "SpecWorkload", key: str) -> str:
+    return (f"{key} is for LLM workloads; " + (
+        f"the {w.task} task has no LLM" if w.task else "none of its models is an LLM"))
+
+
 class SpecWorkload(Strict):
     """One workload of a spec: what must run, at what rate, with which candidates."""
     model_config = ConfigDict(json_schema_extra=_WORKLOAD_RULES)

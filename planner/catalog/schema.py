@@ -509,6 +509,11 @@ class MathPath(NamedTuple):
     kv_cache_types: tuple = ("fp16",)   # the KV cache element types it keeps
     weight_formats: tuple = ()          # the named LLM weight formats it loads
 
+    def handles(self, kv_cache: str = "fp16", weight_format: str | None = None) -> bool:
+        """Whether an LLM with this KV cache type and weight format runs on this path."""
+        return kv_cache in self.kv_cache_types and (
+            weight_format is None or weight_format in self.weight_formats)
+
 
 class Runtime(Strict):
     id: str = Field(pattern=ID_PATTERN, description="Runtime id, as compute units list it.")

@@ -52,3 +52,16 @@ def with_model_file(cat, model: str):
     from planner.catalog.loader import catalog_with_models
     m = llm_file_as_model(model)
     return catalog_with_models(cat, [m]), m.id
+
+
+def llm_memory_options(f):
+    """--kv-cache and --weight-format, as estimate and fit take them."""
+    from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
+    f = click.option("--weight-format", "weight_format", default=None,
+                     type=click.Choice(list(WEIGHT_FORMATS)),
+                     help="LLM weights in a named GGUF format (q4_0, q4_k_s, q4_k_m: INT4; "
+                          "q8_0: INT8), at its bits per weight.")(f)
+    return click.option("--kv-cache", "kv_cache", default="fp16", show_default=True,
+                        type=click.Choice(list(KV_CACHE_BYTES)),
+                        help="LLM KV cache element type: llama.cpp also keeps q8_0 (8.5 "
+                             "bits) and q4_0 (4.5 bits).")(f)

@@ -5,9 +5,13 @@ import json
 
 import click
 
-from planner.cli.common import catalog_option, load_catalog_for_cli, with_model_file
+from planner.cli.common import (
+    catalog_option,
+    llm_memory_options,
+    load_catalog_for_cli,
+    with_model_file,
+)
 from planner.estimate.render import render_estimate_text
-from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
 
 
 @click.command()
@@ -28,13 +32,7 @@ from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
               help="LLM context held in the KV cache, tokens (default 2048 or the model's max).")
 @click.option("--prompt", "prompt_tokens", default=None, type=click.IntRange(min=1),
               help="LLM prompt length, tokens: adds the time to first token (the prefill).")
-@click.option("--kv-cache", "kv_cache", default="fp16", show_default=True,
-              type=click.Choice(list(KV_CACHE_BYTES)),
-              help="LLM KV cache element type (q8_0, q4_0: llama.cpp's quantized caches).")
-@click.option("--weight-format", "weight_format", default=None,
-              type=click.Choice(list(WEIGHT_FORMATS)),
-              help="LLM weights in a named GGUF format (q4_0, q4_k_s, q4_k_m: INT4; q8_0: "
-                   "INT8), at its bits per weight.")
+@llm_memory_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @catalog_option
 def estimate(device, model, precision, technique, unit, runtime, power_mode, batch, context,

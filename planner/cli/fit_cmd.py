@@ -6,8 +6,12 @@ import json
 import click
 
 from planner import exitcodes
-from planner.cli.common import catalog_option, load_catalog_for_cli, with_model_file
-from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
+from planner.cli.common import (
+    catalog_option,
+    llm_memory_options,
+    load_catalog_for_cli,
+    with_model_file,
+)
 
 
 @click.command()
@@ -24,14 +28,7 @@ from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
 @click.option("--runtime", "-r", default=None,
               help="Runtime (default: the unit's first that runs LLMs); llama.cpp keeps "
                    "sliding-window layers' cache to their window.")
-@click.option("--kv-cache", "kv_cache", default="fp16", show_default=True,
-              type=click.Choice(list(KV_CACHE_BYTES)),
-              help="The KV cache's element type: llama.cpp also keeps q8_0 (8.5 bits) and "
-                   "q4_0 (4.5 bits).")
-@click.option("--weight-format", "weight_format", default=None,
-              type=click.Choice(list(WEIGHT_FORMATS)),
-              help="LLM weights in a named GGUF format (q4_0, q4_k_s, q4_k_m: INT4; q8_0: "
-                   "INT8), at its bits per weight.")
+@llm_memory_options
 @click.option("--batch", "-b", default=1, show_default=True, type=click.IntRange(min=1),
               help="Sequences decoded together, each with its own cache.")
 @click.option("--headroom", "headroom_pct", default=10.0, show_default=True,

@@ -516,9 +516,10 @@ def blind_split(points: list[Point]) -> tuple[list[Point], list[Point]]:
     row's values or errors, so it cannot follow the estimator's misses; the same catalog
     gives the same split."""
     import hashlib
+    table_of = [source_table(q.measurement) for q in points]
     tables: dict[str, list[Point]] = {}
-    for q in points:
-        tables.setdefault(source_table(q.measurement), []).append(q)
+    for q, t in zip(points, table_of):
+        tables.setdefault(t, []).append(q)
     order = sorted(tables, key=lambda t: hashlib.sha256(t.encode("utf-8")).hexdigest())
     blind: list[Point] = []
     chosen = set()
@@ -527,7 +528,7 @@ def blind_split(points: list[Point]) -> tuple[list[Point], list[Point]]:
             break
         blind += tables[t]
         chosen.add(t)
-    rest = [q for q in points if source_table(q.measurement) not in chosen]
+    rest = [q for q, t in zip(points, table_of) if t not in chosen]
     return blind, rest
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from planner.catalog.loader import Catalog
+from planner.catalog.schema import LLMShape
 from planner.errors import EstimateError
 from planner.estimate.point import Query, estimate
 from planner.vocabulary import KV_CACHE_BYTES
@@ -27,9 +28,15 @@ class Fit:
     kv_room_gb: float               # what is left for the KV cache
     kv_bytes_per_token: float       # of a global layer stack, at batch 1
     windowed: bool                  # the runtime keeps sliding-window layers to their window
-    sliding_window_layers: int
-    sliding_window_tokens: int | None
-    state: object = None            # the model's LLMShape (constant-state layers)
+    llm: LLMShape                   # the model's layers: sliding-window and constant-state
+
+    @property
+    def sliding_window_layers(self) -> int:
+        return self.llm.sliding_window_layers
+
+    @property
+    def sliding_window_tokens(self) -> int | None:
+        return self.llm.sliding_window_tokens
 
     @property
     def context_tokens(self) -> int:
@@ -71,8 +78,7 @@ def longest_context(catalog: Catalog, q: Query, headroom_pct: float = 10.0) -> F
                available_gb=est.memory_available_gb, headroom_pct=headroom_pct,
                weights_gb=b["weights"], activations_gb=b["activations"],
                kv_room_gb=room, kv_bytes_per_token=model.llm.kv_bytes_per_token(bpe),
-               windowed=windowed, sliding_window_layers=model.llm.sliding_window_layers,
-               sliding_window_tokens=model.llm.sliding_window_tokens, state=model.llm)
+               windowed=windowed, llm=model.llm)
 
 
 def render_fit_text(f: Fit) -> str:
@@ -100,10 +106,10 @@ def render_fit_text(f: Fit) -> str:
              f"weights {f.weights_gb:.3g} GB, activations {f.activations_gb:.3g} GB, "
              f"KV cache room {max(f.kv_room_gb, 0):.3g} GB",
              f"  KV cache: {f.kv_bytes_per_token:,.0f} bytes per token over "
-             f"{cache_layers_text(f.state)} ({q.kv_cache} keys and values"
+             f"{cache_layers_text(f.llm)} ({q.kv_cache} keys and values"
              + (f", {KV_CACHE_BYTES[q.kv_cache] * 8:g} bits per element)" if q.kv_cache != "fp16"
                 else ")")]
-    llm = f.state
+    llm = f.llm
     if llm.state_layers:
         lines.append(f"  {llm.state_layers} of {llm.layers} layers keep a constant state "
                      f"({llm.state_kb_per_layer:,.1f} kB per sequence), not a growing cache")

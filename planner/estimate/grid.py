@@ -101,9 +101,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
             rt = catalog.runtimes.get(u.runtime)
             if rt is not None and (rt.runs != "any" or rt.no_llm_on):
                 g["runs"][:, j] &= [rt.runs_on(o.model, u.device.id) for o in options]
-            mp = catalog.math_path(u.runtime)
-            if kv_cache not in mp.kv_cache_types or \
-                    weight_format is not None and weight_format not in mp.weight_formats:
+            if not catalog.math_path(u.runtime).handles(kv_cache, weight_format):
                 g["runs"][:, j] &= [o.model.llm is None for o in options]
         cache[key] = g
     return cache[key]
@@ -214,6 +212,9 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
     o_fmt = [weight_format if o.model.llm is not None and o.precision == fmt_prec else None
              for o in options]
     o_bpp = np.array([weight_bytes_per_param(o.precision, fm) for o, fm in zip(options, o_fmt)])
+    # a named weight format holds one precision of an LLM
+    fmt_ok = np.array([fmt_prec is None or o.model.llm is None or o.precision == fmt_prec
+                       for o in options], dtype=bool)
     w_all = np.array([o.model.size.params_m * 1e6 * o.params_scale for o in options]) * o_bpp
     # what a decode step reads: a mixture of experts only its routed experts
     w_read = np.array([(o.model.llm.read_params_m(o.model.size.params_m, batch)
@@ -232,16 +233,13 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
     memory_gb = np.empty((n_o, n_u))
     compute_bound = np.empty((n_o, n_u), dtype=bool)     # the regime that picks the sigma
     prefill_ms = np.full((n_o, n_u), np.nan)             # LLMs: ms per prompt token
+    prefill_measured = np.zeros((n_o, n_u), dtype=bool)
     lo_clip, hi_clip = np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1])
     step = max(1, GRID_CHUNK_CELLS // max(1, n_u))
     for a in range(0, n_o, step):
         sl = slice(a, min(n_o, a + step))
         pr = o_prec[sl]
-        runs[sl] = ok_p[pr]
-        if fmt_prec is not None:
-            # a named weight format holds one precision of an LLM
-            runs[sl] &= np.array([o.model.llm is None or o.precision == fmt_prec
-                                  for o in options[sl]])[:, None]
+        runs[sl] = ok_p[pr] & fmt_ok[sl, None]
         math_idx = mi_p[pr]
         act_bytes = act_all[sl, None] * (bpp[math_idx] / 4.0) * batch
         kv_bytes = np.where(windowed[None, :], kv_win[sl, None], kv_full[sl, None])
@@ -297,11 +295,13 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
         for i in o_at.get((model, prec), ()):
             for j in u_at.get((dev, unit, runtime, mode), ()):
                 prefill_ms[i, j] = ms
+                prefill_measured[i, j] = True
     # a unit of several cores runs that many calls side by side: each holds a share
     busy /= row([u.unit.cores for u in units])
     return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "memory_gb": memory_gb,
             "measured": measured, "vendor_prior": np.zeros((n_o, n_u), dtype=bool),
             "compute_bound": compute_bound, "prefill_ms": prefill_ms,
+            "prefill_measured": prefill_measured,
             "runtime_measured": np.array([cal.measured_runtime(u.runtime, u.unit.kind)
                                           for u in units],
                                          dtype=bool)}
@@ -318,19 +318,7 @@ def interval_factors(catalog: Catalog, options: list[OptionRow], units: list[Uni
 
     from planner.estimate.point import Z80
     cal = calibration if calibration is not None else calibration_for(catalog)
-    n_o, n_u = grid["latency_ms"].shape
-    rows_of: dict[str, list[int]] = {}
-    for i, o in enumerate(options):
-        rows_of.setdefault(o.model.id, []).append(i)
-    sig = {r: np.empty((n_o, n_u)) for r in ("compute", "memory")}
-    for j, u in enumerate(units):
-        d, k = u.device, u.unit
-        for regime, arr in sig.items():
-            group = f"{d.family}:{k.kind}:{regime}"
-            arr[:, j] = cal.sigma(group, d.id, k.id, k.kind, "", u.runtime)
-            for mid, rows in rows_of.items():
-                if cal.support.get(f"pair:{d.id}:{mid}"):
-                    arr[rows, j] = cal.sigma(group, d.id, k.id, k.kind, mid, u.runtime)
+    sig = {r: _sigmas(cal, options, units, r) for r in ("compute", "memory")}
     fit = np.exp(Z80 * np.where(grid["compute_bound"], sig["compute"], sig["memory"]))
     lat_hi, busy_hi = fit.copy(), fit.copy()
     for i, j in zip(*np.nonzero(grid["measured"])):
@@ -349,7 +337,7 @@ def interval_factors(catalog: Catalog, options: list[OptionRow], units: list[Uni
 
 
 def prefill_high_factors(catalog: Catalog, options: list[OptionRow], units: list[UnitRow],
-                         grid: dict, *, batch: int = 1, calibration=None):
+                         grid: dict, *, calibration=None):
     """The high end of `estimate`'s 80 % interval of the time to first token, as a factor of
     the grid's prefill per cell: a published prefill measurement spreads 10 %, otherwise the
     fit's sigma of the prefill regime (the compute regime where no prefill point was fitted),
@@ -359,11 +347,18 @@ def prefill_high_factors(catalog: Catalog, options: list[OptionRow], units: list
     from planner.estimate.point import Z80
     cal = calibration if calibration is not None else calibration_for(catalog)
     regime = "prefill" if "regime:prefill" in cal.coef else "compute"
-    n_o, n_u = grid["prefill_ms"].shape
+    return np.where(grid["prefill_measured"], 1.1,
+                    np.exp(Z80 * _sigmas(cal, options, units, regime)))
+
+
+def _sigmas(cal, options: list[OptionRow], units: list[UnitRow], regime: str):
+    """The fit's sigma of log error per cell for a regime: the unit row's, and the device x
+    model one where the calibration has points of that pair."""
+    import numpy as np
     rows_of: dict[str, list[int]] = {}
     for i, o in enumerate(options):
         rows_of.setdefault(o.model.id, []).append(i)
-    sig = np.empty((n_o, n_u))
+    sig = np.empty((len(options), len(units)))
     for j, u in enumerate(units):
         d, k = u.device, u.unit
         group = f"{d.family}:{k.kind}:{regime}"
@@ -371,13 +366,4 @@ def prefill_high_factors(catalog: Catalog, options: list[OptionRow], units: list
         for mid, rows in rows_of.items():
             if cal.support.get(f"pair:{d.id}:{mid}"):
                 sig[rows, j] = cal.sigma(group, d.id, k.id, k.kind, mid, u.runtime)
-    out = np.exp(Z80 * sig)
-    o_at: dict[tuple, list[int]] = {}
-    for i, o in enumerate(options):
-        o_at.setdefault((o.model.id, o.precision), []).append(i)
-    for (dev, model, prec, unit, runtime, b, mode) in cal.measured_prefill:
-        for j, u in enumerate(units):
-            if b == batch and (u.device.id, u.unit.id, u.runtime, u.mode_id) == \
-                    (dev, unit, runtime, mode):
-                out[o_at.get((model, prec), []), j] = 1.1
-    return out
+    return sig

@@ -296,8 +296,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     if q.runtime is None:
         # every runtime that runs it, estimated in full (measured points included); the best
         fits = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)
-                and (model.llm is None or q.kv_cache in catalog.math_path(r).kv_cache_types
-                     and (fmt is None or fmt in catalog.math_path(r).weight_formats))]
+                and (model.llm is None or catalog.math_path(r).handles(q.kv_cache, fmt))]
         ests = [estimate(catalog, replace(q, unit=unit.id, runtime=r), calibration=cal)
                 for r in fits]
         return min(ests, key=lambda e: runtime_rank(cal.measured_runtime(e.runtime, unit.kind),

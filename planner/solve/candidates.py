@@ -15,7 +15,13 @@ from planner.catalog.schema import Device, ModelProfile
 from planner.errors import InputError, UnknownIdError, did_you_mean
 from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
 from planner.estimate.point import workload_prompt
-from planner.spec import Spec, SpecWorkload, rate_per_s
+from planner.spec import (
+    Spec,
+    SpecWorkload,
+    llm_field_message,
+    llm_fields_without_llm,
+    rate_per_s,
+)
 from planner.vocabulary import PRECISIONS, WEIGHT_FORMATS
 
 
@@ -53,7 +59,6 @@ class Candidate:
     breaks: dict[str, tuple[float, float]] = field(default_factory=dict)  # budget -> (value, limit)
     rank: int = 0             # deterministic tie-break order
     cell: tuple = ()          # (option, unit row) in the workload's grid
-    ttft_ms: float | None = None   # LLMs with a ttft budget: the prompt's prefill (ms)
 
     @property
     def label(self) -> str:
@@ -99,12 +104,10 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
         check("model", w.models, set(catalog.models), ("workloads", i, "models"))
         if w.task:
             check("task", [w.task], tasks, ("workloads", i, "task"), scalar=True)
-        llm_only = [k for k in ("ttft_budget_ms", "prompt_tokens", "kv_cache", "weight_format")
-                    if getattr(w, k) is not None]
-        if llm_only and not _may_be_llm(w, catalog):
+        llm_only = llm_fields_without_llm(w, workload_models(w, catalog, widen=False))
+        if llm_only:
             # an LLM's option on a workload with no LLM candidate would be dropped unseen
-            msg = (f"{llm_only[0]} is for LLM workloads; " + (
-                f"the {w.task} task has no LLM" if w.task else "none of its models is an LLM"))
+            msg = llm_field_message(w, llm_only[0])
             where = ("workloads", i, llm_only[0])
             if pos is not None:
                 raise pos.error(InputError, msg, where)
@@ -138,17 +141,6 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
                     raise pos.error(InputError, msg, where)
                 from planner.yamlio import dotted
                 raise InputError(msg, field=dotted(where))
-
-
-def _may_be_llm(w: SpecWorkload, catalog: Catalog) -> bool:
-    """Whether any candidate of the workload can be an LLM: its task, a listed catalog model,
-    or a model file that is not ONNX (a Hugging Face folder, config.json or GGUF)."""
-    if w.task == "llm" or any(f for f in w.model_files or ()
-                              if not f.lower().endswith(".onnx")):
-        return True
-    models = [catalog.models[m] for m in w.models or () if m in catalog.models]
-    return any(m.llm is not None for m in models) or (
-        w.task is None and not models and not w.model_files)
 
 
 def workload_tasks(w: SpecWorkload, catalog: Catalog) -> set[str]:
@@ -340,8 +332,7 @@ class _Grid:
             out.append(Candidate(wi, o.model, o.precision, o.technique, t, u.unit.id,
                                  u.runtime, float(self.lat[i, j]), float(self.mem[i, j]),
                                  util, o.accuracy, util * (t.power_w - t.idle_w), breaks,
-                                 cell=(i, j),
-                                 ttft_ms=None if self.ttft is None else float(self.ttft[i, j])))
+                                 cell=(i, j)))
         # rank: the tie-break order (faster, then smaller, then grid position, which is also
         # the order pruning keeps exact duplicates in), the same whatever pruning kept, since
         # a dominated option never ranks before its dominator
@@ -404,7 +395,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
         g.ttft = est["prefill_ms"] * prompt
         if robust.active():
             from planner.estimate.grid import prefill_high_factors
-            g.ttft = g.ttft * prefill_high_factors(catalog, options, units, est, batch=w.batch,
+            g.ttft = g.ttft * prefill_high_factors(catalog, options, units, est,
                                                    calibration=calibration)
     g.runtime_measured = est["runtime_measured"]
     rate = rate_per_s(w) or 0.0

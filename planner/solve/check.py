@@ -91,4 +91,3 @@ def validate_plan(spec: Spec, catalog: Catalog, plan: dict) -> list[str]:
         if s > cap * (1 + 1e-6):
             bad.append(f"{d}#{i}/{u}: busy {s:.3f} of the time > {cap:.3f}")
     return bad
-

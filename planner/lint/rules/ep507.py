@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from planner.lint.model import Problem, Rule
-
-# workload fields that only an LLM reads
-LLM_ONLY = ("ttft_budget_ms", "prompt_tokens", "kv_cache", "weight_format")
+from planner.spec import llm_field_message, llm_fields_without_llm
 
 
 class SpecLlmOptionWithoutLlm(Rule):
@@ -47,14 +45,6 @@ class SpecLlmOptionWithoutLlm(Rule):
     @staticmethod
     def check(ctx):
         for i, w in enumerate(ctx.spec.workloads):
-            given = [k for k in LLM_ONLY if getattr(w, k) is not None]
-            if not given or w.task == "llm" or any(
-                    not f.lower().endswith(".onnx") for f in w.model_files or ()):
-                continue
-            models = ctx.candidate_models(w)
-            if not models or any(m.llm is not None for m in models):
-                continue
-            what = f"the {w.task} task has no LLM" if w.task else "none of its models is an LLM"
-            for k in given:
-                yield Problem(("workloads", i, k), f"{k} is for LLM workloads; {what}",
+            for k in llm_fields_without_llm(w, ctx.candidate_models(w)):
+                yield Problem(("workloads", i, k), llm_field_message(w, k),
                               "drop it, or make the workload an LLM one")
