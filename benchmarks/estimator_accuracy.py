@@ -2,6 +2,7 @@
 is predicted by a calibration fitted without it. Run:
 
     python benchmarks/estimator_accuracy.py [--catalog DIR] [--held-out-rows] [--unblind]
+    python benchmarks/estimator_accuracy.py --compare-layers
 
 Prints the median absolute percent error, the share within +-30 %, the worst five, the same
 for the rows translated from the shared published_benchmarks.csv, and per device family.
@@ -63,6 +64,56 @@ def worst_rows(rows, n):
               f"(x{pred / p.per_call_ms:.2f})")
 
 
+def scorecard(catalog_dirs) -> dict:
+    """Every depth's (median %, within 30 %, worst ratio, coverage %), blind split included."""
+    cat = load_catalog(catalog_dirs, use_env=False)
+    pts = measurement_points(cat)
+    serves = depth_scope(pts)["runtime"]
+    blind, rest = blind_split(pts)
+    cal_rest = Calibration(rest)
+    depths = {
+        "leave-one-out": leave_one_out(cat),
+        "leave-network-out (model on device)": leave_one_out(cat, leave_out="pair"),
+        "leave-device-out": leave_one_out(cat, leave_out="device"),
+        "leave-runtime-out": [r for r in leave_one_out(cat, leave_out="runtime")
+                              if serves(r[0])],
+        "blind split": [score_point(cal_rest, cat, p) for p in blind],
+    }
+    held = measurement_points(cat, holdout=True)
+    if held:
+        cal = calibration_for(cat)
+        depths["held out"] = [score_point(cal, cat, p) for p in held]
+    return {k: summarize(v) + (coverage(v), len(v)) for k, v in depths.items()}
+
+
+def compare_layers(catalog_dirs) -> None:
+    """The whole-model roofline against the per-layer one (planner.estimate.layers), in one
+    run: the same points, the same fit, only the roofline differs."""
+    from planner.catalog.layers import LAYERS_DIR
+    from planner.estimate import roofline
+
+    cards = {}
+    for name, on in (("whole-model", False), ("per-layer", True)):
+        roofline.LAYERED = on
+        cards[name] = scorecard(catalog_dirs)
+    roofline.LAYERED = True
+    cat = load_catalog(catalog_dirs, use_env=False)
+    from planner.estimate.layers import shares_for
+    n_tab = sum(1 for p in cat.measurements if shares_for(cat.models[p.model]) is not None
+                and p.calibrate)
+    n_all = sum(1 for p in cat.measurements if p.calibrate)
+    print(f"per-layer tables: {len(list(LAYERS_DIR.glob('*.csv')))}; they cover {n_tab} of the "
+          f"{n_all} calibrating points (the rest use the whole-model roofline in both columns)")
+    print(f"{'depth':<38} {'n':>4}  {'whole-model':>32}  {'per-layer':>32}")
+    print(f"{'':<38} {'':>4}  {'median  in30  worst  cover':>32}  {'median  in30  worst  cover':>32}")
+    for depth in cards["whole-model"]:
+        cells = []
+        for name in ("whole-model", "per-layer"):
+            med, within, worst, cov, n = cards[name][depth]
+            cells.append(f"{med:5.1f}%  {within:3.0f}%  {worst:5.2f}x  {cov:3.0f}%")
+        print(f"{depth:<38} {n:>4}  {cells[0]:>32}  {cells[1]:>32}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--catalog", action="append", default=[])
@@ -71,7 +122,12 @@ def main():
     ap.add_argument("--unblind", action="store_true",
                     help="also print the blind split's rows: only when judging is over, since "
                          "reading them would let its misses choose the next change")
+    ap.add_argument("--compare-layers", action="store_true",
+                    help="score the whole-model roofline and the per-layer one side by side, "
+                         "in one run, at every depth, and stop")
     args = ap.parse_args()
+    if args.compare_layers:
+        return compare_layers(args.catalog)
     cat = load_catalog(args.catalog, use_env=False)
     rows = leave_one_out(cat)
     pair_rows = leave_one_out(cat, leave_out="pair")

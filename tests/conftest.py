@@ -66,3 +66,29 @@ def dynamic_power_w(catalog, plan) -> float:
     t = plan["totals"]
     return t["average_power_w"] - sum(catalog.devices[d["device"]].power.idle_w
                                       for d in t["per_device"])
+
+
+def grid_cells_match_estimates(cat, device_id: str, models) -> list:
+    """`solve`'s grid against `estimate`, cell by cell, for every option of the models on
+    every unit, power mode and runtime of the device: the estimates compared (the count is
+    for the caller to check)."""
+    from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
+    from planner.estimate.point import Query, estimate
+    dev = cat.devices[device_id]
+    opts = [OptionRow(m, o.precision, o.technique, o.accuracy, o.params_scale, o.macs_scale)
+            for m in models for o in m.options]
+    units = [UnitRow(dev, u, md.id, md.compute_scale, rt) for u in dev.units
+             for md in dev.power.modes for rt in u.runtimes]
+    g = estimate_grid(cat, opts, units)
+    compared = []
+    for i, o in enumerate(opts):
+        for j, u in enumerate(units):
+            if not g["runs"][i, j]:
+                continue
+            e = estimate(cat, Query(o.model.id, o.precision, dev.id, o.technique, u.unit.id,
+                                    u.runtime, power_mode=u.mode_id))
+            assert g["latency_ms"][i, j] == pytest.approx(e.latency_ms.value, rel=1e-9)
+            assert g["busy_ms"][i, j] == pytest.approx(
+                1000.0 / e.throughput_fps.value, rel=1e-9)
+            compared.append(e)
+    return compared

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from conftest import MINI
+from conftest import MINI, grid_cells_match_estimates
 
 from planner.catalog.loader import load_catalog
 from planner.errors import CatalogError, EstimateError, InputError, UnknownIdError
@@ -154,24 +154,7 @@ def test_grid_agrees_with_the_estimator_on_the_shipped_catalog(device):
     """With every calibration factor in play (device x model, precision paths, LLM per-token
     overheads, measured points, pipelined units)."""
     cat = load_catalog(use_env=False)
-    dev = cat.devices[device]
-    opts = [OptionRow(m, o.precision, o.technique, o.accuracy, o.params_scale, o.macs_scale)
-            for m in cat.models.values() for o in m.options]
-    units = [UnitRow(dev, u, md.id, md.compute_scale, rt) for u in dev.units
-             for md in dev.power.modes for rt in u.runtimes]
-    g = estimate_grid(cat, opts, units)
-    n = 0
-    for i, o in enumerate(opts):
-        for j, u in enumerate(units):
-            if not g["runs"][i, j]:
-                continue
-            e = estimate(cat, Query(o.model.id, o.precision, dev.id, o.technique, u.unit.id,
-                                    u.runtime, power_mode=u.mode_id))
-            assert g["latency_ms"][i, j] == pytest.approx(e.latency_ms.value, rel=1e-9)
-            assert g["busy_ms"][i, j] == pytest.approx(
-                1000.0 / e.throughput_fps.value, rel=1e-9)
-            n += 1
-    assert n > 20
+    assert len(grid_cells_match_estimates(cat, device, cat.models.values())) > 20
 
 
 def test_a_unit_of_several_cores_runs_one_call_per_core(tmp_path):

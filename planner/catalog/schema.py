@@ -12,6 +12,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import (
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -421,6 +422,9 @@ class Option(Sourced):
 
 
 class ModelProfile(Strict):
+    # a layer table measured from the model's own ONNX file (`model_files`), when it has one:
+    # planner.estimate.layers.shares_for reads it before the shipped tables
+    _layer_table: object = PrivateAttr(default=None)
     id: str = Field(pattern=ID_PATTERN, description="Stable id used in specs and manifests.")
     name: str = Field(description="Human name.")
     family: str = Field(pattern=ID_PATTERN, description="Model family: mobilenet, efficientnet-lite, resnet, yolov8, llama, ...")

@@ -33,10 +33,13 @@ from planner.estimate.render import render_estimate_text
 @click.option("--prompt", "prompt_tokens", default=None, type=click.IntRange(min=1),
               help="LLM prompt length, tokens: adds the time to first token (the prefill).")
 @llm_memory_options
+@click.option("--layers", "show_layers", is_flag=True,
+              help="Also print the ten costliest layers of the per-layer roofline (their time, "
+                   "share and bound); JSON output always has them under 'layers'.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @catalog_option
 def estimate(device, model, precision, technique, unit, runtime, power_mode, batch, context,
-             prompt_tokens, kv_cache, weight_format, fmt, catalog_dirs, no_builtin):
+             prompt_tokens, kv_cache, weight_format, show_layers, fmt, catalog_dirs, no_builtin):
     """Estimate latency, throughput, memory, power, energy and accuracy of one model at
     one precision on one device, each with its provenance and bottleneck.
 
@@ -46,6 +49,7 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
 
     \b
     Example: edgeplan estimate --device raspberry-pi-5-8gb --model mobilenet-v2 --precision fp32
+    Example: edgeplan estimate -d coral-usb-on-rpi4 -m resnet-50 -p int8 --layers
     Example: edgeplan estimate -d raspberry-pi-5-8gb -m llama-3.1-8b -p int4 -r llama.cpp
              --prompt 512 --kv-cache q8_0 --weight-format q4_k_m
     """
@@ -67,4 +71,5 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
               unit=unit, runtime=runtime, batch=batch, context=context, power_mode=power_mode,
               kv_cache=kv_cache, prompt_tokens=prompt_tokens, weight_format=weight_format)
     d = run(cat, q).as_dict()
-    click.echo(json.dumps(d, indent=2) if fmt == "json" else render_estimate_text(d))
+    click.echo(json.dumps(d, indent=2) if fmt == "json" else
+               render_estimate_text(d, layers=show_layers))

@@ -13,10 +13,14 @@ from planner.cli.common import catalog_option, load_catalog_for_cli
 @click.option("--device", "-d", default=None,
               help="Device id: also show which ops its units run and which fall back to the CPU.")
 @click.option("--unit", "-u", default=None, help="Only this compute unit of --device.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+@click.option("--layers", is_flag=True,
+              help="Also list the graph's layers as a runtime fuses them (op kind, MACs, weights, "
+                   "activations in and out): the table the per-layer estimator reads. With "
+                   "--format csv, only that table, as profiles/layers/ holds it.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text",
               show_default=True)
 @catalog_option
-def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
+def profile(model, device, unit, layers, fmt, catalog_dirs, no_builtin):
     """Measure an ONNX model: parameters, MACs, weight bytes per precision, peak activation
     memory, op histogram, inputs and outputs (symbolic dimensions flagged). With --device,
     the ops each compute unit runs and the ones that fall back to the host CPU, from the
@@ -28,7 +32,7 @@ def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
     quantization of a GGUF file.
 
     \b
-    Example: edgeplan profile examples/models/digits_cnn.onnx --device jetson-orin-nx-16gb
+    Example: edgeplan profile examples/models/digits_cnn.onnx --device jetson-orin-nx-16gb --layers
     """
     from planner.onnxfile.profile import (
         format_profile_text,
@@ -38,10 +42,14 @@ def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
 
     if unit is not None and device is None:
         raise click.UsageError("--unit needs --device")
+    if fmt == "csv" and not layers:
+        raise click.UsageError("--format csv writes the layer table: add --layers")
     from planner.llmfile import is_llm_file
     if is_llm_file(model):
-        if device is not None:
-            raise click.UsageError("--device checks an ONNX graph's ops; an LLM file has none")
+        if device is not None or layers:
+            raise click.UsageError(f"{'--device' if device is not None else '--layers'} reads "
+                                   "an ONNX graph; an LLM file has none (its layers are the "
+                                   "analytic attention, MLP and KV cache of its config)")
         from planner.llmfile import llm_file_as_model
         from planner.llmfile.shape import render_llm_profile
         m = llm_file_as_model(model)
@@ -49,6 +57,14 @@ def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
                               sort_keys=True) if fmt == "json" else render_llm_profile(m))
         return
     prof = profile_onnx(model)
+    table = None
+    if layers:
+        from planner.catalog.layers import LayerTable, write_table
+        from planner.onnxfile.layers import layers_of
+        table = LayerTable(prof.file, tuple(layers_of(prof)))
+        if fmt == "csv":
+            click.echo(write_table(table), nl=False)
+            return
     support = None
     if device is not None:
         cat = load_catalog_for_cli(catalog_dirs, no_builtin)
@@ -57,6 +73,12 @@ def profile(model, device, unit, fmt, catalog_dirs, no_builtin):
     if fmt == "json":
         if support is not None:
             d["op_support"] = support
+        if table is not None:
+            from dataclasses import asdict
+            d["layers"] = [asdict(x) for x in table.layers]
         click.echo(json.dumps(d, indent=2, sort_keys=True))
     else:
         click.echo(format_profile_text(d, support))
+        if table is not None:
+            from planner.onnxfile.profile import format_layers_text
+            click.echo(format_layers_text(table))

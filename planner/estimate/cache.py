@@ -25,7 +25,8 @@ from planner.cachedir import cache_dir, write_json_atomic
 from planner.estimate.calibrate import Calibration, measurement_points
 
 # the code a fit depends on besides its points (the points carry the roofline's terms)
-_FIT_CODE = ("estimate/calibrate.py", "estimate/roofline.py", "catalog/schema.py",
+_FIT_CODE = ("estimate/calibrate.py", "estimate/roofline.py", "estimate/layers.py",
+             "catalog/layers.py", "catalog/schema.py",
              "vocabulary.py", "units.py")
 _KEEP_FILES = 8          # newest cache files kept; older ones are removed
 

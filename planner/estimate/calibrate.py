@@ -142,7 +142,8 @@ def depth_scope(points) -> dict:
 
 
 def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
-              gops: float = 1.0) -> tuple[tuple[str, float], ...]:
+              gops: float = 1.0, layer_shares: dict | None = None
+              ) -> tuple[tuple[str, float], ...]:
     """(name, value) pairs: one-hot factors, and the network size for compute-bound work.
     Device factors nest in family factors: a device with its own points departs from its
     family (a Hailo-8L is not a Hailo-8). LLM prefill is one large matrix product per layer
@@ -161,6 +162,11 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
          (f"pair:{dev.id}:{model.id}", 1.0)]
     if regime == "compute":
         f.append(("size:compute", math.log10(max(gops, 1e-6))))
+    # per-layer roofline: the share of the ideal time in each op class other than dense
+    # arithmetic, per unit kind (an Edge TPU runs depthwise layers well, a GPU does not)
+    for cls, share in sorted((layer_shares or {}).items()):
+        if share > 0:
+            f.append((f"layer:{cls}:{kind}", share))
     return tuple(f)
 
 
@@ -246,7 +252,8 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
         c = measured_call(catalog, m)
         feats = _features(dev, unit.kind, model, m.runtime, c.regime,
                           math_precision(unit, m.precision, catalog.math_path(m.runtime)),
-                          efficiency_gops(model, unit, m.batch))
+                          efficiency_gops(model, unit, m.batch),
+                          c.roofline.layered.shares() if c.roofline.layered else None)
         key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
         pts.append(Point(i, m, feats, c.ideal_ms, c.fixed_ms, f"{dev.family}:{unit.kind}:{c.regime}",
                          dev.family, key, c.per_call_ms, kind=unit.kind, llm=model.llm is not None,
@@ -411,12 +418,14 @@ class Calibration:
         return self.overheads.get((family, includes_prepost, llm), 0.0)
 
     def efficiency(self, dev, unit, model, runtime: str, regime: str, math_prec: str,
-                   gops: float = 1.0) -> tuple[float, float, int]:
+                   gops: float = 1.0, layer_shares: dict | None = None
+                   ) -> tuple[float, float, int]:
         """(efficiency, sigma of log error, points behind the device-family factor). Prefill
         with no prefill points calibrated is estimated as compute-bound work."""
         if regime == "prefill" and "regime:prefill" not in self.coef:
             regime = "compute"
-        feats = _features(dev, unit.kind, model, runtime, regime, math_prec, gops)
+        feats = _features(dev, unit.kind, model, runtime, regime, math_prec, gops,
+                          layer_shares)
         eff = math.exp(self.predict_log(feats))
         eff = min(max(eff, EFF_BOUNDS[0]), EFF_BOUNDS[1])
         group = f"{dev.family}:{unit.kind}:{regime}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from planner.catalog.loader import Catalog
 from planner.catalog.schema import ComputeUnit, Device, ModelProfile
 from planner.estimate.cache import calibration_for
+from planner.estimate.layers import FITTED_CLASSES, layered_grid, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
     EFF_BOUNDS,
@@ -235,6 +236,12 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
     prefill_ms = np.full((n_o, n_u), np.nan)             # LLMs: ms per prompt token
     prefill_measured = np.zeros((n_o, n_u), dtype=bool)
     lo_clip, hi_clip = np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1])
+    # the per-layer roofline (planner.estimate.layers) for options with a layer table
+    from planner.estimate import roofline as _roofline
+    o_shares = [shares_for(o.model) if _roofline.LAYERED else None for o in options]
+    l_coef = {c: row([coef(f"layer:{c}:{u.unit.kind}") for u in units])[0]
+              for c in FITTED_CLASSES}
+    has_link_u = link_gbs[0] > 0
     step = max(1, GRID_CHUNK_CELLS // max(1, n_u))
     for a in range(0, n_o, step):
         sl = slice(a, min(n_o, a + step))
@@ -250,6 +257,27 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
             dispatch_ms=dispatch, act_on_chip=act_chip, context_switch=ctx_switch,
             context_switch_ms=ctx_ms)
         lo = lo_all[sl, None] + lmk[o_fam[sl]] + np.take_along_axis(lp, math_idx, axis=0)
+        # the regime and core time: the whole network's, or its layers' where it has them
+        bound = compute_ms >= memory_ms
+        ideal = np.maximum(compute_ms, memory_ms)
+        rows_l = [i for i in range(sl.start, sl.stop) if o_shares[i] is not None]
+        if rows_l:
+            ideal, streaming_ms, lo = (
+                np.broadcast_to(x, (len(pr), n_u)).copy()
+                for x in (ideal, streaming_ms, lo))
+            for i in rows_l:
+                r = i - sl.start
+                c_ms, m_ms, streamed, contexts, shares = layered_grid(
+                    o_shares[i], ops=float(ops_all[i]), weight_bytes=float(w_read[i]),
+                    act_bpe=bpp[math_idx[r]], batch=batch, peak_ops=pk_p[pr[r]],
+                    dram_gbs=dram[0], onchip_bytes=onchip[0], has_link=has_link_u,
+                    act_on_chip=act_chip[0], context_switch=ctx_switch[0])
+                ideal[r] = c_ms + m_ms
+                streaming_ms[r] = np.where(
+                    (onchip[0] >= 0) & has_link_u,
+                    streamed / (np.where(has_link_u, link_gbs[0], 1.0) * 1e9) * 1e3
+                    + np.where(contexts > 1, ctx_ms[0], 0.0), 0.0)
+                lo[r] += sum(shares[c] * l_coef[c] for c in FITTED_CLASSES)
         rows_pair = o_pair[sl]
         has_pair = rows_pair >= 0
         if has_pair.any():
@@ -257,14 +285,14 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
             lo[has_pair] += lpair[rows_pair[has_pair]]
         size = coef("size:compute") * np.log10(
             np.maximum(ops_all[sl, None] * per_batch / 1e9, 1e-6))
-        compute_bound[sl] = compute_ms >= memory_ms
-        logeff = np.where(compute_ms >= memory_ms, lu["compute"] + lo + size, lu["memory"] + lo)
+        compute_bound[sl] = bound
+        logeff = np.where(bound, lu["compute"] + lo + size, lu["memory"] + lo)
         eff = np.exp(np.clip(logeff, lo_clip, hi_clip))
         if is_llm[sl].any():
             eff_pf = pre_eff if pre_eff is not None else \
                 np.exp(np.clip(lu["compute"] + lo + size, lo_clip, hi_clip))
             prefill_ms[sl] = np.where(is_llm[sl, None], compute_ms / batch / eff_pf, np.nan)
-        core_ms = np.maximum(compute_ms, memory_ms) / eff
+        core_ms = ideal / eff
         latency[sl] = core_ms + streaming_ms + transfer_ms + dispatch_ms \
             + np.where(is_llm[sl, None], overhead[True], overhead[False])
         busy[sl] = busy_ms(np, act_chip, core_ms, streaming_ms, latency[sl])

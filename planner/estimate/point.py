@@ -27,6 +27,7 @@ from planner.catalog.loader import Catalog
 from planner.catalog.schema import UNKNOWN_METRIC, ComputeUnit, Device
 from planner.errors import EstimateError, UnknownIdError, did_you_mean
 from planner.estimate.cache import calibration_for
+from planner.estimate.layers import partitions, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
     _bottleneck,
@@ -115,6 +116,7 @@ class Estimate:
     decode_tokens_per_s: Quantity | None = None
     weights_on_chip: bool | None = None
     notes: list[str] = field(default_factory=list)
+    layers: dict | None = None              # the per-layer roofline's summary, where used
 
     @property
     def fits_memory(self) -> bool:
@@ -155,6 +157,8 @@ class Estimate:
         if self.accuracy_metric == UNKNOWN_METRIC:
             out["accuracy"]["value"] = None     # no accuracy was given: not a 0
         out["notes"] = list(self.notes)
+        if self.layers is not None:
+            out["layers"] = self.layers
         return out
 
 
@@ -245,6 +249,33 @@ def workload_prompt(w, model) -> int | None:
 
 
 # ---------------------------------------------------------------- the estimate
+
+LAYERS_SHOWN = 10
+
+
+def _layer_summary(model, r, core_ms: float, used: bool, op_support=None) -> dict:
+    """The per-layer roofline for people: its totals and the costliest layers, the
+    estimate's core time split as the layers' ideal times split (used: whether it set the
+    estimate, or only shows where the time goes)."""
+    lr = r.layered
+    table = shares_for(model).table
+    order = sorted(range(len(lr.layer_ms)), key=lambda i: (-lr.layer_ms[i], i))
+    core = lr.core_ms or 1.0
+    parts = partitions(table, None if op_support is None else set(op_support.supported_ops))
+    fallback = None if not parts.host_layers else {
+        "layers": parts.host_layers, "macs_share": _r(parts.host_macs_share),
+        "partitions": parts.partitions, "boundary_elements": parts.boundary_elements,
+        "ops": list(parts.host_ops), "source": op_support.source}
+    return {
+        "table": table.source, "count": len(lr.layer_ms), "sets_estimate": used,
+        "fallback": fallback,
+        "memory_bound": lr.layer_bound.count("memory"),
+        "streamed_weights_mb": _r(lr.streamed_bytes / 1e6), "contexts": lr.contexts,
+        "costliest": [{"index": i, "name": table.layers[i].name, "kind": table.layers[i].kind,
+                       "ops": table.layers[i].ops, "ms": _r(core_ms * lr.layer_ms[i] / core),
+                       "share": _r(lr.layer_ms[i] / core), "bound": lr.layer_bound[i]}
+                      for i in order[:LAYERS_SHOWN]]}
+
 
 def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     """Estimate one combination. Raises UnknownIdError / EstimateError on what cannot run."""
@@ -339,7 +370,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                  compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id,
                  kv_cache=q.kv_cache, weight_format=fmt)
     gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
-    eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops)
+    eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops,
+                                           r.layered.shares() if r.layered else None)
     core_ms = r.core_ms / eff
     lat = core_ms + r.fixed_ms + cal.overhead_ms(dev.family, llm=is_llm)
     busy = busy_ms(_ScalarXP, unit.activations_on_chip, core_ms, r.streaming_ms, lat)
@@ -494,7 +526,38 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                    prefill_tokens_per_s=prefill, decode_tokens_per_s=decode, ttft_ms=ttft,
                    context_tokens=context,
                    weights_on_chip=r.weights_on_chip, notes=notes)
-    if r.weights_on_chip is False:
+    # the per-layer roofline: where the time goes, and the estimate itself where it is on
+    lay = r if r.layered is not None else (
+        roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
+                 params_scale=option.params_scale, macs_scale=option.macs_scale,
+                 compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id,
+                 kv_cache=q.kv_cache, weight_format=fmt, layers=True)
+        if shares_for(model) is not None else None)
+    if lay is not None:
+        est.layers = _layer_summary(model, lay, core_ms, used=r.layered is not None,
+                                    op_support=catalog.op_support.get(unit.op_support))
+        fb = est.layers.get("fallback")
+        if fb:
+            notes.append(f"{fb['layers']} of {len(lay.layered.layer_ms)} "
+                         f"layers ({100 * fb['macs_share']:.3g} % of MACs) have ops the "
+                         f"{unit.id} does not run ({', '.join(fb['ops'])}): they fall back "
+                         f"to the host CPU in {fb['partitions']} partitions; the estimate "
+                         "counts the whole network on the unit")
+    if r.layered is not None:
+        lr = r.layered
+        notes.append(f"per-layer roofline over {len(lr.layer_ms)} layers "
+                     f"({shares_for(model).table.source}): {lr.layer_bound.count('memory')} "
+                     "bound by memory bandwidth, the rest by compute")
+    if r.weights_on_chip is False and r.layered is not None:
+        lr = r.layered
+        notes.append(
+            f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip memory: "
+            + (f"the network runs in {lr.contexts} contexts, all {lr.streamed_bytes / 1e6:.3g} "
+               "MB reloaded on every call (a larger batch amortises the reload)"
+               if lr.contexts > 1 else
+               f"the layers that fit stay on chip in graph order, the other "
+               f"{lr.streamed_bytes / 1e6:.3g} MB stream on every inference"))
+    elif r.weights_on_chip is False:
         if unit.weight_loading == "context-switch":
             notes.append(f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip "
                          "memory: the network runs in contexts, all reloaded on every call "

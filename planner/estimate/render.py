@@ -12,7 +12,7 @@ def _fmt_q(q, digits=3) -> str:
     return s + ")"
 
 
-def render_estimate_text(d: dict) -> str:
+def render_estimate_text(d: dict, layers: bool = False) -> str:
     """The text `edgeplan estimate` prints: every quantity with its interval, provenance and
     bottleneck, the memory breakdown and the notes."""
     q = d["query"]
@@ -44,4 +44,22 @@ def render_estimate_text(d: dict) -> str:
         lines.append(f"  accuracy     {a['value']:g} {a['metric']}  ({a['provenance']}{rng})")
     for n in d["notes"]:
         lines.append(f"  note: {n}")
+    if layers:
+        lines.extend(_layer_lines(d.get("layers")))
     return "\n".join(lines)
+
+
+def _layer_lines(lay: dict | None) -> list[str]:
+    if lay is None:
+        return ["  layers: no per-layer table for this model (an LLM keeps its analytic "
+                "form; see profiles/layers/): the whole-model roofline was used"]
+    how = "" if lay["sets_estimate"] else (
+        "; the whole-model roofline sets the estimate, this splits its core time as the "
+        "layers' ideal times split")
+    lines = [f"  the {len(lay['costliest'])} costliest of {lay['count']} layers "
+             f"({lay['table']}{how}):",
+             f"    {'#':>4}  {'name':<28} {'kind':<15} {'ms':>8} {'share':>6}  bound    ops"]
+    for x in lay["costliest"]:
+        lines.append(f"    {x['index']:>4}  {x['name'][-28:]:<28} {x['kind']:<15} "
+                     f"{x['ms']:>8.3g} {100 * x['share']:>5.1f}%  {x['bound']:<8} {x['ops']}")
+    return lines

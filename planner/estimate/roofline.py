@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from planner.catalog.schema import ComputeUnit, Device, MathPath, ModelProfile
+from planner.estimate.layers import LayeredRoofline, layered_roofline, shares_for
 from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES, weight_bytes_per_param
 
 # The precision the math runs at when weights are stored weight-only: the unit's most
@@ -78,13 +79,21 @@ class Roofline:
     transfer_ms: float
     dispatch_ms: float
     weights_on_chip: bool | None
+    # layer by layer (planner.estimate.layers), where the model has a layer table: it sets
+    # the core time and the regime; compute_ms and memory_ms stay the whole network's
+    layered: LayeredRoofline | None = None
 
     @property
     def regime(self) -> str:
+        # the whole network's, also where its layers set the core time: the regime picks the
+        # efficiency factors, and those of the memory regime are a bandwidth-bound stream's
+        # (an LLM's weights read per token), which a CNN's activation-bound layers are not
         return "compute" if self.compute_ms >= self.memory_ms else "memory"
 
     @property
     def core_ms(self) -> float:
+        if self.layered is not None:
+            return self.layered.core_ms
         return max(self.compute_ms, self.memory_ms)
 
     @property
@@ -140,7 +149,10 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
              batch: int = 1, context: int = 0, params_scale: float = 1.0,
              macs_scale: float = 1.0, compute_scale: float = 1.0,
              math_path: MathPath = MathPath(), mode: str | None = None,
-             kv_cache: str = "fp16", weight_format: str | None = None) -> Roofline:
+             kv_cache: str = "fp16", weight_format: str | None = None,
+             layers: bool | None = None) -> Roofline:
+    """layers: use the model's layer table (planner.estimate.layers) where it has one;
+    None: as LAYERED says."""
     s = model.size
     bpp = weight_bytes_per_param(precision, weight_format)
     mp = math_precision(unit, precision, math_path)
@@ -167,7 +179,33 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         context_switch_ms=unit.context_switch_ms)
     on_chip = None if unit.on_chip_memory_mb is None else \
         weight_bytes <= unit.on_chip_memory_mb * 1e6
-    return Roofline(*terms, weights_on_chip=on_chip)
+    shares = shares_for(model) if (LAYERED if layers is None else layers) else None
+    if shares is None:
+        return Roofline(*terms, weights_on_chip=on_chip)
+    onchip = unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0
+    lr = layered_roofline(
+        shares, ops=2.0 * s.macs_g * 1e9 * macs_scale * batch, weight_bytes=weight_bytes,
+        act_bytes_per_element=BYTES_PER_PARAM[mp], batch=batch,
+        peak_ops=unit.call_peak_tops(mp, math_path.matrix_units) * 1e12 * compute_scale,
+        dram_gbs=dev.bandwidth_gbs(mode), onchip_bytes=onchip, has_link=link is not None,
+        act_on_chip=unit.activations_on_chip,
+        context_switch=unit.weight_loading == "context-switch")
+    streaming_ms = 0.0
+    if link is not None and onchip >= 0:
+        streaming_ms = lr.streamed_bytes / (link.bandwidth_gbs * 1e9) * 1e3
+        if lr.contexts > 1:
+            streaming_ms += unit.context_switch_ms
+    compute_ms, memory_ms, _, transfer_ms, dispatch_ms = terms
+    return Roofline(compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms,
+                    weights_on_chip=None if onchip < 0 else lr.streamed_bytes == 0,
+                    layered=lr)
+
+
+# Whether the per-layer roofline sets the estimate for models with a layer table. Off: on
+# the blind split it scored worse than the whole-model roofline (README, "Layer by layer";
+# `python benchmarks/estimator_accuracy.py --compare-layers` scores both in one run), so it
+# only explains where the time goes (`edgeplan estimate --layers`).
+LAYERED = False
 
 
 def _bottleneck(r: Roofline, core_ms: float) -> str:

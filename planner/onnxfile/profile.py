@@ -105,6 +105,10 @@ class NodeInfo:
     op: str                 # op type, prefixed by its domain outside the default domain
     macs: int | None        # None: shapes unknown
     constant: bool          # computed from constants only (folded by runtimes)
+    kind: str = "other"     # op kind for the per-layer estimator (planner.onnxfile.layers)
+    inputs: tuple = ()      # names of the activations it reads (constants left out)
+    outputs: tuple = ()
+    weights: int = 0        # parameters it reads (each weight tensor counted at its first reader)
 
 
 @dataclass
@@ -131,6 +135,9 @@ class OnnxProfile:
     quantized: bool                        # Q/DQ or integer ops present
     notes: list[str] = field(default_factory=list)
     nodes: list[NodeInfo] = field(default_factory=list, repr=False)
+    # shape of each activation tensor of the main graph (None: unknown)
+    tensor_shapes: dict = field(default_factory=dict, repr=False)
+    graph_outputs: tuple = field(default=(), repr=False)
 
     @property
     def dynamic_shapes(self) -> bool:
@@ -146,7 +153,8 @@ class OnnxProfile:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d.pop("nodes")
+        for k in ("nodes", "tensor_shapes", "graph_outputs"):
+            d.pop(k)
         d["dynamic_shapes"] = self.dynamic_shapes
         d["params_m"] = round(self.params / 1e6, 6)
         d["macs_g"] = round(self.macs / 1e9, 6)
@@ -257,7 +265,9 @@ def _skeleton(model: onnx.ModelProto, assumed: dict[str, int]) -> onnx.ModelProt
     sk.functions.extend(model.functions)
     sg = sk.graph
     sg.name = g.name or "main"
-    sg.node.extend(g.node)
+    folded = _fold_small_constants(g)
+    sg.node.extend(n for n in g.node if not (n.output and n.output[0] in folded))
+    sg.initializer.extend(folded.values())
     init_names = {t.name for t in g.initializer}
     for inp in g.input:
         if inp.name in init_names:
@@ -282,6 +292,40 @@ def _skeleton(model: onnx.ModelProto, assumed: dict[str, int]) -> onnx.ModelProt
 
 
 _DATA_PROP_MAX_1D = 1 << 16
+_FOLD_MAX_ELEMENTS = 1024
+
+
+def _fold_small_constants(g) -> dict:
+    """Outputs of nodes computed from small constants only, evaluated (output name ->
+    TensorProto), so shape inference sees their values. Exporters compute padding and
+    reshape targets in the graph (PyTorch's "same" padding: Ceil, Clip and Sub over
+    constants, then Pad), which onnx's data propagation does not evaluate; runtimes fold
+    them, so their shapes are known before any input arrives."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    values = {t.name: t for t in g.initializer
+              if _numel(t.dims) <= _FOLD_MAX_ELEMENTS and t.data_location != TensorProto.EXTERNAL}
+    folded: dict = {}
+    for n in g.node:
+        ins = [i for i in n.input if i]
+        if (n.domain or "") not in ("", "ai.onnx") or n.op_type in _NONDETERMINISTIC \
+                or any(True for _ in _subgraphs(n)) or not n.output \
+                or not all(i in values for i in ins) or (not ins and n.op_type != "Constant"):
+            continue
+        try:
+            outs = ReferenceEvaluator(n).run(
+                None, {i: numpy_helper.to_array(values[i]) for i in ins})
+        except Exception:          # an op the reference cannot run: shape inference as before
+            continue
+        # a node is folded whole or not at all: the skeleton drops the nodes folded
+        if len(outs) != len(n.output) or \
+                any(getattr(v, "size", _FOLD_MAX_ELEMENTS + 1) > _FOLD_MAX_ELEMENTS for v in outs):
+            continue
+        for name, v in zip(n.output, outs):
+            if name:
+                values[name] = folded[name] = numpy_helper.from_array(v, name)
+    return folded
 
 
 def _infer(model: onnx.ModelProto, assumed: dict[str, int], notes: list[str]) -> dict:
@@ -423,6 +467,69 @@ def _node_macs(node, shape) -> int | None:
     return 0
 
 
+# ---------------------------------------------------------------- op kinds
+
+# what a node does, for the per-layer estimator: the kinds run at very different efficiencies
+# on one unit (a depthwise convolution reads as many bytes per MAC as an element-wise op)
+_ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Relu", "LeakyRelu", "PRelu", "Clip", "Sigmoid",
+                "HardSigmoid", "HardSwish", "Tanh", "Erf", "Gelu", "FastGelu", "Pow", "Sqrt",
+                "Exp", "Log", "Neg", "Abs", "Elu", "Selu", "Celu", "Mish", "Softplus",
+                "Softsign", "Min", "Max", "Sum", "Mean", "Where", "Not", "And", "Or", "Equal",
+                "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Reciprocal", "Floor",
+                "Ceil", "Round", "Sign", "Cast", "QuantizeLinear", "DequantizeLinear",
+                "BiasGelu", "QuickGelu", "Sin", "Cos", "Mod", "BitShift", "IsNaN", "IsInf"}
+_NORMALIZATION = {"BatchNormalization", "LayerNormalization", "InstanceNormalization",
+                  "GroupNormalization", "SimplifiedLayerNormalization", "SkipLayerNormalization",
+                  "RMSNormalization", "LpNormalization", "MeanVarianceNormalization", "Softmax",
+                  "LogSoftmax", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+                  "ReduceL2", "ReduceProd", "ReduceSumSquare", "ArgMax", "ArgMin", "TopK",
+                  "CumSum", "LRN"}
+_POOLING = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool",
+            "GlobalLpPool", "MaxRoiPool", "RoiAlign", "MaxUnpool"}
+_RESIZE = {"Resize", "Upsample", "DepthToSpace", "SpaceToDepth", "GridSample"}
+_DATA_MOVEMENT = {"Concat", "Split", "Slice", "Transpose", "Gather", "GatherElements",
+                  "GatherND", "Pad", "Expand", "Tile", "ScatterND", "ScatterElements",
+                  "NonZero", "NonMaxSuppression", "OneHot", "Range", "Trilu", "ReverseSequence",
+                  "Compress", "SplitToSequence", "ConcatFromSequence"}
+# no arithmetic and, in every runtime we plan for, no copy: a view of their input
+_FREE = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Shape", "Size",
+         "Constant", "ConstantOfShape", "EyeLike"}
+_RECURRENT = {"LSTM", "GRU", "RNN", "Scan", "Loop", "If"}
+OP_KINDS = ("conv", "depthwise-conv", "grouped-conv", "matmul", "attention", "recurrent",
+            "elementwise", "normalization", "pooling", "resize", "data-movement", "free",
+            "other")
+
+
+def _op_kind(node, shape, const: set[str]) -> str:
+    op = node.op_type
+    if op in ("Conv", "ConvInteger", "QLinearConv", "NhwcConv", "FusedConv", "ConvTranspose",
+              "DeformConv"):
+        group = int(_attr(node, "group", 1) or 1)
+        if group == 1:
+            return "conv"
+        w = shape(node.input[3 if op == "QLinearConv" else 1])
+        # depthwise: one input channel per group (the weight's second dim is 1)
+        return "depthwise-conv" if w is not None and len(w) > 1 and w[1] == 1 \
+            else "grouped-conv"
+    if op in ("Gemm", "QGemm", "FusedGemm", "MatMul", "MatMulInteger", "QLinearMatMul",
+              "FusedMatMul", "DynamicQuantizeMatMul", "MatMulNBits", "Einsum"):
+        ins = [i for i in node.input if i]
+        # a product of two activations (queries x keys, scores x values) is attention's;
+        # one with a weight operand is a fully connected layer
+        b = ins[3 if op == "QLinearMatMul" else 1] if len(ins) > 1 else None
+        return "matmul" if op in ("Gemm", "QGemm", "FusedGemm", "MatMulNBits") or b in const \
+            else "attention"
+    if op in ("Attention", "MultiHeadAttention", "GroupQueryAttention", "QAttention"):
+        return "attention"
+    for kinds, name in ((_RECURRENT, "recurrent"), (_ELEMENTWISE, "elementwise"),
+                        (_NORMALIZATION, "normalization"), (_POOLING, "pooling"),
+                        (_RESIZE, "resize"), (_DATA_MOVEMENT, "data-movement"),
+                        (_FREE, "free")):
+        if op in kinds:
+            return name
+    return "other"
+
+
 # ---------------------------------------------------------------- the profile
 
 def profile_onnx(path) -> OnnxProfile:
@@ -479,12 +586,17 @@ def _profile_model(model: onnx.ModelProto, p: Path) -> OnnxProfile:
     dtypes: Counter = Counter()
     ext_refs: dict[str, int] = {}
 
+    param_numel: dict[str, int] = {}    # weight tensor -> parameters it holds
+    origin: dict[str, set] = {t.name: {t.name} for t in g.initializer}
+    claimed: set[str] = set()
+
     def add_weight(name, elem_type, numel):
         nonlocal params, stored
         stored += _tensor_bytes(elem_type, numel)
         if counts_as_param(name, elem_type):
             params += numel
             dtypes[_dtype_name(elem_type)] += numel
+            param_numel[name] = param_numel.get(name, 0) + numel
 
     for gr in _all_graphs(g):
         for t in gr.initializer:
@@ -529,13 +641,31 @@ def _profile_model(model: onnx.ModelProto, p: Path) -> OnnxProfile:
                                  "its weights are not counted")
             if is_const:
                 const.update(o for o in n.output if o)
+                if top:     # a folded node hands its weights on to what reads its output
+                    src = set().union(*(origin.get(i, ()) for i in ins)) if ins else set()
+                    if n.op_type in ("Constant", "ConstantOfShape"):
+                        src = src | {n.output[0]}
+                    for o in n.output:
+                        if o:
+                            origin[o] = src
             m = 0 if is_const else _node_macs(n, shape)
             if m is None:
                 unknown_macs[key] += 1
             elif m:
                 macs_by_op[key] += m
             if top:
-                nodes.append(NodeInfo(n.name or f"{n.op_type}_{idx}", key, m, is_const))
+                w = 0
+                if not is_const:
+                    for i in ins:
+                        for t in origin.get(i, ()):
+                            if t not in claimed:
+                                claimed.add(t)
+                                w += param_numel.get(t, 0)
+                nodes.append(NodeInfo(
+                    n.name or f"{n.op_type}_{idx}", key, m, is_const,
+                    kind=_op_kind(n, shape, const),
+                    inputs=tuple(i for i in ins if i not in const),
+                    outputs=tuple(o for o in n.output if o), weights=w))
             for sg in _subgraphs(n):
                 walk(sg, False)
 
@@ -590,7 +720,9 @@ def _profile_model(model: onnx.ModelProto, p: Path) -> OnnxProfile:
         op_histogram=dict(sorted(hist.items(), key=lambda kv: (-kv[1], kv[0]))),
         inputs=inputs, outputs=outputs, assumed_dims=dict(sorted(assumed.items())),
         external_data=dict(sorted(ext_refs.items())), precision=precision,
-        quantized=quantized, notes=notes, nodes=nodes)
+        quantized=quantized, notes=notes, nodes=nodes,
+        tensor_shapes={name: t[1] for name, t in types.items() if name not in const},
+        graph_outputs=tuple(o.name for o in g.output))
 
 
 def _peak_activation(g, real_inputs, types, const, notes) -> tuple[int, str | None]:
@@ -780,7 +912,12 @@ def profile_as_model(path, model_id: str, *, task: str = "custom", family: str =
         "higher_is_better": higher_is_better,
         "options": options,
     }
-    return ModelProfile.model_validate(data)
+    from planner.catalog.layers import LayerTable
+    from planner.onnxfile.layers import layers_of
+    m = ModelProfile.model_validate(data)
+    # the graph's own layers: a user's model gets the per-layer estimator as catalog ones do
+    m._layer_table = LayerTable(mid, tuple(layers_of(prof)), source=prof.file)
+    return m
 
 
 # ---------------------------------------------------------------- text output
@@ -844,3 +981,25 @@ def format_profile_text(d: dict, support: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+def format_layers_text(table) -> str:
+    """A `planner.catalog.layers.LayerTable` for a terminal: totals per op kind, then every
+    layer."""
+    macs = table.macs or 1
+    weights = table.weights or 1
+    by_kind: dict[str, list] = {}
+    for x in table.layers:
+        k = by_kind.setdefault(x.kind, [0, 0, 0])
+        k[0] += 1
+        k[1] += x.macs
+        k[2] += x.weights
+    lines = [f"layers: {len(table.layers)} (element-wise ops fused into the layer they follow)"]
+    for kind, (n, m, w) in sorted(by_kind.items(), key=lambda kv: (-kv[1][1], kv[0])):
+        lines.append(f"  {kind:<15} {n:>4} layers  {100 * m / macs:5.1f} % of MACs  "
+                     f"{100 * w / weights:5.1f} % of weights")
+    lines.append(f"  {'#':>4}  {'name':<28} {'kind':<15} {'MACs':>8} {'weights':>8} "
+                 f"{'in':>8} {'out':>8}  out shape   ops")
+    for i, x in enumerate(table.layers):
+        lines.append(f"  {i:>4}  {x.name[-28:]:<28} {x.kind:<15} {_human(x.macs):>8} "
+                     f"{_human(x.weights):>8} {_human(x.in_elements):>8} "
+                     f"{_human(x.out_elements):>8}  {x.out_shape:<11} {x.ops}")
+    return "\n".join(lines)
