@@ -36,11 +36,32 @@ KV_CACHE_BYTES = {"fp16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 # 4.58G, Q8_0 7.96G (GiB), so 4.64, 4.67, 4.90 and 8.51 bits: more than the formats' blocks
 # alone (Q4_0 4.5) because the output and embedding tensors are kept wider. Without a
 # format, INT4 and INT8 weights count BYTES_PER_PARAM.
-WeightFormat = Literal["q4_0", "q4_k_s", "q4_k_m", "q8_0"]
+#
+# MLC LLM's and MLX's formats have no published file sizes, so their bits come from their
+# layouts, which quantize every linear layer and the embedding alike: MLC's q4f16_1 and
+# q4f32_1 hold 4-bit weights in groups of 32 with one scale per group in the model's float
+# type (mlc-ai/mlc-llm python/mlc_llm/quantization/quantization.py, GroupQuantize: q_weight
+# and q_scale only, quantize_embedding and quantize_final_fc true), 4 + 16/32 and 4 + 32/32
+# bits; MLX's affine quantization keeps a scale and a bias in the weights' 16-bit type per
+# group of 64 by default (ml-explore.github.io/mlx mlx.core.quantize: group size 64, bits
+# 4), 4 + 32/64 and 8 + 32/64 bits for mlx-lm's 4- and 8-bit models.
+WeightFormat = Literal["q4_0", "q4_k_s", "q4_k_m", "q8_0", "q4f16_1", "q4f32_1", "mlx-4bit",
+                       "mlx-8bit"]
 _LLAMA3_8B_PARAMS = 8.03e9
-WEIGHT_FORMATS = {name: (prec, gib * 2 ** 30 * 8 / _LLAMA3_8B_PARAMS)
-                  for name, prec, gib in (("q4_0", "int4", 4.34), ("q4_k_s", "int4", 4.37),
-                                          ("q4_k_m", "int4", 4.58), ("q8_0", "int8", 7.96))}
+WEIGHT_FORMATS = {
+    **{name: (prec, gib * 2 ** 30 * 8 / _LLAMA3_8B_PARAMS)
+       for name, prec, gib in (("q4_0", "int4", 4.34), ("q4_k_s", "int4", 4.37),
+                               ("q4_k_m", "int4", 4.58), ("q8_0", "int8", 7.96))},
+    "q4f16_1": ("int4", 4 + 16 / 32), "q4f32_1": ("int4", 4 + 32 / 32),
+    "mlx-4bit": ("int4", 4 + 32 / 64), "mlx-8bit": ("int8", 8 + 32 / 64)}
+# where each format's bits come from, for the notes that quote them
+WEIGHT_FORMAT_BASIS = {
+    **dict.fromkeys(("q4_0", "q4_k_s", "q4_k_m", "q8_0"),
+                    "over the whole file, llama.cpp's size on Llama-3-8B"),
+    "q4f16_1": "MLC LLM's layout: 4-bit groups of 32, a 16-bit scale each",
+    "q4f32_1": "MLC LLM's layout: 4-bit groups of 32, a 32-bit scale each",
+    "mlx-4bit": "MLX's layout: 4-bit groups of 64, a 16-bit scale and bias each",
+    "mlx-8bit": "MLX's layout: 8-bit groups of 64, a 16-bit scale and bias each"}
 
 
 def weight_bytes_per_param(precision: str, weight_format: str | None = None) -> float:

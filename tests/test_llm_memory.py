@@ -231,6 +231,29 @@ def test_weight_formats_by_hand(catalog):
                                 **{**q, "runtime": "onnxruntime"}))
 
 
+def test_mlc_and_mlx_formats_from_their_layouts(catalog):
+    """MLC's q4f16_1 / q4f32_1: 4-bit groups of 32 and one 16- / 32-bit scale per group;
+    MLX's 4- and 8-bit: groups of 64 with a 16-bit scale and bias. Each loads only in its own
+    runtime, and an unmeasured runtime whose unit's vendor runtime cannot load the format
+    gets no vendor prior (Core ML loads no MLX weights) instead of an error."""
+    from planner.vocabulary import WEIGHT_FORMATS
+    assert WEIGHT_FORMATS["q4f16_1"] == ("int4", 4.5)
+    assert WEIGHT_FORMATS["q4f32_1"] == ("int4", 5.0)
+    assert WEIGHT_FORMATS["mlx-4bit"] == ("int4", 4.5)
+    assert WEIGHT_FORMATS["mlx-8bit"] == ("int8", 8.5)
+    m = catalog.models["llama-3.1-8b"]
+    q = dict(model=m.id, device="mac-mini-m4-16gb", runtime="mlx")
+    e = estimate(catalog, Query(precision="int8", weight_format="mlx-8bit", **q))
+    assert e.memory_breakdown_gb["weights"] == pytest.approx(m.size.params_m * 1e6 * 8.5 / 8 / 1e9)
+    assert any("MLX's layout" in n for n in e.notes)
+    with pytest.raises(EstimateError, match="llama.cpp does not load mlx-4bit weights"):
+        estimate(catalog, Query(precision="int4", weight_format="mlx-4bit",
+                                **{**q, "runtime": "llama.cpp"}))
+    orin = dict(model=m.id, device="jetson-orin-nx-16gb", runtime="mlc-llm")
+    e = estimate(catalog, Query(precision="int4", weight_format="q4f32_1", **orin))
+    assert e.memory_breakdown_gb["weights"] == pytest.approx(m.size.params_m * 1e6 * 5 / 8 / 1e9)
+
+
 def test_a_weight_format_in_a_plan_and_its_manifest(catalog):
     from conftest import spec_from
 

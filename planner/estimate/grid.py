@@ -88,7 +88,11 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
         import numpy as np
         for j, jv, vendor in priors:
             dev = units[j].device
-            ok = np.array([catalog.runs(vendor, o.model, dev.id) for o in options]) \
+            # as point.vendor_prior: where the vendor runtime runs the option, an LLM's KV
+            # cache type and weight format included
+            handles = catalog.math_path(vendor).handles(kv_cache, weight_format)
+            ok = np.array([catalog.runs(vendor, o.model, dev.id)
+                           and (o.model.llm is None or handles) for o in options]) \
                 & ~g["measured"][:, j]
             factor = np.where(ok, np.maximum(g["latency_ms"][:, jv] / g["latency_ms"][:, j],
                                              1.0), 1.0)

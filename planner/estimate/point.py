@@ -42,6 +42,7 @@ from planner.vocabulary import (
     BYTES_PER_PARAM,
     KV_CACHE_BYTES,
     PRECISIONS,
+    WEIGHT_FORMAT_BASIS,
     WEIGHT_FORMATS,
     weight_bytes_per_param,
 )
@@ -221,13 +222,17 @@ def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog
     return runtime
 
 
-def vendor_prior(catalog, dev: Device, unit: ComputeUnit, runtime: str, model) -> str | None:
+def vendor_prior(catalog, dev: Device, unit: ComputeUnit, runtime: str, model,
+                 kv_cache: str = "fp16", weight_format: str | None = None) -> str | None:
     """The runtime an unmeasured `runtime` on this unit is estimated no faster than: the
     unit's vendor runtime (TensorRT on a Jetson GPU, QNN on a Qualcomm NPU,
     catalog/runtimes.yaml vendor_for) where it is another runtime of the unit that runs the
-    model; else None."""
+    model, an LLM with its KV cache type and weight format too (Core ML loads no MLX
+    weights: the prior is about the combinations the vendor runtime runs); else None."""
     vendor = catalog.vendor_runtime(f"{dev.family}/{unit.kind}", unit.runtimes)
     if vendor is None or vendor == runtime or not catalog.runs(vendor, model, dev.id):
+        return None
+    if model.llm is not None and not catalog.math_path(vendor).handles(kv_cache, weight_format):
         return None
     return vendor
 
@@ -404,7 +409,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
 
     vendor = None
     if measured is None and not cal.measured_runtime(runtime, unit.kind):
-        vendor = vendor_prior(catalog, dev, unit, runtime, model)
+        vendor = vendor_prior(catalog, dev, unit, runtime, model, q.kv_cache, fmt)
     if vendor is not None:
         # the prior (runtimes.yaml vendor_for): an unmeasured runtime is no faster than the
         # unit's vendor runtime, whose estimate includes its measurements
@@ -471,8 +476,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     weights_gb = (s.params_m * 1e6 * option.params_scale
                   * weight_bytes_per_param(q.precision, fmt) / 1e9)
     if fmt is not None:
-        notes.append(f"weights in {fmt} ({WEIGHT_FORMATS[fmt][1]:.2f} bits per weight over the "
-                     f"whole file, llama.cpp's size on Llama-3-8B); accuracy is the "
+        notes.append(f"weights in {fmt} ({WEIGHT_FORMATS[fmt][1]:.2f} bits per weight "
+                     f"{WEIGHT_FORMAT_BASIS[fmt]}); accuracy is the "
                      f"{q.precision.upper()} option's")
     act_gb = s.activation_mb * 1e-3 * (BYTES_PER_PARAM[mp] / 4.0) * q.batch
     kv_gb = (model.llm.kv_bytes(context, KV_CACHE_BYTES[q.kv_cache], math_path.windowed_kv)

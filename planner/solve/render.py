@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from planner.solve.plan import parts_text
-from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
+from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMAT_BASIS, WEIGHT_FORMATS
 
 
 def _q(d: dict) -> str:
@@ -139,8 +139,8 @@ def _plan_notes(plan: dict) -> list[str]:
                          f"measured on this device family's {a['unit']}")
         if a.get("weight_format"):
             notes.append(f"  {a['workload']}: weights in {a['weight_format']} "
-                         f"({WEIGHT_FORMATS[a['weight_format']][1]:.2f} bits per weight, "
-                         f"llama.cpp's file size on Llama-3-8B); accuracy is the "
+                         f"({WEIGHT_FORMATS[a['weight_format']][1]:.2f} bits per weight "
+                         f"{WEIGHT_FORMAT_BASIS[a['weight_format']]}); accuracy is the "
                          f"{a['precision'].upper()} option's, not measured in this format")
         if a.get("kv_cache") not in (None, "fp16"):
             notes.append(f"  {a['workload']}: KV cache {a['kv_cache']} in {a['runtime']} "
