@@ -225,6 +225,7 @@ def test_estimate_layers_prints_the_costliest():
                           "int8", "--layers"])
     assert out.exit_code == 0, out.output
     assert "the 10 costliest of" in out.output and "whole-model roofline sets" in out.output
+    assert "layers: " in out.output and "of the " in out.output
     js = json.loads(r.invoke(main, ["estimate", "-d", "coral-usb-on-rpi4", "-m", "mobilenet-v2",
                                     "-p", "int8", "--format", "json"]).output)
     lay = js["layers"]
@@ -235,7 +236,7 @@ def test_estimate_layers_prints_the_costliest():
     assert shares == sorted(shares, reverse=True) and sum(shares) <= 1.0 + 1e-6
     llm = r.invoke(main, ["estimate", "-d", "raspberry-pi-5-8gb", "-m", "llama-3.2-1b", "-p",
                           "int4", "--layers"])
-    assert llm.exit_code == 0 and "no per-layer table" in llm.output
+    assert llm.exit_code == 0 and "layers: none shown: an LLM" in llm.output
 
 
 def test_model_files_get_their_own_layers():
@@ -287,5 +288,80 @@ def test_estimate_says_which_layers_fall_back(catalog):
     e = estimate(catalog, Query("vit-base-16", "int8", "coral-usb-on-rpi4"))
     fb = e.layers["fallback"]
     assert fb["layers"] > 0 and "LayerNormalization" in fb["ops"]
-    assert any("fall back to the host CPU" in n and "counts the whole network" in n
+    # the Edge TPU compiler accelerates one segment: everything from the first unsupported
+    # layer on runs on the CPU
+    assert fb["single_segment"] and fb["partitions"] == 2 and fb["macs_share"] > 0.99
+    assert any("run off the tpu, on the host CPU" in n and "counts the whole network" in n
                for n in e.notes)
+    dla = estimate(catalog, Query("yolov8n", "int8", "jetson-orin-nx-16gb", unit="dla0"))
+    assert dla.layers["fallback"]["to"] == "the GPU"
+
+
+def test_the_layers_share_the_latency_less_its_fixed_costs(catalog):
+    """Measured or not, the layers' times add up to the latency less weight streaming, host
+    transfer, dispatch and the per-call overhead."""
+    from planner.estimate.point import Query, estimate
+    for q in (Query("resnet-50", "int8", "coral-usb-on-rpi4"),
+              Query("yolov8n", "fp32", "raspberry-pi-4b-4gb", runtime="ncnn")):
+        lay = estimate(catalog, q).layers
+        assert lay["layers_ms"] + sum(lay["fixed_ms"].values()) == pytest.approx(
+            lay["latency_ms"], rel=1e-3)
+    coral = estimate(catalog, Query("resnet-50", "int8", "coral-usb-on-rpi4")).layers
+    assert coral["fixed_ms"]["weight_streaming"] > coral["layers_ms"]
+
+
+def test_a_lookup_reads_its_rows_not_its_table():
+    from planner.estimate.layers import _read
+    gather = Layer("emb", "data-movement", "Gather", 0, 23_440_896, 128, 98_304, "1x128x768")
+    assert _read(gather) == 98_304
+    assert _read(Layer("fc", "matmul", "MatMul+Add", 10, 590_592, 768, 768, "?")) == 590_592
+
+
+def test_control_flow_carries_its_branches_macs(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    w = numpy_helper.from_array(np.ones((8, 3, 3, 3), np.float32), "w")
+
+    def branch(name):
+        return helper.make_graph([helper.make_node("Conv", ["x", "w"], [f"y_{name}"])], name,
+                                 [], [helper.make_tensor_value_info(f"y_{name}",
+                                                                    TensorProto.FLOAT, None)])
+    g = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=branch("a"), else_branch=branch("b"))],
+        "iff", [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    path = tmp_path / "iff.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    prof = profile_onnx(path)
+    (only,) = layers_of(prof)
+    assert only.kind == "control-flow" and only.macs == prof.macs > 0
+
+
+def test_bad_profile_inputs_are_usage_errors(tmp_path):
+    r = CliRunner()
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    out = r.invoke(main, ["profile", str(empty)])
+    assert out.exit_code == 2 and "not an ONNX model" in out.output
+    out = r.invoke(main, ["profile", str(zoo("squeezenet")), "--layers", "--format", "csv",
+                          "--device", "nope"])
+    assert out.exit_code == 2 and "--device" in out.output
+
+
+def test_estimate_says_why_it_shows_no_layers(catalog):
+    from planner.estimate.point import no_table_reason
+    assert "no table for yolox-s" in no_table_reason(catalog.models["yolox-s"])
+    assert "an LLM" in no_table_reason(catalog.models["llama-3.2-1b"])
+    m = catalog.models["mobilenet-v2"]
+    other = m.model_copy(update={"size": m.size.model_copy(update={"macs_g": 0.6})})
+    assert "more than 2 % apart" in no_table_reason(other)
+
+
+def test_short_names_keep_the_block_and_the_op():
+    from planner.catalog.layers import short_name
+    assert short_name("/features/features.2/conv/conv.1/conv.1.0/Conv") == \
+        "features.2/conv.1.0/Conv"
+    long = short_name("/bert/encoder/layer.11/attention/self/attention.self.query/MatMul")
+    assert len(long) <= 30 and long.endswith("MatMul") and long.startswith(".../")
+    assert short_name("conv1") == "conv1"

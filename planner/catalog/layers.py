@@ -109,3 +109,21 @@ def shipped_table(model_id: str) -> LayerTable | None:
     """The shipped table of a catalog model, or None where none was made."""
     p = LAYERS_DIR / f"{model_id}.csv"
     return read_table(p, model_id) if p.is_file() else None
+
+
+def short_name(name: str, width: int = 30) -> str:
+    """A layer name for a column: exporters' scope paths repeat themselves
+    ("/features/features.2/conv/conv.1/conv.1.0/Conv"), so a part the next one extends is
+    dropped ("features.2/conv.1.0/Conv"); what is still too long loses its leading parts
+    (the block and op are at the end), or its middle if one part alone is too long."""
+    parts = [p for p in name.split("/") if p]
+    kept = [p for i, p in enumerate(parts)
+            if not (i + 1 < len(parts) and parts[i + 1].startswith(p + "."))] or [name]
+    s = "/".join(kept)
+    while len(s) > width and len(kept) > 1:
+        kept = kept[1:]
+        s = ".../" + "/".join(kept)
+    if len(s) <= width:
+        return s
+    keep = width - 3
+    return s[:keep // 2] + "..." + s[-(keep - keep // 2):]

@@ -501,6 +501,15 @@ class OpSupport(Strict):
     supported_ops: list[str] = Field(description="ONNX op types the unit runs; others fall back to the host CPU.")
     source: str = Field(min_length=3)
     notes: str = ""
+    single_segment: bool = Field(default=False, description="The compiler accelerates one segment only: the first unsupported op and everything after it run off the unit, even ops it supports.")
+    fallback_to: str = Field(default="the host CPU", description="Where ops the unit does not run go, in words.")
+    fallback_source: str | None = Field(default=None, description="Where single_segment or fallback_to comes from.")
+
+    @model_validator(mode="after")
+    def _fallback_sourced(self):
+        if (self.single_segment or self.fallback_to != "the host CPU") and not self.fallback_source:
+            raise ValueError("single_segment and fallback_to need fallback_source")
+        return self
 
 
 class MathPath(NamedTuple):

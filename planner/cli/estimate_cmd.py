@@ -34,8 +34,10 @@ from planner.estimate.render import render_estimate_text
               help="LLM prompt length, tokens: adds the time to first token (the prefill).")
 @llm_memory_options
 @click.option("--layers", "show_layers", is_flag=True,
-              help="Also print the ten costliest layers of the per-layer roofline (their time, "
-                   "share and bound); JSON output always has them under 'layers'.")
+              help="Also print where the time goes layer by layer: the ten costliest layers "
+                   "(time, share, bound) and what the fixed costs take; the whole-model "
+                   "roofline still sets the numbers. JSON has them under 'layers' for every "
+                   "network with a layer table (profiles/layers/).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @catalog_option
 def estimate(device, model, precision, technique, unit, runtime, power_mode, batch, context,
@@ -71,5 +73,9 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
               unit=unit, runtime=runtime, batch=batch, context=context, power_mode=power_mode,
               kv_cache=kv_cache, prompt_tokens=prompt_tokens, weight_format=weight_format)
     d = run(cat, q).as_dict()
-    click.echo(json.dumps(d, indent=2) if fmt == "json" else
-               render_estimate_text(d, layers=show_layers))
+    if fmt == "json":
+        click.echo(json.dumps(d, indent=2))
+        return
+    from planner.estimate.point import no_table_reason
+    click.echo(render_estimate_text(d, layers=show_layers, no_layers_reason=no_table_reason(
+        cat.models[model]) if show_layers and "layers" not in d else ""))

@@ -42,20 +42,25 @@ def profile(model, device, unit, layers, fmt, catalog_dirs, no_builtin):
 
     if unit is not None and device is None:
         raise click.UsageError("--unit needs --device")
-    if fmt == "csv" and not layers:
-        raise click.UsageError("--format csv writes the layer table: add --layers")
     from planner.llmfile import is_llm_file
     if is_llm_file(model):
-        if device is not None or layers:
-            raise click.UsageError(f"{'--device' if device is not None else '--layers'} reads "
-                                   "an ONNX graph; an LLM file has none (its layers are the "
-                                   "analytic attention, MLP and KV cache of its config)")
+        if device is not None or layers or fmt == "csv":
+            what = "--device" if device is not None else "--layers" if layers else \
+                "--format csv"
+            raise click.UsageError(f"{what} reads an ONNX graph; an LLM file or folder has "
+                                   "none (its layers are the analytic attention, MLP and KV "
+                                   "cache of its config)")
         from planner.llmfile import llm_file_as_model
         from planner.llmfile.shape import render_llm_profile
         m = llm_file_as_model(model)
         click.echo(json.dumps(m.model_dump(mode="json", exclude_none=True), indent=2,
                               sort_keys=True) if fmt == "json" else render_llm_profile(m))
         return
+    if fmt == "csv" and not layers:
+        raise click.UsageError("--format csv writes the layer table: add --layers")
+    if fmt == "csv" and device is not None:
+        raise click.UsageError("--format csv writes the layer table only; --device adds op "
+                               "support to text or json")
     prof = profile_onnx(model)
     table = None
     if layers:

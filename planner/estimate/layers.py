@@ -46,11 +46,20 @@ def op_class(kind: str) -> str:
     return OP_CLASS.get(kind, "no-mac")
 
 
+def _read(layer) -> int:
+    """Weights a layer reads per call: a lookup (an embedding's Gather) reads the rows it
+    returns, not its whole table."""
+    if layer.ops.split("+")[0] == "Gather":
+        return min(layer.weights, layer.out_elements)
+    return layer.weights
+
+
 @dataclass(frozen=True)
 class Shares:
     """A table as shares of its model's totals, in graph order."""
     macs: tuple[float, ...]
-    weights: tuple[float, ...]
+    weights: tuple[float, ...]        # held (on-chip residency)
+    read: tuple[float, ...]           # read per call
     act_elements: tuple[int, ...]      # in + out activation elements per input
     classes: tuple[str, ...]
     table: LayerTable
@@ -61,6 +70,7 @@ def _shares(table: LayerTable) -> Shares:
     w = table.weights or 1
     return Shares(tuple(x.macs / m for x in table.layers),
                   tuple(x.weights / w for x in table.layers),
+                  tuple(_read(x) / w for x in table.layers),
                   tuple(x.in_elements + x.out_elements for x in table.layers),
                   tuple(op_class(x.kind) for x in table.layers), table)
 
@@ -80,6 +90,12 @@ def _own_shares(table: LayerTable) -> Shares:
     if hit is None or hit[0] is not table:
         hit = _OWN[id(table)] = (table, _shares(table))
     return hit[1]
+
+
+def table_for(model) -> LayerTable | None:
+    """The model's own table (a model file's) or the shipped one of its id, matching or not."""
+    own = getattr(model, "_layer_table", None)
+    return own if own is not None else shipped_table(model.id)
 
 
 def shares_for(model) -> Shares | None:
@@ -141,17 +157,19 @@ def layered_roofline(shares: Shares, *, ops: float, weight_bytes: float,
     """The per-layer roofline of one call (ops: the whole call's, batch included;
     onchip_bytes < 0: no on-chip weight memory)."""
     w = [weight_bytes * s for s in shares.weights]
+    read = [weight_bytes * s for s in shares.read]
     if onchip_bytes >= 0:
         resident, contexts = residency(w, onchip_bytes, context_switch)
         if context_switch and contexts > 1:
             resident = [False] * len(w)     # each call loads every context in turn
     else:
         resident, contexts = [False] * len(w), 1
-    streamed = sum(x for x, r in zip(w, resident) if not r) if onchip_bytes >= 0 else 0.0
+    streamed = sum(x for x, r in zip(read, resident) if not r) if onchip_bytes >= 0 else 0.0
     compute = memory = 0.0
     class_ms: dict[str, float] = {}
     layer_ms, bound = [], []
-    for m, wl, r, a, c in zip(shares.macs, w, resident, shares.act_elements, shares.classes):
+    for m, wl, r, a, c in zip(shares.macs, read, resident, shares.act_elements,
+                              shares.classes):
         # a streamed weight crosses the host link (streaming_ms), not the DRAM bus
         dram_w = 0.0 if (r or (onchip_bytes >= 0 and has_link)) else wl
         act = 0.0 if act_on_chip else a * act_bytes_per_element * batch
@@ -178,7 +196,7 @@ def layered_grid(shares: Shares, *, ops: float, weight_bytes: float, act_bpe, ba
 
     n_u = len(peak_ops)
     macs = np.array(shares.macs)
-    w = weight_bytes * np.array(shares.weights)
+    w = weight_bytes * np.array(shares.read)        # the plain units hold nothing on chip
     act = np.array(shares.act_elements, dtype=float) * batch
     cls = np.array(shares.classes)
     ops_l = ops * macs
@@ -237,11 +255,16 @@ class Partitions:
     host_ops: tuple[str, ...]
 
 
-def partitions(table: LayerTable, supported: set[str] | None) -> Partitions:
-    """Layers whose every op the unit's table lists run on the unit, the rest on the host
-    CPU, in graph order (supported None: the unit runs any op)."""
+def partitions(table: LayerTable, supported: set[str] | None,
+               single_segment: bool = False) -> Partitions:
+    """Layers whose every op the unit's table lists run on the unit, the rest off it, in
+    graph order (supported None: the unit runs any op). single_segment: the compiler
+    accelerates only what comes before the first unsupported layer (the Edge TPU's)."""
     on_unit = [supported is None or all(op in supported for op in x.ops.split("+"))
                for x in table.layers]
+    if single_segment and False in on_unit:
+        first = on_unit.index(False)
+        on_unit = on_unit[:first] + [False] * (len(on_unit) - first)
     runs = sum(1 for i, ok in enumerate(on_unit) if i == 0 or ok != on_unit[i - 1])
     crossing = sum(x.out_elements for i, x in enumerate(table.layers[:-1])
                    if on_unit[i] != on_unit[i + 1])

@@ -258,28 +258,54 @@ def workload_prompt(w, model) -> int | None:
 LAYERS_SHOWN = 10
 
 
-def _layer_summary(model, r, core_ms: float, used: bool, op_support=None) -> dict:
-    """The per-layer roofline for people: its totals and the costliest layers, the
-    estimate's core time split as the layers' ideal times split (used: whether it set the
-    estimate, or only shows where the time goes)."""
+def _layer_summary(model, r, latency_ms: float, fixed: dict, used: bool,
+                   op_support=None) -> dict:
+    """The per-layer roofline for people: what the layers take of the estimate's latency
+    (the latency less its fixed costs: weight streaming, host transfer, dispatch, per-call
+    overhead), split as the layers' ideal times split, the costliest layers, and which
+    layers the unit's op-support table sends off the unit (used: whether the per-layer
+    roofline set the estimate, or only shows where the time goes)."""
     lr = r.layered
     table = shares_for(model).table
     order = sorted(range(len(lr.layer_ms)), key=lambda i: (-lr.layer_ms[i], i))
-    core = lr.core_ms or 1.0
-    parts = partitions(table, None if op_support is None else set(op_support.supported_ops))
-    fallback = None if not parts.host_layers else {
+    ideal = lr.core_ms or 1.0
+    # a measured latency replaces the model's: the layers share what it leaves after the
+    # fixed costs (at least a tenth of it, as the calibration keeps)
+    layers_ms = max(latency_ms - sum(fixed.values()), 0.1 * latency_ms)
+    parts = None if op_support is None else partitions(
+        table, set(op_support.supported_ops), op_support.single_segment)
+    fallback = None if parts is None or not parts.host_layers else {
         "layers": parts.host_layers, "macs_share": _r(parts.host_macs_share),
         "partitions": parts.partitions, "boundary_elements": parts.boundary_elements,
-        "ops": list(parts.host_ops), "source": op_support.source}
+        "ops": list(parts.host_ops), "to": op_support.fallback_to,
+        "single_segment": op_support.single_segment,
+        "source": op_support.fallback_source or op_support.source}
     return {
         "table": table.source, "count": len(lr.layer_ms), "sets_estimate": used,
-        "fallback": fallback,
+        "latency_ms": _r(latency_ms), "layers_ms": _r(layers_ms),
+        "fixed_ms": {k: _r(v) for k, v in fixed.items()},
         "memory_bound": lr.layer_bound.count("memory"),
-        "streamed_weights_mb": _r(lr.streamed_bytes / 1e6), "contexts": lr.contexts,
+        "streamed_weights_mb": _r(lr.streamed_bytes / 1e6),
+        "contexts": lr.contexts,
+        "fallback": fallback,
         "costliest": [{"index": i, "name": table.layers[i].name, "kind": table.layers[i].kind,
-                       "ops": table.layers[i].ops, "ms": _r(core_ms * lr.layer_ms[i] / core),
-                       "share": _r(lr.layer_ms[i] / core), "bound": lr.layer_bound[i]}
+                       "ops": table.layers[i].ops, "ms": _r(layers_ms * lr.layer_ms[i] / ideal),
+                       "share": _r(lr.layer_ms[i] / ideal), "bound": lr.layer_bound[i]}
                       for i in order[:LAYERS_SHOWN]]}
+
+
+def no_table_reason(model) -> str:
+    """Why a model has no per-layer view, for `estimate --layers`."""
+    from planner.estimate.layers import table_for
+    if model.llm is not None:
+        return "an LLM: its layers are the analytic attention, MLP and KV cache of its shape"
+    t = table_for(model)
+    if t is None:
+        return (f"profiles/layers/ has no table for {model.id} (the shipped tables are of "
+                "networks built from a public architecture definition; edgeplan profile "
+                "--layers makes one from an ONNX file)")
+    return (f"{t.source} counts {t.macs / 1e9:.4g} GMACs, the profile "
+            f"{model.size.macs_g:.4g}: more than 2 % apart, so it describes another network")
 
 
 def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
@@ -539,15 +565,21 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                  kv_cache=q.kv_cache, weight_format=fmt, layers=True)
         if shares_for(model) is not None else None)
     if lay is not None:
-        est.layers = _layer_summary(model, lay, core_ms, used=r.layered is not None,
+        fixed = {"weight_streaming": r.streaming_ms, "host_transfer": r.transfer_ms,
+                 "dispatch": r.dispatch_ms, "overhead": cal.overhead_ms(dev.family, llm=is_llm)}
+        est.layers = _layer_summary(model, lay, latency.value, fixed,
+                                    used=r.layered is not None,
                                     op_support=catalog.op_support.get(unit.op_support))
         fb = est.layers.get("fallback")
         if fb:
-            notes.append(f"{fb['layers']} of {len(lay.layered.layer_ms)} "
-                         f"layers ({100 * fb['macs_share']:.3g} % of MACs) have ops the "
-                         f"{unit.id} does not run ({', '.join(fb['ops'])}): they fall back "
-                         f"to the host CPU in {fb['partitions']} partitions; the estimate "
-                         "counts the whole network on the unit")
+            why = (f"the first of them has ops the {unit.id} does not run "
+                   f"({', '.join(fb['ops'])}) and ends its one accelerated segment"
+                   if fb["single_segment"] else
+                   f"they have ops the {unit.id} does not run ({', '.join(fb['ops'])})")
+            notes.append(f"{fb['layers']} of {len(lay.layered.layer_ms)} layers "
+                         f"({100 * fb['macs_share']:.3g} % of MACs) run off the {unit.id}, on "
+                         f"{fb['to']}, in {fb['partitions']} partition(s): {why}; the "
+                         "estimate counts the whole network on the unit")
     if r.layered is not None:
         lr = r.layered
         notes.append(f"per-layer roofline over {len(lr.layer_ms)} layers "

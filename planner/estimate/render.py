@@ -1,6 +1,8 @@
 """One estimate as text for people (`edgeplan estimate`)."""
 from __future__ import annotations
 
+from planner.catalog.layers import short_name
+
 
 def _fmt_q(q, digits=3) -> str:
     s = f"{q['value']:.{digits}g} {q['unit']}"
@@ -12,7 +14,7 @@ def _fmt_q(q, digits=3) -> str:
     return s + ")"
 
 
-def render_estimate_text(d: dict, layers: bool = False) -> str:
+def render_estimate_text(d: dict, layers: bool = False, no_layers_reason: str = "") -> str:
     """The text `edgeplan estimate` prints: every quantity with its interval, provenance and
     bottleneck, the memory breakdown and the notes."""
     q = d["query"]
@@ -45,21 +47,23 @@ def render_estimate_text(d: dict, layers: bool = False) -> str:
     for n in d["notes"]:
         lines.append(f"  note: {n}")
     if layers:
-        lines.extend(_layer_lines(d.get("layers")))
+        lines.extend(_layer_lines(d["layers"]) if d.get("layers") else
+                     [f"  layers: none shown: {no_layers_reason}"])
     return "\n".join(lines)
 
 
-def _layer_lines(lay: dict | None) -> list[str]:
-    if lay is None:
-        return ["  layers: no per-layer table for this model (an LLM keeps its analytic "
-                "form; see profiles/layers/): the whole-model roofline was used"]
-    how = "" if lay["sets_estimate"] else (
-        "; the whole-model roofline sets the estimate, this splits its core time as the "
-        "layers' ideal times split")
-    lines = [f"  the {len(lay['costliest'])} costliest of {lay['count']} layers "
-             f"({lay['table']}{how}):",
-             f"    {'#':>4}  {'name':<28} {'kind':<15} {'ms':>8} {'share':>6}  bound    ops"]
+def _layer_lines(lay: dict) -> list[str]:
+    fixed = ", ".join(f"{k.replace('_', ' ')} {v:.3g} ms" for k, v in lay["fixed_ms"].items()
+                      if v > 0)
+    how = ("the per-layer roofline sets the estimate" if lay["sets_estimate"] else
+           "the whole-model roofline sets the estimate; the layers split its time as their "
+           "ideal times split, each layer bound by its own regime")
+    lines = [f"  layers: {lay['layers_ms']:.3g} of the {lay['latency_ms']:.3g} ms latency"
+             + (f" (the rest: {fixed})" if fixed else "") + f"; {how}",
+             (f"  the {len(lay['costliest'])} costliest of {lay['count']} layers "
+              f"({lay['table']}; {lay['memory_bound']} bound by memory bandwidth):"),
+             f"    {'#':>4}  {'name':<30} {'kind':<15} {'ms':>8} {'share':>6}  bound    ops"]
     for x in lay["costliest"]:
-        lines.append(f"    {x['index']:>4}  {x['name'][-28:]:<28} {x['kind']:<15} "
+        lines.append(f"    {x['index']:>4}  {short_name(x['name']):<30} {x['kind']:<15} "
                      f"{x['ms']:>8.3g} {100 * x['share']:>5.1f}%  {x['bound']:<8} {x['ops']}")
     return lines

@@ -22,7 +22,7 @@ def _elements(shape) -> int:
         return 0
     n = 1
     for d in shape:
-        n *= d if isinstance(d, int) and d > 0 else 1
+        n *= d if isinstance(d, int) and d >= 0 else 1     # unknown dims count as 1
     return n
 
 

@@ -248,10 +248,14 @@ def load_model(path, *, with_data: bool = False) -> onnx.ModelProto:
     if not os.path.isfile(p):
         raise InputError("no such file or folder" if not os.path.exists(p) else "not a file", file=p)
     try:
-        return onnx.load(p, load_external_data=with_data)
+        model = onnx.load(p, load_external_data=with_data)
     except Exception as e:  # protobuf DecodeError and friends
         raise InputError(f"not an ONNX model ({type(e).__name__}: {str(e)[:120]})",
                          file=p) from None
+    if model.ir_version == 0 and not model.graph.node and not model.opset_import:
+        # an empty file parses as an empty message: no model at all
+        raise InputError("not an ONNX model (empty: no IR version, opsets or nodes)", file=p)
+    return model
 
 
 def _skeleton(model: onnx.ModelProto, assumed: dict[str, int]) -> onnx.ModelProto:
@@ -494,10 +498,11 @@ _DATA_MOVEMENT = {"Concat", "Split", "Slice", "Transpose", "Gather", "GatherElem
 # no arithmetic and, in every runtime we plan for, no copy: a view of their input
 _FREE = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Shape", "Size",
          "Constant", "ConstantOfShape", "EyeLike"}
-_RECURRENT = {"LSTM", "GRU", "RNN", "Scan", "Loop", "If"}
+_RECURRENT = {"LSTM", "GRU", "RNN"}
+_CONTROL_FLOW = {"Scan", "Loop", "If"}
 OP_KINDS = ("conv", "depthwise-conv", "grouped-conv", "matmul", "attention", "recurrent",
-            "elementwise", "normalization", "pooling", "resize", "data-movement", "free",
-            "other")
+            "control-flow", "elementwise", "normalization", "pooling", "resize",
+            "data-movement", "free", "other")
 
 
 def _op_kind(node, shape, const: set[str]) -> str:
@@ -521,7 +526,8 @@ def _op_kind(node, shape, const: set[str]) -> str:
             else "attention"
     if op in ("Attention", "MultiHeadAttention", "GroupQueryAttention", "QAttention"):
         return "attention"
-    for kinds, name in ((_RECURRENT, "recurrent"), (_ELEMENTWISE, "elementwise"),
+    for kinds, name in ((_RECURRENT, "recurrent"), (_CONTROL_FLOW, "control-flow"),
+                        (_ELEMENTWISE, "elementwise"),
                         (_NORMALIZATION, "normalization"), (_POOLING, "pooling"),
                         (_RESIZE, "resize"), (_DATA_MOVEMENT, "data-movement"),
                         (_FREE, "free")):
@@ -666,8 +672,12 @@ def _profile_model(model: onnx.ModelProto, p: Path) -> OnnxProfile:
                     kind=_op_kind(n, shape, const),
                     inputs=tuple(i for i in ins if i not in const),
                     outputs=tuple(o for o in n.output if o), weights=w))
+            before = sum(macs_by_op.values())
             for sg in _subgraphs(n):
                 walk(sg, False)
+            if top and sum(macs_by_op.values()) > before:
+                # a control-flow node's layer carries its branches' (or body's) MACs
+                nodes[-1].macs = (nodes[-1].macs or 0) + sum(macs_by_op.values()) - before
 
     walk(g, True)
     if any(True for n in g.node for _ in _subgraphs(n)):
@@ -984,6 +994,7 @@ def format_profile_text(d: dict, support: dict | None = None) -> str:
 def format_layers_text(table) -> str:
     """A `planner.catalog.layers.LayerTable` for a terminal: totals per op kind, then every
     layer."""
+    from planner.catalog.layers import short_name
     macs = table.macs or 1
     weights = table.weights or 1
     by_kind: dict[str, list] = {}
@@ -994,12 +1005,13 @@ def format_layers_text(table) -> str:
         k[2] += x.weights
     lines = [f"layers: {len(table.layers)} (element-wise ops fused into the layer they follow)"]
     for kind, (n, m, w) in sorted(by_kind.items(), key=lambda kv: (-kv[1][1], kv[0])):
-        lines.append(f"  {kind:<15} {n:>4} layers  {100 * m / macs:5.1f} % of MACs  "
+        lines.append(f"  {kind:<15} {n:>4} layer{'s' if n != 1 else ' '}  "
+                     f"{100 * m / macs:5.1f} % of MACs  "
                      f"{100 * w / weights:5.1f} % of weights")
-    lines.append(f"  {'#':>4}  {'name':<28} {'kind':<15} {'MACs':>8} {'weights':>8} "
-                 f"{'in':>8} {'out':>8}  out shape   ops")
+    lines.append(f"  {'#':>4}  {'name':<30} {'kind':<15} {'MACs':>8} {'weights':>8} "
+                 f"{'in':>8} {'out':>8}  {'out shape':<13} ops")
     for i, x in enumerate(table.layers):
-        lines.append(f"  {i:>4}  {x.name[-28:]:<28} {x.kind:<15} {_human(x.macs):>8} "
+        lines.append(f"  {i:>4}  {short_name(x.name):<30} {x.kind:<15} {_human(x.macs):>8} "
                      f"{_human(x.weights):>8} {_human(x.in_elements):>8} "
-                     f"{_human(x.out_elements):>8}  {x.out_shape:<11} {x.ops}")
+                     f"{_human(x.out_elements):>8}  {x.out_shape:<13} {x.ops}")
     return "\n".join(lines)
