@@ -164,7 +164,7 @@ def test_profile_and_solve_a_users_llm(tmp_path):
     assert r.exit_code == 0, r.output
     assert "parameters: 1,100 M" in r.output and "22,528 bytes per token" in r.output
     r = CliRunner().invoke(main, ["profile", folder, "--device", "raspberry-pi-5-8gb"])
-    assert r.exit_code == 2 and "an LLM file has none" in r.output
+    assert r.exit_code == 2 and "an LLM file or folder has none" in r.output
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump({"name": "mine", "workloads": [
         {"name": "chat", "task": "llm", "model_files": ["tinyllama"], "tokens_per_s": 5,
