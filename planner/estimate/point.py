@@ -27,6 +27,7 @@ from planner.catalog.loader import Catalog
 from planner.catalog.schema import UNKNOWN_METRIC, ComputeUnit, Device
 from planner.errors import EstimateError, UnknownIdError, did_you_mean
 from planner.estimate.cache import calibration_for
+from planner.estimate.calibrate import FIXED_SHARE_FLOOR
 from planner.estimate.layers import partitions, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
@@ -270,8 +271,8 @@ def _layer_summary(model, r, latency_ms: float, fixed: dict, used: bool,
     order = sorted(range(len(lr.layer_ms)), key=lambda i: (-lr.layer_ms[i], i))
     ideal = lr.core_ms or 1.0
     # a measured latency replaces the model's: the layers share what it leaves after the
-    # fixed costs (at least a tenth of it, as the calibration keeps)
-    layers_ms = max(latency_ms - sum(fixed.values()), 0.1 * latency_ms)
+    # fixed costs (at least the share the calibration keeps)
+    layers_ms = max(latency_ms - sum(fixed.values()), FIXED_SHARE_FLOOR * latency_ms)
     parts = None if op_support is None else partitions(
         table, set(op_support.supported_ops), op_support.single_segment)
     fallback = None if parts is None or not parts.host_layers else {
@@ -396,10 +397,11 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
 
     math_path = catalog.math_path(runtime)
     mp = math_precision(unit, q.precision, math_path)
-    r = roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
-                 params_scale=option.params_scale, macs_scale=option.macs_scale,
-                 compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id,
-                 kv_cache=q.kv_cache, weight_format=fmt)
+    call = {"batch": q.batch, "context": context, "params_scale": option.params_scale,
+            "macs_scale": option.macs_scale, "compute_scale": mode.compute_scale,
+            "math_path": math_path, "mode": mode.id, "kv_cache": q.kv_cache,
+            "weight_format": fmt}
+    r = roofline(model, q.precision, dev, unit, **call)
     gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
     eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops,
                                            r.layered.shares() if r.layered else None)
@@ -559,10 +561,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
                    weights_on_chip=r.weights_on_chip, notes=notes)
     # the per-layer roofline: where the time goes, and the estimate itself where it is on
     lay = r if r.layered is not None else (
-        roofline(model, q.precision, dev, unit, batch=q.batch, context=context,
-                 params_scale=option.params_scale, macs_scale=option.macs_scale,
-                 compute_scale=mode.compute_scale, math_path=math_path, mode=mode.id,
-                 kv_cache=q.kv_cache, weight_format=fmt, layers=True)
+        roofline(model, q.precision, dev, unit, **call, layers=True)
         if shares_for(model) is not None else None)
     if lay is not None:
         fixed = {"weight_streaming": r.streaming_ms, "host_transfer": r.transfer_ms,
