@@ -64,26 +64,38 @@ def worst_rows(rows, n):
               f"(x{pred / p.per_call_ms:.2f})")
 
 
-def scorecard(catalog_dirs) -> dict:
-    """Every depth's (median %, within 30 %, worst ratio, coverage %), blind split included."""
-    cat = load_catalog(catalog_dirs, use_env=False)
+# the depths, in print order, with the labels the side-by-side table uses
+DEPTHS = ("leave-one-out", "leave-network-out (model on device)", "leave-device-out",
+          "leave-runtime-out", "blind split", "held out")
+
+
+def depth_rows(cat) -> dict:
+    """(point, predicted ms, sigma) rows per depth: each point left out alone, with its
+    network on its device, with its device, with its runtime on its unit (only the points
+    whose unit keeps other runtimes' points: elsewhere leaving the runtime out leaves the
+    whole unit out, which the device depth covers); the blind split, scored by a calibration
+    fitted on the other points; and the held-out points (`holdout: true`), by the
+    estimator as users get it."""
     pts = measurement_points(cat)
     serves = depth_scope(pts)["runtime"]
     blind, rest = blind_split(pts)
     cal_rest = Calibration(rest)
-    depths = {
-        "leave-one-out": leave_one_out(cat),
-        "leave-network-out (model on device)": leave_one_out(cat, leave_out="pair"),
-        "leave-device-out": leave_one_out(cat, leave_out="device"),
-        "leave-runtime-out": [r for r in leave_one_out(cat, leave_out="runtime")
-                              if serves(r[0])],
-        "blind split": [score_point(cal_rest, cat, p) for p in blind],
-    }
+    rows = dict(zip(DEPTHS, (
+        leave_one_out(cat), leave_one_out(cat, leave_out="pair"),
+        leave_one_out(cat, leave_out="device"),
+        [r for r in leave_one_out(cat, leave_out="runtime") if serves(r[0])],
+        [score_point(cal_rest, cat, p) for p in blind])))
     held = measurement_points(cat, holdout=True)
     if held:
         cal = calibration_for(cat)
-        depths["held out"] = [score_point(cal, cat, p) for p in held]
-    return {k: summarize(v) + (coverage(v), len(v)) for k, v in depths.items()}
+        rows["held out"] = [score_point(cal, cat, p) for p in held]
+    return rows
+
+
+def scorecard(catalog_dirs) -> dict:
+    """Every depth's (median %, within 30 %, worst ratio, coverage %, points)."""
+    rows = depth_rows(load_catalog(catalog_dirs, use_env=False))
+    return {k: summarize(v) + (coverage(v), len(v)) for k, v in rows.items()}
 
 
 def compare_layers(catalog_dirs) -> None:
@@ -93,10 +105,13 @@ def compare_layers(catalog_dirs) -> None:
     from planner.estimate import roofline
 
     cards = {}
-    for name, on in (("whole-model", False), ("per-layer", True)):
-        roofline.LAYERED = on
-        cards[name] = scorecard(catalog_dirs)
-    roofline.LAYERED = True
+    shipped = roofline.LAYERED
+    try:
+        for name, on in (("whole-model", False), ("per-layer", True)):
+            roofline.LAYERED = on
+            cards[name] = scorecard(catalog_dirs)
+    finally:
+        roofline.LAYERED = shipped
     cat = load_catalog(catalog_dirs, use_env=False)
     from planner.estimate.layers import shares_for
     n_tab = sum(1 for p in cat.measurements if shares_for(cat.models[p.model]) is not None
@@ -129,10 +144,8 @@ def main():
     if args.compare_layers:
         return compare_layers(args.catalog)
     cat = load_catalog(args.catalog, use_env=False)
-    rows = leave_one_out(cat)
-    pair_rows = leave_one_out(cat, leave_out="pair")
-    device_rows = leave_one_out(cat, leave_out="device")
-    runtime_rows = leave_one_out(cat, leave_out="runtime")
+    depths = depth_rows(cat)
+    rows, pair_rows, device_rows, runtime_rows, rows_b = (depths[d] for d in DEPTHS[:5])
     med, within, worst = summarize(rows)
     print(f"leave-one-out over {len(rows)} measured points: median |error| {med:.1f} % "
           f"(target <= 20 %), within +-30 %: {within:.0f} % (target >= 75 %), "
@@ -162,10 +175,6 @@ def main():
     print(f"leaving out every measurement on the point's device: median |error| {med:.1f} %, "
           f"within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "
           f"80 % intervals hold {coverage(device_rows):.0f} %")
-    # only the points whose unit keeps other runtimes' points: elsewhere leaving the runtime
-    # out leaves the whole unit out, which the device line already covers
-    serves = depth_scope(measurement_points(cat))["runtime"]
-    runtime_rows = [r for r in runtime_rows if serves(r[0])]
     med, within, worst = summarize(runtime_rows)
     print(f"leaving out every measurement of the point's runtime on its unit, for the "
           f"{len(runtime_rows)} points whose unit keeps other runtimes' points: median |error| "
@@ -174,9 +183,7 @@ def main():
     # the blind split: whole source tables (planner.estimate.calibrate.blind_split), scored
     # by a calibration fitted on the other points, and printed only in aggregate
     pts = measurement_points(cat)
-    blind, rest = blind_split(pts)
-    cal_rest = Calibration(rest)
-    rows_b = [score_point(cal_rest, cat, p) for p in blind]
+    blind, _ = blind_split(pts)
     med, within, worst = summarize(rows_b)
     n_tables = len({source_table(p.measurement) for p in blind})
     print(f"blind split ({len(rows_b)} points of {len(pts)}, {n_tables} whole source tables "
@@ -187,10 +194,8 @@ def main():
         worst_rows(rows_b, len(rows_b))
     # published points kept out of the calibration on purpose (`holdout: true`): the
     # estimator as users get it, on measurements it has never seen
-    held = measurement_points(cat, holdout=True)
-    if held:
-        cal = calibration_for(cat)
-        rows = [score_point(cal, cat, p) for p in held]
+    if "held out" in depths:
+        rows = depths["held out"]
         med, within, worst = summarize(rows)
         print(f"held out ({len(rows)} published points never calibrated on): median |error| "
               f"{med:.1f} %, within +-30 %: {within:.0f} %, worst ratio {worst:.2f}x; "

@@ -285,7 +285,7 @@ def test_partitions_follow_the_op_support_table():
 
 def test_estimate_says_which_layers_fall_back(catalog):
     from planner.estimate.point import Query, estimate
-    e = estimate(catalog, Query("vit-base-16", "int8", "coral-usb-on-rpi4"))
+    e = estimate(catalog, Query("vit-base-16", "int8", "coral-usb-on-rpi4"), layers=True)
     fb = e.layers["fallback"]
     assert fb["layers"] > 0 and "LayerNormalization" in fb["ops"]
     # the Edge TPU compiler accelerates one segment: everything from the first unsupported
@@ -293,7 +293,8 @@ def test_estimate_says_which_layers_fall_back(catalog):
     assert fb["single_segment"] and fb["partitions"] == 2 and fb["macs_share"] > 0.99
     assert any("run off the tpu, on the host CPU" in n and "counts the whole network" in n
                for n in e.notes)
-    dla = estimate(catalog, Query("yolov8n", "int8", "jetson-orin-nx-16gb", unit="dla0"))
+    dla = estimate(catalog, Query("yolov8n", "int8", "jetson-orin-nx-16gb", unit="dla0"),
+                   layers=True)
     assert dla.layers["fallback"]["to"] == "the GPU"
 
 
@@ -303,10 +304,12 @@ def test_the_layers_share_the_latency_less_its_fixed_costs(catalog):
     from planner.estimate.point import Query, estimate
     for q in (Query("resnet-50", "int8", "coral-usb-on-rpi4"),
               Query("yolov8n", "fp32", "raspberry-pi-4b-4gb", runtime="ncnn")):
-        lay = estimate(catalog, q).layers
+        lay = estimate(catalog, q, layers=True).layers
         assert lay["layers_ms"] + sum(lay["fixed_ms"].values()) == pytest.approx(
             lay["latency_ms"], rel=1e-3)
-    coral = estimate(catalog, Query("resnet-50", "int8", "coral-usb-on-rpi4")).layers
+    coral = estimate(catalog, Query("resnet-50", "int8", "coral-usb-on-rpi4"), layers=True).layers
+    # only asked for: plans, lint and reports skip the second roofline
+    assert estimate(catalog, Query("resnet-50", "int8", "coral-usb-on-rpi4")).layers is None
     assert coral["fixed_ms"]["weight_streaming"] > coral["layers_ms"]
 
 

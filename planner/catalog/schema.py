@@ -423,8 +423,10 @@ class Option(Sourced):
 
 class ModelProfile(Strict):
     # a layer table measured from the model's own ONNX file (`model_files`), when it has one:
-    # planner.estimate.layers.shares_for reads it before the shipped tables
+    # planner.estimate.layers.shares_for reads it before the shipped tables, and keeps what
+    # it derives from it beside it (the solver asks many times)
     _layer_table: object = PrivateAttr(default=None)
+    _layer_shares: object = PrivateAttr(default=None)
     id: str = Field(pattern=ID_PATTERN, description="Stable id used in specs and manifests.")
     name: str = Field(description="Human name.")
     family: str = Field(pattern=ID_PATTERN, description="Model family: mobilenet, efficientnet-lite, resnet, yolov8, llama, ...")

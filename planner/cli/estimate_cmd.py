@@ -72,7 +72,7 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch, context=context, power_mode=power_mode,
               kv_cache=kv_cache, prompt_tokens=prompt_tokens, weight_format=weight_format)
-    d = run(cat, q).as_dict()
+    d = run(cat, q, layers=True).as_dict()
     if fmt == "json":
         click.echo(json.dumps(d, indent=2))
         return

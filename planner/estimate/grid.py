@@ -15,6 +15,7 @@ from planner.estimate.roofline import (
     busy_ms,
     math_precision,
     roofline_terms,
+    weight_streaming_ms,
     with_measurement,
 )
 from planner.vocabulary import (
@@ -277,10 +278,9 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
                     dram_gbs=dram[0], onchip_bytes=onchip[0], has_link=has_link_u,
                     act_on_chip=act_chip[0], context_switch=ctx_switch[0])
                 ideal[r] = c_ms + m_ms
-                streaming_ms[r] = np.where(
-                    (onchip[0] >= 0) & has_link_u,
-                    streamed / (np.where(has_link_u, link_gbs[0], 1.0) * 1e9) * 1e3
-                    + np.where(contexts > 1, ctx_ms[0], 0.0), 0.0)
+                streaming_ms[r] = weight_streaming_ms(
+                    np, np.where((onchip[0] >= 0) & has_link_u, streamed, 0.0), link_gbs[0],
+                    contexts > 1, ctx_ms[0])
                 lo[r] += sum(shares[c] * l_coef[c] for c in FITTED_CLASSES)
         rows_pair = o_pair[sl]
         has_pair = rows_pair >= 0

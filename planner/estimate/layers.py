@@ -81,17 +81,6 @@ def _shipped_shares(model_id: str) -> Shares | None:
     return None if t is None else _shares(t)
 
 
-_OWN: dict[int, tuple] = {}
-
-
-def _own_shares(table: LayerTable) -> Shares:
-    """A model file's shares, kept per table object (the solver asks many times)."""
-    hit = _OWN.get(id(table))
-    if hit is None or hit[0] is not table:
-        hit = _OWN[id(table)] = (table, _shares(table))
-    return hit[1]
-
-
 def table_for(model) -> LayerTable | None:
     """The model's own table (a model file's) or the shipped one of its id, matching or not."""
     own = getattr(model, "_layer_table", None)
@@ -104,7 +93,9 @@ def shares_for(model) -> Shares | None:
         return None
     own = getattr(model, "_layer_table", None)
     if own is not None:
-        s = _own_shares(own)
+        if model._layer_shares is None:
+            model._layer_shares = _shares(own)
+        s = model._layer_shares
     else:
         s = _shipped_shares(model.id)
     if s is None:

@@ -309,8 +309,11 @@ def no_table_reason(model) -> str:
             f"{model.size.macs_g:.4g}: more than 2 % apart, so it describes another network")
 
 
-def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
-    """Estimate one combination. Raises UnknownIdError / EstimateError on what cannot run."""
+def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = False) -> Estimate:
+    """Estimate one combination. Raises UnknownIdError / EstimateError on what cannot run.
+    layers: also where the time goes layer by layer (`Estimate.layers`) and which layers run
+    off the unit, for a network with a layer table; a second, per-layer roofline when the
+    whole-model one sets the estimate, so only `edgeplan estimate` asks for it."""
 
     model = catalog.model(q.model)
     dev = catalog.device(q.device)
@@ -360,8 +363,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
         # every runtime that runs it, estimated in full (measured points included); the best
         fits = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)
                 and (model.llm is None or catalog.math_path(r).handles(q.kv_cache, fmt))]
-        ests = [estimate(catalog, replace(q, unit=unit.id, runtime=r), calibration=cal)
-                for r in fits]
+        ests = [estimate(catalog, replace(q, unit=unit.id, runtime=r), calibration=cal,
+                         layers=layers) for r in fits]
         return min(ests, key=lambda e: runtime_rank(cal.measured_runtime(e.runtime, unit.kind),
                                                      e.latency_ms.value))
     try:
@@ -562,7 +565,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None) -> Estimate:
     # the per-layer roofline: where the time goes, and the estimate itself where it is on
     lay = r if r.layered is not None else (
         roofline(model, q.precision, dev, unit, **call, layers=True)
-        if shares_for(model) is not None else None)
+        if layers and shares_for(model) is not None else None)
     if lay is not None:
         fixed = {"weight_streaming": r.streaming_ms, "host_transfer": r.transfer_ms,
                  "dispatch": r.dispatch_ms, "overhead": cal.overhead_ms(dev.family, llm=is_llm)}

@@ -110,6 +110,14 @@ class _ScalarXP:
         return a if cond else b
 
 
+def weight_streaming_ms(xp, streamed_bytes, link_gbs, switching, context_switch_ms):
+    """Weights that do not stay on chip, over the host link (streamed_bytes: 0 where they
+    do not cross one), plus a context-switching unit's reload cost when it switches."""
+    safe_link = xp.where(link_gbs > 0, link_gbs, 1.0)
+    return streamed_bytes / (safe_link * 1e9) * 1e3 + xp.where(switching, context_switch_ms,
+                                                               0.0)
+
+
 def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram_gbs,
                    onchip_bytes, link_gbs, io_bytes, link_overhead_ms, dispatch_ms,
                    act_on_chip=False, context_switch=False, context_switch_ms=0.0):
@@ -135,8 +143,7 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
     streamed = xp.where(has_chip & has_link, excess, 0.0)
     dram_weights = xp.where(has_chip, xp.where(has_link, 0.0, excess), weight_bytes)
     safe_link = xp.where(has_link, link_gbs, 1.0)
-    streaming_ms = streamed / (safe_link * 1e9) * 1e3 + xp.where(switching, context_switch_ms,
-                                                                  0.0)
+    streaming_ms = weight_streaming_ms(xp, streamed, link_gbs, switching, context_switch_ms)
     # dataflow accelerators (Hailo) keep activations on chip; elsewhere they are written and
     # read back once (the Edge TPU's SRAM caches parameters, per Coral's documentation)
     act_dram = xp.where(act_on_chip, 0.0, 2.0 * act_bytes)
@@ -161,17 +168,19 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
     read_bytes = (model.llm.read_params_m(s.params_m, batch) * 1e6 * params_scale * bpp
                   if model.llm else weight_bytes)
     link = dev.host_interface if unit.kind != "cpu" else None
+    ops = 2.0 * s.macs_g * 1e9 * macs_scale * batch
+    peak_ops = unit.call_peak_tops(mp, math_path.matrix_units) * 1e12 * compute_scale
+    dram_gbs = dev.bandwidth_gbs(mode)
+    onchip = unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0
+    link_gbs = link.bandwidth_gbs if link else 0.0
     terms = roofline_terms(
         _ScalarXP,
         weight_bytes=read_bytes,
         act_bytes=s.activation_mb * 1e6 * (BYTES_PER_PARAM[mp] / 4.0) * batch,
         kv_bytes=(model.llm.kv_bytes(context, KV_CACHE_BYTES[kv_cache], math_path.windowed_kv)
                   * batch if model.llm else 0.0),
-        ops=2.0 * s.macs_g * 1e9 * macs_scale * batch,
-        peak_ops=unit.call_peak_tops(mp, math_path.matrix_units) * 1e12 * compute_scale,
-        dram_gbs=dev.bandwidth_gbs(mode),
-        onchip_bytes=unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0,
-        link_gbs=link.bandwidth_gbs if link else 0.0,
+        ops=ops, peak_ops=peak_ops, dram_gbs=dram_gbs, onchip_bytes=onchip,
+        link_gbs=link_gbs,
         io_bytes=(s.input_elements + s.output_elements) * batch * BYTES_PER_PARAM[precision],
         link_overhead_ms=link.per_call_overhead_ms if link else 0.0,
         dispatch_ms=unit.dispatch_overhead_ms, act_on_chip=unit.activations_on_chip,
@@ -182,19 +191,14 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
     shares = shares_for(model) if (LAYERED if layers is None else layers) else None
     if shares is None:
         return Roofline(*terms, weights_on_chip=on_chip)
-    onchip = unit.on_chip_memory_mb * 1e6 if unit.on_chip_memory_mb is not None else -1.0
     lr = layered_roofline(
-        shares, ops=2.0 * s.macs_g * 1e9 * macs_scale * batch, weight_bytes=weight_bytes,
-        act_bytes_per_element=BYTES_PER_PARAM[mp], batch=batch,
-        peak_ops=unit.call_peak_tops(mp, math_path.matrix_units) * 1e12 * compute_scale,
-        dram_gbs=dev.bandwidth_gbs(mode), onchip_bytes=onchip, has_link=link is not None,
-        act_on_chip=unit.activations_on_chip,
+        shares, ops=ops, weight_bytes=weight_bytes, act_bytes_per_element=BYTES_PER_PARAM[mp],
+        batch=batch, peak_ops=peak_ops, dram_gbs=dram_gbs, onchip_bytes=onchip,
+        has_link=link is not None, act_on_chip=unit.activations_on_chip,
         context_switch=unit.weight_loading == "context-switch")
-    streaming_ms = 0.0
-    if link is not None and onchip >= 0:
-        streaming_ms = lr.streamed_bytes / (link.bandwidth_gbs * 1e9) * 1e3
-        if lr.contexts > 1:
-            streaming_ms += unit.context_switch_ms
+    streaming_ms = weight_streaming_ms(
+        _ScalarXP, lr.streamed_bytes if link is not None and onchip >= 0 else 0.0, link_gbs,
+        lr.contexts > 1, unit.context_switch_ms)
     compute_ms, memory_ms, _, transfer_ms, dispatch_ms = terms
     return Roofline(compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms,
                     weights_on_chip=None if onchip < 0 else lr.streamed_bytes == 0,
