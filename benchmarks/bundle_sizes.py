@@ -26,7 +26,11 @@ and for each target artifact:
     dynamic-range INT8 for the MLP), run with the LiteRT interpreter (ai-edge-litert) on the
     CPU; edgetpu-int8: the full-integer per-tensor model.tflite an Edge TPU plan gets (before
     edgetpu_compiler, which the bundle does not run), same interpreter; the FP32 column of
-    the TFLite rows is the FP32 ONNX model with onnxruntime (needs the [tflite] extra).
+    the TFLite rows is the FP32 ONNX model with onnxruntime (needs the [tflite] extra);
+  * rknn-int8: model.rknn for an RK3588 by rknn-toolkit2 from the INT8 QDQ model.onnx, run
+    in the toolkit's simulator on the host (the same graph, rebuilt: the simulator cannot
+    load a .rknn file; its latency is the simulator's, not the NPU's); the FP32 column is the
+    FP32 ONNX model with onnxruntime (needs `edgeplan toolchain install rknn`).
 
 It prints one Markdown table row per model and target: artifact size / FP32 size (target
 <= 0.30 for INT8), top-1 agreement with FP32 (target >= 95 %), accuracy drop in points
@@ -73,15 +77,29 @@ devices:
          source: benchmark placeholder}
     power: {idle_w: 3, modes: [{id: default, power_w: 5}], source: benchmark placeholder}
     price: {usd: 60, source: benchmark placeholder}
+  - id: bench-rk3588
+    name: Benchmark RK3588 NPU (verified in rknn-toolkit2's simulator)
+    vendor: any
+    family: rockchip
+    form_factor: sbc
+    memory: {total_gb: 8, available_gb: 7, bandwidth_gbs: 30, source: benchmark placeholder}
+    units:
+      - {id: npu, kind: npu, peak_tops: {fp16: 3, int8: 6}, runtimes: [rknn],
+         static_shapes_only: true, source: benchmark placeholder}
+    power: {idle_w: 2, modes: [{id: default, power_w: 9}], source: benchmark placeholder}
+    price: {usd: 120, source: benchmark placeholder}
 """
+DEVICES = {"edgetpu": "bench-tpu", "rknn": "bench-rk3588"}   # others: bench-cpu
 
 
 TARGETS = [("onnx-int8", "onnxruntime", "int8"), ("openvino-fp16", "openvino", "fp16"),
            ("openvino-int8", "openvino", "int8"), ("tflite-fp16", "tflite", "fp16"),
-           ("tflite-int8", "tflite", "int8"), ("edgetpu-int8", "edgetpu", "int8")]
+           ("tflite-int8", "tflite", "int8"), ("edgetpu-int8", "edgetpu", "int8"),
+           ("rknn-int8", "rknn", "int8")]
 EXTRAS = {"openvino": ("openvino", ("openvino", "nncf")),
           "tflite": ("tflite", ("onnx2tf", "tensorflow", "ai_edge_litert")),
-          "edgetpu": ("tflite", ("onnx2tf", "tensorflow", "ai_edge_litert"))}
+          "edgetpu": ("tflite", ("onnx2tf", "tensorflow", "ai_edge_litert")),
+          "rknn": ("rknn", ())}      # its own environment, not an extra
 
 
 def cases(resnet: bool = True):
@@ -101,6 +119,9 @@ def cases(resnet: bool = True):
 
 def have(runtime: str) -> bool:
     import importlib.util
+    if runtime == "rknn":
+        from planner.bundle.rknn_artifact import find_toolchain
+        return find_toolchain() is not None
     return all(importlib.util.find_spec(m) is not None for m in EXTRAS[runtime][1])
 
 
@@ -120,20 +141,21 @@ def run(runs: int, resnet: bool = True, only=None) -> tuple[list[dict], list[str
                 if only and target not in only:
                     continue
                 if runtime in EXTRAS and not have(runtime):
-                    skipped.append(f"{label} {target} (pip install "
-                                   f"'edgeplan[{EXTRAS[runtime][0]}]')")
+                    skipped.append(f"{label} {target} (" + (
+                        "edgeplan toolchain install rknn" if runtime == "rknn" else
+                        f"pip install 'edgeplan[{EXTRAS[runtime][0]}]'") + ")")
                     continue
                 if ev is None and precision == "fp16":
                     continue      # nothing to learn from FP16 of a constant-weight graph
                 n += 1
                 plan = tmp / f"deploy{n}.yaml"
                 tech = ", technique: ptq" if precision == "int8" else ""
+                device = DEVICES.get(runtime, "bench-cpu")
                 plan.write_text(
                     "apiVersion: edgeplan/v1\nkind: Deployment\nname: bench\n"
-                    f"devices: [{{id: {'bench-tpu' if runtime == 'edgetpu' else 'bench-cpu'}}}]\n"
+                    f"devices: [{{id: {device}}}]\n"
                     f"workloads: [{{name: w{n}, model: m{n}, precision: {precision}{tech}, "
-                    f"device: {'bench-tpu' if runtime == 'edgetpu' else 'bench-cpu'}, "
-                    f"runtime: {runtime}}}]\n")
+                    f"device: {device}, runtime: {runtime}}}]\n")
                 # the MLP's onnx-int8 is dynamic: it needs no calibration data
                 dynamic_mlp = "MLP" in label and target == "onnx-int8"
                 from planner.errors import BundleError

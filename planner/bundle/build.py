@@ -457,11 +457,14 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                              field="--eval-data")
 
     tdata = targets()
-    from planner.bundle import openvino_ir, tflite_artifact
+    from planner.bundle import openvino_ir, rknn_artifact, tflite_artifact
     ov_target = openvino_ir.is_target(runtime)
     tfl_target = tflite_artifact.is_target(runtime)
+    rknn_tool = None
     # before anything is written: the toolchain, or which extra brings it
-    if ov_target:
+    if rknn_artifact.is_target(runtime) and rknn_artifact.builds(wl.precision, method):
+        rknn_tool = rknn_artifact.require(dev, file=plan_file, field=f"{where}.runtime")
+    elif ov_target:
         openvino_ir.require(wl.precision, method, file=plan_file, field=f"{where}.runtime")
     elif tfl_target:
         tflite_artifact.require(wl.precision, method, file=plan_file, field=f"{where}.runtime")
@@ -538,6 +541,12 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
             conv.notes.append(f"vendor artifact: TensorFlow Lite ({tflite_artifact.TFLITE_FILE}"
                               f"), {artifact['method']}; {MODEL_FILE} is the onnxruntime "
                               "fallback")
+        elif rknn_tool is not None:        # built by infer.py itself, once it is rendered
+            artifact = rknn_artifact.describe(rknn_tool)
+            conv.notes.append(f"vendor artifact: RKNN ({rknn_artifact.RKNN_FILE}) for "
+                              f"{rknn_tool['platform']}, built by rknn-toolkit2 "
+                              f"{rknn_tool['rknn-toolkit2']} from {MODEL_FILE}; {MODEL_FILE} is "
+                              "the onnxruntime fallback")
         if conv.synthetic:
             warnings.append("INT8 calibration used SYNTHETIC random inputs: accuracy is "
                             "unknown; give --calibration-data")
@@ -554,7 +563,10 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                                 providers, fam, steps, model_path, sample_source,
                                 len(next(iter(sample_arrays.values()))))
         ctx["provider_options"] = _provider_options(fam, providers, wl.precision, unit.kind)
-        ctx.update(_artifact_context(tdata, steps, artifact, dev.family))
+        ctx.update(_artifact_context(tdata, steps, artifact, dev.family, io_prof))
+        if runtime == "rknn" and ctx["rknn_platform"] is None:   # the vendor steps name it
+            with contextlib.suppress(BundleError):
+                ctx["rknn_platform"] = rknn_artifact.platform_of(dev)
         (bdir / "infer.py").write_text(render("bundle/infer.py.j2", **ctx), encoding="utf-8")
         (bdir / "requirements.txt").write_text(render("bundle/requirements.txt.j2", **ctx),
                                                encoding="utf-8")
@@ -565,9 +577,13 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
             encoding="utf-8")
         _compile_check(bdir / "infer.py")
         progress("render", 1, 1, "")
+        if rknn_tool is not None:
+            rknn_artifact.build_rknn(bdir, rknn_tool, timeout_s=opts.timeout_s,
+                                     progress=progress)
 
         ver = _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts,
-                      catalog, progress, params=prof.params, artifact=artifact)
+                      catalog, progress, params=prof.params, artifact=artifact,
+                      artifact_python=rknn_tool["python"] if rknn_tool else None)
         ver["vendor_artifact"] = _vendor_artifact_record(tdata, steps, artifact, ver)
         ver["target"] = {"deployment": manifest.name, "workload": wl.name, "model": wl.model,
                          "device": dev.id, "family": dev.family, "unit": unit.id,
@@ -583,7 +599,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                           "count": len(next(iter(sample_arrays.values())))}
         ver["warnings"] = warnings
         ver["tools"] = _tool_versions(
-            () if artifact is None else ("openvino", "nncf") if ov_target else
+            () if artifact is None or rknn_tool else ("openvino", "nncf") if ov_target else
             ("onnx2tf", "tensorflow", "tf_keras", "ai-edge-litert"))
         _enforce(ver, opts, wl)
         ver["verdict"] = "verified"
@@ -729,13 +745,14 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
     }
 
 
-def _artifact_context(tdata, steps, artifact, family: str) -> dict:
-    """Template values about the vendor artifact: the OpenVINO IR or the .tflite when this
-    bundle has one, else what the device loads that edgeplan did not build, and why; and the
-    compile step still to run on an artifact that was built (the Edge TPU compiler)."""
-    from planner.bundle import openvino_ir, tflite_artifact
+def _artifact_context(tdata, steps, artifact, family: str, io_prof) -> dict:
+    """Template values about the vendor artifact: the OpenVINO IR, the .tflite or the .rknn
+    when this bundle has one, else what the device loads that edgeplan did not build, and
+    why; and the compile step still to run on an artifact that was built (the Edge TPU
+    compiler)."""
+    from planner.bundle import openvino_ir, rknn_artifact, tflite_artifact
     fmt = artifact["format"] if artifact else None
-    ov, tfl = fmt == "OpenVINO IR", fmt == "TensorFlow Lite"
+    ov, tfl, rk = fmt == "OpenVINO IR", fmt == "TensorFlow Lite", fmt == "RKNN"
     missing = (tdata.get("vendor_artifacts") or {}).get(steps) if artifact is None else \
         (tdata.get("compile_steps") or {}).get(steps)
     note = {}
@@ -748,11 +765,21 @@ def _artifact_context(tdata, steps, artifact, family: str) -> dict:
                                 "(ai-edge-litert, pinned below; tflite_runtime or tensorflow "
                                 f"work too); {MODEL_FILE} runs with onnxruntime where none is "
                                 "installed."}
+    elif rk:
+        note = {"package_note": f"On the board, {rknn_artifact.RKNN_FILE} runs with "
+                                "rknn-toolkit-lite2 (Rockchip's wheel for aarch64, from the "
+                                "rknn-toolkit2 repository, with librknnrt.so in /usr/lib); "
+                                f"{MODEL_FILE} runs with onnxruntime on the Cortex-A cores "
+                                "where it is absent."}
     return {
         "ir_file": openvino_ir.IR_XML if ov else None,
         "ir_bin": openvino_ir.IR_BIN if ov else None,
         "tflite_file": tflite_artifact.TFLITE_FILE if tfl else None,
         "tflite_io": artifact["io"] if tfl else None,
+        "rknn_file": rknn_artifact.RKNN_FILE if rk else None,
+        "rknn_platform": artifact["platform"] if rk else None,
+        "rknn_io": {"inputs": [[t.name, _NP[t.dtype], list(t.shape)] for t in io_prof.inputs],
+                    "outputs": [t.name for t in io_prof.outputs]} if rk else None,
         "artifact_format": fmt or "",
         "artifact_method": artifact["method"] if artifact else "",
         "openvino_devices": [d for d in (tdata.get("openvino_devices") or {}).get(
@@ -770,6 +797,8 @@ def _vendor_artifact_record(tdata, steps, artifact, ver) -> dict:
         rec = {"built": True, "format": artifact["format"], "files": artifact["files"],
                "method": artifact["method"], "converter": artifact["converter"],
                "verified_with": ver.get("runtime"),
+               **({"byte_identical_rebuilds": False, "simulated": artifact["simulated"]}
+                  if artifact.get("deterministic") is False else {}),
                **({"static_shapes": artifact["static_shapes"]}
                   if "static_shapes" in artifact else {})}
         step = (tdata.get("compile_steps") or {}).get(steps)

@@ -21,8 +21,8 @@ from planner.errors import AccuracyBudgetError, InputError, VerificationError
 
 # ---------------------------------------------------------------- verification
 
-def _run_infer(bdir: Path, args: list[str], timeout_s: float) -> dict:
-    cmd = [sys.executable, "infer.py", *args, "--json"]
+def _run_infer(bdir: Path, args: list[str], timeout_s: float, python: str | None = None) -> dict:
+    cmd = [python or sys.executable, "infer.py", *args, "--json"]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     try:
         p = subprocess.run(cmd, cwd=bdir, capture_output=True, text=True, timeout=timeout_s,
@@ -98,20 +98,25 @@ def _load_outputs(path: Path) -> dict:
 
 
 def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, catalog,
-            progress, params: int = 0, artifact: dict | None = None) -> dict:
-    """With a vendor artifact (OpenVINO IR, .tflite), every run of infer.py runs that
-    artifact in its runtime (`--runtime openvino --device CPU`, `--runtime tflite`: no silent
-    fallback to the ONNX file), and the ONNX fallback is checked once more on the samples.
-    The FP32 timing runs the source model in the same runtime where that runtime reads ONNX
-    (openvino), else with onnxruntime's CPU provider."""
+            progress, params: int = 0, artifact: dict | None = None,
+            artifact_python: str | None = None) -> dict:
+    """With a vendor artifact (OpenVINO IR, .tflite, .rknn), every run of infer.py runs that
+    artifact in its runtime (`--runtime openvino --device CPU`, `--runtime tflite`,
+    `--runtime rknn`: no silent fallback to the ONNX file), and the ONNX fallback is checked
+    once more on the samples. The FP32 timing runs the source model in the same runtime
+    where that runtime reads ONNX (openvino), else with onnxruntime's CPU provider.
+    `artifact_python` runs the artifact's runs where its toolchain lives in its own
+    environment (rknn-toolkit2)."""
     steps = 4 + (1 if ev is not None else 0) + (1 if artifact else 0)
     fmt = (artifact or {}).get("format")
     rt = ["--runtime", "openvino", "--device", "CPU"] if fmt == "OpenVINO IR" else \
-        ["--runtime", "tflite"] if fmt == "TensorFlow Lite" else []
-    rt_ref = ["--runtime", "onnxruntime", "--provider", "cpu"] if fmt == "TensorFlow Lite" \
-        else rt
+        ["--runtime", "tflite"] if fmt == "TensorFlow Lite" else \
+        ["--runtime", "rknn"] if fmt == "RKNN" else []
+    rt_ref = ["--runtime", "onnxruntime", "--provider", "cpu"] \
+        if fmt in ("TensorFlow Lite", "RKNN") else rt
     want = {"OpenVINO IR": ("openvino",),
-            "TensorFlow Lite": ("ai-edge-litert", "tflite_runtime", "tensorflow")}.get(fmt)
+            "TensorFlow Lite": ("ai-edge-litert", "tflite_runtime", "tensorflow"),
+            "RKNN": ("rknn-toolkit2", "rknn-toolkit-lite2")}.get(fmt)
     step = 0
 
     def tick(msg):
@@ -124,7 +129,8 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
     tick("running infer.py on sample_inputs.npz (converted model)")
     out_conv = work / "outputs_converted.npz"
     run_conv = _run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_conv),
-                                 "--benchmark", str(opts.benchmark_runs), *rt], opts.timeout_s)
+                                 "--benchmark", str(opts.benchmark_runs), *rt], opts.timeout_s,
+                          artifact_python)
     if want and (run_conv.get("runtime") or {}).get("name") not in want:
         raise VerificationError(f"infer.py did not run the {fmt} artifact in its runtime")
     cmp = compare(ref, _load_outputs(out_conv))
@@ -163,6 +169,8 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
                 f"median of {opts.benchmark_runs} runs after warm-up, {run_conv['provider']}"
                 + (f" (FP32: {run_ref['provider']})"
                    if run_ref["provider"] != run_conv["provider"] else "")
+                + ("; a simulator's latency says nothing of the device's"
+                   if (run_conv.get("runtime") or {}).get("device") == "simulator" else "")
                 + "; the target device differs"}
     src_bytes = _model_bytes(model_path)
     dst_bytes = _model_bytes(bdir / MODEL_FILE)
@@ -184,7 +192,7 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
         ev_path = work / "eval_inputs.npz"
         _write_npz(ev_path, ev[0], None)
         _run_infer(bdir, ["--input", str(ev_path), "--output", str(out_ev), *rt],
-                   opts.timeout_s)
+                   opts.timeout_s, artifact_python)
         ver["commands"].append(["python", "infer.py", "--input", "<eval inputs.npz>",
                                 "--output", "<outputs.npz>", *rt, "--json"])
         got = _load_outputs(out_ev)

@@ -37,6 +37,7 @@ COMMANDS = {
     "rules": ("rules_cmd", "rules"),
     "schema": ("schema_cmd", "schema"),
     "solve": ("solve_cmd", "solve"),
+    "toolchain": ("toolchain_cmd", "toolchain"),
 }
 
 # the library's errors carry no exit codes: the CLI alone decides them (most specific first)
