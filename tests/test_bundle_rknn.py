@@ -105,6 +105,11 @@ def test_int8_cnn_bundle_is_rknn_verified_in_the_simulator(tmp_path, rk_dir, mon
     assert va["built"] is True and va["format"] == "RKNN" and va["files"] == ["model.rknn"]
     assert va["byte_identical_rebuilds"] is False and "only on the board" in va["simulated"]
     assert va["converter"]["rknn-toolkit2"] == TOOL["rknn-toolkit2"]
+    # where the toolkit put the ops, from its own layer table: the convolutions and the
+    # pooling (Gemm becomes a 1x1 Conv) on the NPU
+    pl = va["placement"]
+    assert pl["npu_ops"] >= 5 and pl["cpu_ops"].get("Conv", 0) == 0
+    assert "converter placement: " in r.stdout and " ops on the NPU" in r.stdout
     # the targets on the digits: agreement >= 95 %, accuracy drop <= 1 point
     assert ver["comparison"]["top1_agreement_pct"] >= 95
     assert ver["accuracy"]["artifact"] == "model.rknn"
@@ -227,6 +232,16 @@ def test_fp16_plan_says_the_rknn_is_not_built_and_why(tmp_path, rk_catalog, monk
     readme = (res.out_dir / "README.md").read_text()
     assert "**The vendor artifact is NOT in this bundle.**" in readme
     assert "rknn.config(target_platform='rk3588')" in readme   # read from the device
+
+
+def test_placement_is_compared_with_the_op_table():
+    placement = {"ops": {"NPU": {"Conv": 3, "Softmax": 1}, "CPU": {"Reshape": 1, "TopK": 2}},
+                 "cpu_layers": ["Reshape:r", "TopK:a", "TopK:b"]}
+    got = rknn_artifact.compare_placement(placement, {"TopK": {"count": 2},
+                                                      "Softmax": {"count": 1}})
+    assert got["npu_ops"] == 4 and got["cpu_ops"] == {"Reshape": 1, "TopK": 2}
+    assert got["cpu_but_table_supported"] == ["Reshape"]
+    assert got["table_fallback_but_npu"] == ["Softmax"]
 
 
 @pytest.mark.parametrize("dev_id,name,platform", [

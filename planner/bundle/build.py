@@ -571,6 +571,8 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         (bdir / "requirements.txt").write_text(render("bundle/requirements.txt.j2", **ctx),
                                                encoding="utf-8")
         (bdir / "README.md").write_text(render("bundle/README.md.j2", **ctx), encoding="utf-8")
+        if steps == "tensorrt":
+            _write_script(bdir / ENGINE_SCRIPT, render("bundle/build_engine.sh.j2", **ctx))
         (bdir / "deployment.yaml").write_text(
             _deployment_yaml(manifest, idx, wl, conv, io_prof,
                              CALIBRATION_FILE if (bdir / CALIBRATION_FILE).exists() else None),
@@ -578,8 +580,10 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         _compile_check(bdir / "infer.py")
         progress("render", 1, 1, "")
         if rknn_tool is not None:
-            rknn_artifact.build_rknn(bdir, rknn_tool, timeout_s=opts.timeout_s,
-                                     progress=progress)
+            placement = rknn_artifact.build_rknn(bdir, rknn_tool, timeout_s=opts.timeout_s,
+                                                 progress=progress)
+            artifact["placement"] = rknn_artifact.compare_placement(
+                placement, support["fallback_ops"])
 
         ver = _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts,
                       catalog, progress, params=prof.params, artifact=artifact,
@@ -737,12 +741,28 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
         "source_sha256": _sha256(model_path), "first_input": first.name,
         "first_input_rank": len(first.shape),
         "shapes_flag": shapes_flag, "batch": int(wl.batch),
+        **_trtexec_flags(wl.precision, unit.kind, shapes_flag),
         "measured_as": {"device": dev.id, "model": wl.model, "precision": wl.precision,
                         "technique": wl.technique, "unit": unit.id, "runtime": runtime,
                         "power_mode": next((d.power_mode for d in manifest.devices
                                             if d.id == dev.id), None),
                         "batch": int(wl.batch)},
     }
+
+
+def _trtexec_flags(precision: str, unit_kind: str, shapes_flag: str) -> dict:
+    """trtexec arguments for the engine build and the timed run (build_engine.sh and the
+    README's vendor steps): the plan's precision, DLA core 0 with GPU fallback for a DLA
+    plan (the DLA runs FP16 and INT8 only), and the shapes of dynamic inputs."""
+    build = {"int8": ["--int8"], "fp16": ["--fp16"]}.get(precision, [])
+    run = []
+    if unit_kind == "dla":
+        build += ["--useDLACore=0", "--allowGPUFallback"]
+        run += ["--useDLACore=0"]
+    if shapes_flag:
+        build.append(shapes_flag)
+        run.append(shapes_flag)
+    return {"trtexec_flags": build, "trtexec_run_flags": run}
 
 
 def _artifact_context(tdata, steps, artifact, family: str, io_prof) -> dict:
@@ -799,6 +819,7 @@ def _vendor_artifact_record(tdata, steps, artifact, ver) -> dict:
                "verified_with": ver.get("runtime"),
                **({"byte_identical_rebuilds": False, "simulated": artifact["simulated"]}
                   if artifact.get("deterministic") is False else {}),
+               **({"placement": artifact["placement"]} if "placement" in artifact else {}),
                **({"static_shapes": artifact["static_shapes"]}
                   if "static_shapes" in artifact else {})}
         step = (tdata.get("compile_steps") or {}).get(steps)
@@ -817,7 +838,8 @@ def _vendor_artifact_record(tdata, steps, artifact, ver) -> dict:
     return {"built": False, "needed": True, "artifact": missing["artifact"],
             "reason": missing["reason"],
             "verified": verified + f"; the {missing['artifact']} is not verified",
-            "next_step": "README.md, section Vendor steps"}
+            "next_step": f"sh {ENGINE_SCRIPT} on the device (README.md, section Vendor steps)"
+            if steps == "tensorrt" else "README.md, section Vendor steps"}
 
 
 def _deployment_yaml(manifest, idx, wl, conv, prof, calibration_file) -> str:
@@ -839,6 +861,20 @@ def _deployment_yaml(manifest, idx, wl, conv, prof, calibration_file) -> str:
             f"{MODEL_FILE} from this directory.\n# Check it with: edgeplan lint deployment.yaml\n")
     return head + yaml.safe_dump(data, sort_keys=False, default_flow_style=False,
                                  allow_unicode=False)
+
+
+ENGINE_SCRIPT = "build_engine.sh"
+
+
+def _write_script(path: Path, text: str) -> None:
+    """A generated shell script, executable, checked by `sh -n` (a template bug, never user
+    data, would fail here rather than on the device)."""
+    import subprocess
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o755)
+    p = subprocess.run(["sh", "-n", str(path)], check=False, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise BundleError(f"generated {path.name} is not valid sh: {p.stderr.strip()}")
 
 
 def _compile_check(path: Path) -> None:

@@ -154,9 +154,10 @@ def describe(tool: dict) -> dict:
 
 
 def build_rknn(bdir: Path, tool: dict, *, timeout_s: float = 1800.0,
-               progress: Progress | None = None) -> None:
+               progress: Progress | None = None) -> dict:
     """Write model.rknn into `bdir` by running the bundle's own infer.py with the toolchain's
-    Python (`infer.py --export-rknn`)."""
+    Python (`infer.py --export-rknn`). Returns where the toolkit placed the ops (its own
+    layer table: NPU or CPU per op)."""
     progress = progress or (lambda *a: None)
     progress("convert", 0, 1, f"rknn-toolkit2 {tool[TOOLKIT]}: building {RKNN_FILE} for "
                               f"{tool['platform']}")
@@ -171,7 +172,30 @@ def build_rknn(bdir: Path, tool: dict, *, timeout_s: float = 1800.0,
         tail = [ln for ln in (p.stderr or p.stdout).strip().splitlines() if ln.strip()][-3:]
         raise BundleError("rknn-toolkit2 could not build the model: "
                           + (" | ".join(tail) or f"exit code {p.returncode}"))
+    try:
+        placement = json.loads(p.stdout.strip().splitlines()[-1])["placement"]
+    except (ValueError, IndexError, KeyError):
+        raise BundleError("infer.py --export-rknn printed no JSON summary") from None
     progress("convert", 1, 1, "")
+    return placement
+
+
+def compare_placement(placement: dict, table_fallback: dict) -> dict:
+    """The converter's placement beside edgeplan's op table for the unit: how many ops the
+    toolkit put on the NPU and on the CPU, and which op types the two disagree on (CPU in
+    the build but supported in the table, or the reverse). The toolkit's op types are its
+    own (a Gemm becomes a Conv), so only types both name are compared."""
+    npu = placement["ops"].get("NPU", {})
+    cpu = {t: n for target, ops in placement["ops"].items() if target != "NPU"
+           for t, n in ops.items()}
+    table = set(table_fallback)
+    return {"npu_ops": sum(npu.values()), "cpu_ops": cpu,
+            "cpu_layers": placement["cpu_layers"][:20],
+            "cpu_but_table_supported": sorted(t for t in cpu if t not in table),
+            "table_fallback_but_npu": sorted(t for t in npu if t in table),
+            "note": "from rknn-toolkit2's own layer table (verbose build log); the op table "
+                    "(catalog/op_support.yaml) lists what the toolkit accepts, the build "
+                    "decides per op"}
 
 
 def install(root: Path | None = None, *, python: str | None = None,

@@ -110,6 +110,12 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
         ran = va.get("verified_with") or {}
         lines.append(f"  vendor artifact: {va['format']} ({', '.join(va['files'])}), verified "
                      f"with {ran.get('name')} {ran.get('version', '')} on {ran.get('device')}")
+        if va.get("placement"):
+            pl = va["placement"]
+            cpu = ", ".join(f"{t} x{n}" for t, n in sorted(pl["cpu_ops"].items()))
+            lines.append(f"  converter placement: {pl['npu_ops']} ops on the NPU, "
+                         f"{sum(pl['cpu_ops'].values())} on the CPU"
+                         + (f" ({cpu})" if cpu else ""))
         if va.get("not_built"):
             lines.append(f"  NOT built: {va['not_built']['artifact']} (compile it: README.md, "
                          "Vendor steps)")
