@@ -46,6 +46,9 @@ RK_YAML = textwrap.dedent("""\
         price: {usd: 120, source: test fixture}
     """)
 
+FILES = ["README.md", "SHA256SUMS", "calibration.npz", "deployment.yaml", "infer.py",
+         "model.onnx", "model.rknn", "requirements.txt", "sample_inputs.npz",
+         "verification.json"]
 TOOL = rknn_artifact.find_toolchain()
 needs_rknn = pytest.mark.skipif(TOOL is None, reason="needs rknn-toolkit2 in its own "
                                 "environment: edgeplan toolchain install rknn")
@@ -97,6 +100,8 @@ def test_int8_cnn_bundle_is_rknn_verified_in_the_simulator(tmp_path, rk_dir, mon
     assert r.exit_code == 0, r.output
     assert "vendor artifact: RKNN (model.rknn), verified with rknn-toolkit2" in r.stdout
     assert (out / "model.rknn").read_bytes()[:4] == b"RKNN"
+    # exactly the bundle's files: none of the toolkit's intermediate check*.onnx graphs
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
     ver = json.loads((out / "verification.json").read_text())
     rt = ver["runtime"]
     assert (rt["name"], rt["device"], rt["target_platform"], rt["artifact"]) == \
@@ -194,6 +199,74 @@ def test_infer_py_falls_back_to_onnx_without_an_rknn_toolkit(tmp_path, rk_catalo
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout.splitlines()[-1])["runtime"]["name"] == "onnxruntime"
     assert "neither rknn-toolkit-lite2 nor rknn-toolkit2 is installed" in p.stderr
+    # what cannot run without a toolkit is refused in one line, not a traceback
+    for args, said in ((["--runtime", "rknn"], "--runtime rknn needs rknn-toolkit-lite2"),
+                       (["--model", "model.rknn"], "model.rknn needs rknn-toolkit-lite2"),
+                       (["--export-rknn", "x.rknn"], "needs rknn-toolkit2")):
+        p = subprocess.run([sys.executable, "infer.py", *args], cwd=res.out_dir, check=False,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 1 and said in p.stderr, (args, p.stderr)
+        assert "Traceback" not in p.stderr
+    assert not (res.out_dir / "x.rknn").exists()
+
+
+@needs_rknn
+def test_the_simulator_runs_what_it_says_and_records_no_measurement(tmp_path, rk_catalog):
+    """On a host, --model names the ONNX file the simulator builds (reported as such); a
+    .rknn other than the bundle's is refused, a missing file too; and a simulated --benchmark
+    carries no measured_as record for `edgeplan calibrate add`."""
+    res = build(tmp_path, rk_catalog, rk_workload(), calibration_data=CNN_CAL)
+    other = tmp_path / "other.rknn"
+    other.write_bytes((res.out_dir / "model.rknn").read_bytes())
+
+    def run(*args):
+        return subprocess.run([TOOL["python"], "infer.py", "--json", *args], cwd=res.out_dir,
+                              check=False, capture_output=True, text=True, timeout=600)
+    p = run("--model", str(other))
+    assert p.returncode == 1 and "simulator cannot load other.rknn" in p.stderr
+    p = run("--model", str(tmp_path / "missing.rknn"))
+    assert p.returncode == 1 and "does not exist" in p.stderr
+    p = run("--runtime", "rknn", "--model", str(qdq_copy(res)))
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.splitlines()[-1])
+    assert out["runtime"]["built_from"] == "copy.onnx" and out["model"] == "copy.onnx"
+    p = run("--benchmark", "3")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.splitlines()[-1])
+    assert out["runtime"]["device"] == "simulator" and "measured_as" not in out
+
+
+def qdq_copy(res) -> Path:
+    """A copy of the bundle's QDQ model under another name."""
+    copy = res.out_dir.parent / "copy.onnx"
+    copy.write_bytes((res.out_dir / "model.onnx").read_bytes())
+    return copy
+
+
+@needs_rknn
+def test_a_relative_toolchain_path_works(tmp_path, rk_catalog, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(rknn_artifact.PYTHON_ENV, os.path.relpath(TOOL["python"], tmp_path))
+    res = build(tmp_path, rk_catalog, rk_workload(), calibration_data=CNN_CAL)
+    assert res.verification["runtime"]["name"] == "rknn-toolkit2"
+
+
+@needs_rknn
+def test_the_fp16_vendor_steps_build_an_rknn(tmp_path, rk_catalog, monkeypatch):
+    """The FP16 bundle's README gives the toolkit steps for the FP32 model: run them, as
+    written, in the toolkit's environment."""
+    import re
+    res = build(tmp_path, rk_catalog, rk_workload(precision="fp16"))
+    readme = (res.out_dir / "README.md").read_text()
+    code = re.search(r"```python\n(from rknn\.api import RKNN.*?)```", readme, re.DOTALL).group(1)
+    work = tmp_path / "vendor"
+    work.mkdir()
+    (work / CNN.name).write_bytes(CNN.read_bytes())
+    (work / "steps.py").write_text(code)
+    p = subprocess.run([TOOL["python"], "steps.py"], cwd=work, check=False,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-1500:] + p.stderr[-1500:]
+    assert (work / "model.rknn").read_bytes()[:4] == b"RKNN"
 
 
 # ---------------------------------------------------------------- without the toolchain
@@ -227,7 +300,8 @@ def test_fp16_plan_says_the_rknn_is_not_built_and_why(tmp_path, rk_catalog, monk
     res = build(tmp_path, rk_catalog, rk_workload(precision="fp16"))
     va = res.verification["vendor_artifact"]
     assert va["built"] is False and va["needed"] is True
-    assert "INT8 plans only" in va["reason"] and "graph_input_cast_0" in va["reason"]
+    assert "static INT8 (QDQ) model.onnx only" in va["reason"]
+    assert "graph_input_cast_0" in va["reason"]
     assert not (res.out_dir / "model.rknn").exists()
     readme = (res.out_dir / "README.md").read_text()
     assert "**The vendor artifact is NOT in this bundle.**" in readme
@@ -274,12 +348,42 @@ def test_every_builtin_rockchip_npu_has_a_platform():
 
 # ---------------------------------------------------------------- edgeplan toolchain
 
+@pytest.mark.parametrize("value,said", [
+    ("/nonexistent/bin/python", "does not exist"),
+    (".", "is a directory (point it at the environment's bin/python)"),
+    (sys.executable, "does not import rknn.api"),
+])
+def test_a_wrong_toolchain_path_is_named_with_what_is_wrong(monkeypatch, value, said):
+    monkeypatch.setenv(rknn_artifact.PYTHON_ENV, value)
+    assert rknn_artifact.find_toolchain() is None
+    why = rknn_artifact.why_not_found()
+    assert why.startswith(f"{rknn_artifact.PYTHON_ENV}={value} {said}")
+    assert "unset it" in why
+
+
+def test_no_toolchain_anywhere_says_install(monkeypatch, tmp_path):
+    monkeypatch.delenv(rknn_artifact.PYTHON_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert rknn_artifact.find_toolchain() is None
+    assert rknn_artifact.why_not_found() == "it is not installed: edgeplan toolchain install rknn"
+
+
+def test_toolchain_install_with_a_missing_python_exits_2_and_leaves_nothing(tmp_path):
+    target = tmp_path / "tc"
+    r = CliRunner().invoke(main, ["toolchain", "install", "rknn", "--dir", str(target),
+                                  "--python", str(tmp_path / "no-python")])
+    assert r.exit_code == 2, r.output
+    assert "cannot run" in r.output and "--python" in r.output
+    assert not target.exists()
+
+
 def test_toolchain_list_says_what_is_found(monkeypatch):
     monkeypatch.setenv(rknn_artifact.PYTHON_ENV, sys.executable)
     r = CliRunner().invoke(main, ["toolchain", "list"])
     assert r.exit_code == 0, r.output
     rk = next(ln for ln in r.output.splitlines() if ln.startswith("rknn"))
-    assert "missing: edgeplan toolchain install rknn" in rk
+    assert f"missing: {rknn_artifact.PYTHON_ENV}={sys.executable} does not import rknn.api" in rk
+    assert "unset it" in rk
     assert any(ln.startswith("openvino") for ln in r.output.splitlines())
 
 

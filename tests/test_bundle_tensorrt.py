@@ -83,10 +83,29 @@ def test_build_engine_sh_says_where_trtexec_is_missing(tmp_path, bundle_catalog)
                                                    runtime="tensorrt", model_file=str(CNN)))
     p = subprocess.run(["sh", str(res.out_dir / "build_engine.sh")], check=False,
                        capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin", "TRTEXEC": str(tmp_path / "none")})
+                       env={"PATH": "/usr/bin:/bin"})
     assert p.returncode == 2
     assert "trtexec not found" in p.stderr and "set TRTEXEC" in p.stderr
     assert not (res.out_dir / "model.engine").exists()
+
+
+def test_a_named_trtexec_is_used_or_refused_never_replaced(tmp_path, bundle_catalog):
+    """TRTEXEC that is not executable is an error even with a trtexec on the PATH, and
+    DLA_CORE moves both the build and the timing to that DLA core."""
+    res = build(tmp_path, bundle_catalog, workload(device="test-jetson", unit="dla0",
+                                                   runtime="tensorrt", model_file=str(CNN)))
+    script = str(res.out_dir / "build_engine.sh")
+    exe = fake_trtexec(tmp_path)
+    path = f"{exe.parent}:/usr/bin:/bin"
+    p = subprocess.run(["sh", script], check=False, capture_output=True, text=True,
+                       env={"PATH": path, "TRTEXEC": str(tmp_path / "nope")})
+    assert p.returncode == 2 and "is not an executable file" in p.stderr
+    assert not (tmp_path / "calls.txt").exists()
+    p = subprocess.run(["sh", script], check=False, capture_output=True, text=True,
+                       env={"PATH": path, "DLA_CORE": "1"})       # trtexec from the PATH
+    assert p.returncode == 0, p.stderr
+    calls = (tmp_path / "calls.txt").read_text().splitlines()
+    assert all("--useDLACore=1" in c and "--useDLACore=0" not in c for c in calls), calls
 
 
 def test_only_tensorrt_bundles_have_the_script(tmp_path, bundle_catalog):

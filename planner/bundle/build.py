@@ -564,6 +564,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                                 len(next(iter(sample_arrays.values()))))
         ctx["provider_options"] = _provider_options(fam, providers, wl.precision, unit.kind)
         ctx.update(_artifact_context(tdata, steps, artifact, dev.family, io_prof))
+        ctx["calibration_file"] = (bdir / CALIBRATION_FILE).exists()
         if runtime == "rknn" and ctx["rknn_platform"] is None:   # the vendor steps name it
             with contextlib.suppress(BundleError):
                 ctx["rknn_platform"] = rknn_artifact.platform_of(dev)
@@ -597,6 +598,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
         ver["source_model"] = {"file": model_path.name, "sha256": _sha256(model_path),
                                "params": prof.params, "macs": prof.macs}
         ver["op_support"] = {"unit": unit.id, "op_support": support["op_support"],
+                             "fallback_to": support["fallback_to"],
                              "fallback_ops": {k: v["count"]
                                               for k, v in support["fallback_ops"].items()}}
         ver["samples"] = {"file": SAMPLES_FILE, "source": sample_source,
@@ -737,10 +739,15 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
         "inputs": [tview(t) for t in io_prof.inputs],
         "outputs": [tview(t) for t in io_prof.outputs],
         "fallback": [(op, v["count"]) for op, v in support["fallback_ops"].items()],
+        "fallback_to": support["fallback_to"],
         "op_support": support["op_support"], "steps": steps, "source_model": src_name,
         "source_sha256": _sha256(model_path), "first_input": first.name,
         "first_input_rank": len(first.shape),
         "shapes_flag": shapes_flag, "batch": int(wl.batch),
+        # the inputs at static shapes (a symbolic batch at the plan's, other symbols at 1)
+        "static_inputs": [[t.name, [d if isinstance(d, int) and d > 0 else
+                                    (int(wl.batch) if i == 0 else 1)
+                                    for i, d in enumerate(t.shape)]] for t in io_prof.inputs],
         **_trtexec_flags(wl.precision, unit.kind, shapes_flag),
         "measured_as": {"device": dev.id, "model": wl.model, "precision": wl.precision,
                         "technique": wl.technique, "unit": unit.id, "runtime": runtime,

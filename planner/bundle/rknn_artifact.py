@@ -108,9 +108,25 @@ def find_toolchain() -> dict | None:
     `edgeplan toolchain install rknn` made; None when neither imports rknn.api."""
     named = os.environ.get(PYTHON_ENV)
     if named:
-        return _probe(named)
+        return _probe(os.path.abspath(named))    # infer.py runs with the bundle as its cwd
     py = _venv_python(toolchain_dir())
     return _probe(os.fspath(py)) if py.exists() else None
+
+
+def why_not_found() -> str:
+    """Why find_toolchain() found nothing, and what to do, in one clause."""
+    named = os.environ.get(PYTHON_ENV)
+    if not named:
+        return f"it is not installed: {INSTALL}"
+    where = f"{PYTHON_ENV}={named}"
+    if not os.path.exists(named):
+        problem = "does not exist"
+    elif os.path.isdir(named):
+        problem = "is a directory (point it at the environment's bin/python)"
+    else:
+        problem = "does not import rknn.api"
+    return (f"{where} {problem}: fix it, or unset it to use the environment {INSTALL} "
+            "makes")
 
 
 def builds(precision: str, method: str) -> bool:
@@ -130,12 +146,10 @@ def require(device, *, file: str | None = None, field: str = "runtime") -> dict:
         raise
     found = find_toolchain()
     if found is None:
-        where = (f"{PYTHON_ENV}={os.environ[PYTHON_ENV]} does not import rknn.api"
-                 if os.environ.get(PYTHON_ENV) else "it is not installed")
         raise MissingExtraError(
             f"the plan runs on RKNN, and its .rknn needs {TOOLKIT}, which edgeplan runs in its "
             f"own environment (its pins numpy<=1.26.4, onnx<=1.18.0, protobuf<=4.25.4 clash "
-            f"with edgeplan's); {where}: {INSTALL}", extra="rknn", file=file, field=field)
+            f"with edgeplan's); {why_not_found()}", extra="rknn", file=file, field=field)
     return dict(found, platform=platform)
 
 
@@ -204,11 +218,13 @@ def install(root: Path | None = None, *, python: str | None = None,
     with `python` (default: this one; the toolkit has wheels for CPython 3.6-3.12), then
     rknn-toolkit2 without its dependencies, the packages it imports, and `torch`. Needs the
     package registry, like `pip install`; returns what `find_toolchain` would."""
+    import shutil
     progress = progress or (lambda *a: None)
-    root = Path(root) if root is not None else toolchain_dir()
+    root = Path(root).absolute() if root is not None else toolchain_dir()
     if root.exists() and any(root.iterdir()) and not _venv_python(root).exists():
         raise InputError("the directory exists and is not a Python environment; give "
                          "another --dir or remove it", file=os.fspath(root), field="--dir")
+    made = not root.exists() or not any(root.iterdir())    # ours to remove on failure
     base = python or sys.executable
     py = os.fspath(_venv_python(root))
     steps = [
@@ -218,15 +234,26 @@ def install(root: Path | None = None, *, python: str | None = None,
         ("installing what it imports",
          [py, "-m", "pip", "install", "-q", *RKNN_REQUIREMENTS, torch]),
     ]
-    for i, (what, cmd) in enumerate(steps):
-        progress("install", i, len(steps), what)
-        p = subprocess.run(cmd, check=False, capture_output=True, text=True)
-        if p.returncode != 0:
-            tail = [ln for ln in (p.stderr or p.stdout).strip().splitlines() if ln.strip()][-2:]
-            raise BundleError(f"{what} failed: " + (" | ".join(tail) or
-                                                    f"exit code {p.returncode}"))
-    progress("install", len(steps), len(steps), "")
-    found = _probe(py)
-    if found is None:
-        raise BundleError(f"the environment at {root} was made but does not import rknn.api")
+    try:
+        for i, (what, cmd) in enumerate(steps):
+            progress("install", i, len(steps), what)
+            try:
+                p = subprocess.run(cmd, check=False, capture_output=True, text=True)
+            except OSError as e:
+                raise InputError(f"cannot run {cmd[0]}: {e.strerror}", file=cmd[0],
+                                 field="--python" if i == 0 else None) from None
+            if p.returncode != 0:
+                tail = [ln for ln in (p.stderr or p.stdout).strip().splitlines()
+                        if ln.strip()][-2:]
+                raise BundleError(f"{what} failed: " + (" | ".join(tail) or
+                                                        f"exit code {p.returncode}"))
+        progress("install", len(steps), len(steps), "")
+        found = _probe(py)
+        if found is None:
+            raise BundleError(f"the environment at {root} was made but does not import "
+                              "rknn.api")
+    except BaseException:
+        if made:        # a half-made environment would be found, and fail, later
+            shutil.rmtree(root, ignore_errors=True)
+        raise
     return found

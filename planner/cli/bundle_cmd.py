@@ -75,6 +75,12 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
     for the device's runtime, pinned requirements.txt, deployment.yaml, README.md with the
     vendor compiler steps, verification.json and SHA256SUMS.
 
+    Where the device loads a vendor artifact that a registry toolchain builds, the bundle
+    holds it and verification runs it: OpenVINO IR (pip install 'edgeplan[openvino]'),
+    .tflite for TFLite and the Edge TPU ('edgeplan[tflite]'), .rknn for Rockchip NPUs
+    (rknn-toolkit2 in its own environment: edgeplan toolchain install rknn, or
+    EDGEPLAN_RKNN_PYTHON); TensorRT plans get build_engine.sh for the Jetson.
+
     infer.py is run in a subprocess on the bundle's samples and compared with the FP32
     model; nothing is written unless it passes. Nothing at the output path is replaced
     unless it was checked when the run started (see --force). Exit codes: 2 for bad input or
@@ -104,7 +110,7 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
     lines = [f"bundle written to {res.out_dir} (verified)",
              f"  {t['model']} at {t['precision'].upper()} ({c['method']}) for {t['device']} "
              f"{t['unit']} via {t['runtime']}; model {v['sizes']['converted_bytes']:,} bytes "
-             f"= {v['sizes']['ratio']:g}x the FP32 model"]
+             f"= {v['sizes']['ratio']:.3f}x the FP32 model"]
     va = v.get("vendor_artifact") or {}
     if va.get("built"):
         ran = va.get("verified_with") or {}
@@ -137,10 +143,13 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
         lines.append(f"  accuracy on eval data ({a['samples']}): FP32 {a['fp32_pct']:.2f}% -> "
                      f"{a['converted_pct']:.2f}% ({accuracy_change(a['drop_points'])})")
     lat = v["latency_ms"]
+    simulated = (v.get("runtime") or {}).get("device") == "simulator"
     lines.append(f"  host latency (median): FP32 {lat['fp32']['median_ms']:.3f} ms, converted "
-                 f"{lat['converted']['median_ms']:.3f} ms")
+                 f"{lat['converted']['median_ms']:.3f} ms"
+                 + (" (in the simulator: says nothing of the device)" if simulated else ""))
     fb = v["op_support"]["fallback_ops"]
     if fb:
-        lines.append(f"  ops that fall back to the CPU on {t['unit']}: "
+        lines.append(f"  ops {t['unit']} does not run (they go to "
+                     f"{v['op_support'].get('fallback_to', 'the host CPU')}): "
                      + ", ".join(f"{k} x{n}" for k, n in fb.items()))
     click.echo("\n".join(lines))

@@ -52,6 +52,12 @@ def install(name, root, python, torch, quiet):
                                   torch=torch or rknn_artifact.DEFAULT_TORCH, progress=show)
     click.echo(f"{rknn_artifact.TOOLKIT} {found[rknn_artifact.TOOLKIT]} is ready in "
                f"{found['python']} (Python {found['python_version']})")
+    import os
+    from pathlib import Path
+    default = Path(os.fspath(rknn_artifact.toolchain_dir())).absolute()
+    if root is not None and Path(root).absolute() != default:
+        click.echo(f"edgeplan bundle finds it with: export {rknn_artifact.PYTHON_ENV}="
+                   f"{found['python']}")
 
 
 @toolchain.command("list")
@@ -77,4 +83,4 @@ def list_toolchains():
     rk = rknn_artifact.find_toolchain()
     click.echo(f"{'rknn':9} {'RKNN':16} " + (
         f"rknn-toolkit2 {rk[rknn_artifact.TOOLKIT]} in {rk['python']}" if rk else
-        f"missing: {rknn_artifact.INSTALL} (or set {rknn_artifact.PYTHON_ENV})"))
+        f"missing: {rknn_artifact.why_not_found()}"))

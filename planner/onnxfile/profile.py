@@ -823,6 +823,7 @@ def op_support_report(prof: OnnxProfile, catalog, device_id: str,
         out_units.append({
             "unit": u.id, "kind": u.kind, "op_support": u.op_support,
             "source": table.source if table is not None else "runs any ONNX op",
+            "fallback_to": table.fallback_to if table is not None else "the host CPU",
             "ops_supported": sorted({n.op for n in live_nodes} - set(fallback)),
             "fallback_ops": {op: {"count": len(names), "nodes": names[:5]}
                              for op, names in sorted(fallback.items())},
