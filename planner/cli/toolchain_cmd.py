@@ -43,6 +43,8 @@ def install(name, root, python, torch, quiet):
 
     Example: edgeplan toolchain install rknn --dir ~/toolchains/rknn
     """
+    from pathlib import Path
+
     from planner.bundle import rknn_artifact
 
     def show(stage, done, total, message=""):
@@ -52,10 +54,7 @@ def install(name, root, python, torch, quiet):
                                   torch=torch or rknn_artifact.DEFAULT_TORCH, progress=show)
     click.echo(f"{rknn_artifact.TOOLKIT} {found[rknn_artifact.TOOLKIT]} is ready in "
                f"{found['python']} (Python {found['python_version']})")
-    import os
-    from pathlib import Path
-    default = Path(os.fspath(rknn_artifact.toolchain_dir())).absolute()
-    if root is not None and Path(root).absolute() != default:
+    if root is not None and Path(root).absolute() != rknn_artifact.toolchain_dir().absolute():
         click.echo(f"edgeplan bundle finds it with: export {rknn_artifact.PYTHON_ENV}="
                    f"{found['python']}")
 
