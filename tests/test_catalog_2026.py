@@ -249,3 +249,18 @@ def test_bus_width_is_checked_input(tmp_path):
     _device(tmp_path, **{"bandwidth_gbs: 42.7 GB/s\n": "bandwidth_gbs: 42.7 GB/s\n      bus_width_bits: -64\n"})
     code, out = run("catalog", "validate", str(tmp_path))
     assert code == 2 and "bus_width_bits" in out and len(out.strip().splitlines()) == 1
+
+
+def test_rt_detr_is_sourced_flops_are_two_macs_and_no_int8_is_invented(catalog):
+    """RT-DETR R18 / R50 (issue 18's vision list): the authors' table gives FLOPs = 2 x the
+    MACs their own paddle.flops prints (R50: 136 G vs 68.35 G); the decoder's deformable
+    attention is GridSample, which op tables must see; no INT8 AP is published, so no INT8
+    option exists to be planned."""
+    r18, r50 = catalog.models["rtdetr-r18"], catalog.models["rtdetr-r50"]
+    assert (r18.size.params_m, r18.size.macs_g) == (20, 30)
+    assert r50.size.macs_g == pytest.approx(136 / 2, rel=0.01)
+    for m in (r18, r50):
+        assert m.task == "detection" and m.size.output_elements == 300 * 6
+        assert {"GridSample", "TopK"} <= set(m.onnx_ops)
+        assert {o.precision for o in m.options} == {"fp32", "fp16"}
+        assert "rtdetr_paddle/README.md" in m.size.source
