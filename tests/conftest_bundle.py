@@ -84,6 +84,12 @@ def bundle_catalog(catalog_dir):
     return load_catalog([catalog_dir], builtin=False, use_env=False)
 
 
+def leftovers(parent: Path) -> list[str]:
+    """The temporary bundle directories a build left beside its target (none, if it cleaned
+    up)."""
+    return [p.name for p in parent.iterdir() if p.name.startswith(".edgeplan-bundle-")]
+
+
 def write_manifest(path: Path, *workloads: dict, name: str = "digits") -> Path:
     """A deployment manifest with these workloads (and their devices)."""
     import yaml

@@ -18,6 +18,7 @@ from conftest_bundle import (  # noqa: F401
     MLP,
     bundle_catalog,
     catalog_dir,
+    leftovers,
     only_test_catalog,
     workload,
     write_manifest,
@@ -43,10 +44,6 @@ def build(tmp_path, cat, *wls, out="out", **opts):
     plan = write_manifest(tmp_path / "deploy.yaml", *wls)
     opts.setdefault("benchmark_runs", 5)
     return build_bundle(plan, cat, BundleOptions(out_dir=tmp_path / out, **opts))
-
-
-def leftovers(parent: Path):
-    return [p.name for p in parent.iterdir() if p.name.startswith(".edgeplan-bundle-")]
 
 
 # ---------------------------------------------------------------- end to end

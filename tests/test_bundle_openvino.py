@@ -20,6 +20,7 @@ from conftest_bundle import (  # noqa: F401
     MLP,
     bundle_catalog,
     catalog_dir,
+    leftovers,
     workload,
     write_manifest,
 )
@@ -86,10 +87,6 @@ def build(tmp_path, cat, *wls, out="out", **opts):
     plan = write_manifest(tmp_path / "deploy.yaml", *wls)
     opts.setdefault("benchmark_runs", 5)
     return build_bundle(plan, cat, BundleOptions(out_dir=tmp_path / out, **opts))
-
-
-def leftovers(parent: Path):
-    return [p.name for p in parent.iterdir() if p.name.startswith(".edgeplan-bundle-")]
 
 
 def run_ir(xml: Path, arrays: dict) -> np.ndarray:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest_bundle import CNN, EXAMPLES, MLP, workload, write_manifest
+from conftest_bundle import CNN, EXAMPLES, MLP, leftovers, workload, write_manifest
 
 from planner import exitcodes
 from planner.bundle import rknn_artifact
@@ -79,10 +79,6 @@ def build(tmp_path, cat, *wls, out="out", **opts):
     plan = write_manifest(tmp_path / "deploy.yaml", *wls)
     opts.setdefault("benchmark_runs", 3)
     return build_bundle(plan, cat, BundleOptions(out_dir=tmp_path / out, **opts))
-
-
-def leftovers(parent: Path):
-    return [p.name for p in parent.iterdir() if p.name.startswith(".edgeplan-bundle-")]
 
 
 # ---------------------------------------------------------------- end to end

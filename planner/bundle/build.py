@@ -563,11 +563,8 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                                 providers, fam, steps, model_path, sample_source,
                                 len(next(iter(sample_arrays.values()))))
         ctx["provider_options"] = _provider_options(fam, providers, wl.precision, unit.kind)
-        ctx.update(_artifact_context(tdata, steps, artifact, dev.family, io_prof))
+        ctx.update(_artifact_context(tdata, steps, artifact, dev, runtime, io_prof))
         ctx["calibration_file"] = (bdir / CALIBRATION_FILE).exists()
-        if runtime == "rknn" and ctx["rknn_platform"] is None:   # the vendor steps name it
-            with contextlib.suppress(BundleError):
-                ctx["rknn_platform"] = rknn_artifact.platform_of(dev)
         (bdir / "infer.py").write_text(render("bundle/infer.py.j2", **ctx), encoding="utf-8")
         (bdir / "requirements.txt").write_text(render("bundle/requirements.txt.j2", **ctx),
                                                encoding="utf-8")
@@ -576,7 +573,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
             _write_script(bdir / ENGINE_SCRIPT, render("bundle/build_engine.sh.j2", **ctx))
         (bdir / "deployment.yaml").write_text(
             _deployment_yaml(manifest, idx, wl, conv, io_prof,
-                             CALIBRATION_FILE if (bdir / CALIBRATION_FILE).exists() else None),
+                             CALIBRATION_FILE if ctx["calibration_file"] else None),
             encoding="utf-8")
         _compile_check(bdir / "infer.py")
         progress("render", 1, 1, "")
@@ -709,15 +706,14 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
         return {"name": t.name, "dtype": t.dtype, "symbolic": t.symbolic,
                 "shape": t.shape_text()}
     first = io_prof.inputs[0]
+    # the inputs at static shapes: a symbolic batch at the plan's, other symbols at 1
+    static_inputs = [[t.name, [d if isinstance(d, int) else int(wl.batch) if i == 0 else 1
+                               for i, d in enumerate(t.shape)]] for t in io_prof.inputs]
     shapes_flag = ""
     if io_prof.dynamic_shapes and all(re.match(r"^[A-Za-z0-9_.:/-]+$", t.name)
                                       for t in io_prof.inputs):
-        parts = []
-        for t in io_prof.inputs:
-            dims = [str(d) if isinstance(d, int) else str(wl.batch if i == 0 else 1)
-                    for i, d in enumerate(t.shape)]
-            parts.append(f"{t.name}:{'x'.join(dims)}")
-        shapes_flag = "--shapes=" + ",".join(parts)
+        shapes_flag = "--shapes=" + ",".join(f"{name}:{'x'.join(map(str, dims))}"
+                                             for name, dims in static_inputs)
     pins = []
     for pkg in ("onnxruntime", "numpy") + (("openvino",) if any(
             n.startswith("vendor artifact: OpenVINO IR") for n in conv.notes) else ()) + (
@@ -743,11 +739,7 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
         "op_support": support["op_support"], "steps": steps, "source_model": src_name,
         "source_sha256": _sha256(model_path), "first_input": first.name,
         "first_input_rank": len(first.shape),
-        "shapes_flag": shapes_flag, "batch": int(wl.batch),
-        # the inputs at static shapes (a symbolic batch at the plan's, other symbols at 1)
-        "static_inputs": [[t.name, [d if isinstance(d, int) and d > 0 else
-                                    (int(wl.batch) if i == 0 else 1)
-                                    for i, d in enumerate(t.shape)]] for t in io_prof.inputs],
+        "shapes_flag": shapes_flag, "batch": int(wl.batch), "static_inputs": static_inputs,
         **_trtexec_flags(wl.precision, unit.kind, shapes_flag),
         "measured_as": {"device": dev.id, "model": wl.model, "precision": wl.precision,
                         "technique": wl.technique, "unit": unit.id, "runtime": runtime,
@@ -772,11 +764,12 @@ def _trtexec_flags(precision: str, unit_kind: str, shapes_flag: str) -> dict:
     return {"trtexec_flags": build, "trtexec_run_flags": run}
 
 
-def _artifact_context(tdata, steps, artifact, family: str, io_prof) -> dict:
+def _artifact_context(tdata, steps, artifact, dev, runtime: str, io_prof) -> dict:
     """Template values about the vendor artifact: the OpenVINO IR, the .tflite or the .rknn
     when this bundle has one, else what the device loads that edgeplan did not build, and
     why; and the compile step still to run on an artifact that was built (the Edge TPU
-    compiler)."""
+    compiler). An RKNN plan's target platform is named either way (the vendor steps use
+    it)."""
     from planner.bundle import openvino_ir, rknn_artifact, tflite_artifact
     fmt = artifact["format"] if artifact else None
     ov, tfl, rk = fmt == "OpenVINO IR", fmt == "TensorFlow Lite", fmt == "RKNN"
@@ -804,16 +797,25 @@ def _artifact_context(tdata, steps, artifact, family: str, io_prof) -> dict:
         "tflite_file": tflite_artifact.TFLITE_FILE if tfl else None,
         "tflite_io": artifact["io"] if tfl else None,
         "rknn_file": rknn_artifact.RKNN_FILE if rk else None,
-        "rknn_platform": artifact["platform"] if rk else None,
+        "rknn_platform": artifact["platform"] if rk else _platform_or_none(dev)
+        if runtime == "rknn" else None,
         "rknn_io": {"inputs": [[t.name, _NP[t.dtype], list(t.shape)] for t in io_prof.inputs],
                     "outputs": [t.name for t in io_prof.outputs]} if rk else None,
         "artifact_format": fmt or "",
         "artifact_method": artifact["method"] if artifact else "",
         "openvino_devices": [d for d in (tdata.get("openvino_devices") or {}).get(
-            family, []) if re.match(r"^[A-Z][A-Z0-9_.]*$", d)] if ov else [],
+            dev.family, []) if re.match(r"^[A-Z][A-Z0-9_.]*$", d)] if ov else [],
         "not_built": dict(missing) if missing else None,
         **note,
     }
+
+
+def _platform_or_none(dev):
+    from planner.bundle import rknn_artifact
+    try:
+        return rknn_artifact.platform_of(dev)
+    except BundleError:
+        return None
 
 
 def _vendor_artifact_record(tdata, steps, artifact, ver) -> dict:

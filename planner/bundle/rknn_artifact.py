@@ -172,26 +172,19 @@ def build_rknn(bdir: Path, tool: dict, *, timeout_s: float = 1800.0,
     """Write model.rknn into `bdir` by running the bundle's own infer.py with the toolchain's
     Python (`infer.py --export-rknn`). Returns where the toolkit placed the ops (its own
     layer table: NPU or CPU per op)."""
+    from planner.bundle.verify import run_infer
     progress = progress or (lambda *a: None)
     progress("convert", 0, 1, f"rknn-toolkit2 {tool[TOOLKIT]}: building {RKNN_FILE} for "
                               f"{tool['platform']}")
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     try:
-        p = subprocess.run([tool["python"], "infer.py", "--export-rknn", RKNN_FILE, "--json"],
-                           cwd=bdir, check=False, capture_output=True, text=True,
-                           timeout=timeout_s, env=env)
-    except subprocess.TimeoutExpired:
-        raise BundleError(f"the RKNN build ran over {timeout_s:g} s") from None
-    if p.returncode != 0 or not (Path(bdir) / RKNN_FILE).is_file():
-        tail = [ln for ln in (p.stderr or p.stdout).strip().splitlines() if ln.strip()][-3:]
-        raise BundleError("rknn-toolkit2 could not build the model: "
-                          + (" | ".join(tail) or f"exit code {p.returncode}"))
-    try:
-        placement = json.loads(p.stdout.strip().splitlines()[-1])["placement"]
-    except (ValueError, IndexError, KeyError):
-        raise BundleError("infer.py --export-rknn printed no JSON summary") from None
+        done = run_infer(bdir, ["--export-rknn", RKNN_FILE], timeout_s, tool["python"],
+                         error=BundleError)
+    except BundleError as e:
+        raise BundleError(f"rknn-toolkit2 could not build the model: {e.message}") from None
+    if not (Path(bdir) / RKNN_FILE).is_file() or "placement" not in done:
+        raise BundleError(f"infer.py --export-rknn reported no {RKNN_FILE} and placement")
     progress("convert", 1, 1, "")
-    return placement
+    return done["placement"]
 
 
 def compare_placement(placement: dict, table_fallback: dict) -> dict:

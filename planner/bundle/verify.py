@@ -17,26 +17,35 @@ from planner.bundle.contents import (
     _write_npz,
 )
 from planner.bundle.quantize import class_labels
-from planner.errors import AccuracyBudgetError, InputError, VerificationError
+from planner.errors import (
+    AccuracyBudgetError,
+    EdgeplanError,
+    InputError,
+    VerificationError,
+)
 
 # ---------------------------------------------------------------- verification
 
-def _run_infer(bdir: Path, args: list[str], timeout_s: float, python: str | None = None) -> dict:
+def run_infer(bdir: Path, args: list[str], timeout_s: float, python: str | None = None,
+              error: type[EdgeplanError] = VerificationError) -> dict:
+    """Run the bundle's infer.py with `args --json` (with `python`, default this one) and
+    return its JSON summary; `error` is raised when it fails (a verification run: exit 5; a
+    build step such as --export-rknn: BundleError)."""
     cmd = [python or sys.executable, "infer.py", *args, "--json"]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     try:
         p = subprocess.run(cmd, cwd=bdir, capture_output=True, text=True, timeout=timeout_s,
                            env=env)
     except subprocess.TimeoutExpired:
-        raise VerificationError(f"infer.py {' '.join(args)} ran over {timeout_s:g} s") from None
+        raise error(f"infer.py {' '.join(args)} ran over {timeout_s:g} s") from None
     if p.returncode != 0:
         tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
-        raise VerificationError(f"infer.py {' '.join(args)} failed with exit code "
-                                f"{p.returncode}: {' | '.join(tail)}")
+        raise error(f"infer.py {' '.join(args)} failed with exit code "
+                    f"{p.returncode}: {' | '.join(tail)}")
     try:
         summary = json.loads(p.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise VerificationError("infer.py printed no JSON summary") from None
+        raise error("infer.py printed no JSON summary") from None
     summary["log"] = [ln for ln in p.stderr.splitlines() if ln.startswith("infer.py:")]
     return summary
 
@@ -128,14 +137,14 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
     ref = _reference(model_path, sample_arrays, specs)
     tick("running infer.py on sample_inputs.npz (converted model)")
     out_conv = work / "outputs_converted.npz"
-    run_conv = _run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_conv),
+    run_conv = run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_conv),
                                  "--benchmark", str(opts.benchmark_runs), *rt], opts.timeout_s,
                           artifact_python)
     if want and (run_conv.get("runtime") or {}).get("name") not in want:
         raise VerificationError(f"infer.py did not run the {fmt} artifact in its runtime")
     cmp = compare(ref, _load_outputs(out_conv))
     tick("timing the FP32 model with infer.py")
-    run_ref = _run_infer(bdir, ["--model", str(model_path.resolve()), "--input", SAMPLES_FILE,
+    run_ref = run_infer(bdir, ["--model", str(model_path.resolve()), "--input", SAMPLES_FILE,
                                 "--benchmark", str(opts.benchmark_runs), *rt_ref],
                          opts.timeout_s)
     ver: dict = {"commands": [
@@ -150,7 +159,7 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
     if artifact:
         tick(f"running infer.py on the {MODEL_FILE} fallback with onnxruntime")
         out_fb = work / "outputs_fallback.npz"
-        run_fb = _run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_fb),
+        run_fb = run_infer(bdir, ["--input", SAMPLES_FILE, "--output", str(out_fb),
                                    "--runtime", "onnxruntime", "--provider", "cpu"],
                             opts.timeout_s)
         ver["commands"].append(["python", "infer.py", "--input", SAMPLES_FILE, "--output",
@@ -191,7 +200,7 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
         out_ev = work / "outputs_eval.npz"
         ev_path = work / "eval_inputs.npz"
         _write_npz(ev_path, ev[0], None)
-        _run_infer(bdir, ["--input", str(ev_path), "--output", str(out_ev), *rt],
+        run_infer(bdir, ["--input", str(ev_path), "--output", str(out_ev), *rt],
                    opts.timeout_s, artifact_python)
         ver["commands"].append(["python", "infer.py", "--input", "<eval inputs.npz>",
                                 "--output", "<outputs.npz>", *rt, "--json"])
