@@ -63,6 +63,8 @@ CATALOG_YAML = textwrap.dedent("""\
       - id: test-edgetpu
         name: Test Edge TPU ops
         supported_ops: [Conv, Relu, MaxPool, Gemm, Add, MatMul]
+        tflite_ops: {CONV_2D: [Conv], RELU: [Relu], MAX_POOL_2D: [MaxPool],
+                     FULLY_CONNECTED: [Gemm, MatMul], ADD: [Add]}
         source: test fixture
       - id: test-dla
         name: Test DLA ops

@@ -109,8 +109,9 @@ def test_int8_cnn_bundle_is_rknn_verified_in_the_simulator(tmp_path, rk_dir, mon
     # where the toolkit put the ops, from its own layer table: the convolutions and the
     # pooling (Gemm becomes a 1x1 Conv) on the NPU
     pl = va["placement"]
-    assert pl["npu_ops"] >= 5 and pl["cpu_ops"].get("Conv", 0) == 0
-    assert "converter placement: " in r.stdout and " ops on the NPU" in r.stdout
+    assert pl["unit"] == "NPU" and pl["unit_ops"] >= 5 and pl["cpu_ops"].get("Conv", 0) == 0
+    assert "op placement: " in r.stdout and " ops on the NPU" in r.stdout
+    assert "from rknn-toolkit2's own layer table" in r.stdout
     # the issue's targets on the digits: agreement >= 95 %, accuracy drop <= 1 point
     assert ver["comparison"]["top1_agreement_pct"] >= 95
     assert ver["accuracy"]["artifact"] == "model.rknn"
@@ -309,9 +310,9 @@ def test_placement_is_compared_with_the_op_table():
                  "cpu_layers": ["Reshape:r", "TopK:a", "TopK:b"]}
     got = rknn_artifact.compare_placement(placement, {"TopK": {"count": 2},
                                                       "Softmax": {"count": 1}})
-    assert got["npu_ops"] == 4 and got["cpu_ops"] == {"Reshape": 1, "TopK": 2}
+    assert got["unit_ops"] == 4 and got["cpu_ops"] == {"Reshape": 1, "TopK": 2}
     assert got["cpu_but_table_supported"] == ["Reshape"]
-    assert got["table_fallback_but_npu"] == ["Softmax"]
+    assert got["table_fallback_but_unit"] == ["Softmax"]
 
 
 @pytest.mark.parametrize("dev_id,name,platform", [

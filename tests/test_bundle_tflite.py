@@ -124,6 +124,27 @@ def test_coral_bundle_is_full_integer_tflite_verified_with_litert(tmp_path, bund
     assert "is NOT in this bundle**" in readme and "edgetpu_compiler -s -o . model.tflite" \
         in readme
     assert "ai-edge-litert==" in (out / "requirements.txt").read_text()
+    # where the Edge TPU compiler would put the ops of the converted graph, by the fixture's
+    # table (no TRANSPOSE, no RESHAPE): the convolutions and the pooling map; the Transpose
+    # onnx2tf put before the flatten starts the CPU part, and the one-segment rule sends the
+    # fully-connected layers the table supports after it
+    pl = v["vendor_artifact"]["placement"]
+    assert pl["unit"] == "Edge TPU" and pl["unit_ops"] == 3
+    assert pl["unit_op_types"] == {"CONV_2D": 2, "MAX_POOL_2D": 1}
+    assert pl["cpu_ops"] == {"FULLY_CONNECTED": 2, "RESHAPE": 1, "TRANSPOSE": 1}
+    assert pl["first_cpu_op"] == {"index": 3, "op": "TRANSPOSE",
+                                  "reason": "TRANSPOSE is not an Edge TPU operation"}
+    assert [c["op"] for c in pl["cpu_layers"]] == ["TRANSPOSE", "RESHAPE", "FULLY_CONNECTED",
+                                                   "FULLY_CONNECTED"]
+    assert "one Edge TPU segment" in pl["cpu_layers"][-1]["reason"]
+    assert pl["cpu_but_table_supported"] == ["FULLY_CONNECTED"]
+    assert pl["table_fallback_but_unit"] == []
+    # with the shipped catalog's Edge TPU list, every op of this graph maps
+    from planner.bundle.tflite_artifact import _graph, edgetpu_placement
+    from planner.catalog.loader import load_catalog
+    shipped = load_catalog(use_env=False).op_support["edgetpu"].tflite_ops
+    full = edgetpu_placement(_graph(out / "model.tflite"), shipped)
+    assert full["unit_ops"] == 7 and full["cpu_ops"] == {} and full["first_cpu_op"] is None
     # the bundle runs on its own and says what it loaded
     p = subprocess.run([sys.executable, str(out / "infer.py"), "--input",
                         str(out / "sample_inputs.npz"), "--top-k", "3"],
@@ -228,3 +249,29 @@ def test_missing_tflite_extra_names_it_and_writes_nothing(tmp_path, bundle_catal
     assert "pip install 'edgeplan[tflite]'" in e.value.message and e.value.extra == "tflite"
     assert missing.replace("_", "-") in e.value.message or missing in e.value.message
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deploy.yaml"]
+
+
+@needs_tflite
+def test_zoo_shufflenet_edgetpu_placement_from_the_converted_graph(tmp_path):
+    """The onnx wheel's light ShuffleNet (IR 3: initializers listed as inputs, weights made by
+    ConstantOfShape) converts, and the Edge TPU rules applied to its model.tflite find what the
+    ONNX op table cannot see: the channel shuffle reshapes to 5-D, more than the 3 innermost
+    dimensions the Edge TPU takes, so the compiler's one segment ends there."""
+    from planner.catalog.loader import load_catalog
+    from conftest_bundle import zoo
+    res = build(tmp_path, load_catalog(use_env=False),
+                workload(model="shufflenet", device="coral-usb-on-rpi5", unit="tpu",
+                         runtime="edgetpu", model_file=str(zoo("shufflenet"))), samples=4,
+                benchmark_runs=2)
+    v = res.verification
+    pl = v["vendor_artifact"]["placement"]
+    assert pl["first_cpu_op"]["op"] == "RESHAPE"
+    assert "more than the 3 innermost dimensions are larger than 1" in \
+        pl["first_cpu_op"]["reason"]
+    assert 0 < pl["unit_ops"] < sum(pl["cpu_ops"].values())
+    # the table sends only the residual Sums to the CPU; the converted graph puts far more
+    # there, convolutions included
+    assert v["op_support"]["fallback_ops"] == {"Sum": 13}
+    assert "CONV_2D" in pl["cpu_but_table_supported"]
+    readme = (res.out_dir / "README.md").read_text()
+    assert "map to the Edge TPU; the first that does not is\n`RESHAPE`" in readme

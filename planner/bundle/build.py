@@ -528,12 +528,17 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                 cal_arrays = cal[0] if cal else quantize.synthetic_inputs(
                     _input_specs(prof), quantize.SYNTHETIC_SAMPLES, seed=0)
             batch = int(wl.batch)
+            table = catalog.op_support.get(unit.op_support)
+            edgetpu_ops = table.tflite_ops if runtime == "edgetpu" and table else None
             artifact = tflite_artifact.build_tflite(
                 model_path, bdir, runtime=runtime, method=method, precision=wl.precision,
                 input_specs=_input_specs(prof),
                 output_specs=[(o.name, list(o.shape)) for o in prof.outputs],
                 calibration=cal_arrays, static_batch=batch, work_dir=work,
-                timeout_s=opts.timeout_s, progress=progress)
+                edgetpu_ops=edgetpu_ops, timeout_s=opts.timeout_s, progress=progress)
+            if edgetpu_ops:
+                artifact["placement"] = tflite_artifact.compare_placement(
+                    artifact["placement"], support["fallback_ops"], edgetpu_ops)
             for i, (name, dtype, shape) in zip(artifact["io"]["inputs"], _input_specs(prof)):
                 i["shape"] = [batch] + [d if isinstance(d, int) and d > 0 else 1
                                         for d in shape[1:]]
@@ -796,6 +801,7 @@ def _artifact_context(tdata, steps, artifact, dev, runtime: str, io_prof) -> dic
         "ir_bin": openvino_ir.IR_BIN if ov else None,
         "tflite_file": tflite_artifact.TFLITE_FILE if tfl else None,
         "tflite_io": artifact["io"] if tfl else None,
+        "placement": artifact.get("placement") if tfl else None,
         "rknn_file": rknn_artifact.RKNN_FILE if rk else None,
         "rknn_platform": artifact["platform"] if rk else _platform_or_none(dev)
         if runtime == "rknn" else None,

@@ -196,13 +196,13 @@ def compare_placement(placement: dict, table_fallback: dict) -> dict:
     cpu = {t: n for target, ops in placement["ops"].items() if target != "NPU"
            for t, n in ops.items()}
     table = set(table_fallback)
-    return {"npu_ops": sum(npu.values()), "cpu_ops": cpu,
+    return {"unit": "NPU", "unit_ops": sum(npu.values()), "cpu_ops": cpu,
             "cpu_layers": placement["cpu_layers"][:20],
             "cpu_but_table_supported": sorted(t for t in cpu if t not in table),
-            "table_fallback_but_npu": sorted(t for t in npu if t in table),
-            "note": "from rknn-toolkit2's own layer table (verbose build log); the op table "
-                    "(catalog/op_support.yaml) lists what the toolkit accepts, the build "
-                    "decides per op"}
+            "table_fallback_but_unit": sorted(t for t in npu if t in table),
+            "checked_by": "rknn-toolkit2's own layer table (its verbose build log)",
+            "note": "the op table (catalog/op_support.yaml) lists what the toolkit accepts, "
+                    "the build decides per op"}
 
 
 def install(root: Path | None = None, *, python: str | None = None,

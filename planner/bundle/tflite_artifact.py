@@ -86,10 +86,12 @@ def variant(runtime: str, precision: str, method: str) -> str:
 
 def build_tflite(src, bdir: Path, *, runtime: str, method: str, precision: str, input_specs,
                  output_specs, calibration, static_batch: int | None, work_dir,
-                 timeout_s: float = 1800.0, progress: Progress | None = None) -> dict:
+                 edgetpu_ops: dict | None = None, timeout_s: float = 1800.0,
+                 progress: Progress | None = None) -> dict:
     """Write model.tflite into `bdir`. `calibration` is the arrays the QDQ path calibrated on
     (needed for the integer variants). Returns what was done, with the input/output mapping
-    infer.py needs (`io`)."""
+    infer.py needs (`io`), and, given `edgetpu_ops` (the op table's `tflite_ops`), where the
+    Edge TPU compiler would place each op of the converted graph (`placement`)."""
     from planner.bundle.contents import _write_npz
     progress = progress or (lambda *a: None)
     kind = variant(runtime, precision, method)
@@ -99,7 +101,7 @@ def build_tflite(src, bdir: Path, *, runtime: str, method: str, precision: str, 
            "per_tensor": runtime == "edgetpu",
            "input_specs": [[n, d, list(sh)] for n, d, sh in input_specs],
            "output_specs": [[n, list(sh)] for n, sh in output_specs],
-           "batch": static_batch or 1, "calibration": None,
+           "batch": static_batch or 1, "calibration": None, "edgetpu_ops": edgetpu_ops,
            "result": os.fspath((work / "tflite_result.json").resolve())}
     if kind in ("integer_quant", "full_integer_quant"):
         if calibration is None:
@@ -178,6 +180,7 @@ def _convert(job: dict) -> dict:
     data = Path(job["src"]).with_name(Path(job["src"]).name + ".data")
     if data.exists():
         shutil.copyfile(data, src.with_name(data.name))
+    _prepare_copy(src)
     kw = dict(input_onnx_file_path=os.fspath(src), output_folder_path=os.fspath(work / "out"),
               copy_onnx_input_output_names_to_tflite=True, non_verbose=True,
               batch_size=int(job["batch"]), not_use_onnxsim=True)
@@ -204,12 +207,138 @@ def _convert(job: dict) -> dict:
         raise BundleError(f"onnx2tf wrote no {made.name}")
     dst = Path(job["bdir"]) / TFLITE_FILE
     shutil.copyfile(made, dst)
-    return {"format": "TensorFlow Lite", "files": [TFLITE_FILE], "variant": kind,
+    done = {"format": "TensorFlow Lite", "files": [TFLITE_FILE], "variant": kind,
             "method": _METHOD[kind] + (", per-tensor" if job["per_tensor"] and "integer" in kind
                                        else ""),
             "converter": {"onnx2tf": onnx2tf.__version__,
                           "tensorflow": __import__("tensorflow").__version__},
             "io": _io_map(dst, specs, [tuple(o) for o in job["output_specs"]])}
+    if job.get("edgetpu_ops"):
+        done["placement"] = edgetpu_placement(_graph(dst), job["edgetpu_ops"])
+    return done
+
+
+def _graph(path: Path) -> dict:
+    """model.tflite's operators in execution order and its tensors, as plain data."""
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=os.fspath(path))
+    tensors = {int(t["index"]): {"name": t["name"], "dtype": t["dtype"].__name__,
+                                 "shape": [int(x) for x in t["shape"]],
+                                 "shape_signature": [int(x) for x in t["shape_signature"]]}
+               for t in it.get_tensor_details()}
+    ops = [{"op": o["op_name"], "inputs": [int(i) for i in o["inputs"] if i >= 0],
+            "outputs": [int(i) for i in o["outputs"] if i >= 0]}
+           for o in it._get_ops_details()]      # the interpreter's only per-op listing
+    return {"ops": ops, "tensors": tensors,
+            "inputs": [int(d["index"]) for d in it.get_input_details()]}
+
+
+EDGETPU_RULES = ("https://coral.ai/docs/edgetpu/models-intro/ (\"Model requirements\": "
+                 "tensors 8-bit quantized, sizes constant at compile time, at most the 3 "
+                 "innermost dimensions larger than 1; \"Supported operations\"; "
+                 "\"Compiling\": one Edge TPU segment, from the first op it cannot map to "
+                 "the end on the CPU)")
+
+
+def edgetpu_placement(graph: dict, tflite_ops: dict) -> dict:
+    """Where the Edge TPU compiler puts each op of a TFLite graph, by Coral's documented
+    rules (EDGETPU_RULES): an op maps when it is in `tflite_ops`, none of its tensors is
+    floating point, no tensor it reads or writes has a dynamic size, and no activation has
+    more than 3 dimensions larger than 1 (a batch above 1 breaks that); the first op that
+    does not map and every op after it run on the CPU. edgetpu_compiler itself is Coral's
+    Debian package and is not run: this is the rule it documents, applied to the real
+    converted graph. Returns counts per op type on each side and the CPU ops with the
+    reason."""
+    tensors, ops = graph["tensors"], graph["ops"]
+    produced = set(graph["inputs"]) | {i for o in ops for i in o["outputs"]}
+
+    def why_not(op) -> str | None:
+        if op["op"] not in tflite_ops:
+            return f"{op['op']} is not an Edge TPU operation"
+        for i in op["inputs"] + op["outputs"]:
+            t = tensors[i]
+            if t["dtype"].startswith("float"):
+                return f"tensor {t['name']} is {t['dtype']}, not 8-bit quantized"
+            if any(d < 0 for d in t["shape_signature"]):
+                return f"tensor {t['name']} has a dynamic size {t['shape_signature']}"
+            if i in produced and any(d > 1 for d in t["shape"][:-3]):
+                return (f"tensor {t['name']} is {t['shape']}: more than the 3 innermost "
+                        "dimensions are larger than 1")
+        return None
+
+    on_unit: dict[str, int] = {}
+    on_cpu: dict[str, int] = {}
+    cpu_layers = []
+    first = None
+    for k, op in enumerate(ops):
+        reason = why_not(op) if first is None else None
+        if first is None and reason is None:
+            on_unit[op["op"]] = on_unit.get(op["op"], 0) + 1
+            continue
+        if first is None:
+            first = {"index": k, "op": op["op"], "reason": reason}
+        else:
+            reason = f"after {first['op']} (op {first['index']}): the compiler makes one Edge " \
+                     "TPU segment"
+        on_cpu[op["op"]] = on_cpu.get(op["op"], 0) + 1
+        cpu_layers.append({"index": k, "op": op["op"], "reason": reason})
+    return {"unit": "Edge TPU", "unit_ops": sum(on_unit.values()),
+            "unit_op_types": dict(sorted(on_unit.items())), "cpu_ops": dict(sorted(on_cpu.items())),
+            "cpu_layers": cpu_layers[:20], "first_cpu_op": first,
+            "checked_by": "Coral's documented Edge TPU rules applied to model.tflite "
+                          "(edgetpu_compiler not run)", "rules_source": EDGETPU_RULES}
+
+
+def compare_placement(placement: dict, table_fallback: dict, tflite_ops: dict) -> dict:
+    """The Edge TPU placement beside edgeplan's ONNX op table for the unit: TFLite op types
+    on the CPU that the table supports (the converter or a rule put them there), and ONNX op
+    types the table sends to the CPU whose converted ops map to the Edge TPU."""
+    table = set(table_fallback)
+    onnx_on_unit = {o for t in placement["unit_op_types"] for o in tflite_ops.get(t, [])}
+    return {**placement,
+            "cpu_but_table_supported": sorted(
+                t for t in placement["cpu_ops"] if t in tflite_ops
+                and not table.intersection(tflite_ops[t])),
+            "table_fallback_but_unit": sorted(onnx_on_unit & table)}
+
+
+def _prepare_copy(path: Path) -> None:
+    """Two rewrites of the work copy, where onnx2tf would take a valid graph wrong:
+    * graphs written before ONNX IR 4 list every initializer as a graph input too; onnx2tf
+      then takes the weights for inputs. IR 4 made the listing optional: drop it;
+    * a ConstantOfShape with a constant shape (the onnx wheel's "light" model-zoo graphs make
+      every weight so) is a constant: write it as the initializer it stands for, since
+      onnx2tf reads a Conv's weights from the node's one-element value ("axes don't match
+      array").
+    External data is left where it is (not loaded, not rewritten)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(os.fspath(path), load_external_data=False)
+    g = m.graph
+    init = {t.name: t for t in g.initializer}
+    changed = False
+    keep = [i for i in g.input if i.name not in init]
+    if len(keep) < len(g.input):
+        del g.input[:]
+        g.input.extend(keep)
+        changed = True
+    folded = []
+    for n in g.node:
+        if n.op_type == "ConstantOfShape" and n.input and n.input[0] in init \
+                and not init[n.input[0]].data_location:      # not external data
+            value = next((numpy_helper.to_array(a.t) for a in n.attribute if a.name == "value"),
+                         np.zeros(1, np.float32))
+            shape = [int(d) for d in numpy_helper.to_array(init[n.input[0]])]
+            g.initializer.append(numpy_helper.from_array(
+                np.full(shape, value.reshape(-1)[0], dtype=value.dtype), n.output[0]))
+            folded.append(n)
+    if folded:
+        for n in folded:
+            g.node.remove(n)
+        changed = True
+    if changed:
+        onnx.save(m, os.fspath(path))
 
 
 def _no_downloads(work: Path, specs) -> None:

@@ -506,11 +506,16 @@ class OpSupport(Strict):
     single_segment: bool = Field(default=False, description="The compiler accelerates one segment only: the first unsupported op and everything after it run off the unit, even ops it supports.")
     fallback_to: str = Field(default="the host CPU", description="Where ops the unit does not run go, in words.")
     fallback_source: str | None = Field(default=None, description="Where single_segment or fallback_to comes from.")
+    tflite_ops: dict[str, list[str]] = Field(default_factory=dict, description="For a unit whose compiler takes TensorFlow Lite models (the Edge TPU): the TFLite builtin operators it maps to the unit, as the LiteRT interpreter names them (CONV_2D), each with the ONNX op types it comes from. `edgeplan bundle` checks the model.tflite it converts against this list.")
 
     @model_validator(mode="after")
     def _fallback_sourced(self):
         if (self.single_segment or self.fallback_to != "the host CPU") and not self.fallback_source:
             raise ValueError("single_segment and fallback_to need fallback_source")
+        stray = sorted({o for ops in self.tflite_ops.values() for o in ops}
+                       - set(self.supported_ops))
+        if stray:       # the two lists are one fact in two op vocabularies
+            raise ValueError(f"tflite_ops names ONNX ops not in supported_ops: {', '.join(stray)}")
         return self
 
 

@@ -119,9 +119,12 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
         if va.get("placement"):
             pl = va["placement"]
             cpu = ", ".join(f"{t} x{n}" for t, n in sorted(pl["cpu_ops"].items()))
-            lines.append(f"  converter placement: {pl['npu_ops']} ops on the NPU, "
+            lines.append(f"  op placement: {pl['unit_ops']} ops on the {pl['unit']}, "
                          f"{sum(pl['cpu_ops'].values())} on the CPU"
-                         + (f" ({cpu})" if cpu else ""))
+                         + (f" ({cpu})" if cpu else "") + f"; from {pl['checked_by']}")
+            if pl.get("first_cpu_op"):
+                f = pl["first_cpu_op"]
+                lines.append(f"    first CPU op: {f['op']} (op {f['index']}): {f['reason']}")
         if va.get("not_built"):
             lines.append(f"  NOT built: {va['not_built']['artifact']} (compile it: README.md, "
                          "Vendor steps)")
