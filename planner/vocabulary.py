@@ -45,15 +45,33 @@ KV_CACHE_BYTES = {"fp16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 # bits; MLX's affine quantization keeps a scale and a bias in the weights' 16-bit type per
 # group of 64 by default (ml-explore.github.io/mlx mlx.core.quantize: group size 64, bits
 # 4), 4 + 32/64 and 8 + 32/64 bits for mlx-lm's 4- and 8-bit models.
+#
+# AWQ and GPTQ checkpoints quantize only the transformer blocks' linear layers, to 4 bits in
+# groups of 128 along the input (AutoAWQ's GEMM layout: qweight, qzeros [groups, out/8] int32
+# and scales [groups, out] fp16; GPTQ's the same plus g_idx, one int32 per input channel), and
+# keep the embedding, the output head and the norms in 16 bits. Their bits over the whole
+# model depend on that share, so they too are given on Llama-3-8B's shapes (32 layers, width
+# 4096, KV width 1024, MLP 14336, vocabulary 128256, untied head: 8,030,261,248 parameters):
+# 5.71 bits, not 4.16.
 WeightFormat = Literal["q4_0", "q4_k_s", "q4_k_m", "q8_0", "q4f16_1", "q4f32_1", "mlx-4bit",
-                       "mlx-8bit"]
+                       "mlx-8bit", "awq-w4g128", "gptq-w4g128"]
 _LLAMA3_8B_PARAMS = 8.03e9
+_L3_LAYERS, _L3_WIDTH, _L3_KV, _L3_MLP, _L3_VOCAB = 32, 4096, 1024, 14336, 128256
+# per layer: q and o (width x width), k and v (width x KV width), gate, up and down
+_L3_LINEAR = _L3_LAYERS * (2 * _L3_WIDTH ** 2 + 2 * _L3_WIDTH * _L3_KV + 3 * _L3_WIDTH * _L3_MLP)
+_L3_LINEAR_INPUTS = _L3_LAYERS * (6 * _L3_WIDTH + _L3_MLP)     # g_idx entries
+_L3_16BIT = 2 * _L3_VOCAB * _L3_WIDTH + (2 * _L3_LAYERS + 1) * _L3_WIDTH   # embed, head, norms
+_L3_PARAMS = _L3_LINEAR + _L3_16BIT
+_W4G128 = 4 + (16 + 4) / 128            # a 16-bit scale and a 4-bit zero per group of 128
+_AWQ_BITS = (_L3_LINEAR * _W4G128 + _L3_16BIT * 16) / _L3_PARAMS
 WEIGHT_FORMATS = {
     **{name: (prec, gib * 2 ** 30 * 8 / _LLAMA3_8B_PARAMS)
        for name, prec, gib in (("q4_0", "int4", 4.34), ("q4_k_s", "int4", 4.37),
                                ("q4_k_m", "int4", 4.58), ("q8_0", "int8", 7.96))},
     "q4f16_1": ("int4", 4 + 16 / 32), "q4f32_1": ("int4", 4 + 32 / 32),
-    "mlx-4bit": ("int4", 4 + 32 / 64), "mlx-8bit": ("int8", 8 + 32 / 64)}
+    "mlx-4bit": ("int4", 4 + 32 / 64), "mlx-8bit": ("int8", 8 + 32 / 64),
+    "awq-w4g128": ("int4", _AWQ_BITS),
+    "gptq-w4g128": ("int4", _AWQ_BITS + 32 * _L3_LINEAR_INPUTS / _L3_PARAMS)}
 # where each format's bits come from, for the notes that quote them
 WEIGHT_FORMAT_BASIS = {
     **dict.fromkeys(("q4_0", "q4_k_s", "q4_k_m", "q8_0"),
@@ -61,7 +79,11 @@ WEIGHT_FORMAT_BASIS = {
     "q4f16_1": "MLC LLM's layout: 4-bit groups of 32, a 16-bit scale each",
     "q4f32_1": "MLC LLM's layout: 4-bit groups of 32, a 32-bit scale each",
     "mlx-4bit": "MLX's layout: 4-bit groups of 64, a 16-bit scale and bias each",
-    "mlx-8bit": "MLX's layout: 8-bit groups of 64, a 16-bit scale and bias each"}
+    "mlx-8bit": "MLX's layout: 8-bit groups of 64, a 16-bit scale and bias each",
+    **dict.fromkeys(("awq-w4g128", "gptq-w4g128"),
+                    "over the whole model on Llama-3-8B's shapes: linear layers in 4-bit "
+                    "groups of 128 with a 16-bit scale and 4-bit zero each, embedding and "
+                    "output head in 16 bits")}
 
 
 def weight_bytes_per_param(precision: str, weight_format: str | None = None) -> float:

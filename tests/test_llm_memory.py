@@ -254,6 +254,34 @@ def test_mlc_and_mlx_formats_from_their_layouts(catalog):
     assert e.memory_breakdown_gb["weights"] == pytest.approx(m.size.params_m * 1e6 * 5 / 8 / 1e9)
 
 
+def test_awq_and_gptq_formats_from_their_layouts(catalog):
+    """AWQ / GPTQ checkpoints: the linear layers in 4-bit groups of 128 with a 16-bit scale
+    and a 4-bit zero per group (GPTQ adds one int32 g_idx per input channel), the embedding,
+    the output head and the norms in 16 bits. Over Llama-3-8B, by hand: 6,979,321,856 linear
+    weights and 1,050,939,392 16-bit ones. Only TensorRT loads them; the Nano has no LLM
+    build of TensorRT, so the Ampere-only kernels are never offered there."""
+    from planner.vocabulary import WEIGHT_FORMATS
+    linear, wide = 6_979_321_856, 1_050_939_392
+    assert linear + wide == 8_030_261_248           # Llama-3-8B's published parameter count
+    awq = (linear * (4 + 20 / 128) + wide * 16) / (linear + wide)
+    assert WEIGHT_FORMATS["awq-w4g128"] == ("int4", pytest.approx(awq))
+    assert awq == pytest.approx(5.706, abs=1e-3)
+    g_idx = 32 * 32 * (6 * 4096 + 14336)            # 32 layers, int32 per input channel
+    assert WEIGHT_FORMATS["gptq-w4g128"][1] == pytest.approx(awq + g_idx / (linear + wide))
+    m = catalog.models["llama-3.1-8b"]
+    q = dict(model=m.id, device="jetson-orin-nx-16gb", runtime="tensorrt")
+    e = estimate(catalog, Query(precision="int4", weight_format="awq-w4g128", **q))
+    assert e.memory_breakdown_gb["weights"] == pytest.approx(m.size.params_m * 1e6 * awq / 8 / 1e9)
+    assert any("Llama-3-8B's shapes" in n for n in e.notes)
+    with pytest.raises(EstimateError, match="llama.cpp does not load gptq-w4g128 weights"):
+        estimate(catalog, Query(precision="int4", weight_format="gptq-w4g128",
+                                **{**q, "runtime": "llama.cpp"}))
+    with pytest.raises(EstimateError, match="no LLM build for jetson-nano-4gb"):
+        estimate(catalog, Query(precision="int4", weight_format="awq-w4g128",
+                                model="llama-3.2-1b", device="jetson-nano-4gb",
+                                runtime="tensorrt"))
+
+
 def test_a_weight_format_in_a_plan_and_its_manifest(catalog):
     from conftest import spec_from
 

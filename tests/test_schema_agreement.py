@@ -86,7 +86,7 @@ WORKLOAD_FIELDS = {
     "kv_cache": (st.sampled_from(["fp16", "q8_0", "q4_0", None]),
                  st.sampled_from(["q5_0", "int8", 8, ""])),
     "weight_format": (st.sampled_from(["q4_0", "q4_k_s", "q4_k_m", "q8_0", "q4f16_1",
-                                       "mlx-8bit", None]),
+                                       "mlx-8bit", "awq-w4g128", None]),
                       st.sampled_from(["q5_k_m", "Q4_K_M", 4, ""])),
     "accuracy_floor": (st.one_of(st.floats(0, 100), st.integers(0, 100), st.none()),
                        st.one_of(st.floats(100.01, 1e4), st.floats(-1e4, -0.01),

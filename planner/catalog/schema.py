@@ -549,7 +549,7 @@ class Runtime(Strict):
     windowed_kv_source: str | None = Field(default=None, description="Where windowed_kv_cache comes from.")
     kv_cache_types: list[KVCacheType] = Field(default_factory=lambda: ["fp16"], min_length=1, description="The element types the runtime keeps an LLM's KV cache in: fp16 (the default of every LLM runtime), q8_0 and q4_0 (llama.cpp's --cache-type-k/-v: 8.5 and 4.5 bits per element). A workload's kv_cache other than fp16 is planned only on runtimes that list it.")
     kv_cache_source: str | None = Field(default=None, description="Where kv_cache_types comes from (needed for any type but fp16).")
-    weight_formats: list[WeightFormat] = Field(default_factory=list, description="Named LLM weight formats the runtime loads (GGUF q4_0, q4_k_s, q4_k_m, q8_0: llama.cpp's; q4f16_1, q4f32_1: MLC LLM's; mlx-4bit, mlx-8bit: MLX's). A workload's weight_format is planned only on runtimes that list it.")
+    weight_formats: list[WeightFormat] = Field(default_factory=list, description="Named LLM weight formats the runtime loads (GGUF q4_0, q4_k_s, q4_k_m, q8_0: llama.cpp's; q4f16_1, q4f32_1: MLC LLM's; mlx-4bit, mlx-8bit: MLX's; awq-w4g128, gptq-w4g128: AWQ and GPTQ checkpoints, for TensorRT). A workload's weight_format is planned only on runtimes that list it.")
     weight_formats_source: str | None = Field(default=None, description="Where weight_formats comes from.")
     source: str = Field(min_length=3)
 

@@ -59,8 +59,10 @@ def llm_memory_options(f):
     from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMATS
     f = click.option("--weight-format", "weight_format", default=None,
                      type=click.Choice(list(WEIGHT_FORMATS)),
-                     help="LLM weights in a named GGUF format (q4_0, q4_k_s, q4_k_m: INT4; "
-                          "q8_0: INT8), at its bits per weight.")(f)
+                     help="LLM weights in a named format, at its bits per weight: GGUF "
+                          "q4_0, q4_k_s, q4_k_m (INT4), q8_0 (INT8) for llama.cpp; q4f16_1, "
+                          "q4f32_1 for MLC LLM; mlx-4bit, mlx-8bit for MLX; awq-w4g128, "
+                          "gptq-w4g128 (INT4) for TensorRT.")(f)
     return click.option("--kv-cache", "kv_cache", default="fp16", show_default=True,
                         type=click.Choice(list(KV_CACHE_BYTES)),
                         help="LLM KV cache element type: llama.cpp also keeps q8_0 (8.5 "
