@@ -133,3 +133,100 @@ def test_real_trtexec_builds_and_times_the_engine(tmp_path, bundle_catalog):
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
     assert (res.out_dir / "model.engine").stat().st_size > 1000
     assert "PASSED TensorRT.trtexec" in p.stdout
+    import importlib.util
+    if importlib.util.find_spec("tensorrt") is None:
+        return
+    # infer.py loads the real engine with tensorrt: top-1 as the QDQ model's on the CPU
+    import json
+
+    import numpy as np
+    import onnxruntime as ort
+    out = res.out_dir
+    p = infer(out, "--input", "sample_inputs.npz", "--output", str(tmp_path / "trt.npz"),
+              "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["runtime"]["name"] == "tensorrt"
+    with np.load(out / "sample_inputs.npz") as z:
+        x = z["image"]
+    ref = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    with np.load(tmp_path / "trt.npz") as z:
+        got = z[ref.get_outputs()[0].name]
+    want = ref.run(None, {"image": x})[0]
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.95
+
+
+FAKE_TRT = Path(__file__).parent / "fixtures" / "fake_tensorrt"
+
+
+@pytest.fixture(scope="module")
+def stand_in_tensorrt(tmp_path_factory):
+    """The tensorrt package and libcudart stood in for on the host (fixtures/fake_tensorrt):
+    the "engine" is an ONNX file run with onnxruntime, "device" memory is host memory. What
+    runs for real is infer.py's TensorRTSession: binding, copies, shapes and dtypes."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("needs a C compiler for the libcudart stand-in")
+    d = tmp_path_factory.mktemp("fake-trt")
+    lib = d / "libcudart_shim.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", str(lib), str(FAKE_TRT / "cudart_shim.c")],
+                   check=True)
+    return {"PYTHONPATH": str(FAKE_TRT), "CUDART": str(lib)}
+
+
+def infer(out, *args, env=None):
+    import sys
+    return subprocess.run([sys.executable, "infer.py", *args], cwd=out, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("unit", ["gpu", "dla0"])
+def test_infer_py_runs_model_engine_with_tensorrt(tmp_path, bundle_catalog, stand_in_tensorrt,
+                                                  unit):
+    import json
+
+    import numpy as np
+    res = build(tmp_path, bundle_catalog, workload(device="test-jetson", unit=unit,
+                                                   runtime="tensorrt", model_file=str(CNN)))
+    out = res.out_dir
+    # before build_engine.sh: model.onnx with onnxruntime, said on stderr
+    p = infer(out, "--input", "sample_inputs.npz", "--json")
+    assert p.returncode == 0, p.stderr
+    assert "no model.engine here (sh build_engine.sh builds it on the device)" in p.stderr
+    assert json.loads(p.stdout)["runtime"]["name"] == "onnxruntime"
+    p = infer(out, "--runtime", "tensorrt", env=stand_in_tensorrt)
+    assert p.returncode != 0 and "model.engine does not exist: build it on the device with " \
+        "sh build_engine.sh" in p.stderr
+    p = infer(out, "--runtime", "tensorrt")
+    assert p.returncode != 0 and "--runtime tensorrt needs the tensorrt Python package" in p.stderr
+    # the stand-in engine is the bundle's own ONNX model: outputs must be onnxruntime's
+    shutil.copyfile(out / "model.onnx", out / "model.engine")
+    p = infer(out, "--input", "sample_inputs.npz", "--output", str(tmp_path / "trt.npz"),
+              "--json", env=stand_in_tensorrt)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    device = "DLA 0" if unit == "dla0" else "GPU"
+    assert doc["runtime"] == {"name": "tensorrt", "version": "10.0.0-stand-in",
+                              "device": device, "engine": "model.engine"}
+    assert doc["model"] == "model.engine" and doc["provider"] == f"tensorrt:{device}"
+    assert f"runtime: tensorrt 10.0.0-stand-in, device {device}, engine model.engine" in p.stderr
+    import onnxruntime as ort
+    with np.load(out / "sample_inputs.npz") as z:
+        x = z["image"]
+    ref = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    with np.load(tmp_path / "trt.npz") as z:
+        got = z[ref.get_outputs()[0].name]
+    np.testing.assert_array_equal(got, ref.run(None, {"image": x})[0])
+    # a benchmark reuses the device buffers
+    p = infer(out, "--benchmark", "5", "--json", env=stand_in_tensorrt)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["benchmark"]["runs"] == 5
+    # the package absent: the ONNX fallback, said; an engine named explicitly is refused
+    p = infer(out, "--json")
+    assert p.returncode == 0 and "the tensorrt Python package is not installed: running " \
+        "model.onnx with onnxruntime instead of model.engine" in p.stderr
+    p = infer(out, "--model", "model.engine")
+    assert p.returncode != 0 and "model.engine needs the tensorrt Python package" in p.stderr
+    # an engine TensorRT cannot read
+    (out / "model.engine").write_bytes(b"not an engine")
+    p = infer(out, env=stand_in_tensorrt)
+    assert p.returncode != 0 and "could not load model.engine" in p.stderr

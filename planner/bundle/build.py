@@ -568,7 +568,7 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                                 providers, fam, steps, model_path, sample_source,
                                 len(next(iter(sample_arrays.values()))))
         ctx["provider_options"] = _provider_options(fam, providers, wl.precision, unit.kind)
-        ctx.update(_artifact_context(tdata, steps, artifact, dev, runtime, io_prof))
+        ctx.update(_artifact_context(tdata, steps, artifact, dev, unit, runtime, io_prof))
         ctx["calibration_file"] = (bdir / CALIBRATION_FILE).exists()
         (bdir / "infer.py").write_text(render("bundle/infer.py.j2", **ctx), encoding="utf-8")
         (bdir / "requirements.txt").write_text(render("bundle/requirements.txt.j2", **ctx),
@@ -769,12 +769,13 @@ def _trtexec_flags(precision: str, unit_kind: str, shapes_flag: str) -> dict:
     return {"trtexec_flags": build, "trtexec_run_flags": run}
 
 
-def _artifact_context(tdata, steps, artifact, dev, runtime: str, io_prof) -> dict:
+def _artifact_context(tdata, steps, artifact, dev, unit, runtime: str, io_prof) -> dict:
     """Template values about the vendor artifact: the OpenVINO IR, the .tflite or the .rknn
     when this bundle has one, else what the device loads that edgeplan did not build, and
     why; and the compile step still to run on an artifact that was built (the Edge TPU
     compiler). An RKNN plan's target platform is named either way (the vendor steps use
-    it)."""
+    it), and a TensorRT plan's engine, which build_engine.sh builds on the device and
+    infer.py then loads."""
     from planner.bundle import openvino_ir, rknn_artifact, tflite_artifact
     fmt = artifact["format"] if artifact else None
     ov, tfl, rk = fmt == "OpenVINO IR", fmt == "TensorFlow Lite", fmt == "RKNN"
@@ -802,6 +803,8 @@ def _artifact_context(tdata, steps, artifact, dev, runtime: str, io_prof) -> dic
         "tflite_file": tflite_artifact.TFLITE_FILE if tfl else None,
         "tflite_io": artifact["io"] if tfl else None,
         "placement": artifact.get("placement") if tfl else None,
+        "engine_file": ENGINE_FILE if steps == "tensorrt" else None,
+        "engine_dla": steps == "tensorrt" and unit.kind == "dla",
         "rknn_file": rknn_artifact.RKNN_FILE if rk else None,
         "rknn_platform": artifact["platform"] if rk else _platform_or_none(dev)
         if runtime == "rknn" else None,
@@ -879,6 +882,7 @@ def _deployment_yaml(manifest, idx, wl, conv, prof, calibration_file) -> str:
 
 
 ENGINE_SCRIPT = "build_engine.sh"
+ENGINE_FILE = "model.engine"          # what build_engine.sh writes and infer.py loads
 
 
 def _write_script(path: Path, text: str) -> None:
