@@ -264,3 +264,33 @@ def test_rt_detr_is_sourced_flops_are_two_macs_and_no_int8_is_invented(catalog):
         assert {"GridSample", "TopK"} <= set(m.onnx_ops)
         assert {o.precision for o in m.options} == {"fp32", "fp16"}
         assert "rtdetr_paddle/README.md" in m.size.source
+
+
+@pytest.mark.parametrize("mid, params, ops_g, side, fp32, hw_int8", [
+    ("efficientdet-lite0", 3.56, 1.94, 320, 27.32, 26.56),
+    ("efficientdet-lite1", 4.73, 4.0, 384, 32.27, 31.76),
+    ("efficientdet-lite2", 5.93, 6.84, 448, 35.95, 34.72)])
+def test_efficientdet_lite_is_hailos_table_ops_are_two_macs_and_int8_is_hardware_map(
+        catalog, mid, params, ops_g, side, fp32, hw_int8):
+    """EfficientDet-Lite0-2 (google/automl) from the Hailo Model Zoo HAILO8 COCO table: Params,
+    OPS = 2 x MACs (yolov11n 6.55 there against the catalog's 3.25 GMACs), float mAP, and the
+    Hailo-8 'Hardware mAP' as the published INT8 PTQ figure; FP16 and QAT are estimated by the
+    rules, with ranges that keep QAT between that PTQ figure and FP32."""
+    m = catalog.models[mid]
+    assert m.task == "detection" and m.family == "efficientdet-lite"
+    assert m.size.params_m == params
+    assert m.size.macs_g == pytest.approx(ops_g / 2, abs=0.005)
+    assert m.size.input_elements == 3 * side * side
+    assert m.size.output_elements == 100 * 6 + 1
+    assert {"activation_mb", "output_elements"} <= set(m.size.estimated)
+    assert "HAILO8_object_detection.rst" in m.size.source
+    assert {"Clip", "NonMaxSuppression"} <= set(m.onnx_ops)
+    fp32_opt, ptq = m.option("fp32", "baseline"), m.option("int8", "ptq")
+    assert fp32_opt.accuracy == fp32 and not fp32_opt.accuracy_estimated
+    assert ptq.accuracy == hw_int8 and not ptq.accuracy_estimated and ptq.accuracy_range is None
+    assert "Hardware mAP" in ptq.source and "post-training" in ptq.source
+    fp16 = m.option("fp16", "baseline")
+    assert fp16.accuracy == fp32 and fp16.accuracy_estimated
+    qat = m.option("int8", "qat")
+    assert qat.accuracy_estimated and hw_int8 <= qat.accuracy < fp32
+    assert (qat.accuracy_range.low, qat.accuracy_range.high) == (hw_int8, fp32)
