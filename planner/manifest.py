@@ -48,7 +48,7 @@ class ManifestWorkload(Strict):
     context_tokens: whole(ge=1) | None = Field(default=None, description="LLM context length to hold in the KV cache.")
     ttft_budget_ms: Ms | None = Field(default=None, description="LLM time-to-first-token budget for a prompt of prompt_tokens (ms).")
     prompt_tokens: whole(ge=1) | None = Field(default=None, description="LLM prompt length the time to first token is for (tokens; default context_tokens).")
-    weight_format: WeightFormat | None = Field(default=None, description="LLM weights in a named GGUF format (q4_0, q4_k_s, q4_k_m, q8_0), with its bits per weight.")
+    weight_format: WeightFormat | None = Field(default=None, description="LLM weights in a named format, with its bits per weight: GGUF q4_0, q4_k_s, q4_k_m, q8_0 (llama.cpp), q4f16_1, q4f32_1 (MLC LLM), mlx-4bit, mlx-8bit (MLX), awq-w4g128, gptq-w4g128 (TensorRT).")
     kv_cache: KVCacheType | None = Field(default=None, description="LLM KV cache element type: fp16 (the default), q8_0 or q4_0 (llama.cpp's --cache-type-k/-v).")
     calibration_data: str | None = Field(default=None, description="Calibration data used for INT8 PTQ (path).")
     dynamic_shapes: bool | None = Field(default=None, description="The deployed graph has dynamic input shapes (default: from the profile or model_file).")

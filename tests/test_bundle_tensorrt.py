@@ -215,18 +215,51 @@ def test_infer_py_runs_model_engine_with_tensorrt(tmp_path, bundle_catalog, stan
     ref = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     with np.load(tmp_path / "trt.npz") as z:
         got = z[ref.get_outputs()[0].name]
+    # the engine's profile takes one row (the plan's batch): the samples run one by one
+    assert len(x) > 1
     np.testing.assert_array_equal(got, ref.run(None, {"image": x})[0])
     # a benchmark reuses the device buffers
     p = infer(out, "--benchmark", "5", "--json", env=stand_in_tensorrt)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["benchmark"]["runs"] == 5
+    # --provider cpu: not the engine
+    p = infer(out, "--provider", "cpu", "--json", env=stand_in_tensorrt)
+    assert p.returncode == 0 and json.loads(p.stdout)["runtime"]["name"] == "onnxruntime"
+    # TensorRT before 8.5 (JetPack 4): the ONNX fallback, said; named explicitly, refused
+    old = {**stand_in_tensorrt, "STAND_IN_TRT_VERSION": "8.2.1"}
+    p = infer(out, "--json", env=old)
+    assert p.returncode == 0 and "TensorRT 8.2.1 is older than 8.5 (no named I/O tensors): " \
+        "running model.onnx with onnxruntime instead of model.engine" in p.stderr
+    p = infer(out, "--runtime", "tensorrt", env=old)
+    assert p.returncode != 0 and "run model.onnx with --runtime onnxruntime" in p.stderr
     # the package absent: the ONNX fallback, said; an engine named explicitly is refused
     p = infer(out, "--json")
     assert p.returncode == 0 and "the tensorrt Python package is not installed: running " \
         "model.onnx with onnxruntime instead of model.engine" in p.stderr
     p = infer(out, "--model", "model.engine")
     assert p.returncode != 0 and "model.engine needs the tensorrt Python package" in p.stderr
+    if unit == "dla0":         # the core it was built for, or DLA_CORE's
+        p = infer(out, "--json", env={**stand_in_tensorrt, "DLA_CORE": "1"})
+        assert json.loads(p.stdout)["runtime"]["device"] == "DLA 1"
+        p = infer(out, env={**stand_in_tensorrt, "DLA_CORE": "one"})
+        assert p.returncode != 0 and "DLA_CORE='one' is not a DLA core number" in p.stderr \
+            and "Traceback" not in p.stderr
     # an engine TensorRT cannot read
     (out / "model.engine").write_bytes(b"not an engine")
     p = infer(out, env=stand_in_tensorrt)
     assert p.returncode != 0 and "could not load model.engine" in p.stderr
+
+
+def test_a_dla_plan_builds_for_its_own_core():
+    """dla1 builds and runs on DLA core 1 (DLA_CORE overrides it in build_engine.sh and
+    infer.py); a GPU plan has no DLA flags."""
+    from types import SimpleNamespace
+
+    from planner.bundle.build import _dla_core, _trtexec_flags
+    assert _dla_core(SimpleNamespace(kind="dla", id="dla1")) == 1
+    assert _dla_core(SimpleNamespace(kind="gpu", id="gpu")) is None
+    flags = _trtexec_flags("int8", 1, "")
+    assert flags == {"trtexec_flags": ["--int8", "--useDLACore=1", "--allowGPUFallback"],
+                     "trtexec_run_flags": ["--useDLACore=1"]}
+    assert _trtexec_flags("fp16", None, "--shapes=x:1x3")["trtexec_flags"] == \
+        ["--fp16", "--shapes=x:1x3"]

@@ -273,5 +273,11 @@ def test_zoo_shufflenet_edgetpu_placement_from_the_converted_graph(tmp_path):
     # there, convolutions included
     assert v["op_support"]["fallback_ops"] == {"Sum": 13}
     assert "CONV_2D" in pl["cpu_but_table_supported"]
+    # onnx2tf left the residual Sums (ADD_N) in float, between DEQUANTIZE and QUANTIZE
+    assert pl["float_ops"] == {"ADD_N": 13}
+    assert pl["cpu_layers_shown"] == f"20 of {sum(pl['cpu_ops'].values())}"
+    assert any(w.startswith("the Edge TPU compiler will run ") for w in v["warnings"])
+    assert "onnx2tf left 13 ops of model.tflite in float (ADD_N x13): it is not fully " \
+        "integer there" in v["warnings"]
     readme = (res.out_dir / "README.md").read_text()
     assert "map to the Edge TPU; the first that does not is\n`RESHAPE`" in readme

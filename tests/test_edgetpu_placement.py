@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from planner.bundle.tflite_artifact import compare_placement, edgetpu_placement
+from planner.bundle.tflite_artifact import (
+    compare_placement,
+    edgetpu_placement,
+    placement_warnings,
+)
 from planner.catalog.loader import load_catalog
 from planner.catalog.schema import OpSupport
 
@@ -71,3 +75,28 @@ def test_shipped_tflite_list_is_the_onnx_list_in_tflite_names():
     with pytest.raises(ValueError, match="tflite_ops names ONNX ops not in supported_ops: Gather"):
         OpSupport(id="x", name="x", supported_ops=["Conv"], source="test",
                   tflite_ops={"GATHER": ["Gather"]})
+
+
+def test_a_float_island_is_named_and_warned_about():
+    """onnx2tf leaves an op it cannot quantize in float between DEQUANTIZE and QUANTIZE
+    (ResNet-50's ADD_N): the first CPU op is the DEQUANTIZE, and the reason names the op
+    after it; the float op is counted, and both facts become warnings."""
+    g = graph("CONV_2D", "DEQUANTIZE", "ADD_N", "QUANTIZE", "CONV_2D")
+    for k in (2, 3):                    # DEQUANTIZE's output and ADD_N's are float
+        g["tensors"][k]["dtype"] = "float32"
+    p = edgetpu_placement(g, {**OPS, "QUANTIZE": ["QuantizeLinear"]})
+    assert p["unit_ops"] == 1 and p["float_ops"] == {"ADD_N": 1}
+    assert p["first_cpu_op"]["reason"].startswith("DEQUANTIZE hands ADD_N a float tensor")
+    assert p["cpu_layers_shown"] == "4 of 4"
+    w = placement_warnings(p)
+    assert w[0].startswith("the Edge TPU compiler will run 4 of 5 ops of model.tflite on the "
+                           "CPU, from DEQUANTIZE (op 1)")
+    assert w[1] == "onnx2tf left 1 ops of model.tflite in float (ADD_N x1): it is not fully " \
+        "integer there"
+    assert placement_warnings(edgetpu_placement(graph("CONV_2D"), OPS)) == []
+
+
+def test_long_cpu_lists_say_how_many_are_shown():
+    p = edgetpu_placement(graph("GATHER", *["CONV_2D"] * 30), OPS)
+    assert len(p["cpu_layers"]) == 20 and p["cpu_layers_shown"] == "20 of 31"
+    assert sum(p["cpu_ops"].values()) == 31

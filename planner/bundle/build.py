@@ -537,8 +537,9 @@ def build_bundle(plan_path, catalog, options: BundleOptions,
                 calibration=cal_arrays, static_batch=batch, work_dir=work,
                 edgetpu_ops=edgetpu_ops, timeout_s=opts.timeout_s, progress=progress)
             if edgetpu_ops:
-                artifact["placement"] = tflite_artifact.compare_placement(
+                pl = artifact["placement"] = tflite_artifact.compare_placement(
                     artifact["placement"], support["fallback_ops"], edgetpu_ops)
+                warnings.extend(tflite_artifact.placement_warnings(pl))
             for i, (name, dtype, shape) in zip(artifact["io"]["inputs"], _input_specs(prof)):
                 i["shape"] = [batch] + [d if isinstance(d, int) and d > 0 else 1
                                         for d in shape[1:]]
@@ -745,7 +746,7 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
         "source_sha256": _sha256(model_path), "first_input": first.name,
         "first_input_rank": len(first.shape),
         "shapes_flag": shapes_flag, "batch": int(wl.batch), "static_inputs": static_inputs,
-        **_trtexec_flags(wl.precision, unit.kind, shapes_flag),
+        **_trtexec_flags(wl.precision, _dla_core(unit), shapes_flag),
         "measured_as": {"device": dev.id, "model": wl.model, "precision": wl.precision,
                         "technique": wl.technique, "unit": unit.id, "runtime": runtime,
                         "power_mode": next((d.power_mode for d in manifest.devices
@@ -754,15 +755,23 @@ def _template_context(manifest, wl, dev, unit, runtime, prof, io_prof, support, 
     }
 
 
-def _trtexec_flags(precision: str, unit_kind: str, shapes_flag: str) -> dict:
+def _dla_core(unit) -> int | None:
+    """The DLA core a DLA unit is (dla0 -> 0, dla1 -> 1); None for other units."""
+    if unit.kind != "dla":
+        return None
+    m = re.fullmatch(r"dla(\d+)", unit.id)
+    return int(m.group(1)) if m else 0
+
+
+def _trtexec_flags(precision: str, dla_core: int | None, shapes_flag: str) -> dict:
     """trtexec arguments for the engine build and the timed run (build_engine.sh and the
-    README's vendor steps): the plan's precision, DLA core 0 with GPU fallback for a DLA
-    plan (the DLA runs FP16 and INT8 only), and the shapes of dynamic inputs."""
+    README's vendor steps): the plan's precision, the plan's DLA core with GPU fallback for
+    a DLA plan (the DLA runs FP16 and INT8 only), and the shapes of dynamic inputs."""
     build = {"int8": ["--int8"], "fp16": ["--fp16"]}.get(precision, [])
     run = []
-    if unit_kind == "dla":
-        build += ["--useDLACore=0", "--allowGPUFallback"]
-        run += ["--useDLACore=0"]
+    if dla_core is not None:
+        build += [f"--useDLACore={dla_core}", "--allowGPUFallback"]
+        run += [f"--useDLACore={dla_core}"]
     if shapes_flag:
         build.append(shapes_flag)
         run.append(shapes_flag)
@@ -804,7 +813,7 @@ def _artifact_context(tdata, steps, artifact, dev, unit, runtime: str, io_prof) 
         "tflite_io": artifact["io"] if tfl else None,
         "placement": artifact.get("placement") if tfl else None,
         "engine_file": ENGINE_FILE if steps == "tensorrt" else None,
-        "engine_dla": steps == "tensorrt" and unit.kind == "dla",
+        "dla_core": _dla_core(unit) if steps == "tensorrt" else None,
         "rknn_file": rknn_artifact.RKNN_FILE if rk else None,
         "rknn_platform": artifact["platform"] if rk else _platform_or_none(dev)
         if runtime == "rknn" else None,

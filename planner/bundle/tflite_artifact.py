@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -199,8 +200,10 @@ def _convert(job: dict) -> dict:
         raise BundleError("onnx2tf could not convert the model: " + " | ".join(
             [ln for ln in buf.getvalue().splitlines() if ln.strip()][-3:]))
     except Exception as e:
+        # Keras messages can quote whole weight arrays: keep the words
+        text = re.sub(r"\[[\s\d.eE+\-\[\]]{40,}\]*", "[...] ", " ".join(str(e).split())).strip()
         raise BundleError(f"onnx2tf could not convert the model: {type(e).__name__}: "
-                          f"{str(e).strip()[:300]}") from None
+                          f"{text[:300]}") from None
     stem = src.stem
     made = work / "out" / f"{stem}_{kind}.tflite"
     if not made.exists():
@@ -240,6 +243,9 @@ EDGETPU_RULES = ("https://coral.ai/docs/edgetpu/models-intro/ (\"Model requireme
                  "the end on the CPU)")
 
 
+CPU_LAYERS_SHOWN = 20        # CPU ops listed one by one; cpu_ops counts them all
+
+
 def edgetpu_placement(graph: dict, tflite_ops: dict) -> dict:
     """Where the Edge TPU compiler puts each op of a TFLite graph, by Coral's documented
     rules (EDGETPU_RULES): an op maps when it is in `tflite_ops`, none of its tensors is
@@ -247,12 +253,26 @@ def edgetpu_placement(graph: dict, tflite_ops: dict) -> dict:
     more than 3 dimensions larger than 1 (a batch above 1 breaks that); the first op that
     does not map and every op after it run on the CPU. edgetpu_compiler itself is Coral's
     Debian package and is not run: this is the rule it documents, applied to the real
-    converted graph. Returns counts per op type on each side and the CPU ops with the
-    reason."""
+    converted graph. Returns counts per op type on each side, the first CPU_LAYERS_SHOWN
+    CPU ops with the reason, and the ops the converter left in float."""
     tensors, ops = graph["tensors"], graph["ops"]
     produced = set(graph["inputs"]) | {i for o in ops for i in o["outputs"]}
 
+    def is_float(op) -> bool:
+        return any(tensors[i]["dtype"].startswith("float") for i in op["inputs"] + op["outputs"])
+
+    # ops the converter left in float inside an integer graph (between a DEQUANTIZE and a
+    # QUANTIZE): the model is not fully integer there
+    float_ops: dict[str, int] = {}
+    for op in ops:
+        if op["op"] not in ("DEQUANTIZE", "QUANTIZE") and is_float(op):
+            float_ops[op["op"]] = float_ops.get(op["op"], 0) + 1
+
     def why_not(op) -> str | None:
+        if op["op"] == "DEQUANTIZE":
+            after = sorted({o["op"] for o in ops if set(o["inputs"]) & set(op["outputs"])})
+            return (f"DEQUANTIZE hands {', '.join(after) or 'the graph output'} a float tensor "
+                    "(the converter left it in float; the Edge TPU runs 8-bit tensors only)")
         if op["op"] not in tflite_ops:
             return f"{op['op']} is not an Edge TPU operation"
         for i in op["inputs"] + op["outputs"]:
@@ -284,9 +304,27 @@ def edgetpu_placement(graph: dict, tflite_ops: dict) -> dict:
         cpu_layers.append({"index": k, "op": op["op"], "reason": reason})
     return {"unit": "Edge TPU", "unit_ops": sum(on_unit.values()),
             "unit_op_types": dict(sorted(on_unit.items())), "cpu_ops": dict(sorted(on_cpu.items())),
-            "cpu_layers": cpu_layers[:20], "first_cpu_op": first,
+            "cpu_layers": cpu_layers[:CPU_LAYERS_SHOWN],
+            "cpu_layers_shown": f"{min(len(cpu_layers), CPU_LAYERS_SHOWN)} of {len(cpu_layers)}",
+            "first_cpu_op": first, "float_ops": dict(sorted(float_ops.items())),
             "checked_by": "Coral's documented Edge TPU rules applied to model.tflite "
                           "(edgetpu_compiler not run)", "rules_source": EDGETPU_RULES}
+
+
+def placement_warnings(placement: dict) -> list[str]:
+    """What a user must not miss in the Edge TPU placement: ops the compiler will leave on
+    the CPU, and ops the converter left in float (the model is then not fully integer)."""
+    out = []
+    first, cpu = placement["first_cpu_op"], sum(placement["cpu_ops"].values())
+    if first is not None:
+        out.append(f"the Edge TPU compiler will run {cpu} of {placement['unit_ops'] + cpu} ops "
+                   f"of {TFLITE_FILE} on the CPU, from {first['op']} (op {first['index']}): "
+                   f"{first['reason']}")
+    if placement["float_ops"]:
+        shown = ", ".join(f"{t} x{n}" for t, n in placement["float_ops"].items())
+        out.append(f"onnx2tf left {sum(placement['float_ops'].values())} ops of {TFLITE_FILE} "
+                   f"in float ({shown}): it is not fully integer there")
+    return out
 
 
 def compare_placement(placement: dict, table_fallback: dict, tflite_ops: dict) -> dict:

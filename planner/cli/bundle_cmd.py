@@ -152,7 +152,9 @@ def bundle(plan, model, out_dir, workload, calibration_data, eval_data, quantiza
                  + (" (in the simulator: says nothing of the device)" if simulated else ""))
     fb = v["op_support"]["fallback_ops"]
     if fb:
-        lines.append(f"  ops {t['unit']} does not run (they go to "
+        lines.append(f"  ONNX ops {t['unit']}'s op table does not list (they go to "
                      f"{v['op_support'].get('fallback_to', 'the host CPU')}): "
-                     + ", ".join(f"{k} x{n}" for k, n in fb.items()))
+                     + ", ".join(f"{k} x{n}" for k, n in fb.items())
+                     + ("; the op placement above is the converted model's" if
+                        (va.get("placement") or {}) else ""))
     click.echo("\n".join(lines))

@@ -343,8 +343,11 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         if q.runtime is None and not loads or q.runtime is not None and q.runtime not in loads:
             who = f"{q.runtime} does not load" if q.runtime else \
                 f"no runtime on {dev.id} {unit.id} loads"
-            raise EstimateError(f"{who} {fmt} weights (runtimes.yaml weight_formats; here: "
-                                f"{', '.join(loads) or 'none'})", field="weight_format")
+            raise EstimateError(f"{who} {fmt} weights (runtimes.yaml weight_formats; "
+                                + (f"runtimes that load it on {dev.id} {unit.id}: "
+                                   f"{', '.join(loads)}" if loads else
+                                   f"none on {dev.id} {unit.id} does")
+                                + ")", field="weight_format")
     if model.llm is not None and q.kv_cache != "fp16":
         keeps = [r for r in unit.runtimes if catalog.runs(r, model, dev.id)
                  and q.kv_cache in catalog.math_path(r).kv_cache_types]
