@@ -48,9 +48,20 @@ class RuntimeUnavailable(Rule):
                 continue
             w = r.workload
             other = [u for u in r.device.units if w.runtime in u.runtimes
-                     and w.precision in u.precisions]
+                     and w.precision in u.precisions
+                     and (r.unit is None or u.id != r.unit.id)]
             edit = None
-            if other:
+            here = r.unit is not None and w.runtime in r.unit.runtimes
+            if here and r.model is not None:
+                # the unit has the runtime, but not for this model on this device's software
+                # stack (runtimes.yaml no_llm_on): another unit would not help
+                runs = [rt for rt in r.unit.runtimes
+                        if ctx.catalog.runs(rt, r.model, r.device.id)]
+                fix = (f"use a runtime that runs {r.model.id} on the {r.device.id} "
+                       f"{r.unit.id}: {', '.join(runs)}" if runs else
+                       f"no runtime of the {r.device.id} {r.unit.id} runs {r.model.id}: "
+                       "use another device")
+            elif other:
                 fix = f"set unit: {other[0].id} (it runs {w.runtime} at {w.precision.upper()})"
                 # no unit: stated, and one unit runs the stated runtime at the stated
                 # precision: that is the unit meant (safe). A stated unit contradicting the
