@@ -63,6 +63,11 @@ _L3_LINEAR_INPUTS = _L3_LAYERS * (6 * _L3_WIDTH + _L3_MLP)     # g_idx entries
 _L3_16BIT = 2 * _L3_VOCAB * _L3_WIDTH + (2 * _L3_LAYERS + 1) * _L3_WIDTH   # embed, head, norms
 _L3_PARAMS = _L3_LINEAR + _L3_16BIT
 _W4G128 = 4 + (16 + 4) / 128            # a 16-bit scale and a 4-bit zero per group of 128
+# bits per linear-layer weight of the formats that quantize only the linear layers (GPTQ's
+# g_idx over Llama-3-8B's linear layers); a model whose shape gives its embedding share
+# gets its own bits over the whole model (weight_bytes_per_param), else Llama-3-8B's
+LINEAR_ONLY_BITS = {"awq-w4g128": _W4G128,
+                    "gptq-w4g128": _W4G128 + 32 * _L3_LINEAR_INPUTS / _L3_LINEAR}
 _AWQ_BITS = (_L3_LINEAR * _W4G128 + _L3_16BIT * 16) / _L3_PARAMS
 WEIGHT_FORMATS = {
     **{name: (prec, gib * 2 ** 30 * 8 / _LLAMA3_8B_PARAMS)
@@ -70,8 +75,8 @@ WEIGHT_FORMATS = {
                                ("q4_k_m", "int4", 4.58), ("q8_0", "int8", 7.96))},
     "q4f16_1": ("int4", 4 + 16 / 32), "q4f32_1": ("int4", 4 + 32 / 32),
     "mlx-4bit": ("int4", 4 + 32 / 64), "mlx-8bit": ("int8", 8 + 32 / 64),
-    "awq-w4g128": ("int4", _AWQ_BITS),
-    "gptq-w4g128": ("int4", _AWQ_BITS + 32 * _L3_LINEAR_INPUTS / _L3_PARAMS)}
+    **{f: ("int4", (_L3_LINEAR * b + _L3_16BIT * 16) / _L3_PARAMS)
+       for f, b in LINEAR_ONLY_BITS.items()}}
 # where each format's bits come from, for the notes that quote them
 WEIGHT_FORMAT_BASIS = {
     **dict.fromkeys(("q4_0", "q4_k_s", "q4_k_m", "q8_0"),
@@ -86,10 +91,16 @@ WEIGHT_FORMAT_BASIS = {
                     "output head in 16 bits")}
 
 
-def weight_bytes_per_param(precision: str, weight_format: str | None = None) -> float:
-    """Stored bytes per weight: the named format's where one is given, else the precision's."""
+def weight_bytes_per_param(precision: str, weight_format: str | None = None,
+                           wide_share: float | None = None) -> float:
+    """Stored bytes per weight: the named format's where one is given, else the precision's.
+    wide_share: the share of the model's parameters in its embedding and output head, which
+    AWQ and GPTQ keep in 16 bits (None: Llama-3-8B's, as WEIGHT_FORMATS has it)."""
     if weight_format is None:
         return BYTES_PER_PARAM[precision]
+    if weight_format in LINEAR_ONLY_BITS and wide_share is not None:
+        share = min(max(wide_share, 0.0), 1.0)
+        return ((1.0 - share) * LINEAR_ONLY_BITS[weight_format] + share * 16) / 8
     return WEIGHT_FORMATS[weight_format][1] / 8
 
 

@@ -47,6 +47,9 @@ def test_a_config_counts_as_the_catalog_profile(tmp_path, catalog):
     assert m.size.macs_g == pytest.approx(ref.size.macs_g, rel=0.01)
     assert m.llm.kv_bytes_per_token() == ref.llm.kv_bytes_per_token()
     assert not m.accuracy_known and m.llm.active_params_m is None
+    # the vocabulary and the untied head, as the catalog profile records them
+    assert (m.llm.vocab_size, m.llm.tied_embeddings) == (32000, False)
+    assert m.llm.embedding_params() == ref.llm.embedding_params() == 2 * 32000 * 2048
 
 
 def test_gemma3_sliding_layers_from_the_pattern(tmp_path):
@@ -140,6 +143,8 @@ def test_a_gguf_file(tmp_path):
     assert "Q4_K_M" in m.name
     untied = llm_file_as_model(write_gguf(tmp_path / "u.gguf", tied=False), "u")
     assert untied.size.params_m * 1e6 == 12800
+    assert (m.llm.tied_embeddings, untied.llm.tied_embeddings) == (True, False)
+    assert m.llm.vocab_size == untied.llm.vocab_size == 100
 
 
 def test_a_gguf_type_without_a_catalog_precision_plans_wider(tmp_path):

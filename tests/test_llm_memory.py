@@ -271,8 +271,24 @@ def test_awq_and_gptq_formats_from_their_layouts(catalog):
     m = catalog.models["llama-3.1-8b"]
     q = dict(model=m.id, device="jetson-orin-nx-16gb", runtime="tensorrt")
     e = estimate(catalog, Query(precision="int4", weight_format="awq-w4g128", **q))
-    assert e.memory_breakdown_gb["weights"] == pytest.approx(m.size.params_m * 1e6 * awq / 8 / 1e9)
-    assert any("Llama-3-8B's shapes" in n for n in e.notes)
+    # the model's own shape: Llama 3.1 8B's untied 128256 x 4096 embedding and head (the
+    # norms, 0.003 % of it, count as linear weights here)
+    share = 2 * 128256 * 4096 / (m.size.params_m * 1e6)
+    own = (1 - share) * (4 + 20 / 128) + share * 16
+    assert own == pytest.approx(awq, abs=1e-3)
+    assert e.memory_breakdown_gb["weights"] == pytest.approx(m.size.params_m * 1e6 * own / 8 / 1e9)
+    assert any("5.71 bits per weight over the whole model" in n and "13.1 % of the parameters"
+               in n for n in e.notes)
+    # a small model's tied 16-bit embedding is a larger share: Qwen2.5-0.5B, by hand
+    small = catalog.models["qwen2.5-0.5b"]
+    share = 151936 * 896 / (small.size.params_m * 1e6)
+    bits = (1 - share) * (4 + 20 / 128) + share * 16
+    assert bits == pytest.approx(7.42, abs=0.01)
+    e = estimate(catalog, Query(precision="int4", weight_format="awq-w4g128",
+                                **{**q, "model": small.id}))
+    assert e.memory_breakdown_gb["weights"] == pytest.approx(
+        small.size.params_m * 1e6 * bits / 8 / 1e9)
+    assert any("7.42 bits per weight" in n for n in e.notes)
     with pytest.raises(EstimateError, match="llama.cpp does not load gptq-w4g128 weights"):
         estimate(catalog, Query(precision="int4", weight_format="gptq-w4g128",
                                 **{**q, "runtime": "llama.cpp"}))

@@ -303,6 +303,8 @@ class LLMShape(Sourced):
     state_layers: int = Field(default=0, ge=0, description="Layers that keep a constant-size state instead of a KV cache: the linear-attention, state-space or short-convolution layers of a hybrid model (Qwen3-Next's gated DeltaNet, LFM2's convolutions, Jamba's Mamba). Their cache does not grow with the context; each holds state_kb_per_layer per sequence.")
     state_kb_per_layer: FiniteFloat = Field(default=0.0, ge=0, description="The state one such layer keeps per sequence (kB), whatever the context.")
     active_params_m: FiniteFloat | None = Field(default=None, gt=0, description="Mixture of experts: parameters read per generated token (shared layers and the routed experts, millions). Memory holds all of size.params_m; decode reads these (at batch B at most B times as many). Unset for a dense model.")
+    vocab_size: int | None = Field(default=None, gt=0, description="Vocabulary (tokens). With tied_embeddings it gives the embedding and output-head parameters, which AWQ and GPTQ checkpoints keep in 16 bits.")
+    tied_embeddings: bool | None = Field(default=None, description="The output head shares the input embedding's weights (one vocabulary x width matrix instead of two).")
 
     @model_validator(mode="after")
     def _window_and_experts(self):
@@ -316,6 +318,12 @@ class LLMShape(Sourced):
                              f"state_layers {self.state_layers} are more than the "
                              f"{self.layers} layers")
         return self
+
+    def embedding_params(self) -> int | None:
+        """The input embedding's and output head's parameters, where the shape gives them."""
+        if self.vocab_size is None or self.tied_embeddings is None:
+            return None
+        return self.vocab_size * self.hidden_size * (1 if self.tied_embeddings else 2)
 
     @property
     def kv_layers(self) -> int:
@@ -455,6 +463,15 @@ class ModelProfile(Strict):
         'unknown'); its options hold 0 as a placeholder that no floor accepts and no output
         shows as a number."""
         return self.metric != UNKNOWN_METRIC
+
+    def bytes_per_param(self, precision: str, weight_format: str | None = None) -> float:
+        """Stored bytes per weight of this model: a format that keeps the embedding and
+        output head in 16 bits (AWQ, GPTQ) at this model's share of them where its shape
+        gives it (vocabulary.weight_bytes_per_param)."""
+        from planner.vocabulary import weight_bytes_per_param
+        emb = self.llm.embedding_params() if self.llm is not None else None
+        share = None if emb is None else emb / (self.size.params_m * 1e6)
+        return weight_bytes_per_param(precision, weight_format, share)
 
     def option(self, precision: str, technique: str | None = None) -> Option:
         cands = [o for o in self.options if o.precision == precision

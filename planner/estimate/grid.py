@@ -23,7 +23,6 @@ from planner.vocabulary import (
     KV_CACHE_BYTES,
     PRECISIONS,
     WEIGHT_FORMATS,
-    weight_bytes_per_param,
 )
 
 # ---------------------------------------------------------------- many combinations at once
@@ -217,7 +216,7 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
     fmt_prec = WEIGHT_FORMATS[weight_format][0] if weight_format is not None else None
     o_fmt = [weight_format if o.model.llm is not None and o.precision == fmt_prec else None
              for o in options]
-    o_bpp = np.array([weight_bytes_per_param(o.precision, fm) for o, fm in zip(options, o_fmt)])
+    o_bpp = np.array([o.model.bytes_per_param(o.precision, fm) for o, fm in zip(options, o_fmt)])
     # a named weight format holds one precision of an LLM
     fmt_ok = np.array([fmt_prec is None or o.model.llm is None or o.precision == fmt_prec
                        for o in options], dtype=bool)

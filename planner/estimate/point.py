@@ -42,10 +42,10 @@ from planner.estimate.roofline import (
 from planner.vocabulary import (
     BYTES_PER_PARAM,
     KV_CACHE_BYTES,
+    LINEAR_ONLY_BITS,
     PRECISIONS,
     WEIGHT_FORMAT_BASIS,
     WEIGHT_FORMATS,
-    weight_bytes_per_param,
 )
 
 Z80 = 1.2816                        # two-sided 80 % interval under a log-normal error
@@ -507,12 +507,16 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
 
     # memory: weights + activations + KV cache, plus what the OS and runtime keep
     s = model.size
-    weights_gb = (s.params_m * 1e6 * option.params_scale
-                  * weight_bytes_per_param(q.precision, fmt) / 1e9)
+    bpp = model.bytes_per_param(q.precision, fmt)
+    weights_gb = s.params_m * 1e6 * option.params_scale * bpp / 1e9
     if fmt is not None:
-        notes.append(f"weights in {fmt} ({WEIGHT_FORMATS[fmt][1]:.2f} bits per weight "
-                     f"{WEIGHT_FORMAT_BASIS[fmt]}); accuracy is the "
-                     f"{q.precision.upper()} option's")
+        emb = model.llm.embedding_params() if model.llm is not None else None
+        basis = (f"over the whole model: the linear layers at {LINEAR_ONLY_BITS[fmt]:.2f} "
+                 f"bits, the embedding and output head ({100 * emb / (s.params_m * 1e6):.3g} % "
+                 "of the parameters) in 16 bits" if fmt in LINEAR_ONLY_BITS and emb is not None
+                 else WEIGHT_FORMAT_BASIS[fmt])
+        notes.append(f"weights in {fmt} ({bpp * 8:.2f} bits per weight {basis}); accuracy "
+                     f"is the {q.precision.upper()} option's")
     act_gb = s.activation_mb * 1e-3 * (BYTES_PER_PARAM[mp] / 4.0) * q.batch
     kv_gb = (model.llm.kv_bytes(context, KV_CACHE_BYTES[q.kv_cache], math_path.windowed_kv)
              * q.batch / 1e9 if is_llm else 0.0)

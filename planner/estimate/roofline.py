@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from planner.catalog.schema import ComputeUnit, Device, MathPath, ModelProfile
 from planner.estimate.layers import LayeredRoofline, layered_roofline, shares_for
-from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES, weight_bytes_per_param
+from planner.vocabulary import BYTES_PER_PARAM, KV_CACHE_BYTES
 
 # The precision the math runs at when weights are stored weight-only: the unit's most
 # capable 16-bit path when it has one (GPU/NPU LLM runtimes compute in fp16), else int8 dot
@@ -161,7 +161,7 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
     """layers: use the model's layer table (planner.estimate.layers) where it has one;
     None: as LAYERED says."""
     s = model.size
-    bpp = weight_bytes_per_param(precision, weight_format)
+    bpp = model.bytes_per_param(precision, weight_format)
     mp = math_precision(unit, precision, math_path)
     weight_bytes = s.params_m * 1e6 * params_scale * bpp
     # a mixture of experts reads only the experts a token routes to (memory holds them all)

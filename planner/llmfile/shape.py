@@ -123,6 +123,7 @@ def as_model(d: LLMDims, model_id: str, accuracy=None, metric=None):
                 "sliding_window_tokens": d.sliding_window_tokens,
                 "active_params_m": active / 1e6 if active else None,
                 "state_layers": d.state_layers, "state_kb_per_layer": d.state_kb_per_layer,
+                "vocab_size": d.vocab, "tied_embeddings": d.tied_embeddings,
                 "source": d.source + ("; " + "; ".join(d.notes) if d.notes else "")},
         "onnx_ops": DECODER_OPS, "dynamic_shapes": True,
         "metric": metric or ("unknown" if accuracy is None else "accuracy %"),

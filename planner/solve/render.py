@@ -138,10 +138,15 @@ def _plan_notes(plan: dict) -> list[str]:
                          f"prompt tokens ({ttft['value']:g} ms) is estimated: no prefill was "
                          f"measured on this device family's {a['unit']}")
         if a.get("weight_format"):
-            notes.append(f"  {a['workload']}: weights in {a['weight_format']} "
-                         f"({WEIGHT_FORMATS[a['weight_format']][1]:.2f} bits per weight "
-                         f"{WEIGHT_FORMAT_BASIS[a['weight_format']]}); accuracy is the "
-                         f"{a['precision'].upper()} option's, not measured in this format")
+            # the estimate's own note has the model's bits (AWQ/GPTQ: its embedding share)
+            said = next((n for n in a["estimates"].get("notes", ())
+                         if n.startswith(f"weights in {a['weight_format']} (")), None)
+            notes.append(f"  {a['workload']}: " + (
+                f"{said}, not measured in this format" if said else
+                f"weights in {a['weight_format']} "
+                f"({WEIGHT_FORMATS[a['weight_format']][1]:.2f} bits per weight "
+                f"{WEIGHT_FORMAT_BASIS[a['weight_format']]}); accuracy is the "
+                f"{a['precision'].upper()} option's, not measured in this format"))
         if a.get("kv_cache") not in (None, "fp16"):
             notes.append(f"  {a['workload']}: KV cache {a['kv_cache']} in {a['runtime']} "
                          f"({KV_CACHE_BYTES[a['kv_cache']] * 8:g} bits per element in memory "
