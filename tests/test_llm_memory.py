@@ -191,6 +191,37 @@ def test_a_cache_no_allowed_runtime_keeps_is_a_spec_error(tmp_path):
         in r.output and "llama.cpp would" in r.output and "Traceback" not in r.output
 
 
+AWQ_PI = """\
+name: awq-assistant
+workloads:
+  - name: chat
+    task: llm
+    models: [llama-3.2-1b]
+    tokens_per_s: 5 tokens/s
+    context_tokens: 4096
+    weight_format: awq-w4g128
+families:
+  allow: [raspberry-pi]
+"""
+
+
+def test_a_format_no_allowed_device_loads_is_a_spec_error(tmp_path):
+    """Only TensorRT loads AWQ, and no Raspberry Pi has it: the weight format is the field to
+    change (solve exit 2 at its line; lint's EP105 says the same), not families.allow alone."""
+    f = tmp_path / "spec.yaml"
+    f.write_text(AWQ_PI)
+    r = CliRunner().invoke(main, ["solve", str(f)])
+    assert r.exit_code == 2, r.output
+    assert f"{f}:8:5: workloads[0].weight_format: awq-w4g128: no allowed device has a runtime " \
+        "that loads awq-w4g128 weights for llama-3.2-1b" in r.output
+    assert "dgx, jetson devices do" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["lint", str(f)])
+    assert r.exit_code == 1 and "EP105" in r.output and "no allowed device has a runtime" \
+        in r.output
+    f.write_text(AWQ_PI.replace("    weight_format: awq-w4g128\n", ""))
+    assert CliRunner().invoke(main, ["solve", str(f)]).exit_code == 0
+
+
 def test_fit_with_a_quantized_cache():
     def fit(*extra):
         r = CliRunner().invoke(main, ["fit", "-d", "raspberry-pi-5-8gb", "-m", "gemma-2-9b",

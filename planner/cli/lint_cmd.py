@@ -197,8 +197,12 @@ def spec_feasibility(spec, catalog, base_dir):
     extra = model_file_profiles(spec, base_dir)
     try:
         res = run(spec, catalog, binding=False, extra_models=extra)
-    except InputError:
-        return None     # a spec solve refuses outright: the spec rules name the field
+    except InputError as e:
+        # a spec solve refuses outright: the spec rules name the field, but a weight format
+        # or KV cache that no allowed runtime or device handles has no rule of its own
+        if (e.field or "").rsplit(".", 1)[-1] in ("weight_format", "kv_cache"):
+            return {"facts": [e.message]}
+        return None
     if res.status != "infeasible":
         return None
     from planner.solve.render import budget_text, change_text

@@ -104,7 +104,8 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
         check("model", w.models, set(catalog.models), ("workloads", i, "models"))
         if w.task:
             check("task", [w.task], tasks, ("workloads", i, "task"), scalar=True)
-        llm_only = llm_fields_without_llm(w, workload_models(w, catalog, widen=False))
+        models = workload_models(w, catalog, widen=False)
+        llm_only = llm_fields_without_llm(w, models)
         if llm_only:
             # an LLM's option on a workload with no LLM candidate would be dropped unseen
             msg = llm_field_message(w, llm_only[0])
@@ -135,6 +136,24 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
                        f"{table}; " + (f"{', '.join(anywhere)} would, but runtimes allow/deny "
                                        "excludes it)" if anywhere else
                                        "none in this catalog does)"))
+            else:
+                # a runtime that handles it, for the workload's LLMs, on a device the
+                # devices/families lists admit (a user's model_files are not known here)
+                llms = [m for m in models if m.llm is not None]
+
+                def handled(d, admit=True):
+                    return any((not admit or spec.runtimes.admits(r)) and has(r, value)
+                               and any(catalog.runs(r, m, d.id) for m in llms)
+                               for u in d.units for r in u.runtimes)
+                if llms and not any(spec.devices.admits(d.id) and spec.families.admits(d.family)
+                                    and handled(d) for d in catalog.devices.values()):
+                    fams = sorted({d.family for d in catalog.devices.values() if handled(d)})
+                    msg = (f"{value}: no allowed device has a runtime that "
+                           f"{what.format(value)} for {', '.join(m.id for m in llms[:3])} "
+                           f"(runtimes.yaml {table}); "
+                           + (f"{', '.join(fams)} devices do, which the devices/families "
+                              "allow and deny lists exclude" if fams else
+                              "no device in this catalog does"))
             if msg is not None:
                 where = ("workloads", i, key)
                 if pos is not None:
