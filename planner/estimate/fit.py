@@ -92,6 +92,8 @@ def render_fit_text(f: Fit) -> str:
                   f"{f.weights_gb + f.activations_gb:.3g} GB of the {f.available_gb:.3g} GB "
                   f"the device leaves for models less {f.headroom_pct:g} % headroom; use "
                   + ("a lower precision or " if q.precision != "int4" else "")
+                  + (f"a format with fewer bits than {q.weight_format} or "
+                     if q.weight_format else "")
                   + "a device with more memory" + (" or a smaller model"
                                                    if q.precision == "int4" else ""))
     elif f.fits_tokens >= f.context_max:
