@@ -321,7 +321,9 @@ def test_a_measured_prefill_answers_prefill_only(catalog):
                                     runtime=m.runtime, power_mode=m.power_mode))
         assert e.prefill_tokens_per_s.provenance == "measured"
         assert e.prefill_tokens_per_s.value == pytest.approx(m.value, rel=1e-9)
-        assert e.decode_tokens_per_s.value < m.value / 10, m   # a prompt runs far faster
+        # a prompt runs several times faster than a step (llama.cpp on an M1 Max, Llama 3 8B
+        # Q4_K_M: pp512 408 against tg 35.7 tokens/s, 11x): decode is not the prompt's rate
+        assert e.decode_tokens_per_s.value < m.value / 5, m
     # the M2 Ultra's 8B Q4 decode stays the fit's: its prompt rate (994/s) is not a step's
     e = estimate(catalog, Query("llama-3-8b", "int4", "mac-studio-m2-ultra-192gb",
                                 unit="gpu", runtime="llama.cpp"))

@@ -319,6 +319,15 @@ class LLMShape(Sourced):
                              f"{self.layers} layers")
         return self
 
+    def lookup_params(self) -> int:
+        """The input embedding table of an untied model: a decode step looks up one row of it
+        per token and reads nothing else of it (llama.cpp: ggml_get_rows on token_embd),
+        unlike a tied table, which the output head reads whole. 0 where the shape does not
+        say, or the table is tied."""
+        if self.vocab_size is None or self.tied_embeddings is not False:
+            return 0
+        return self.vocab_size * self.hidden_size
+
     def embedding_params(self) -> int | None:
         """The input embedding's and output head's parameters, where the shape gives them."""
         if self.vocab_size is None or self.tied_embeddings is None:
@@ -472,6 +481,17 @@ class ModelProfile(Strict):
         emb = self.llm.embedding_params() if self.llm is not None else None
         share = None if emb is None else emb / (self.size.params_m * 1e6)
         return weight_bytes_per_param(precision, weight_format, share)
+
+    def decode_read_bytes(self, precision: str, weight_format: str | None = None,
+                          batch: int = 1, params_scale: float = 1.0) -> float:
+        """The weight bytes a decode step of `batch` sequences reads: a mixture of experts'
+        routed experts only (LLMShape.read_params_m), less an untied input embedding table,
+        of which a step reads one row per token (kept in 16 bits by AWQ and GPTQ)."""
+        bpp = self.bytes_per_param(precision, weight_format)
+        read = self.llm.read_params_m(self.size.params_m, batch) * 1e6 * params_scale * bpp
+        from planner.vocabulary import LINEAR_ONLY_BITS
+        lookup_bpp = 2.0 if weight_format in LINEAR_ONLY_BITS else bpp
+        return max(read - self.llm.lookup_params() * lookup_bpp, 0.0)
 
     def option(self, precision: str, technique: str | None = None) -> Option:
         cands = [o for o in self.options if o.precision == precision

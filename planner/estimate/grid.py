@@ -221,10 +221,11 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
     fmt_ok = np.array([fmt_prec is None or o.model.llm is None or o.precision == fmt_prec
                        for o in options], dtype=bool)
     w_all = np.array([o.model.size.params_m * 1e6 * o.params_scale for o in options]) * o_bpp
-    # what a decode step reads: a mixture of experts only its routed experts
-    w_read = np.array([(o.model.llm.read_params_m(o.model.size.params_m, batch)
-                        if o.model.llm else o.model.size.params_m) * 1e6 * o.params_scale
-                       for o in options]) * o_bpp
+    # what a decode step reads: a mixture of experts only its routed experts, an untied
+    # input embedding one row per token (ModelProfile.decode_read_bytes)
+    w_read = np.array([o.model.decode_read_bytes(o.precision, fm, batch, o.params_scale)
+                       if o.model.llm else o.model.size.params_m * 1e6 * o.params_scale * bpp
+                       for o, fm, bpp in zip(options, o_fmt, o_bpp)])
     act_all = np.array([o.model.size.activation_mb * 1e6 for o in options])
     ops_all = np.array([2.0 * o.model.size.macs_g * 1e9 * o.macs_scale * batch for o in options])
     # as efficiency_gops: a pipelined unit's size term reads one input's work

@@ -164,8 +164,9 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
     bpp = model.bytes_per_param(precision, weight_format)
     mp = math_precision(unit, precision, math_path)
     weight_bytes = s.params_m * 1e6 * params_scale * bpp
-    # a mixture of experts reads only the experts a token routes to (memory holds them all)
-    read_bytes = (model.llm.read_params_m(s.params_m, batch) * 1e6 * params_scale * bpp
+    # a mixture of experts reads only the experts a token routes to (memory holds them all),
+    # and no LLM reads an untied input embedding table beyond one row per token
+    read_bytes = (model.decode_read_bytes(precision, weight_format, batch, params_scale)
                   if model.llm else weight_bytes)
     link = dev.host_interface if unit.kind != "cpu" else None
     ops = 2.0 * s.macs_g * 1e9 * macs_scale * batch
