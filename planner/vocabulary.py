@@ -50,9 +50,9 @@ KV_CACHE_BYTES = {"fp16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 # groups of 128 along the input (AutoAWQ's GEMM layout: qweight, qzeros [groups, out/8] int32
 # and scales [groups, out] fp16; GPTQ's the same plus g_idx, one int32 per input channel), and
 # keep the embedding, the output head and the norms in 16 bits. Their bits over the whole
-# model depend on that share, so they too are given on Llama-3-8B's shapes (32 layers, width
-# 4096, KV width 1024, MLP 14336, vocabulary 128256, untied head: 8,030,261,248 parameters):
-# 5.71 bits, not 4.16.
+# model follow that share: a model whose shape gives it gets its own (weight_bytes_per_param),
+# one that does not Llama-3-8B's (32 layers, width 4096, KV width 1024, MLP 14336, vocabulary
+# 128256, untied head: 8,030,261,248 parameters), 5.71 bits, not 4.16.
 WeightFormat = Literal["q4_0", "q4_k_s", "q4_k_m", "q8_0", "q4f16_1", "q4f32_1", "mlx-4bit",
                        "mlx-8bit", "awq-w4g128", "gptq-w4g128"]
 _LLAMA3_8B_PARAMS = 8.03e9
@@ -64,19 +64,25 @@ _L3_16BIT = 2 * _L3_VOCAB * _L3_WIDTH + (2 * _L3_LAYERS + 1) * _L3_WIDTH   # emb
 _L3_PARAMS = _L3_LINEAR + _L3_16BIT
 _W4G128 = 4 + (16 + 4) / 128            # a 16-bit scale and a 4-bit zero per group of 128
 # bits per linear-layer weight of the formats that quantize only the linear layers (GPTQ's
-# g_idx over Llama-3-8B's linear layers); a model whose shape gives its embedding share
-# gets its own bits over the whole model (weight_bytes_per_param), else Llama-3-8B's
+# g_idx over Llama-3-8B's linear layers)
 LINEAR_ONLY_BITS = {"awq-w4g128": _W4G128,
                     "gptq-w4g128": _W4G128 + 32 * _L3_LINEAR_INPUTS / _L3_LINEAR}
-_AWQ_BITS = (_L3_LINEAR * _W4G128 + _L3_16BIT * 16) / _L3_PARAMS
+
+
+def _linear_only_bits(weight_format: str, wide_share: float) -> float:
+    """Bits per weight over a whole model whose `wide_share` of parameters (embedding, output
+    head) stays in 16 bits and the rest is in the format's linear-layer bits."""
+    share = min(max(wide_share, 0.0), 1.0)
+    return (1.0 - share) * LINEAR_ONLY_BITS[weight_format] + share * 16
+
+
 WEIGHT_FORMATS = {
     **{name: (prec, gib * 2 ** 30 * 8 / _LLAMA3_8B_PARAMS)
        for name, prec, gib in (("q4_0", "int4", 4.34), ("q4_k_s", "int4", 4.37),
                                ("q4_k_m", "int4", 4.58), ("q8_0", "int8", 7.96))},
     "q4f16_1": ("int4", 4 + 16 / 32), "q4f32_1": ("int4", 4 + 32 / 32),
     "mlx-4bit": ("int4", 4 + 32 / 64), "mlx-8bit": ("int8", 8 + 32 / 64),
-    **{f: ("int4", (_L3_LINEAR * b + _L3_16BIT * 16) / _L3_PARAMS)
-       for f, b in LINEAR_ONLY_BITS.items()}}
+    **{f: ("int4", _linear_only_bits(f, _L3_16BIT / _L3_PARAMS)) for f in LINEAR_ONLY_BITS}}
 # where each format's bits come from, for the notes that quote them
 WEIGHT_FORMAT_BASIS = {
     **dict.fromkeys(("q4_0", "q4_k_s", "q4_k_m", "q8_0"),
@@ -99,8 +105,7 @@ def weight_bytes_per_param(precision: str, weight_format: str | None = None,
     if weight_format is None:
         return BYTES_PER_PARAM[precision]
     if weight_format in LINEAR_ONLY_BITS and wide_share is not None:
-        share = min(max(wide_share, 0.0), 1.0)
-        return ((1.0 - share) * LINEAR_ONLY_BITS[weight_format] + share * 16) / 8
+        return _linear_only_bits(weight_format, wide_share) / 8
     return WEIGHT_FORMATS[weight_format][1] / 8
 
 

@@ -478,9 +478,13 @@ class ModelProfile(Strict):
         output head in 16 bits (AWQ, GPTQ) at this model's share of them where its shape
         gives it (vocabulary.weight_bytes_per_param)."""
         from planner.vocabulary import weight_bytes_per_param
+        return weight_bytes_per_param(precision, weight_format, self.embedding_share())
+
+    def embedding_share(self) -> float | None:
+        """The share of an LLM's parameters in its embedding and output head, where its
+        shape gives them."""
         emb = self.llm.embedding_params() if self.llm is not None else None
-        share = None if emb is None else emb / (self.size.params_m * 1e6)
-        return weight_bytes_per_param(precision, weight_format, share)
+        return None if emb is None else emb / (self.size.params_m * 1e6)
 
     def decode_read_bytes(self, precision: str, weight_format: str | None = None,
                           batch: int = 1, params_scale: float = 1.0) -> float:

@@ -510,10 +510,10 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
     bpp = model.bytes_per_param(q.precision, fmt)
     weights_gb = s.params_m * 1e6 * option.params_scale * bpp / 1e9
     if fmt is not None:
-        emb = model.llm.embedding_params() if model.llm is not None else None
+        share = model.embedding_share()
         basis = (f"over the whole model: the linear layers at {LINEAR_ONLY_BITS[fmt]:.2f} "
-                 f"bits, the embedding and output head ({100 * emb / (s.params_m * 1e6):.3g} % "
-                 "of the parameters) in 16 bits" if fmt in LINEAR_ONLY_BITS and emb is not None
+                 f"bits, the embedding and output head ({100 * share:.3g} % of the "
+                 "parameters) in 16 bits" if fmt in LINEAR_ONLY_BITS and share is not None
                  else WEIGHT_FORMAT_BASIS[fmt])
         notes.append(f"weights in {fmt} ({bpp * 8:.2f} bits per weight {basis}); accuracy "
                      f"is the {q.precision.upper()} option's")

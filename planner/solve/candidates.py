@@ -141,8 +141,8 @@ def check_spec_ids(spec: Spec, catalog: Catalog) -> None:
                 # devices/families lists admit (a user's model_files are not known here)
                 llms = [m for m in models if m.llm is not None]
 
-                def handled(d, admit=True):
-                    return any((not admit or spec.runtimes.admits(r)) and has(r, value)
+                def handled(d):
+                    return any(spec.runtimes.admits(r) and has(r, value)
                                and any(catalog.runs(r, m, d.id) for m in llms)
                                for u in d.units for r in u.runtimes)
                 if llms and not any(spec.devices.admits(d.id) and spec.families.admits(d.family)
