@@ -121,6 +121,19 @@ def test_estimate_text_and_json():
     assert json.loads(out)["latency_ms"]["unit"] == "ms"
 
 
+@pytest.mark.parametrize("verb,flags,needle", [
+    ("estimate", ["--weight-format", "q8_0"], "--weight-format: q8_0 stores INT8 weights, not INT4"),
+    ("fit", ["--weight-format", "q8_0"], "--weight-format: q8_0 stores INT8 weights, not INT4"),
+    ("estimate", ["--power-mode", "turbo"], "--power-mode: device 'jetson-orin-nano-8gb' has no "
+                                           "power mode 'turbo'"),
+])
+def test_estimator_errors_name_the_flag_not_the_query_field(verb, flags, needle):
+    code, out, _ = run(verb, "-d", "jetson-orin-nano-8gb", "-m", "llama-3.1-8b", "-p", "int4",
+                       *flags)
+    assert code == exitcodes.USAGE and f"edgeplan: error: {needle}" in out
+    assert "Traceback" not in out
+
+
 def test_catalog_and_estimate_do_not_import_heavy_packages():
     code = ("import sys\nfrom planner.cli import main\n"
             "try:\n    main(['estimate','--no-builtin','--catalog','%s','-d','toy-phone','-m','toy-cnn','-p','int8'])\n"

@@ -2,6 +2,8 @@
 writing an output file atomically."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import click
 
 
@@ -33,6 +35,27 @@ def write_atomic(path: str, data: str | bytes, *, what: str = "") -> None:
     except OSError as e:
         where = f" {what}" if what else ""
         raise InputError(f"cannot write{where}: {e.strerror or e}", file=path) from None
+
+
+# the estimator's Query fields, as the flags of `estimate` and `fit` that set them
+QUERY_FLAGS = {"model": "--model", "precision": "--precision", "device": "--device",
+               "technique": "--technique", "unit": "--unit", "runtime": "--runtime",
+               "batch": "--batch", "context": "--context", "power_mode": "--power-mode",
+               "kv_cache": "--kv-cache", "prompt_tokens": "--prompt",
+               "weight_format": "--weight-format"}
+
+
+@contextmanager
+def query_fields_as_flags():
+    """An error the estimator raises at a Query field names the command's flag instead, so
+    `--weight-format q8_0` is refused as `--weight-format:`, not as `weight_format:`."""
+    from planner.errors import EdgeplanError
+    try:
+        yield
+    except EdgeplanError as e:
+        if e.file is None and e.field in QUERY_FLAGS:
+            e.field = QUERY_FLAGS[e.field]
+        raise
 
 
 def with_model_file(cat, model: str):

@@ -9,6 +9,7 @@ from planner.cli.common import (
     catalog_option,
     llm_memory_options,
     load_catalog_for_cli,
+    query_fields_as_flags,
     with_model_file,
 )
 from planner.estimate.render import render_estimate_text
@@ -72,7 +73,8 @@ def estimate(device, model, precision, technique, unit, runtime, power_mode, bat
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch, context=context, power_mode=power_mode,
               kv_cache=kv_cache, prompt_tokens=prompt_tokens, weight_format=weight_format)
-    d = run(cat, q, layers=True).as_dict()
+    with query_fields_as_flags():
+        d = run(cat, q, layers=True).as_dict()
     if fmt == "json":
         click.echo(json.dumps(d, indent=2))
         return

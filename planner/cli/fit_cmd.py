@@ -10,6 +10,7 @@ from planner.cli.common import (
     catalog_option,
     llm_memory_options,
     load_catalog_for_cli,
+    query_fields_as_flags,
     with_model_file,
 )
 
@@ -57,7 +58,8 @@ def fit(device, model, precision, technique, unit, runtime, kv_cache, weight_for
     q = Query(model=model, precision=precision.lower(), device=device, technique=technique,
               unit=unit, runtime=runtime, batch=batch, kv_cache=kv_cache,
               weight_format=weight_format)
-    f = longest_context(cat, q, headroom_pct)
+    with query_fields_as_flags():
+        f = longest_context(cat, q, headroom_pct)
     click.echo(json.dumps(f.as_dict(), indent=2, sort_keys=True) if fmt == "json"
                else render_fit_text(f))
     if f.fits_tokens < 1:
