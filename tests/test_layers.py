@@ -291,11 +291,14 @@ def test_estimate_says_which_layers_fall_back(catalog):
     # the Edge TPU compiler accelerates one segment: everything from the first unsupported
     # layer on runs on the CPU
     assert fb["single_segment"] and fb["partitions"] == 2 and fb["macs_share"] > 0.99
-    assert any("run off the tpu, on the host CPU" in n and "counts the whole network" in n
-               for n in e.notes)
+    assert any("run on the host CPU" in n and "Timed on cpu" in n for n in e.notes)
+    assert fb["timed"]["host_layers"] == fb["layers"]
     dla = estimate(catalog, Query("yolov8n", "int8", "jetson-orin-nx-16gb", unit="dla0"),
                    layers=True)
-    assert dla.layers["fallback"]["to"] == "the GPU"
+    assert dla.layers["fallback"]["to"] == "the GPU" and "timed" not in dla.layers["fallback"]
+    # a compiler that partitions many times: reported, not timed
+    assert any("run off the dla0, on the GPU" in n and "counts the whole network" in n
+               for n in dla.notes)
 
 
 def test_the_layers_share_the_latency_less_its_fixed_costs(catalog):

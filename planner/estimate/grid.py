@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from planner.catalog.loader import Catalog
 from planner.catalog.schema import ComputeUnit, Device, ModelProfile
 from planner.estimate.cache import calibration_for
+from planner.estimate.fallback import has_fallback
 from planner.estimate.layers import FITTED_CLASSES, layered_grid, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
@@ -18,6 +19,7 @@ from planner.estimate.roofline import (
     weight_streaming_ms,
     with_measurement,
 )
+from planner.estimate.roofline import roofline as _roofline_point
 from planner.vocabulary import (
     BYTES_PER_PARAM,
     KV_CACHE_BYTES,
@@ -85,6 +87,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
             priors.append((j, at[k], vendor))
         g = _estimate_grid(cal, options, rows, batch, context, kv_cache, weight_format,
                            min_context, [catalog.math_path(u.runtime) for u in rows])
+        _time_fallbacks(catalog, cal, options, rows, g, batch)
         import numpy as np
         for j, jv, vendor in priors:
             dev = units[j].device
@@ -100,6 +103,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
             g["busy_ms"][:, j] *= factor
             g["vendor_prior"][:, j] = factor > 1.0
         n = len(units)
+        g.pop("core_ms")
         g = {k: (v[:, :n] if v.ndim == 2 else v[:n]) for k, v in g.items()}
         # a runtime runs only its kind of model, where its stack has it (runtimes.yaml)
         for j, u in enumerate(units):
@@ -113,6 +117,38 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
 
 
 GRID_CACHE_SIZE = 8
+
+
+def _time_fallbacks(catalog, cal, options, units, g, batch) -> None:
+    """Where a single-segment unit (the Edge TPU) leaves layers to the host CPU, the cell's
+    latency is the split `point.estimate` takes (planner.estimate.fallback), unless a
+    measurement of exactly the combination set it."""
+    from planner.estimate.point import timed_fallback
+    cols = [j for j, u in enumerate(units) if (t := catalog.op_support.get(u.unit.op_support))
+            is not None and t.single_segment]
+    if not cols:
+        return
+    for i, o in enumerate(options):
+        if o.model.llm is not None:
+            continue
+        for j in cols:
+            u = units[j]
+            if (not g["runs"][i, j] or g["measured"][i, j]
+                    or not has_fallback(catalog, o.model, u.unit)):
+                continue
+            mode = u.device.mode(u.mode_id)
+            math_path = catalog.math_path(u.runtime)
+            r = _roofline_point(o.model, o.precision, u.device, u.unit, batch=batch,
+                                params_scale=o.params_scale, macs_scale=o.macs_scale,
+                                compute_scale=u.compute_scale, math_path=math_path,
+                                mode=u.mode_id)
+            fb = timed_fallback(catalog, cal, o.model, o.precision, o, u.device, u.unit, mode,
+                                batch=batch, math_path=math_path,
+                                core_ms=float(g["core_ms"][i, j]), transfer_ms=r.transfer_ms,
+                                dispatch_ms=r.dispatch_ms)
+            if fb is not None:
+                g["busy_ms"][i, j] *= fb.latency_ms / g["latency_ms"][i, j]
+                g["latency_ms"][i, j] = fb.latency_ms
 
 
 GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cache-sized
@@ -236,6 +272,7 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
     runs = np.empty((n_o, n_u), dtype=bool)
     latency = np.empty((n_o, n_u))
     busy = np.empty((n_o, n_u))
+    core = np.empty((n_o, n_u))              # the calibrated core time (fallback splits it)
     memory_gb = np.empty((n_o, n_u))
     compute_bound = np.empty((n_o, n_u), dtype=bool)     # the regime that picks the sigma
     prefill_ms = np.full((n_o, n_u), np.nan)             # LLMs: ms per prompt token
@@ -297,6 +334,7 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
                 np.exp(np.clip(lu["compute"] + lo + size, lo_clip, hi_clip))
             prefill_ms[sl] = np.where(is_llm[sl, None], compute_ms / batch / eff_pf, np.nan)
         core_ms = ideal / eff
+        core[sl] = core_ms
         latency[sl] = core_ms + streaming_ms + transfer_ms + dispatch_ms \
             + np.where(is_llm[sl, None], overhead[True], overhead[False])
         busy[sl] = busy_ms(np, act_chip, core_ms, streaming_ms, latency[sl])
@@ -330,7 +368,8 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
                 prefill_measured[i, j] = True
     # a unit of several cores runs that many calls side by side: each holds a share
     busy /= row([u.unit.cores for u in units])
-    return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "memory_gb": memory_gb,
+    return {"runs": runs, "latency_ms": latency, "busy_ms": busy, "core_ms": core,
+            "memory_gb": memory_gb,
             "measured": measured, "vendor_prior": np.zeros((n_o, n_u), dtype=bool),
             "compute_bound": compute_bound, "prefill_ms": prefill_ms,
             "prefill_measured": prefill_measured,

@@ -244,6 +244,7 @@ class Partitions:
     partitions: int                   # runs of consecutive layers on one side
     boundary_elements: int            # activation elements crossing between the sides
     host_ops: tuple[str, ...]
+    on_unit: tuple[bool, ...] = ()    # per layer, graph order: whether it runs on the unit
 
 
 def partitions(table: LayerTable, supported: set[str] | None,
@@ -263,4 +264,5 @@ def partitions(table: LayerTable, supported: set[str] | None,
     host = [x for x, ok in zip(table.layers, on_unit) if not ok]
     ops = sorted({op for x in host for op in x.ops.split("+")
                   if supported is not None and op not in supported})
-    return Partitions(len(host), sum(x.macs for x in host) / macs, runs, crossing, tuple(ops))
+    return Partitions(len(host), sum(x.macs for x in host) / macs, runs, crossing, tuple(ops),
+                      tuple(on_unit))

@@ -28,6 +28,7 @@ from planner.catalog.schema import UNKNOWN_METRIC, ComputeUnit, Device
 from planner.errors import EstimateError, UnknownIdError, did_you_mean
 from planner.estimate.cache import calibration_for
 from planner.estimate.calibrate import FIXED_SHARE_FLOOR
+from planner.estimate.fallback import Fallback, fallback_note, host_side, split
 from planner.estimate.layers import partitions, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
@@ -309,6 +310,26 @@ def no_table_reason(model) -> str:
             f"{model.size.macs_g:.4g}: more than 2 % apart, so it describes another network")
 
 
+def timed_fallback(catalog: Catalog, cal, model, precision: str, option, dev: Device,
+                   unit: ComputeUnit, mode, *, batch: int, math_path, core_ms: float,
+                   transfer_ms: float, dispatch_ms: float) -> Fallback | None:
+    """Where a single-segment unit (the Edge TPU) leaves layers to the host CPU, the call
+    split between the two (planner.estimate.fallback), the CPU side from its own calibrated
+    estimate; None where the unit runs every layer. `estimate` and the grid both take it."""
+    host = host_side(catalog, model, precision, option.technique, dev, unit)
+    if host is None:
+        return None
+    cpu = estimate(catalog, Query(model=model.id, precision=host.precision, device=dev.id,
+                                  technique=host.technique, unit=host.unit.id,
+                                  runtime=host.runtime, batch=batch, power_mode=mode.id),
+                   calibration=cal)
+    return split(catalog, model, precision, dev, unit, mode, host,
+                 host_latency_ms=cpu.latency_ms.value, host_runtime=cpu.runtime, batch=batch,
+                 params_scale=option.params_scale, macs_scale=option.macs_scale,
+                 math_path=math_path, core_ms=core_ms, transfer_ms=transfer_ms,
+                 dispatch_ms=dispatch_ms, overhead_ms=cal.overhead_ms(dev.family, llm=False))
+
+
 def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = False) -> Estimate:
     """Estimate one combination. Raises UnknownIdError / EstimateError on what cannot run.
     layers: also where the time goes layer by layer (`Estimate.layers`) and which layers run
@@ -418,6 +439,19 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
     # (they also absorb an estimated peak); otherwise the prior alone: estimated
     provenance = "calibrated" if n_support else "estimated"
     bottleneck = _bottleneck(r, core_ms)
+    # a single-segment compiler (the Edge TPU) leaves the layers after its first unsupported
+    # op to the host CPU: they are timed there (planner.estimate.fallback)
+    fb = timed_fallback(catalog, cal, model, q.precision, option, dev, unit, mode,
+                        batch=q.batch, math_path=math_path, core_ms=core_ms,
+                        transfer_ms=r.transfer_ms, dispatch_ms=r.dispatch_ms)
+    if fb is not None:
+        busy *= fb.latency_ms / lat
+        lat = fb.latency_ms
+        if fb.host_ms > fb.unit_ms + fb.crossing_ms:
+            bottleneck = "cpu-fallback"
+        elif bottleneck == "weight-streaming" and fb.streaming_ms == 0:
+            bottleneck = "compute" if r.regime == "compute" else "memory-bandwidth"
+        notes.append(fallback_note(fb, unit, lat))
 
     measured = cal.measured_point(dev.id, model.id, q.precision, unit.id, runtime, q.batch,
                                   mode.id)
@@ -568,33 +602,42 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
                    energy_mj=energy, accuracy=accuracy, accuracy_metric=model.metric,
                    prefill_tokens_per_s=prefill, decode_tokens_per_s=decode, ttft_ms=ttft,
                    context_tokens=context,
-                   weights_on_chip=r.weights_on_chip, notes=notes)
+                   weights_on_chip=r.weights_on_chip if fb is None else fb.streamed_mb == 0,
+                   notes=notes)
     # the per-layer roofline: where the time goes, and the estimate itself where it is on
     lay = r if r.layered is not None else (
         roofline(model, q.precision, dev, unit, **call, layers=True)
         if layers and shares_for(model) is not None else None)
     if lay is not None:
-        fixed = {"weight_streaming": r.streaming_ms, "host_transfer": r.transfer_ms,
-                 "dispatch": r.dispatch_ms, "overhead": cal.overhead_ms(dev.family, llm=is_llm)}
+        fixed = {"weight_streaming": r.streaming_ms if fb is None else fb.streaming_ms,
+                 "host_transfer": r.transfer_ms, "dispatch": r.dispatch_ms,
+                 "overhead": cal.overhead_ms(dev.family, llm=is_llm)}
+        if fb is not None:
+            fixed["host_cpu_fallback"] = fb.host_ms + fb.crossing_ms
         est.layers = _layer_summary(model, lay, latency.value, fixed,
                                     used=r.layered is not None,
                                     op_support=catalog.op_support.get(unit.op_support))
-        fb = est.layers.get("fallback")
-        if fb:
+        untimed = est.layers.get("fallback")
+        if untimed and fb is not None:
+            untimed["timed"] = fb.as_dict()
+        elif untimed:
             why = (f"the first of them has ops the {unit.id} does not run "
-                   f"({', '.join(fb['ops'])}) and ends its one accelerated segment"
-                   if fb["single_segment"] else
-                   f"they have ops the {unit.id} does not run ({', '.join(fb['ops'])})")
-            notes.append(f"{fb['layers']} of {len(lay.layered.layer_ms)} layers "
-                         f"({100 * fb['macs_share']:.3g} % of MACs) run off the {unit.id}, on "
-                         f"{fb['to']}, in {fb['partitions']} partition(s): {why}; the "
-                         "estimate counts the whole network on the unit")
+                   f"({', '.join(untimed['ops'])}) and ends its one accelerated segment"
+                   if untimed["single_segment"] else
+                   f"they have ops the {unit.id} does not run ({', '.join(untimed['ops'])})")
+            notes.append(f"{untimed['layers']} of {len(lay.layered.layer_ms)} layers "
+                         f"({100 * untimed['macs_share']:.3g} % of MACs) run off the "
+                         f"{unit.id}, on {untimed['to']}, in {untimed['partitions']} "
+                         f"partition(s): {why}; the estimate counts the whole network on the "
+                         "unit (a partition is timed only for a single-segment compiler on "
+                         "a device with a CPU unit: planner/estimate/fallback.py says why)")
     if r.layered is not None:
         lr = r.layered
         notes.append(f"per-layer roofline over {len(lr.layer_ms)} layers "
                      f"({shares_for(model).table.source}): {lr.layer_bound.count('memory')} "
                      "bound by memory bandwidth, the rest by compute")
-    if r.weights_on_chip is False and r.layered is not None:
+    # with a fallback, its note says what of the segment's weights streams
+    if fb is None and r.weights_on_chip is False and r.layered is not None:
         lr = r.layered
         notes.append(
             f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip memory: "
@@ -603,7 +646,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
                if lr.contexts > 1 else
                f"the layers that fit stay on chip in graph order, the other "
                f"{lr.streamed_bytes / 1e6:.3g} MB stream on every inference"))
-    elif r.weights_on_chip is False:
+    elif fb is None and r.weights_on_chip is False:
         if unit.weight_loading == "context-switch":
             notes.append(f"weights exceed the {unit.id}'s {unit.on_chip_memory_mb:g} MB on-chip "
                          "memory: the network runs in contexts, all reloaded on every call "

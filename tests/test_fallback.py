@@ -1,0 +1,113 @@
+"""The layers a single-segment compiler (the Edge TPU) leaves to the host CPU are timed
+there: the split adds up, each side is its calibrated estimate's share, the grid agrees
+with `estimate`, and units that partition many times keep the untimed report."""
+from __future__ import annotations
+
+import pytest
+from conftest import grid_cells_match_estimates
+
+from planner.estimate.fallback import has_fallback, host_cpu, host_side
+from planner.estimate.layers import partitions, shares_for
+from planner.estimate.point import Query, estimate
+from planner.estimate.roofline import roofline
+
+CORAL = "coral-usb-on-rpi5"
+
+
+def _split(cat, model_id, device_id=CORAL, precision="int8"):
+    e = estimate(cat, Query(model_id, precision, device_id), layers=True)
+    return e, e.layers["fallback"]["timed"]
+
+
+def test_vit_on_an_edge_tpu_runs_on_the_cpu_and_is_timed_there(catalog):
+    e, t = _split(catalog, "vit-base-16")
+    # the patch embedding maps; the first LayerNormalization ends the segment
+    assert t["unit_layers"] == 3 and t["host_layers"] == 339
+    assert (t["host_unit"], t["host_runtime"], t["host_precision"]) == ("cpu", "tflite", "int8")
+    assert e.latency_ms.value == pytest.approx(t["unit_ms"] + t["host_ms"] + t["crossing_ms"],
+                                               rel=1e-3)
+    assert e.latency_ms.bottleneck == "cpu-fallback"
+    # the segment's 0.6 M weights fit the 8 MB on chip: no weight streaming any more
+    assert t["streamed_mb"] == 0 and e.weights_on_chip is True
+    assert not any("streams on every inference" in n for n in e.notes)
+    # the host part is the CPU's calibrated estimate of the network, times the host
+    # layers' share of the CPU's per-layer roofline
+    cpu = estimate(catalog, Query("vit-base-16", "int8", CORAL, technique=e.technique,
+                                  unit="cpu", runtime="tflite"))
+    dev = catalog.devices[CORAL]
+    lr = roofline(catalog.models["vit-base-16"], "int8", dev, host_cpu(dev),
+                  math_path=catalog.math_path("tflite"), layers=True).layered
+    on = partitions(shares_for(catalog.models["vit-base-16"]).table,
+                    set(catalog.op_support["edgetpu"].supported_ops), True).on_unit
+    share = sum(x for x, o in zip(lr.layer_ms, on) if not o) / sum(lr.layer_ms)
+    assert 0.99 < share < 1.0
+    assert t["host_ms"] == pytest.approx(cpu.latency_ms.value * share, rel=1e-3)
+    assert any("339 of 342 layers run on the host CPU" in n and "Timed on cpu" in n
+               for n in e.notes)
+
+
+def test_a_network_the_edge_tpu_runs_whole_is_unchanged(catalog):
+    m = catalog.models["mobilenet-v2"]
+    dev = catalog.devices[CORAL]
+    assert not has_fallback(catalog, m, dev.units[0])
+    e = estimate(catalog, Query("mobilenet-v2", "int8", CORAL), layers=True)
+    assert e.layers["fallback"] is None
+    assert not any("host CPU" in n for n in e.notes)
+
+
+def test_a_first_layer_the_unit_does_not_run_puts_everything_on_the_cpu(catalog):
+    """A table without the network's first op: the segment ends before it starts, and the
+    call is the CPU's estimate of the whole network, its fixed costs included."""
+    ops = catalog.op_support["edgetpu"]
+    no_conv = ops.model_copy(update={"supported_ops": [o for o in ops.supported_ops
+                                                       if o != "Conv"]})
+    catalog.op_support["edgetpu"] = no_conv
+    try:
+        m = catalog.models["resnet-50"]
+        dev = catalog.devices[CORAL]
+        tpu = dev.units[0]
+        assert has_fallback(catalog, m, tpu)
+        e = estimate(catalog, Query("resnet-50", "int8", CORAL), layers=True)
+        t = e.layers["fallback"]["timed"]
+        assert t["unit_layers"] == 0 and t["unit_ms"] == 0 and t["crossing_ms"] == 0
+        cpu = estimate(catalog, Query("resnet-50", "int8", CORAL, technique=e.technique,
+                                      unit="cpu", runtime="tflite"))
+        assert e.latency_ms.value == pytest.approx(cpu.latency_ms.value, rel=1e-9)
+        assert any("runs none of the" in n for n in e.notes)
+    finally:
+        catalog.op_support["edgetpu"] = ops
+        catalog.__dict__.pop("_grid_cache", None)
+
+
+def test_the_split_is_physical(catalog):
+    """Each side no faster than its own ideal: the unit's segment costs at least its fixed
+    costs, the host part at most the CPU's whole-network estimate; a fallback network is
+    never faster on the TPU than its host share on the CPU alone."""
+    for mid in ("vit-base-16", "bert-base", "convnext-tiny", "yolov8n", "yolo11s"):
+        e, t = _split(catalog, mid)
+        cpu = estimate(catalog, Query(mid, "int8", CORAL, technique=e.technique, unit="cpu",
+                                      runtime="tflite"))
+        assert 0 < t["host_ms"] <= cpu.latency_ms.value * (1 + 1e-6)
+        if t["unit_layers"]:
+            assert t["unit_ms"] > 0 and t["crossing_ms"] > 0
+        else:       # BERT's first layer, the embedding Gather, ends the segment at once
+            assert mid == "bert-base" and t["unit_ms"] == t["crossing_ms"] == 0
+        assert e.latency_ms.value >= t["host_ms"] * (1 - 1e-6)
+
+
+def test_the_grid_times_the_fallback_as_estimate_does(catalog):
+    models = [catalog.models[m] for m in ("vit-base-16", "yolov8n", "mobilenet-v2")]
+    compared = grid_cells_match_estimates(catalog, CORAL, models)
+    timed = [e for e in compared if any("Timed on cpu" in n for n in e.notes)]
+    assert len(timed) >= 4
+
+
+def test_fallback_needs_a_cpu_unit_and_a_single_segment_compiler(catalog):
+    dev = catalog.devices["hailo-8-on-x86"]
+    npu = dev.units[0]
+    assert not has_fallback(catalog, catalog.models["vit-base-16"], npu)
+    coral = catalog.devices[CORAL]
+    no_cpu = coral.model_copy(update={"units": [coral.units[0]]})
+    vit = catalog.models["vit-base-16"]
+    assert host_side(catalog, vit, "int8", "qat", coral, coral.units[0]).unit.id == "cpu"
+    assert host_side(catalog, vit, "int8", "qat", no_cpu, coral.units[0]) is None
