@@ -18,6 +18,8 @@ Deployment-time rewrites are applied before export, as the libraries' own export
   * deeplabv3-resnet50: only the 'out' output is exported.
   * transformers: eager attention; inputs input_ids (int64) and attention_mask (int64), outputs are the
     model's tuple outputs (last_hidden_state, plus pooler_output where the model has a pooler).
+    Vision models (depth-anything-v2-small) take the image as pixel_values and return their
+    prediction (predicted_depth); the backbone config is built from its model_type.
 
 Parameters and batch-norm statistics whose values are all equal (fresh norm scales, shifts and
 statistics, zeroed biases) are refilled with seeded random values near that value before export, so the
@@ -41,7 +43,7 @@ onnx, onnxscript), from the repository root:
 
 With no ids, all ids below are exported (sorted).
 
-Skipped catalog ids: none at present.  yolo26n/yolo26s need an ultralytics release that bundles
+Skipped catalog ids: none at present.  yolo26n..yolo26x need an ultralytics release that bundles
 cfg/models/26/yolo26.yaml; with an older one they fail to build and are reported as failed.
 """
 
@@ -59,6 +61,17 @@ import torch
 
 IMG = lambda s: (1, 3, s, s)
 BERT_LARGE = {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16, "intermediate_size": 4096}
+# Depth Anything V2 Small (DepthAnything/Depth-Anything-V2 README: 'vits': features 64,
+# out_channels [48, 96, 192, 384]; depth_anything_v2/dinov2.py vit_small: embed 384, depth 12,
+# heads 6, patch 14), as transformers' DepthAnythingConfig over a DINOv2-S backbone
+DEPTH_ANYTHING_V2_SMALL = {
+    "backbone_config": {"model_type": "dinov2", "hidden_size": 384, "num_hidden_layers": 12,
+                        "num_attention_heads": 6, "patch_size": 14, "image_size": 518,
+                        "out_indices": [3, 6, 9, 12], "reshape_hidden_states": False,
+                        "apply_layernorm": True},
+    "fusion_hidden_size": 64, "neck_hidden_sizes": [48, 96, 192, 384],
+    "reassemble_hidden_size": 384, "head_hidden_size": 32, "depth_estimation_type": "relative",
+}
 
 # id -> (library, constructor, constructor kwargs, input shape)
 MODELS = {
@@ -93,16 +106,27 @@ MODELS = {
     "efficientnet-edgetpu-m": ("timm", "tf_efficientnet_em", {}, IMG(240)),
     "inception-v4": ("timm", "inception_v4", {"num_classes": 1001}, IMG(299)),
     "fastvit-ma36": ("timm", "fastvit_ma36", {}, IMG(256)),
+    "mobileclip-s0-image": ("timm", "fastvit_mci0", {}, IMG(256)),
+    "mobileclip-s1-image": ("timm", "fastvit_mci1", {}, IMG(256)),
+    "mobileclip-s2-image": ("timm", "fastvit_mci2", {}, IMG(256)),
+    "mobilenet-v4-conv-small": ("timm", "mobilenetv4_conv_small", {}, IMG(224)),
+    "mobilenet-v4-conv-medium": ("timm", "mobilenetv4_conv_medium", {}, IMG(256)),
+    "mobilenet-v4-conv-large": ("timm", "mobilenetv4_conv_large", {}, IMG(384)),
+    "mobilenet-v4-hybrid-medium": ("timm", "mobilenetv4_hybrid_medium", {}, IMG(224)),
     # ultralytics (bundled yaml)
     **{i: ("ultralytics", f"{i}.yaml", {}, IMG(640)) for i in (
         "yolov8n", "yolov8s", "yolov8m", "yolov8l", "yolov8x",
         "yolo11n", "yolo11s", "yolo11m", "yolo11l", "yolo11x",
-        "yolo26n", "yolo26s", "yolov8n-pose")},
+        "yolo26n", "yolo26s", "yolo26m", "yolo26l", "yolo26x", "yolov8n-pose")},
     # transformers: "Model:Config" with the config kwargs; shape is (batch, sequence length)
     "bert-base": ("transformers", "BertModel:BertConfig", {}, (1, 128)),
     "bert-large": ("transformers", "BertModel:BertConfig", BERT_LARGE, (1, 384)),
     "distilbert-base": ("transformers", "DistilBertModel:DistilBertConfig", {}, (1, 128)),
     "mobilebert": ("transformers", "MobileBertModel:MobileBertConfig", {}, (1, 384)),
+    # transformers vision: "Model:Config" built with a backbone config; the input is an image
+    "depth-anything-v2-small": ("transformers-vision",
+                                "DepthAnythingForDepthEstimation:DepthAnythingConfig",
+                                DEPTH_ANYTHING_V2_SMALL, IMG(224)),
 }
 
 SEED = 0
@@ -121,8 +145,21 @@ def call_string(lib, ctor, kwargs):
     if lib == "ultralytics":
         return f"ultralytics.YOLO({ctor!r}).model.fuse()"
     model, config = ctor.split(":")
+    if lib == "transformers-vision":
+        return f"transformers.{model}(transformers.{config}({_kw(kwargs)[2:]}))"
     args = _kw({**kwargs, "attn_implementation": "eager"})[2:]
     return f"transformers.{model}(transformers.{config}({args}))"
+
+
+class _Pixels(torch.nn.Module):
+    """A transformers vision model as a plain function of the image: its prediction."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return self.m(pixel_values=x).predicted_depth
 
 
 class _Out(torch.nn.Module):
@@ -215,6 +252,11 @@ def build(lib, ctor, kwargs):
         return m, built
     import transformers
     model_cls, config_cls = (getattr(transformers, n) for n in ctor.split(":"))
+    if lib == "transformers-vision":
+        bb = dict(kwargs["backbone_config"])
+        backbone = transformers.CONFIG_MAPPING[bb.pop("model_type")](**bb)
+        m = _break_ties(model_cls(config_cls(**{**kwargs, "backbone_config": backbone}))).eval()
+        return _Pixels(m).eval(), sum(p.numel() for p in m.parameters())
     m = _break_ties(model_cls(config_cls(**kwargs, attn_implementation="eager"))).eval()
     return _Text(m).eval(), sum(p.numel() for p in m.parameters())
 
