@@ -111,3 +111,20 @@ def test_fallback_needs_a_cpu_unit_and_a_single_segment_compiler(catalog):
     vit = catalog.models["vit-base-16"]
     assert host_side(catalog, vit, "int8", "qat", coral, coral.units[0]).unit.id == "cpu"
     assert host_side(catalog, vit, "int8", "qat", no_cpu, coral.units[0]) is None
+
+
+def test_a_measurement_of_a_fallback_combination_wins_and_is_said(tmp_path):
+    """A published latency of exactly the combination replaces the split: the note says the
+    layers run on the CPU and that the measurement includes them, not the split's own
+    numbers."""
+    from planner.catalog.loader import load_catalog
+    (tmp_path / "m.yaml").write_text(
+        "measurements:\n  - {device: coral-usb-on-rpi5, model: vit-base-16, precision: int8,"
+        " unit: tpu, runtime: edgetpu, metric: latency_ms, value: 300,"
+        " source: test}\n")
+    cat = load_catalog([tmp_path], use_env=False)
+    e = estimate(cat, Query("vit-base-16", "int8", CORAL, unit="tpu", runtime="edgetpu"))
+    assert e.latency_ms.value == pytest.approx(300, rel=0.05)
+    assert e.latency_ms.provenance == "measured"
+    assert any("the measurement includes them" in n for n in e.notes)
+    assert not any("Timed on cpu" in n for n in e.notes)

@@ -451,13 +451,18 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
             bottleneck = "cpu-fallback"
         elif bottleneck == "weight-streaming" and fb.streaming_ms == 0:
             bottleneck = "compute" if r.regime == "compute" else "memory-bandwidth"
-        notes.append(fallback_note(fb, unit, lat))
 
     measured = cal.measured_point(dev.id, model.id, q.precision, unit.id, runtime, q.batch,
                                   mode.id)
     # latency and occupancy each carry their own provenance: a measured throughput of a
     # pipelined unit says nothing exact about one call's latency, and the reverse
     lat_prov = busy_prov = provenance
+    if fb is not None:
+        # the split's own numbers; a measurement of exactly this combination replaces them
+        notes.append(fallback_note(fb, unit, lat) if measured is None else
+                     f"{fb.host_layers} of {fb.unit_layers + fb.host_layers} layers run on the "
+                     f"host CPU (ops the {unit.id} does not run: {', '.join(fb.host_ops)}); "
+                     "the measurement includes them")
     if measured is not None:
         value, is_busy = measured
         lat, busy = with_measurement(value, is_busy, lat, busy)
