@@ -90,6 +90,8 @@ def test_moe_params_by_hand(tmp_path):
     ({**TINYLLAMA, "hidden_size": 2000}, "not a multiple of num_attention_heads 32"),
     ({**TINYLLAMA, "kv_lora_rank": 512}, "multi-head latent attention"),
     ({**TINYLLAMA, "num_key_value_heads": 64}, "not a decoder's attention"),
+    ({"model_type": "gemma3n", "text_config": {**TINYLLAMA, "model_type": "gemma3n_text"}},
+     "Gemma 3n .* use the catalog profile gemma-3n-e4b"),
 ])
 def test_bad_configs_are_named(tmp_path, bad, message):
     with pytest.raises(InputError, match=message) as e:

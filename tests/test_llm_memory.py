@@ -54,6 +54,69 @@ def test_sliding_layers_need_a_window_and_fit_the_layers():
                  sliding_window_layers=5, sliding_window_tokens=8, **SRC)
 
 
+def test_kv_shared_layers_keep_no_cache_by_hand(catalog):
+    """Gemma 3n E4B: 35 layers, the last 15 reuse an earlier layer's keys and values; of the
+    20 that keep a cache, 16 slide over 512 tokens and 4 are global."""
+    llm = catalog.models["gemma-3n-e4b"].llm
+    per_layer = 2 * 2 * 256 * 2                     # keys + values of 2 KV heads of 256, fp16
+    assert llm.kv_layers == 20
+    assert llm.kv_bytes(8192) == 20 * 8192 * per_layer
+    assert llm.kv_bytes(8192, windowed=True) == (4 * 8192 + 16 * 512) * per_layer == 83_886_080
+    n = llm.longest_context(100e6, windowed=True)
+    assert llm.kv_bytes(n, windowed=True) <= 100e6 < llm.kv_bytes(n + 1, windowed=True)
+    with pytest.raises(ValueError, match="kv_shared_layers 3 are more than the 4 layers"):
+        LLMShape(layers=4, hidden_size=64, kv_heads=1, head_dim=16, context_max=100,
+                 sliding_window_layers=2, sliding_window_tokens=8, kv_shared_layers=3, **SRC)
+
+
+def test_per_layer_embeddings_are_held_but_looked_up(catalog):
+    """Memory holds Gemma 3n's per-layer embedding table (262144 x 35 x 256); decode reads
+    one row of it per token, so the bytes per token leave it out."""
+    m = catalog.models["gemma-3n-e4b"]
+    table = 262144 * 35 * 256
+    assert m.llm.per_layer_embedding_params() == m.llm.lookup_params() == table
+    bpp = m.bytes_per_param("int4")
+    assert m.decode_read_bytes("int4") == pytest.approx((m.size.params_m * 1e6 - table) * bpp)
+    e = estimate(catalog, Query("gemma-3n-e4b", "int4", "raspberry-pi-5-8gb", context=8192))
+    assert e.memory_breakdown_gb["weights"] == pytest.approx(m.size.params_m * 1e6 * bpp / 1e9)
+    assert e.memory_breakdown_gb["kv_cache"] == pytest.approx(83_886_080 / 1e9)
+    assert any("15 of 35 layers reuse" in n for n in e.notes)
+    with pytest.raises(ValueError, match="go together"):
+        LLMShape(layers=4, hidden_size=64, kv_heads=1, head_dim=16, context_max=100,
+                 per_layer_input_vocab=1000, **SRC)
+
+
+def test_a_model_runs_only_on_the_runtimes_it_names(catalog, tmp_path):
+    """Gemma 3n is a new architecture: llama.cpp and MLX run it, TensorRT and MLC-LLM are
+    not offered (they run other LLMs on the same Jetson)."""
+    from planner.catalog.loader import load_catalog
+    from planner.errors import CatalogError
+    m = catalog.models["gemma-3n-e4b"]
+    assert catalog.runs("llama.cpp", m) and catalog.runs("mlx", m)
+    assert not catalog.runs("tensorrt", m) and not catalog.runs("mlc-llm", m)
+    assert catalog.runs("tensorrt", catalog.models["gemma-3-4b"])
+    e = estimate(catalog, Query("gemma-3n-e4b", "int4", "jetson-orin-nano-8gb"))
+    assert e.runtime == "llama.cpp"
+    with pytest.raises(EstimateError, match="'tensorrt' does not run gemma-3n-e4b: its profile "
+                                            "names only llama.cpp, mlx"):
+        estimate(catalog, Query("gemma-3n-e4b", "int4", "jetson-orin-nano-8gb",
+                                runtime="tensorrt"))
+    # the solver's grid holds the same: no TensorRT cell for it
+    from conftest import grid_cells_match_estimates
+    cells = grid_cells_match_estimates(catalog, "jetson-orin-nano-8gb", [m])
+    assert cells and {e.runtime for e in cells} == {"llama.cpp"}
+    bad = (tmp_path / "m.yaml")
+    from pathlib import Path
+    text = Path(catalog.origin["model:smollm2-135m"]).read_text()
+    start = text.index("  - id: smollm2-135m")
+    end = text.index("\n  - id: ", start + 10)
+    entry = text[start:end].replace("id: smollm2-135m", "id: my-llm")
+    bad.write_text("models:\n" + entry + "\n    runtimes: [llama.cp]\n"
+                   "    runtimes_source: test\n")
+    with pytest.raises(CatalogError, match="unknown runtime 'llama.cp'; did you mean 'llama.cpp'"):
+        load_catalog([tmp_path], use_env=False)
+
+
 def test_moe_reads_active_params_and_holds_all():
     # Qwen3-30B-A3B-like: 30.5 B parameters, 3.3 B active per token
     moe = LLMShape(layers=48, hidden_size=2048, kv_heads=4, head_dim=128, context_max=32768,

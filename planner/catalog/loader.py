@@ -75,6 +75,8 @@ class Catalog:
     def runs(self, runtime: str, model: ModelProfile, device: str | None = None) -> bool:
         """Does the runtime run this kind of model (on this device's software stack, where one
         is given)? (Unlisted runtimes run anything.)"""
+        if model.runtimes is not None and runtime not in model.runtimes:
+            return False        # a new architecture only some runtimes implement
         rt = self.runtimes.get(runtime)
         return rt is None or rt.runs_on(model, device)
 
@@ -166,6 +168,11 @@ def load_catalog(extra_dirs=(), *, builtin: bool = True, use_env: bool = True) -
 
 def _check_references(cat: Catalog, where) -> None:
     for key, (pos, path) in where.items():
+        if key.startswith("model:") and cat.models[key.split(":", 1)[1]].runtimes:
+            for j, r in enumerate(cat.models[key.split(":", 1)[1]].runtimes):
+                if r not in cat.runtimes:
+                    raise pos.error(CatalogError, f"unknown runtime {r!r}"
+                                    f"{did_you_mean(r, cat.runtimes)}", path + ("runtimes", j))
         if key.startswith("device:"):
             dev = cat.devices[key.split(":", 1)[1]]
             if dev.host is not None and dev.host not in cat.devices:

@@ -302,6 +302,9 @@ class LLMShape(Sourced):
     sliding_window_tokens: int | None = Field(default=None, gt=0, description="The window of the sliding-window layers (tokens).")
     state_layers: int = Field(default=0, ge=0, description="Layers that keep a constant-size state instead of a KV cache: the linear-attention, state-space or short-convolution layers of a hybrid model (Qwen3-Next's gated DeltaNet, LFM2's convolutions, Jamba's Mamba). Their cache does not grow with the context; each holds state_kb_per_layer per sequence.")
     state_kb_per_layer: FiniteFloat = Field(default=0.0, ge=0, description="The state one such layer keeps per sequence (kB), whatever the context.")
+    kv_shared_layers: int = Field(default=0, ge=0, description="Layers that keep no KV cache of their own: they attend with the keys and values of an earlier layer of their kind (Gemma 3n: the last 15 of 35 reuse the last local or global layer's before them, transformers Gemma3nTextConfig num_kv_shared_layers). The cache grows only in the other layers; sliding_window_layers counts the sliding-window layers among those.")
+    per_layer_input_vocab: int | None = Field(default=None, gt=0, description="Per-layer embeddings (Gemma 3n's PLE): the vocabulary of the table that gives every layer its own per_layer_input_size vector per token (Gemma3nTextConfig vocab_size_per_layer_input). A decode step looks up one row of it per token, as of an untied input embedding; memory holds it all.")
+    per_layer_input_size: int | None = Field(default=None, gt=0, description="Per-layer embeddings: the width of each layer's per-token vector (Gemma3nTextConfig hidden_size_per_layer_input).")
     active_params_m: FiniteFloat | None = Field(default=None, gt=0, description="Mixture of experts: parameters read per generated token (shared layers and the routed experts, millions). Memory holds all of size.params_m; decode reads these (at batch B at most B times as many). Unset for a dense model.")
     vocab_size: int | None = Field(default=None, gt=0, description="Vocabulary (tokens). With tied_embeddings it gives the embedding and output-head parameters, which AWQ and GPTQ checkpoints keep in 16 bits.")
     tied_embeddings: bool | None = Field(default=None, description="The output head shares the input embedding's weights (one vocabulary x width matrix instead of two).")
@@ -313,20 +316,30 @@ class LLMShape(Sourced):
                              f"the {self.layers} layers")
         if self.sliding_window_layers and self.sliding_window_tokens is None:
             raise ValueError("sliding_window_layers needs sliding_window_tokens (the window)")
-        if self.sliding_window_layers + self.state_layers > self.layers:
-            raise ValueError(f"sliding_window_layers {self.sliding_window_layers} and "
-                             f"state_layers {self.state_layers} are more than the "
-                             f"{self.layers} layers")
+        if self.sliding_window_layers + self.state_layers + self.kv_shared_layers > self.layers:
+            raise ValueError(f"sliding_window_layers {self.sliding_window_layers}, "
+                             f"state_layers {self.state_layers} and kv_shared_layers "
+                             f"{self.kv_shared_layers} are more than the {self.layers} layers")
+        if (self.per_layer_input_vocab is None) != (self.per_layer_input_size is None):
+            raise ValueError("per_layer_input_vocab and per_layer_input_size go together (the "
+                             "per-layer embedding table is vocab x layers x size)")
         return self
 
     def lookup_params(self) -> int:
-        """The input embedding table of an untied model: a decode step looks up one row of it
-        per token and reads nothing else of it (llama.cpp: ggml_get_rows on token_embd),
-        unlike a tied table, which the output head reads whole. 0 where the shape does not
-        say, or the table is tied."""
-        if self.vocab_size is None or self.tied_embeddings is not False:
+        """The tables a decode step only looks up, one row per token, and reads nothing else
+        of (llama.cpp: ggml_get_rows on token_embd): an untied model's input embedding (a
+        tied one the output head reads whole) and Gemma 3n's per-layer embeddings. 0 where
+        the shape does not say, or the table is tied and there is no per-layer one."""
+        return (self.per_layer_embedding_params()
+                + (self.vocab_size * self.hidden_size
+                   if self.vocab_size is not None and self.tied_embeddings is False else 0))
+
+    def per_layer_embedding_params(self) -> int:
+        """Gemma 3n's per-layer embedding table (vocab x layers x width), looked up one row
+        per token like an untied input embedding; 0 for a model without one."""
+        if self.per_layer_input_vocab is None:
             return 0
-        return self.vocab_size * self.hidden_size
+        return self.per_layer_input_vocab * self.layers * self.per_layer_input_size
 
     def embedding_params(self) -> int | None:
         """The input embedding's and output head's parameters, where the shape gives them."""
@@ -336,8 +349,9 @@ class LLMShape(Sourced):
 
     @property
     def kv_layers(self) -> int:
-        """Layers that hold a KV cache (all but a hybrid model's constant-state layers)."""
-        return self.layers - self.state_layers
+        """Layers that hold a KV cache of their own (all but a hybrid model's constant-state
+        layers and the layers that reuse an earlier layer's keys and values)."""
+        return self.layers - self.state_layers - self.kv_shared_layers
 
     def state_bytes(self) -> float:
         """The constant-state layers' state of one sequence, whatever the context."""
@@ -455,6 +469,8 @@ class ModelProfile(Strict):
     metric: str = Field(description="Accuracy metric, e.g. 'ImageNet top-1 %', 'COCO mAP50-95', 'MMLU %'.")
     higher_is_better: bool = Field(default=True, description="Direction of the metric.")
     options: list[Option] = Field(min_length=1, description="Accuracy per precision and technique.")
+    runtimes: list[str] | None = Field(default=None, description="The runtimes that run this model, where fewer do than run its kind (a new architecture, e.g. Gemma 3n's per-layer embeddings and KV sharing); unset: every runtime that runs its kind. Needs runtimes_source.")
+    runtimes_source: str | None = Field(default=None, description="Where the runtimes list comes from.")
 
     @model_validator(mode="after")
     def _unique_options(self):
@@ -464,6 +480,8 @@ class ModelProfile(Strict):
             raise ValueError(f"duplicate option {sorted(dup)[0]}")
         if self.task == "llm" and self.llm is None:
             raise ValueError("an llm model needs the llm: block (layers, kv_heads, head_dim, ...)")
+        if self.runtimes is not None and not self.runtimes_source:
+            raise ValueError("runtimes needs runtimes_source (where the list comes from)")
         return self
 
     @property

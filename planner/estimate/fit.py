@@ -115,6 +115,9 @@ def render_fit_text(f: Fit) -> str:
     if llm.state_layers:
         lines.append(f"  {llm.state_layers} of {llm.layers} layers keep a constant state "
                      f"({llm.state_kb_per_layer:,.1f} kB per sequence), not a growing cache")
+    if llm.kv_shared_layers:
+        lines.append(f"  {llm.kv_shared_layers} of {llm.layers} layers reuse an earlier "
+                     "layer's keys and values, with no cache of their own")
     if f.sliding_window_layers:
         lines.append(
             f"  {f.sliding_window_layers} sliding-window layers hold at most "
@@ -127,7 +130,7 @@ def render_fit_text(f: Fit) -> str:
 
 def cache_layers_text(llm) -> str:
     """Which layers the per-token cache counts: all, or a hybrid's that keep one."""
-    if llm is None or not llm.state_layers:
+    if llm is None or llm.kv_layers == llm.layers:
         return "all layers"
     n = llm.kv_layers
     return f"the {n} layer{'s that keep' if n != 1 else ' that keeps'} one"

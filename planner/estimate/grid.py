@@ -105,11 +105,16 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
         n = len(units)
         g.pop("core_ms")
         g = {k: (v[:, :n] if v.ndim == 2 else v[:n]) for k, v in g.items()}
-        # a runtime runs only its kind of model, where its stack has it (runtimes.yaml)
+        # a runtime runs only its kind of model, where its stack has it (runtimes.yaml), and
+        # a new architecture only on the runtimes its profile names (Catalog.runs)
+        named = [(i, o.model.runtimes) for i, o in enumerate(options)
+                 if o.model.runtimes is not None]
         for j, u in enumerate(units):
             rt = catalog.runtimes.get(u.runtime)
             if rt is not None and (rt.runs != "any" or rt.no_llm_on):
                 g["runs"][:, j] &= [rt.runs_on(o.model, u.device.id) for o in options]
+            for i, names in named:
+                g["runs"][i, j] &= u.runtime in names
             if not catalog.math_path(u.runtime).handles(kv_cache, weight_format):
                 g["runs"][:, j] &= [o.model.llm is None for o in options]
         cache[key] = g

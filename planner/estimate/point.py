@@ -202,8 +202,10 @@ def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog
             if catalog is None or model is None or catalog.runs(r, model, dev.id)]
     if runtime is None:
         if not fits:
-            raise EstimateError(f"no runtime on {dev.id} {unit.id} runs "
-                                f"{'an LLM' if model.llm else 'a non-LLM model'} "
+            what = (f"{model.id} (its profile names {', '.join(model.runtimes)})"
+                    if model is not None and model.runtimes is not None else
+                    "an LLM" if model.llm else "a non-LLM model")
+            raise EstimateError(f"no runtime on {dev.id} {unit.id} runs {what} "
                                 f"(runtimes: {', '.join(unit.runtimes)})", field="runtime")
         return fits[0]
     if runtime not in unit.runtimes:
@@ -211,6 +213,11 @@ def resolve_runtime(dev: Device, unit: ComputeUnit, runtime: str | None, catalog
                             f"(runtimes: {', '.join(unit.runtimes)})"
                             f"{did_you_mean(runtime, unit.runtimes)}", field="runtime")
     if runtime not in fits:
+        if model.runtimes is not None and runtime not in model.runtimes:
+            raise EstimateError(f"runtime {runtime!r} does not run {model.id}: its profile "
+                                f"names only {', '.join(model.runtimes)} (its runtimes_source "
+                                f"says why; runtimes here that run it: "
+                                f"{', '.join(fits) or 'none'})", field="runtime")
         rt = catalog.runtimes[runtime]
         if rt.runs_model(model):   # it runs LLMs, but has no build for them on this stack
             raise EstimateError(f"runtime {runtime!r} has no LLM build for {dev.id}'s software "
@@ -574,6 +581,14 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         notes.append(f"KV cache: {model.llm.state_layers} of {model.llm.layers} layers keep a "
                      f"constant state ({model.llm.state_kb_per_layer:,.1f} kB per sequence) "
                      "instead of a cache that grows with the context")
+    if is_llm and model.llm.kv_shared_layers:
+        notes.append(f"KV cache: {model.llm.kv_shared_layers} of {model.llm.layers} layers "
+                     "reuse an earlier layer's keys and values and keep no cache of their own")
+    if is_llm and model.llm.per_layer_input_vocab:
+        notes.append(f"per-layer embeddings: {model.llm.per_layer_embedding_params() / 1e6:,.0f}"
+                     f" M parameters that decode looks up one row of per token; memory holds "
+                     "them all (runtimes that cache them in storage, as Google's LiteRT-LM, "
+                     "need less)")
     if is_llm and model.llm.active_params_m:
         notes.append(f"mixture of experts: decode reads {model.llm.active_params_m:g} M of "
                      f"{s.params_m:g} M parameters per token; memory holds them all")
