@@ -12,6 +12,7 @@ from planner.estimate.point import Query, estimate
 from planner.estimate.roofline import roofline
 
 CORAL = "coral-usb-on-rpi5"
+PI5 = "raspberry-pi-5-8gb"          # its host: (the board the USB accelerator is plugged into)
 
 
 def _split(cat, model_id, device_id=CORAL, precision="int8"):
@@ -23,7 +24,10 @@ def test_vit_on_an_edge_tpu_runs_on_the_cpu_and_is_timed_there(catalog):
     e, t = _split(catalog, "vit-base-16")
     # the patch embedding maps; the first LayerNormalization ends the segment
     assert t["unit_layers"] == 3 and t["host_layers"] == 339
-    assert (t["host_unit"], t["host_runtime"], t["host_precision"]) == ("cpu", "tflite", "int8")
+    # the CPU of the board the accelerator is plugged into (host:), calibrated on its own
+    assert (t["host_device"], t["host_unit"], t["host_runtime"], t["host_precision"]) == \
+        ("raspberry-pi-5-8gb", "cpu", "tflite", "int8")
+    assert t["host_provenance"] == "calibrated"
     assert e.latency_ms.value == pytest.approx(t["unit_ms"] + t["host_ms"] + t["crossing_ms"],
                                                rel=1e-3)
     assert e.latency_ms.bottleneck == "cpu-fallback"
@@ -32,9 +36,9 @@ def test_vit_on_an_edge_tpu_runs_on_the_cpu_and_is_timed_there(catalog):
     assert not any("streams on every inference" in n for n in e.notes)
     # the host part is the CPU's calibrated estimate of the network, times the host
     # layers' share of the CPU's per-layer roofline
-    cpu = estimate(catalog, Query("vit-base-16", "int8", CORAL, technique=e.technique,
+    cpu = estimate(catalog, Query("vit-base-16", "int8", PI5, technique=e.technique,
                                   unit="cpu", runtime="tflite"))
-    dev = catalog.devices[CORAL]
+    dev = catalog.devices[PI5]
     lr = roofline(catalog.models["vit-base-16"], "int8", dev, host_cpu(dev),
                   math_path=catalog.math_path("tflite"), layers=True).layered
     on = partitions(shares_for(catalog.models["vit-base-16"]).table,
@@ -42,8 +46,14 @@ def test_vit_on_an_edge_tpu_runs_on_the_cpu_and_is_timed_there(catalog):
     share = sum(x for x, o in zip(lr.layer_ms, on) if not o) / sum(lr.layer_ms)
     assert 0.99 < share < 1.0
     assert t["host_ms"] == pytest.approx(cpu.latency_ms.value * share, rel=1e-3)
-    assert any("339 of 342 layers run on the host CPU" in n and "Timed on cpu" in n
+    assert any("339 of 342 layers run on the host CPU: layer 4 has ops the tpu does not run "
+               "(LayerNormalization)" in n and "Timed on raspberry-pi-5-8gb's cpu" in n
                for n in e.notes)
+    # --layers: the unit's layers and the fixed costs, the CPU's part among them, add up
+    lay = e.layers
+    assert lay["unit_layers"] == 3 and len(lay["costliest"]) == 3
+    assert lay["layers_ms"] + sum(lay["fixed_ms"].values()) == pytest.approx(
+        e.latency_ms.value, rel=1e-3)
 
 
 def test_a_network_the_edge_tpu_runs_whole_is_unchanged(catalog):
@@ -70,10 +80,11 @@ def test_a_first_layer_the_unit_does_not_run_puts_everything_on_the_cpu(catalog)
         e = estimate(catalog, Query("resnet-50", "int8", CORAL), layers=True)
         t = e.layers["fallback"]["timed"]
         assert t["unit_layers"] == 0 and t["unit_ms"] == 0 and t["crossing_ms"] == 0
-        cpu = estimate(catalog, Query("resnet-50", "int8", CORAL, technique=e.technique,
+        cpu = estimate(catalog, Query("resnet-50", "int8", PI5, technique=e.technique,
                                       unit="cpu", runtime="tflite"))
         assert e.latency_ms.value == pytest.approx(cpu.latency_ms.value, rel=1e-9)
         assert any("runs none of the" in n for n in e.notes)
+        assert e.layers["layers_ms"] == 0 and e.layers["fixed_ms"]["host_transfer"] == 0
     finally:
         catalog.op_support["edgetpu"] = ops
         catalog.__dict__.pop("_grid_cache", None)
@@ -85,7 +96,7 @@ def test_the_split_is_physical(catalog):
     never faster on the TPU than its host share on the CPU alone."""
     for mid in ("vit-base-16", "bert-base", "convnext-tiny", "yolov8n", "yolo11s"):
         e, t = _split(catalog, mid)
-        cpu = estimate(catalog, Query(mid, "int8", CORAL, technique=e.technique, unit="cpu",
+        cpu = estimate(catalog, Query(mid, "int8", PI5, technique=e.technique, unit="cpu",
                                       runtime="tflite"))
         assert 0 < t["host_ms"] <= cpu.latency_ms.value * (1 + 1e-6)
         if t["unit_layers"]:
@@ -98,7 +109,8 @@ def test_the_split_is_physical(catalog):
 def test_the_grid_times_the_fallback_as_estimate_does(catalog):
     models = [catalog.models[m] for m in ("vit-base-16", "yolov8n", "mobilenet-v2")]
     compared = grid_cells_match_estimates(catalog, CORAL, models)
-    timed = [e for e in compared if any("Timed on cpu" in n for n in e.notes)]
+    timed = [e for e in compared if any("Timed on raspberry-pi-5-8gb's cpu" in n
+                                        for n in e.notes)]
     assert len(timed) >= 4
 
 
@@ -109,8 +121,11 @@ def test_fallback_needs_a_cpu_unit_and_a_single_segment_compiler(catalog):
     coral = catalog.devices[CORAL]
     no_cpu = coral.model_copy(update={"units": [coral.units[0]]})
     vit = catalog.models["vit-base-16"]
-    assert host_side(catalog, vit, "int8", "qat", coral, coral.units[0]).unit.id == "cpu"
-    assert host_side(catalog, vit, "int8", "qat", no_cpu, coral.units[0]) is None
+    host = host_side(catalog, vit, "int8", "qat", coral, coral.units[0])
+    assert (host.device.id, host.unit.id) == (PI5, "cpu")
+    # an accelerator with no host device and no CPU unit of its own: nothing to time it on
+    alone = no_cpu.model_copy(update={"host": None})
+    assert host_side(catalog, vit, "int8", "qat", alone, coral.units[0]) is None
 
 
 def test_a_measurement_of_a_fallback_combination_wins_and_is_said(tmp_path):

@@ -46,6 +46,9 @@ class Fallback:
     streaming_ms: float     # the segment's weights that do not fit on chip, per call
     streamed_mb: float
     host_ops: tuple[str, ...]   # the ops the unit does not run, in the CPU's layers
+    first_ops: tuple[str, ...]  # those of them in the first layer, which ends the segment
+    host_device: str            # whose CPU: the device's own, or its host's
+    host_provenance: str        # the CPU estimate's: calibrated | estimated | measured
 
     @property
     def latency_ms(self) -> float:
@@ -55,7 +58,8 @@ class Fallback:
         def r(x):
             return round(x, 4)
         return {"unit_layers": self.unit_layers, "host_layers": self.host_layers,
-                "host_unit": self.host_unit, "host_runtime": self.host_runtime,
+                "host_device": self.host_device, "host_unit": self.host_unit,
+                "host_runtime": self.host_runtime, "host_provenance": self.host_provenance,
                 "host_precision": self.host_precision, "unit_ms": r(self.unit_ms),
                 "host_ms": r(self.host_ms), "crossing_ms": r(self.crossing_ms),
                 "streamed_mb": r(self.streamed_mb)}
@@ -64,19 +68,22 @@ class Fallback:
 def fallback_note(fb: Fallback, unit: ComputeUnit, latency_ms: float) -> str:
     """The split in words, for `estimate` and the plan's notes."""
     n = fb.unit_layers + fb.host_layers
-    ops = ", ".join(fb.host_ops)
+    where = (f"{fb.host_device}'s {fb.host_unit} with {fb.host_runtime} at "
+             f"{fb.host_precision.upper()} ({fb.host_provenance})")
+    first = ", ".join(fb.first_ops)
+    others = sorted(set(fb.host_ops) - set(fb.first_ops))
+    more = f"; later layers also have {', '.join(others)}" if others else ""
     if fb.unit_layers == 0:
         return (f"the {unit.id} runs none of the {n} layers: the first has ops it does not run "
-                f"({ops}), which ends its one segment before it starts, so the whole network "
-                f"runs on the host CPU ({fb.host_unit}, {fb.host_runtime}, "
-                f"{fb.host_precision.upper()}): {fb.host_ms:.3g} ms, timed there")
+                f"({first}), which ends its one segment before it starts{more}. The whole "
+                f"network runs on the host CPU, timed on {where}: {fb.host_ms:.3g} ms")
     stream = (f", {fb.streamed_mb:.3g} MB of its weights streaming on every call"
               if fb.streamed_mb > 0 else ", its weights on chip")
-    return (f"{fb.host_layers} of {n} layers run on the host CPU: the first has ops the "
-            f"{unit.id} does not run ({ops}) and ends its one accelerated segment. Timed on "
-            f"{fb.host_unit} with {fb.host_runtime} at {fb.host_precision.upper()}: "
-            f"{fb.host_ms:.3g} of the {latency_ms:.3g} ms; the {unit.id}'s {fb.unit_layers} "
-            f"layers {fb.unit_ms:.3g} ms{stream}; the crossing {fb.crossing_ms:.3g} ms")
+    return (f"{fb.host_layers} of {n} layers run on the host CPU: layer {fb.unit_layers + 1} "
+            f"has ops the {unit.id} does not run ({first}) and ends its one accelerated "
+            f"segment{more}. Timed on {where}: {fb.host_ms:.3g} of the {latency_ms:.3g} ms; "
+            f"the {unit.id}'s {fb.unit_layers} layers {fb.unit_ms:.3g} ms{stream}; the "
+            f"crossing {fb.crossing_ms:.3g} ms")
 
 
 def host_cpu(dev: Device) -> ComputeUnit | None:
@@ -100,8 +107,11 @@ def _on_unit(catalog: Catalog, table, unit: ComputeUnit) -> tuple[bool, ...]:
 
 @dataclass(frozen=True)
 class HostSide:
-    """Where the layers after the segment run: the device's CPU unit, at what precision,
-    with which runtime, at which of the model's techniques (None: its default)."""
+    """Where the layers after the segment run: the CPU unit of the accelerator's host device
+    (`host:`, the board it is plugged into, whose own measurements calibrate it) or of the
+    device itself, at what precision, with which runtime, at which of the model's techniques
+    (None: its default)."""
+    device: Device
     unit: ComputeUnit
     precision: str
     runtime: str | None
@@ -111,20 +121,23 @@ class HostSide:
 def host_side(catalog: Catalog, model: ModelProfile, precision: str, technique: str,
               dev: Device, unit: ComputeUnit) -> HostSide | None:
     """The CPU side of a single-segment unit's fallback, or None where the unit runs every
-    layer (or the device has no CPU unit to name)."""
-    cpu = host_cpu(dev)
-    if cpu is None or model.llm is not None or not has_fallback(catalog, model, unit):
+    layer (or there is no CPU unit to name)."""
+    if model.llm is not None or not has_fallback(catalog, model, unit):
+        return None
+    host = catalog.devices.get(dev.host, dev) if dev.host else dev
+    cpu = host_cpu(host)
+    if cpu is None:
         return None
     host_prec = precision if precision in cpu.precisions else "fp32"
     tech = technique if any(o.precision == host_prec and o.technique == technique
                             for o in model.options) else None
-    return HostSide(cpu, host_prec, HOST_RUNTIME if HOST_RUNTIME in cpu.runtimes else None,
-                    tech)
+    return HostSide(host, cpu, host_prec,
+                    HOST_RUNTIME if HOST_RUNTIME in cpu.runtimes else None, tech)
 
 
 def split(catalog: Catalog, model: ModelProfile, precision: str, dev: Device,
           unit: ComputeUnit, mode, host: HostSide, *, host_latency_ms: float,
-          host_runtime: str, batch: int, params_scale: float, macs_scale: float, math_path,
+          host_runtime: str, host_provenance: str, batch: int, params_scale: float, macs_scale: float, math_path,
           core_ms: float, transfer_ms: float, dispatch_ms: float,
           overhead_ms: float) -> Fallback:
     """The call's time with the layers after the segment on the host CPU. host_latency_ms:
@@ -136,16 +149,20 @@ def split(catalog: Catalog, model: ModelProfile, precision: str, dev: Device,
     parts = partitions(shares.table, set(ops.supported_ops), ops.single_segment)
     on_unit = parts.on_unit
     n_unit = sum(on_unit)
-    call = {"batch": batch, "params_scale": params_scale, "macs_scale": macs_scale,
-            "compute_scale": mode.compute_scale, "mode": mode.id}
-    cpu_lr = roofline(model, host.precision, dev, host.unit,
-                      math_path=catalog.math_path(host_runtime), layers=True, **call).layered
+    call = {"batch": batch, "params_scale": params_scale, "macs_scale": macs_scale}
+    host_mode = mode if host.device is dev else host.device.max_mode
+    cpu_lr = roofline(model, host.precision, host.device, host.unit,
+                      math_path=catalog.math_path(host_runtime), layers=True,
+                      compute_scale=host_mode.compute_scale, mode=host_mode.id, **call).layered
     host_ms = host_latency_ms * _share(cpu_lr.layer_ms, [not x for x in on_unit])
+    first = shares.table.layers[n_unit]         # the segment ends before it (a prefix)
+    first_ops = tuple(sorted({o for o in first.ops.split("+") if o not in ops.supported_ops}))
+    said = (first_ops, host.device.id, host_provenance)
     if n_unit == 0:     # the first layer ends the segment: the unit runs nothing
         return Fallback(0, len(on_unit), host.unit.id, host_runtime, host.precision, 0.0,
-                        host_ms, 0.0, 0.0, 0.0, parts.host_ops)
+                        host_ms, 0.0, 0.0, 0.0, parts.host_ops, *said)
     unit_lr = roofline(model, precision, dev, unit, math_path=math_path, layers=True,
-                       **call).layered
+                       compute_scale=mode.compute_scale, mode=mode.id, **call).layered
     unit_core = core_ms * _share(unit_lr.layer_ms, on_unit)
     # the segment is a prefix of the graph: its weights fill on-chip memory first, in order
     w = model.size.params_m * 1e6 * params_scale * model.bytes_per_param(precision)
@@ -163,7 +180,7 @@ def split(catalog: Catalog, model: ModelProfile, precision: str, dev: Device,
     unit_ms = unit_core + streaming_ms + transfer_ms + dispatch_ms + overhead_ms
     return Fallback(n_unit, len(on_unit) - n_unit, host.unit.id, host_runtime,
                     host.precision, unit_ms, host_ms, crossing_ms, streaming_ms,
-                    streamed / 1e6, parts.host_ops)
+                    streamed / 1e6, parts.host_ops, *said)
 
 
 def _share(layer_ms, mask) -> float:

@@ -268,19 +268,24 @@ LAYERS_SHOWN = 10
 
 
 def _layer_summary(model, r, latency_ms: float, fixed: dict, used: bool,
-                   op_support=None) -> dict:
+                   op_support=None, on_unit: tuple[bool, ...] | None = None) -> dict:
     """The per-layer roofline for people: what the layers take of the estimate's latency
     (the latency less its fixed costs: weight streaming, host transfer, dispatch, per-call
     overhead), split as the layers' ideal times split, the costliest layers, and which
     layers the unit's op-support table sends off the unit (used: whether the per-layer
-    roofline set the estimate, or only shows where the time goes)."""
+    roofline set the estimate, or only shows where the time goes). on_unit: where a timed
+    fallback runs the other layers on the host CPU (among the fixed costs), the unit's
+    layers, which alone share what is left."""
     lr = r.layered
     table = shares_for(model).table
-    order = sorted(range(len(lr.layer_ms)), key=lambda i: (-lr.layer_ms[i], i))
-    ideal = lr.core_ms or 1.0
+    mine = [i for i in range(len(lr.layer_ms)) if on_unit is None or on_unit[i]]
+    order = sorted(mine, key=lambda i: (-lr.layer_ms[i], i))
+    ideal = sum(lr.layer_ms[i] for i in mine) or 1.0
     # a measured latency replaces the model's: the layers share what it leaves after the
-    # fixed costs (at least the share the calibration keeps)
-    layers_ms = max(latency_ms - sum(fixed.values()), FIXED_SHARE_FLOOR * latency_ms)
+    # fixed costs (at least the share the calibration keeps, unless a timed fallback's CPU
+    # side is among the fixed costs)
+    floor = 0.0 if on_unit is not None else FIXED_SHARE_FLOOR * latency_ms
+    layers_ms = max(latency_ms - sum(fixed.values()), floor)
     parts = None if op_support is None else partitions(
         table, set(op_support.supported_ops), op_support.single_segment)
     fallback = None if parts is None or not parts.host_layers else {
@@ -294,6 +299,7 @@ def _layer_summary(model, r, latency_ms: float, fixed: dict, used: bool,
         "latency_ms": _r(latency_ms), "layers_ms": _r(layers_ms),
         "fixed_ms": {k: _r(v) for k, v in fixed.items()},
         "memory_bound": lr.layer_bound.count("memory"),
+        "unit_layers": None if on_unit is None else len(mine),
         "streamed_weights_mb": _r(lr.streamed_bytes / 1e6),
         "contexts": lr.contexts,
         "fallback": fallback,
@@ -326,12 +332,14 @@ def timed_fallback(catalog: Catalog, cal, model, precision: str, option, dev: De
     host = host_side(catalog, model, precision, option.technique, dev, unit)
     if host is None:
         return None
-    cpu = estimate(catalog, Query(model=model.id, precision=host.precision, device=dev.id,
-                                  technique=host.technique, unit=host.unit.id,
-                                  runtime=host.runtime, batch=batch, power_mode=mode.id),
+    cpu = estimate(catalog, Query(model=model.id, precision=host.precision,
+                                  device=host.device.id, technique=host.technique,
+                                  unit=host.unit.id, runtime=host.runtime, batch=batch,
+                                  power_mode=mode.id if host.device is dev else None),
                    calibration=cal)
     return split(catalog, model, precision, dev, unit, mode, host,
-                 host_latency_ms=cpu.latency_ms.value, host_runtime=cpu.runtime, batch=batch,
+                 host_latency_ms=cpu.latency_ms.value, host_runtime=cpu.runtime,
+                 host_provenance=cpu.latency_ms.provenance, batch=batch,
                  params_scale=option.params_scale, macs_scale=option.macs_scale,
                  math_path=math_path, core_ms=core_ms, transfer_ms=transfer_ms,
                  dispatch_ms=dispatch_ms, overhead_ms=cal.overhead_ms(dev.family, llm=False))
@@ -454,6 +462,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
     if fb is not None:
         busy *= fb.latency_ms / lat
         lat = fb.latency_ms
+        if fb.host_provenance == "estimated":   # the split is as sure as its weaker side
+            provenance = "estimated"
         if fb.host_ms > fb.unit_ms + fb.crossing_ms:
             bottleneck = "cpu-fallback"
         elif bottleneck == "weight-streaming" and fb.streaming_ms == 0:
@@ -629,14 +639,24 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         roofline(model, q.precision, dev, unit, **call, layers=True)
         if layers and shares_for(model) is not None else None)
     if lay is not None:
-        fixed = {"weight_streaming": r.streaming_ms if fb is None else fb.streaming_ms,
-                 "host_transfer": r.transfer_ms, "dispatch": r.dispatch_ms,
-                 "overhead": cal.overhead_ms(dev.family, llm=is_llm)}
+        fixed = {"weight_streaming": r.streaming_ms, "host_transfer": r.transfer_ms,
+                 "dispatch": r.dispatch_ms, "overhead": cal.overhead_ms(dev.family, llm=is_llm)}
+        on_unit = None
         if fb is not None:
-            fixed["host_cpu_fallback"] = fb.host_ms + fb.crossing_ms
+            # the unit's segment pays its own fixed costs (none where it runs no layer); the
+            # CPU's layers and the crossing are timed apart
+            runs = fb.unit_layers > 0
+            fixed = {"weight_streaming": fb.streaming_ms,
+                     **{k: v if runs else 0.0 for k, v in fixed.items()
+                        if k != "weight_streaming"},
+                     "crossing": fb.crossing_ms, "host_cpu": fb.host_ms}
+            on_unit = shares_for(model).table and partitions(
+                shares_for(model).table, set(catalog.op_support[unit.op_support].supported_ops),
+                True).on_unit
         est.layers = _layer_summary(model, lay, latency.value, fixed,
                                     used=r.layered is not None,
-                                    op_support=catalog.op_support.get(unit.op_support))
+                                    op_support=catalog.op_support.get(unit.op_support),
+                                    on_unit=on_unit)
         untimed = est.layers.get("fallback")
         if untimed and fb is not None:
             untimed["timed"] = fb.as_dict()

@@ -55,12 +55,22 @@ def render_estimate_text(d: dict, layers: bool = False, no_layers_reason: str = 
 def _layer_lines(lay: dict) -> list[str]:
     fixed = ", ".join(f"{k.replace('_', ' ')} {v:.3g} ms" for k, v in lay["fixed_ms"].items()
                       if v > 0)
+    timed = lay.get("unit_layers") is not None
     how = ("the per-layer roofline sets the estimate" if lay["sets_estimate"] else
            "the whole-model roofline sets the estimate; the layers split its time as their "
            "ideal times split, each layer bound by its own regime")
+    if timed and not lay["unit_layers"]:
+        return [f"  layers: all {lay['count']} run on the host CPU, timed there: "
+                f"{lay['fixed_ms'].get('host_cpu', 0):.3g} of the {lay['latency_ms']:.3g} ms "
+                "latency (the unit runs none of them)"]
+    if timed:
+        how = (f"the unit's {lay['unit_layers']} layers split its part as their ideal times "
+               "split; the host CPU's layers are timed on the CPU (host cpu)")
+    of = (f"the {lay['unit_layers']} on the unit, of {lay['count']} layers" if timed else
+          f"{lay['count']} layers")
     lines = [f"  layers: {lay['layers_ms']:.3g} of the {lay['latency_ms']:.3g} ms latency"
              + (f" (the rest: {fixed})" if fixed else "") + f"; {how}",
-             (f"  the {len(lay['costliest'])} costliest of {lay['count']} layers "
+             (f"  the {len(lay['costliest'])} costliest of {of} "
               f"({lay['table']}; {lay['memory_bound']} bound by memory bandwidth):"),
              f"    {'#':>4}  {'name':<30} {'kind':<15} {'ms':>8} {'share':>6}  bound    ops"]
     for x in lay["costliest"]:
