@@ -143,3 +143,62 @@ def test_a_measurement_of_a_fallback_combination_wins_and_is_said(tmp_path):
     assert e.latency_ms.provenance == "measured"
     assert any("the measurement includes them" in n for n in e.notes)
     assert not any("Timed on cpu" in n for n in e.notes)
+
+
+FALLBACK_SPEC = """
+name: cpu-contention
+workloads:
+  - {{name: vit, task: classification, models: [vit-base-16], precisions: [int8],
+     latency_budget_ms: 400 ms, rate_fps: 3.5 fps}}
+  - {{name: conv, task: classification, models: [convnext-tiny], precisions: [int8],
+     latency_budget_ms: 400 ms, rate_fps: {conv_fps} fps}}
+devices:
+  allow: [coral-usb-on-rpi5]
+runtimes:
+  allow: [edgetpu, ncnn]
+objective: [min power]
+"""
+
+
+def test_the_grid_says_how_long_a_fallback_holds_the_cpu(catalog):
+    from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
+    m = catalog.models["vit-base-16"]
+    dev = catalog.devices[CORAL]
+    opts = [OptionRow(m, o.precision, o.technique, o.accuracy, o.params_scale, o.macs_scale)
+            for o in m.options if o.precision == "int8"]
+    g = estimate_grid(catalog, opts, [UnitRow(dev, dev.units[0], "default", 1.0, "edgetpu")])
+    for i, o in enumerate(opts):
+        e = estimate(catalog, Query("vit-base-16", "int8", CORAL, technique=o.technique))
+        assert e.host_unit == "cpu" and e.host_busy_ms > 0.99 * e.latency_ms.value
+        assert g["host_busy_ms"][i, 0] == pytest.approx(e.host_busy_ms, rel=1e-9)
+
+
+def test_solve_counts_a_fallback_against_the_cpu_it_runs_on(catalog, tmp_path):
+    """ViT-B on the Coral's TPU runs 339 of its 342 layers on the Pi 5's CPU: at 3.5 fps that
+    is most of the CPU, so ConvNeXt-T beside it at 15 fps fits on neither side (counted
+    against the TPU alone, the plan fitted); at 1 fps it fits, and the plan's CPU share and
+    the solver-free checker count what runs on the CPU, fallback included."""
+    from planner.solve.check import validate_plan
+    from planner.solve.pipeline import solve_spec_file
+    from planner.spec import load_spec
+    tight = tmp_path / "tight.yaml"
+    tight.write_text(FALLBACK_SPEC.format(conv_fps=15))
+    assert solve_spec_file(tight, catalog).status == "infeasible"
+    room = tmp_path / "room.yaml"
+    room.write_text(FALLBACK_SPEC.format(conv_fps=1))
+    r = solve_spec_file(room, catalog)
+    assert r.status == "optimal"
+    cpu = tpu = 0.0
+    for a in r.plan["assignments"]:
+        w = {"vit": 3.5, "conv": 1.0}[a["workload"]]
+        e = estimate(catalog, Query(a["model"], "int8", CORAL, technique=a["technique"],
+                                    unit=a["unit"], runtime=a["runtime"]))
+        if a["unit"] == "tpu":
+            tpu += e.unit_share(w)
+            cpu += e.host_share(w)
+        else:
+            cpu += e.unit_share(w)
+    shares = r.plan["totals"]["per_device"][0]["unit_share"]
+    assert shares["cpu"] == pytest.approx(cpu, abs=1e-3)
+    assert shares.get("tpu", 0.0) == pytest.approx(tpu, abs=1e-3)
+    assert validate_plan(load_spec(room)[0], catalog, r.plan) == []

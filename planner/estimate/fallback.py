@@ -86,6 +86,16 @@ def fallback_note(fb: Fallback, unit: ComputeUnit, latency_ms: float) -> str:
             f"crossing {fb.crossing_ms:.3g} ms")
 
 
+def fallback_host_busy(fb: Fallback, dev: Device, latency_ms: float) -> tuple[str | None, float]:
+    """The device's CPU unit and the time a call holds it (ms): the CPU's layers' share of
+    the call's latency, a measured one included. (None, 0) where the device lists no CPU
+    unit, as a bare accelerator whose host is a device of its own."""
+    cpu = host_cpu(dev)
+    if cpu is None or fb.latency_ms <= 0:
+        return None, 0.0
+    return cpu.id, latency_ms * fb.host_ms / fb.latency_ms
+
+
 def host_cpu(dev: Device) -> ComputeUnit | None:
     return next((u for u in dev.units if u.kind == "cpu"), None)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from planner.catalog.loader import Catalog
 from planner.catalog.schema import ComputeUnit, Device, ModelProfile
 from planner.estimate.cache import calibration_for
-from planner.estimate.fallback import has_fallback
+from planner.estimate.fallback import fallback_host_busy, has_fallback
 from planner.estimate.layers import FITTED_CLASSES, layered_grid, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
@@ -127,8 +127,12 @@ GRID_CACHE_SIZE = 8
 def _time_fallbacks(catalog, cal, options, units, g, batch) -> None:
     """Where a single-segment unit (the Edge TPU) leaves layers to the host CPU, the cell's
     latency is the split `point.estimate` takes (planner.estimate.fallback), unless a
-    measurement of exactly the combination set it."""
+    measurement of exactly the combination set it; `host_busy_ms` is the time a call holds
+    the device's CPU unit for those layers (0 elsewhere)."""
+    import numpy as np
+
     from planner.estimate.point import timed_fallback
+    g["host_busy_ms"] = np.zeros_like(g["latency_ms"])
     cols = [j for j, u in enumerate(units) if (t := catalog.op_support.get(u.unit.op_support))
             is not None and t.single_segment]
     if not cols:
@@ -138,8 +142,7 @@ def _time_fallbacks(catalog, cal, options, units, g, batch) -> None:
             continue
         for j in cols:
             u = units[j]
-            if (not g["runs"][i, j] or g["measured"][i, j]
-                    or not has_fallback(catalog, o.model, u.unit)):
+            if not g["runs"][i, j] or not has_fallback(catalog, o.model, u.unit):
                 continue
             mode = u.device.mode(u.mode_id)
             math_path = catalog.math_path(u.runtime)
@@ -151,9 +154,13 @@ def _time_fallbacks(catalog, cal, options, units, g, batch) -> None:
                                 batch=batch, math_path=math_path,
                                 core_ms=float(g["core_ms"][i, j]), transfer_ms=r.transfer_ms,
                                 dispatch_ms=r.dispatch_ms)
-            if fb is not None:
+            if fb is None:
+                continue
+            if not g["measured"][i, j]:    # a measurement of exactly it stands
                 g["busy_ms"][i, j] *= fb.latency_ms / g["latency_ms"][i, j]
                 g["latency_ms"][i, j] = fb.latency_ms
+            g["host_busy_ms"][i, j] = fallback_host_busy(fb, u.device,
+                                                         float(g["latency_ms"][i, j]))[1]
 
 
 GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cache-sized

@@ -28,7 +28,13 @@ from planner.catalog.schema import UNKNOWN_METRIC, ComputeUnit, Device
 from planner.errors import EstimateError, UnknownIdError, did_you_mean
 from planner.estimate.cache import calibration_for
 from planner.estimate.calibrate import FIXED_SHARE_FLOOR
-from planner.estimate.fallback import Fallback, fallback_note, host_side, split
+from planner.estimate.fallback import (
+    Fallback,
+    fallback_host_busy,
+    fallback_note,
+    host_side,
+    split,
+)
 from planner.estimate.layers import partitions, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
@@ -120,6 +126,10 @@ class Estimate:
     weights_on_chip: bool | None = None
     notes: list[str] = field(default_factory=list)
     layers: dict | None = None              # the per-layer roofline's summary, where used
+    # a single-segment unit's fallback: the device's CPU unit that runs the other layers, and
+    # the time a call holds it (ms; batch included), which also holds that unit
+    host_unit: str | None = None
+    host_busy_ms: float = 0.0
 
     @property
     def fits_memory(self) -> bool:
@@ -129,6 +139,11 @@ class Estimate:
         """Share of the unit's time that serving `rate_per_s` inferences (or tokens) per
         second takes, as `solve` counts it (by occupancy: a pipelined unit's throughput)."""
         return rate_per_s / self.throughput_fps.value
+
+    def host_share(self, rate_per_s: float) -> float:
+        """Share of host_unit's time the fallback's CPU layers take at that rate (0 without
+        a fallback)."""
+        return rate_per_s * self.host_busy_ms / 1000.0 / self.query.batch
 
     def as_dict(self) -> dict:
         q = asdict(self.query)
@@ -634,6 +649,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
                    context_tokens=context,
                    weights_on_chip=r.weights_on_chip if fb is None else fb.streamed_mb == 0,
                    notes=notes)
+    if fb is not None:
+        est.host_unit, est.host_busy_ms = fallback_host_busy(fb, dev, lat)
     # the per-layer roofline: where the time goes, and the estimate itself where it is on
     lay = r if r.layered is not None else (
         roofline(model, q.precision, dev, unit, **call, layers=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from planner.catalog.loader import Catalog
 from planner.catalog.schema import Device, ModelProfile
 from planner.errors import InputError, UnknownIdError, did_you_mean
+from planner.estimate.fallback import host_cpu
 from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
 from planner.estimate.point import workload_prompt
 from planner.spec import (
@@ -59,6 +60,17 @@ class Candidate:
     breaks: dict[str, tuple[float, float]] = field(default_factory=dict)  # budget -> (value, limit)
     rank: int = 0             # deterministic tie-break order
     cell: tuple = ()          # (option, unit row) in the workload's grid
+    # a single-segment unit's fallback: the device's CPU unit that runs the other layers and
+    # the share of its time they take at the rate (planner.estimate.fallback)
+    host_unit: str | None = None
+    host_util: float = 0.0
+
+    def shares(self) -> dict[str, float]:
+        """The share of each of its device's units' time this candidate takes."""
+        out = {self.unit: self.util}
+        if self.host_unit is not None and self.host_util > 0:
+            out[self.host_unit] = out.get(self.host_unit, 0.0) + self.host_util
+        return out
 
     @property
     def label(self) -> str:
@@ -348,10 +360,12 @@ class _Grid:
                 breaks.update(list_breaks(spec, w, self.listed, o.model, o.precision,
                                           o.technique, u.device, u.runtime))
             util = float(self.util[i, j])
+            host = float(self.host_util[i, j])
             out.append(Candidate(wi, o.model, o.precision, o.technique, t, u.unit.id,
                                  u.runtime, float(self.lat[i, j]), float(self.mem[i, j]),
                                  util, o.accuracy, util * (t.power_w - t.idle_w), breaks,
-                                 cell=(i, j)))
+                                 cell=(i, j), host_unit=host_cpu(u.device).id if host else None,
+                                 host_util=host))
         # rank: the tie-break order (faster, then smaller, then grid position, which is also
         # the order pruning keeps exact duplicates in), the same whatever pruning kept, since
         # a dominated option never ranks before its dominator
@@ -419,6 +433,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g.runtime_measured = est["runtime_measured"]
     rate = rate_per_s(w) or 0.0
     g.util = rate * est["busy_ms"] / 1000.0 / w.batch
+    g.host_util = rate * est["host_busy_ms"] / 1000.0 / w.batch   # a fallback's CPU layers
     lat_checked = g.lat
     if robust.active():
         # --robust: latency, unit share and accuracy at the pessimistic end of their intervals
@@ -427,6 +442,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
                                            calibration=calibration)
         lat_checked = g.lat * lat_hi
         g.util = g.util * busy_hi
+        g.host_util = g.host_util * busy_hi
     g.acc = np.array([o.accuracy for o in options])
     g.hib = np.array([o.model.higher_is_better for o in options])
     g.t_index = np.array([t.index for t in unit_type])
@@ -563,6 +579,12 @@ def _shared_binding(spec, grids, keeps, types):
         for j in np.flatnonzero(u > 0):
             key = (int(g.t_index[j]), int(g.unit_code[j]))
             per_tu[key] = max(per_tu.get(key, 0.0), float(u[j]))
+        h = np.where(keep, g.host_util, 0.0).max(axis=0)
+        for j in np.flatnonzero(h > 0):      # a fallback's CPU layers, on the CPU unit
+            cpu = host_cpu(g.units[j].device)
+            key = (int(g.t_index[j]), _UNIT_CODES.setdefault((g.units[j].device.id, cpu.id),
+                                                             len(_UNIT_CODES)))
+            per_tu[key] = max(per_tu.get(key, 0.0), float(h[j]))
         for k, v in per_tu.items():
             util_sum[k] = util_sum.get(k, 0.0) + v
     cap_mem = np.array([t.memory_cap_gb for t in types])
@@ -581,10 +603,13 @@ def _prune(spec, g, ii, jj, obj, shared, layers, wi):
     # the share of its unit an option holds (occupancy x rate): what energy and a shared
     # unit's capacity count; a pipelined unit's is below its latency
     util = g.util[ii, jj]
+    host_util = g.host_util[ii, jj]
     mem = g.mem[ii, jj]
     t_idx = g.t_index[jj]
     ucode = g.unit_code[jj]
-    crit = []
+    # a fallback's CPU share is a unit's time too: an option that takes less of it is no
+    # worse for it (kept alive beside those that take none)
+    crit = [host_util] if host_util.any() else []
     if "accuracy" in obj:
         crit.append(sacc)
     if "latency" in obj:

@@ -82,6 +82,9 @@ def validate_plan(spec: Spec, catalog: Catalog, plan: dict) -> list[str]:
         rate = rate_per_s(w) or 0.0
         u = inst + (a["unit"],)
         share[u] = share.get(u, 0.0) + e.unit_share(rate)
+        if e.host_unit is not None:       # a fallback's CPU layers hold the CPU too
+            h = inst + (e.host_unit,)
+            share[h] = share.get(h, 0.0) + e.host_share(rate)
     for (d, m, i), used in sorted(mem.items()):
         cap = catalog.devices[d].memory.available_gb * (1 - b.memory_headroom_pct / 100.0)
         if used > cap * (1 + 1e-6):

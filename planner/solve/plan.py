@@ -178,6 +178,12 @@ def plan_dict(spec: Spec, catalog: Catalog, cs: CandidateSet, sol: Solution) -> 
         sh[0] += lo
         sh[1] += hi
         sh[2] += intervals[-1]["share_central"]
+        if c.host_util > 0:
+            # a fallback's CPU layers hold the device's CPU too (its share, no interval)
+            d["unit_share"][c.host_unit] = d["unit_share"].get(c.host_unit, 0.0) + c.host_util
+            sh = d["share_interval"].setdefault(c.host_unit, [0.0, 0.0, 0.0])
+            for k in range(3):
+                sh[k] += c.host_util
         d["dyn_power_w"] += c.dyn_power_w
     power = sum(b["mode_power_w"] * b["count"] for b in bill)
     cost = sum(b["unit_price_usd"] * b["count"] for b in bill)

@@ -82,19 +82,28 @@ class RateNotMet(Rule):
                           f"it sustains about {num(max_rate)} {u}{head}",
                           ("try " + "; or ".join(alts)) if alts else
                           "use a smaller model, a lower precision or a faster device")
-        # workloads sharing one unit of one device add up
+        # workloads sharing one unit of one device add up; a single-segment fallback's CPU
+        # layers (the Edge TPU's) hold the device's CPU as well as their own unit
         for j, e in enumerate(ctx.manifest.devices):
             if e.count != 1:
                 continue
             by_unit: dict[str, list] = {}
             for i in ctx.workloads_on(j):
                 r = ctx.resolved[i]
-                if utilization(ctx, r) is not None and i not in alone_bad:
-                    by_unit.setdefault(r.unit.id, []).append(r)
+                util = utilization(ctx, r)
+                if util is None:
+                    continue
+                if i not in alone_bad:
+                    by_unit.setdefault(r.unit.id, []).append((r, util, ""))
+                if r.estimate.host_unit is not None:
+                    by_unit.setdefault(r.estimate.host_unit, []).append(
+                        (r, r.estimate.host_share(rate_per_s(r.workload)),
+                         f" for its layers the {r.unit.id} does not run"))
             for unit_id, rs in sorted(by_unit.items()):
-                total = sum(utilization(ctx, r) for r in rs)
-                if len(rs) > 1 and total > cap:
-                    names = ", ".join(f"{r.workload.name} {pct(utilization(ctx, r))}" for r in rs)
+                total = sum(u for _, u, _ in rs)
+                fallback = any(why for _, _, why in rs)
+                if (len(rs) > 1 or fallback) and total > cap:
+                    names = ", ".join(f"{r.workload.name} {pct(u)}{why}" for r, u, why in rs)
                     yield Problem(("devices", j, "id"),
                                   f"workloads sharing the {e.id} {unit_id} keep it busy "
                                   f"{pct(total)} of the time ({names}){head}",

@@ -9,17 +9,19 @@ from planner.solve.budgets.model import PERMYRIAD, down, up
 def add(pm):
     m = pm.m
     cap = down(1.0 - pm.spec.budgets.compute_headroom_pct / 100.0, PERMYRIAD)
-    units = sorted({c.unit for cl in pm.cs.per_workload for c in cl})
+    # a candidate holds its own unit, and a single-segment fallback also its device's CPU
+    shares = [[c.shares() for c in cl] for cl in pm.cs.per_workload]
+    units = sorted({u for sl in shares for sh in sl for u in sh})
     for s in range(pm.S):
         for u in units:
             terms, slack = [], []
-            for w, cl in enumerate(pm.cs.per_workload):
-                on_u = [(k, c) for k, c in enumerate(cl) if c.unit == u and c.util > 0]
+            for w, sl in enumerate(shares):
+                on_u = [(k, sh[u]) for k, sh in enumerate(sl) if sh.get(u, 0.0) > 0]
                 if not on_u:
                     continue
-                terms += [up(c.util, PERMYRIAD) * pm.x[w][k][s] for k, c in on_u]
+                terms += [up(share, PERMYRIAD) * pm.x[w][k][s] for k, share in on_u]
                 if pm.explain:
-                    worst = max(up(c.util, PERMYRIAD) for _, c in on_u)
+                    worst = max(up(share, PERMYRIAD) for _, share in on_u)
                     slack.append(worst * (1 - pm.lit(f"rate:{pm.spec.workloads[w].name}")))
             if terms:
                 m.Add(sum(terms) <= cap + sum(slack))
