@@ -11,8 +11,11 @@ after the other. So a network with such a layer takes
 where each side's share is its layers' part of the per-layer roofline on that side
 (planner.estimate.layers) applied to that side's calibrated estimate of the whole network,
 the unit holds (and streams) only its own segment's weights, and the segment's last
-activation crosses the host link. A published measurement of exactly the combination still
-wins, in `estimate` and in the grid alike.
+activation crosses the host link. The CPU side is the CPU of the board the accelerator is
+plugged into (`host:`, calibrated on its own measurements) where the device has one. A
+published measurement of exactly the combination still wins, in `estimate` and in the grid
+alike. The CPU's layers also hold the device's CPU unit for their part of each call: `solve`
+and lint EP302 count that share beside the workloads the CPU runs itself.
 
 Units whose compilers partition many times (Hailo, the DLA, the ANE, Hexagon) keep the
 untimed report: their op tables are coarse (the Hailo table sends a ViT's q/k/v splits to
