@@ -194,3 +194,23 @@ def test_plan_bill_says_what_each_price_buys(catalog):
     bill = r.plan["devices"]
     assert all(b["price_kind"] == catalog.devices[b["id"]].price_kind for b in bill)
     assert "$199 module" in render_plan_text(r.as_dict())   # the Orin Nano 4 GB module
+
+
+def test_an_encoder_decoder_reads_its_decoder_once_per_token(catalog):
+    """Moonshine Tiny at INT8 decodes 60 tokens per 10 s clip, each reading the decoder's
+    19.41 M parameters again: no call is faster than those bytes over the Pi 5's memory
+    bandwidth, and the solver's grid counts the same."""
+    from conftest import grid_cells_match_estimates
+
+    from planner.catalog.schema import Size
+    m = catalog.models["moonshine-tiny"]
+    assert m.size.reads_params_m() == pytest.approx(27.1 + 59 * 19.41)
+    dev = catalog.devices["raspberry-pi-5-8gb"]
+    e = estimate(catalog, Query("moonshine-tiny", "int8", dev.id))
+    read_gb = m.size.reads_params_m() * 1e6 * m.bytes_per_param("int8") / 1e9
+    assert e.latency_ms.value >= read_gb / dev.bandwidth_gbs(None) * 1e3
+    assert any("read again for each of the 60 decoded tokens" in n for n in e.notes)
+    assert grid_cells_match_estimates(catalog, dev.id, [m, catalog.models["whisper-tiny"]])
+    with pytest.raises(ValueError, match="go together"):
+        Size(params_m=10, macs_g=1, activation_mb=1, input="x", input_elements=1,
+             output_elements=1, decoder_params_m=5, source="test")

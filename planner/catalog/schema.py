@@ -290,6 +290,25 @@ class Size(Sourced):
     input: str = Field(description="Input the MACs are stated at, e.g. '224x224 RGB', '640x640', '128 tokens', '30 s audio'.")
     input_elements: int = Field(gt=0, description="Elements in one input tensor (for host transfer).")
     output_elements: int = Field(gt=0, description="Elements in the outputs of one inference (for host transfer).")
+    decoder_params_m: FiniteFloat | None = Field(default=None, gt=0, description="An encoder-decoder model (Whisper, Moonshine): the decoder's parameters (millions, without lookup-only position tables), which every decoded token reads again (a greedy decode with a KV cache); memory holds them once. Needs decode_steps.")
+    decode_steps: int | None = Field(default=None, gt=0, description="An encoder-decoder model: the tokens one inference decodes at the stated input (the decoder runs once per token).")
+
+    @model_validator(mode="after")
+    def _decoder_reads(self):
+        if (self.decoder_params_m is None) != (self.decode_steps is None):
+            raise ValueError("decoder_params_m and decode_steps go together (the decoder is "
+                             "read once per decoded token)")
+        if self.decoder_params_m is not None and self.decoder_params_m > self.params_m:
+            raise ValueError(f"decoder_params_m {self.decoder_params_m:g} is more than "
+                             f"params_m {self.params_m:g}")
+        return self
+
+    def reads_params_m(self) -> float:
+        """Parameters one inference reads from memory (millions): all of them once, and an
+        encoder-decoder's decoder once more per decoded token after the first."""
+        if self.decoder_params_m is None:
+            return self.params_m
+        return self.params_m + (self.decode_steps - 1) * self.decoder_params_m
 
 
 class LLMShape(Sourced):

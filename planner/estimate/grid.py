@@ -274,6 +274,10 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
     w_read = np.array([o.model.decode_read_bytes(o.precision, fm, batch, o.params_scale)
                        if o.model.llm else o.model.size.params_m * 1e6 * o.params_scale * bpp
                        for o, fm, bpp in zip(options, o_fmt, o_bpp)])
+    # an encoder-decoder reads (what does not stay on chip of) its decoder once per token
+    reads_all = np.array([1.0 if o.model.llm else
+                          o.model.size.reads_params_m() / o.model.size.params_m
+                          for o in options])
     act_all = np.array([o.model.size.activation_mb * 1e6 for o in options])
     ops_all = np.array([2.0 * o.model.size.macs_g * 1e9 * o.macs_scale * batch for o in options])
     # as efficiency_gops: a pipelined unit's size term reads one input's work
@@ -309,7 +313,7 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
             ops=ops_all[sl, None], peak_ops=pk_p[pr], dram_gbs=dram, onchip_bytes=onchip,
             link_gbs=link_gbs, io_bytes=io_all[sl, None], link_overhead_ms=link_ms,
             dispatch_ms=dispatch, act_on_chip=act_chip, context_switch=ctx_switch,
-            context_switch_ms=ctx_ms)
+            context_switch_ms=ctx_ms, reads=reads_all[sl, None])
         lo = lo_all[sl, None] + lmk[o_fam[sl]] + np.take_along_axis(lp, math_idx, axis=0)
         # the regime and core time: the whole network's, or its layers' where it has them
         bound = compute_ms >= memory_ms

@@ -606,6 +606,11 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         notes.append(f"KV cache: {model.llm.state_layers} of {model.llm.layers} layers keep a "
                      f"constant state ({model.llm.state_kb_per_layer:,.1f} kB per sequence) "
                      "instead of a cache that grows with the context")
+    if not is_llm and s.decode_steps:
+        notes.append(f"encoder-decoder: the decoder's {s.decoder_params_m:g} M parameters are "
+                     f"read again for each of the {s.decode_steps} decoded tokens "
+                     f"({s.reads_params_m() * 1e6 * option.params_scale * bpp / 1e9:.3g} GB "
+                     "of weights per call)")
     if is_llm and model.llm.kv_shared_layers:
         notes.append(f"KV cache: {model.llm.kv_shared_layers} of {model.llm.layers} layers "
                      "reuse an earlier layer's keys and values and keep no cache of their own")

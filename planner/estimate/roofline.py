@@ -120,7 +120,7 @@ def weight_streaming_ms(xp, streamed_bytes, link_gbs, switching, context_switch_
 
 def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram_gbs,
                    onchip_bytes, link_gbs, io_bytes, link_overhead_ms, dispatch_ms,
-                   act_on_chip=False, context_switch=False, context_switch_ms=0.0):
+                   act_on_chip=False, context_switch=False, context_switch_ms=0.0, reads=1.0):
     """The roofline, once, for scalars (xp=_ScalarXP) or numpy arrays (xp=numpy).
 
     onchip_bytes: on-chip weight memory, or -1 where the unit has none.
@@ -128,6 +128,9 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
     (then io_bytes and link_overhead_ms are ignored).
     context_switch: weights beyond on-chip memory split the network into contexts, and every
     call loads all of them (Hailo), instead of streaming only the excess (Edge TPU).
+    reads: how many times a call reads its weights, on average (an encoder-decoder reads
+    its decoder once per decoded token: Size.reads_params_m / params_m); what stays on chip
+    is read from there, the rest that many times.
     Returns (compute_ms, memory_ms, streaming_ms, transfer_ms, dispatch_ms)."""
     compute_ms = ops / peak_ops * 1e3
     has_chip = onchip_bytes >= 0
@@ -139,9 +142,9 @@ def roofline_terms(xp, *, weight_bytes, act_bytes, kv_bytes, ops, peak_ops, dram
     chip = xp.maximum(onchip_bytes, 0.0)
     excess = xp.maximum(weight_bytes - chip, 0.0)
     switching = has_chip & context_switch & (excess > 0)
-    excess = xp.where(switching, weight_bytes, excess)
+    excess = xp.where(switching, weight_bytes, excess) * reads
     streamed = xp.where(has_chip & has_link, excess, 0.0)
-    dram_weights = xp.where(has_chip, xp.where(has_link, 0.0, excess), weight_bytes)
+    dram_weights = xp.where(has_chip, xp.where(has_link, 0.0, excess), weight_bytes * reads)
     safe_link = xp.where(has_link, link_gbs, 1.0)
     streaming_ms = weight_streaming_ms(xp, streamed, link_gbs, switching, context_switch_ms)
     # dataflow accelerators (Hailo) keep activations on chip; elsewhere they are written and
@@ -186,7 +189,8 @@ def roofline(model: ModelProfile, precision: str, dev: Device, unit: ComputeUnit
         link_overhead_ms=link.per_call_overhead_ms if link else 0.0,
         dispatch_ms=unit.dispatch_overhead_ms, act_on_chip=unit.activations_on_chip,
         context_switch=unit.weight_loading == "context-switch",
-        context_switch_ms=unit.context_switch_ms)
+        context_switch_ms=unit.context_switch_ms,
+        reads=1.0 if model.llm else s.reads_params_m() / s.params_m)
     on_chip = None if unit.on_chip_memory_mb is None else \
         weight_bytes <= unit.on_chip_memory_mb * 1e6
     shares = shares_for(model) if (LAYERED if layers is None else layers) else None
