@@ -134,6 +134,25 @@ def test_estimator_errors_name_the_flag_not_the_query_field(verb, flags, needle)
     assert "Traceback" not in out
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["estimate", "-d", "x", "-m", "y", "-p", "int9"],
+     "Invalid value for '--precision' / '-p': 'int9' is not one of"),
+    (["fit", "-d", "x", "-m", "y", "-p", "int4", "--kv-cache", "q5_0"],
+     "Invalid value for '--kv-cache': 'q5_0'"),
+    (["estimate", "-d", "x"], "Missing option '--model'"),
+    (["estimate", "-d", "jetson-orin-nano-8gb", "-m", "mobilenet-v2", "-p", "int8",
+      "--weight-format", "q4_0"], "--weight-format: for LLMs"),
+    (["nosuch"], "No such command 'nosuch'"),
+])
+def test_usage_errors_are_one_line_naming_the_flag_and_the_help(args, needle):
+    r = subprocess.run([sys.executable, "-m", "planner.cli", *args], capture_output=True,
+                       text=True)
+    assert r.returncode == exitcodes.USAGE
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgeplan: error: ") and needle in lines[0]
+    assert "--help')" in lines[0] and "Traceback" not in r.stderr
+
+
 def test_catalog_and_estimate_do_not_import_heavy_packages():
     code = ("import sys\nfrom planner.cli import main\n"
             "try:\n    main(['estimate','--no-builtin','--catalog','%s','-d','toy-phone','-m','toy-cnn','-p','int8'])\n"

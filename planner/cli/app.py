@@ -118,6 +118,12 @@ class EdgeplanGroup(click.Group):
         except Terminated:
             click.echo("edgeplan: terminated", err=True)
             ctx.exit(exitcodes.TERMINATED)
+        except click.UsageError as e:
+            # a bad flag value, a missing option, an unknown command: one line, as every
+            # other input error, naming the flag and where the help is
+            where = e.ctx.command_path if e.ctx is not None else "edgeplan"
+            click.echo(f"edgeplan: error: {e.format_message()} (see '{where} --help')", err=True)
+            ctx.exit(exitcodes.USAGE)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except BrokenPipeError:
