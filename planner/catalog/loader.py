@@ -168,8 +168,8 @@ def load_catalog(extra_dirs=(), *, builtin: bool = True, use_env: bool = True) -
 
 def _check_references(cat: Catalog, where) -> None:
     for key, (pos, path) in where.items():
-        if key.startswith("model:") and cat.models[key.split(":", 1)[1]].runtimes:
-            for j, r in enumerate(cat.models[key.split(":", 1)[1]].runtimes):
+        if key.startswith("model:"):
+            for j, r in enumerate(cat.models[key.split(":", 1)[1]].runtimes or ()):
                 if r not in cat.runtimes:
                     raise pos.error(CatalogError, f"unknown runtime {r!r}"
                                     f"{did_you_mean(r, cat.runtimes)}", path + ("runtimes", j))

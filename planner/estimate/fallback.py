@@ -52,6 +52,7 @@ class Fallback:
     first_ops: tuple[str, ...]  # those of them in the first layer, which ends the segment
     host_device: str            # whose CPU: the device's own, or its host's
     host_provenance: str        # the CPU estimate's: calibrated | estimated | measured
+    on_unit: tuple[bool, ...] = ()  # per layer, graph order: whether the unit runs it
 
     @property
     def latency_ms(self) -> float:
@@ -173,7 +174,7 @@ def split(catalog: Catalog, model: ModelProfile, precision: str, dev: Device,
     said = (first_ops, host.device.id, host_provenance)
     if n_unit == 0:     # the first layer ends the segment: the unit runs nothing
         return Fallback(0, len(on_unit), host.unit.id, host_runtime, host.precision, 0.0,
-                        host_ms, 0.0, 0.0, 0.0, parts.host_ops, *said)
+                        host_ms, 0.0, 0.0, 0.0, parts.host_ops, *said, on_unit)
     unit_lr = roofline(model, precision, dev, unit, math_path=math_path, layers=True,
                        compute_scale=mode.compute_scale, mode=mode.id, **call).layered
     unit_core = core_ms * _share(unit_lr.layer_ms, on_unit)
@@ -193,7 +194,7 @@ def split(catalog: Catalog, model: ModelProfile, precision: str, dev: Device,
     unit_ms = unit_core + streaming_ms + transfer_ms + dispatch_ms + overhead_ms
     return Fallback(n_unit, len(on_unit) - n_unit, host.unit.id, host_runtime,
                     host.precision, unit_ms, host_ms, crossing_ms, streaming_ms,
-                    streamed / 1e6, parts.host_ops, *said)
+                    streamed / 1e6, parts.host_ops, *said, on_unit)
 
 
 def _share(layer_ms, mask) -> float:

@@ -672,9 +672,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
                      **{k: v if runs else 0.0 for k, v in fixed.items()
                         if k != "weight_streaming"},
                      "crossing": fb.crossing_ms, "host_cpu": fb.host_ms}
-            on_unit = partitions(shares_for(model).table,
-                                 set(catalog.op_support[unit.op_support].supported_ops),
-                                 single_segment=True).on_unit
+            on_unit = fb.on_unit
         est.layers = _layer_summary(model, lay, latency.value, fixed,
                                     used=r.layered is not None,
                                     op_support=catalog.op_support.get(unit.op_support),

@@ -581,9 +581,8 @@ def _shared_binding(spec, grids, keeps, types):
             per_tu[key] = max(per_tu.get(key, 0.0), float(u[j]))
         h = np.where(keep, g.host_util, 0.0).max(axis=0)
         for j in np.flatnonzero(h > 0):      # a fallback's CPU layers, on the CPU unit
-            cpu = host_cpu(g.units[j].device)
-            key = (int(g.t_index[j]), _UNIT_CODES.setdefault((g.units[j].device.id, cpu.id),
-                                                             len(_UNIT_CODES)))
+            dev = g.units[j].device
+            key = (int(g.t_index[j]), _code(dev.id, host_cpu(dev).id))
             per_tu[key] = max(per_tu.get(key, 0.0), float(h[j]))
         for k, v in per_tu.items():
             util_sum[k] = util_sum.get(k, 0.0) + v
@@ -665,7 +664,11 @@ _UNIT_CODES: dict[tuple, int] = {}
 
 
 def _unit_code(u) -> int:
-    return _UNIT_CODES.setdefault((u.device.id, u.unit.id), len(_UNIT_CODES))
+    return _code(u.device.id, u.unit.id)
+
+
+def _code(device_id: str, unit_id: str) -> int:
+    return _UNIT_CODES.setdefault((device_id, unit_id), len(_UNIT_CODES))
 
 
 def pareto_mask(group, crit):
