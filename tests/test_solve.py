@@ -266,6 +266,37 @@ def test_asking_for_runners_up_does_not_change_the_plan(catalog):
         assert a == b, name
 
 
+@pytest.mark.parametrize("task,floor,objective", [
+    # three phones tie on power, accuracy and cost for the same model; before the tie-break
+    # ordered the pruning, --top 2 picked the S25 and --top 0 the S23
+    ("classification", 80, "[min power, max accuracy, min cost]"),
+    ("detection", 40, "[max accuracy, min power, min cost]"),
+    ("detection", 30, "[min cost, max accuracy, min power]"),
+])
+def test_the_plan_is_the_same_whatever_pruning_keeps(catalog, monkeypatch, task, floor,
+                                                      objective):
+    """The tie-break ranks an option's dominators first and pruning keeps exact duplicates in
+    that order, so the optimum does not depend on how many Pareto layers pruning keeps
+    (`--top`) or whether it prunes at all."""
+    import functools
+
+    from planner.solve import cpsat
+    spec = spec_from(f"""
+name: ties
+workloads: [{{name: w, task: {task}, rate_fps: 15, accuracy_floor: {floor}}}]
+budgets: {{power_w: 30, cost_usd: 1000}}
+objective: {objective}
+""")
+    def chosen(**kw):
+        r = solve(spec, catalog, binding=False, explain=False, **kw)
+        return [(a["model"], a["precision"], a["technique"], a["device"], a["runtime"],
+                 a["unit"]) for a in r.plan["assignments"]]
+    plain, with_runners_up = chosen(), chosen(top=2)
+    monkeypatch.setattr(cpsat, "build_candidates",
+                        functools.partial(build_candidates, prune=False))
+    assert plain == with_runners_up == chosen()
+
+
 def test_pareto_mask_matches_brute_force():
     import numpy as np
 

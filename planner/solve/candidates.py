@@ -309,10 +309,14 @@ def build_candidates(spec: Spec, catalog: Catalog, *, explain: bool = False,
             continue
         ii, jj = np.nonzero(keep)
         n_before = len(ii)
+        group, crit, device_crit = _criteria(g, ii, jj, obj, shared)
         if prune and len(ii) > 1:
-            ii, jj = _prune(spec, g, ii, jj, obj, shared, layers, wi)
+            alive = _prune(g, ii, jj, group, crit, device_crit, layers)
+            ii, jj, crit = ii[alive], jj[alive], crit[alive]
+            device_crit = device_crit[alive] if device_crit is not None else None
         pruned += n_before - len(ii)
-        per_workload.append(g.candidates(spec, wi, ii, jj))
+        order = _rank_order(g, ii, jj, crit, device_crit)
+        per_workload.append(g.candidates(spec, wi, ii[order], jj[order]))
     return CandidateSet(types, per_workload, _LazyRejections(rejected), pruned, considered)
 
 
@@ -366,11 +370,7 @@ class _Grid:
                                  util, o.accuracy, util * (t.power_w - t.idle_w), breaks,
                                  cell=(i, j), host_unit=host_cpu(u.device).id if host else None,
                                  host_util=host))
-        # rank: the tie-break order (faster, then smaller, then grid position, which is also
-        # the order pruning keeps exact duplicates in), the same whatever pruning kept, since
-        # a dominated option never ranks before its dominator
-        out.sort(key=lambda c: (round(c.latency_ms, 9), round(c.memory_gb, 12), c.cell))
-        for r, c in enumerate(out):
+        for r, c in enumerate(out):    # (ii, jj) come in the tie-break order: _rank_order
             c.rank = r
         return out
 
@@ -593,8 +593,10 @@ def _shared_binding(spec, grids, keeps, types):
     return mem_binds, util_binds
 
 
-def _prune(spec, g, ii, jj, obj, shared, layers, wi):
-    """Keep the options no other option beats on everything that can matter."""
+def _criteria(g, ii, jj, obj, shared):
+    """What pruning compares the options (ii, jj) on, all minimised: `crit` within a group
+    (same device type, unit and memory signature); for a one-workload spec `device_crit` adds
+    the device-level terms (power, cost) that compare across device types."""
     import numpy as np
     acc = g.acc[ii]
     sacc = -np.where(g.hib[ii], acc, -acc)           # minimised
@@ -613,12 +615,14 @@ def _prune(spec, g, ii, jj, obj, shared, layers, wi):
         crit.append(sacc)
     if "latency" in obj:
         crit.append(lat)
+    device_crit = []
     if shared is not None:
         mem_binds, util_binds = shared
         # a shared budget that can bind on this type: keep lighter options alive
         mem_crit = np.where(mem_binds[t_idx], mem, 0.0)
         crit.append(mem_crit if "memory" not in obj else mem)
-        ub = np.array([(int(t), int(u)) in util_binds for t, u in zip(t_idx, ucode)])
+        ub = np.array([(int(t), int(u)) in util_binds for t, u in zip(t_idx, ucode)],
+                      dtype=bool)
         crit.append(util if "energy" in obj else np.where(ub, util, 0.0))
     else:
         if "memory" in obj:
@@ -627,34 +631,62 @@ def _prune(spec, g, ii, jj, obj, shared, layers, wi):
             # the share times the type's dynamic power (what budgets/energy.py minimises):
             # the same order within a type, and comparable across types below
             crit.append(util * (g.type_power - g.type_idle)[jj])
-    sig = g.sig[ii, jj] if g.sig is not None else np.zeros(len(ii), dtype=np.int64)
-    group = np.stack([t_idx, ucode, sig], axis=1)
-    alive = pareto_layers(group, np.stack(crit, axis=1) if crit else np.zeros((len(ii), 0)),
-                          layers)
-    ii, jj, sig = ii[alive], jj[alive], sig[alive]
-    if shared is None and len(ii) > 1:
         # one workload: every candidate is a whole plan, so device-level terms (power, cost)
         # compare across device types as well
-        c2 = [x[alive] for x in crit]
         if "power" in obj:
-            c2.append(g.type_power[jj])
+            device_crit.append(g.type_power[jj])
         if "cost" in obj:
-            c2.append(g.type_price[jj])
-        alive2 = pareto_layers(sig.reshape(-1, 1), np.stack(c2, axis=1) if c2 else
-                               np.zeros((len(ii), 0)), layers)
-        ii, jj = ii[alive2], jj[alive2]
-    return ii, jj
+            device_crit.append(g.type_price[jj])
+    sig = g.sig[ii, jj] if g.sig is not None else np.zeros(len(ii), dtype=np.int64)
+    group = np.stack([t_idx, ucode, sig], axis=1)
+    n = len(ii)
+    as_matrix = lambda cols: np.stack(cols, axis=1) if cols else np.zeros((n, 0))  # noqa: E731
+    return group, as_matrix(crit), as_matrix(device_crit) if shared is None else None
 
 
-def pareto_layers(group, crit, layers: int):
-    """The first `layers` Pareto layers of each group."""
+def _tie_order(g, ii, jj) -> tuple:
+    """Among options equal on every criterion: faster, then smaller, then grid position (as
+    np.lexsort keys, the last first)."""
+    import numpy as np
+    return (jj, ii, np.round(g.mem[ii, jj], 12), np.round(g.lat[ii, jj], 9))
+
+
+def _rank_order(g, ii, jj, crit, device_crit):
+    """The tie-break order of options (ii, jj): by what pruning compares (`crit`, then the
+    device-level terms), then `_tie_order`. A dominator is no worse on every criterion and
+    better on one, so it always ranks first, and pruning keeps exact duplicates in this
+    order: the lexicographic optimum with the tie-break is the same whatever pruning kept
+    (`--top` keeps more layers, `prune=False` all)."""
+    import numpy as np
+    cols = [crit] if device_crit is None else [crit, device_crit]
+    keys = np.round(np.concatenate(cols, axis=1), 9)
+    return np.lexsort((*_tie_order(g, ii, jj), *keys.T[::-1]))
+
+
+def _prune(g, ii, jj, group, crit, device_crit, layers):
+    """The options (ii, jj) no other option beats on everything that can matter (a mask); of
+    exact duplicates the first in `_tie_order` is kept."""
+    import numpy as np
+    tie = _tie_order(g, ii, jj)
+    alive = pareto_layers(group, crit, layers, tie)
+    if device_crit is not None and alive.sum() > 1:
+        # across device types: the survivors compared with the device-level terms added
+        idx = np.flatnonzero(alive)
+        c2 = np.concatenate([crit[idx], device_crit[idx]], axis=1)
+        alive[idx] = pareto_layers(group[idx, 2:3], c2, layers, tuple(t[idx] for t in tie))
+    return alive
+
+
+def pareto_layers(group, crit, layers: int, tie: tuple | None = None):
+    """The first `layers` Pareto layers of each group (`tie`: see `pareto_mask`)."""
     import numpy as np
     alive = np.zeros(len(crit), dtype=bool)
     left = np.arange(len(crit))
     for _ in range(layers):
         if not len(left):
             break
-        m = pareto_mask(group[left], crit[left])
+        m = pareto_mask(group[left], crit[left],
+                        None if tie is None else tuple(t[left] for t in tie))
         alive[left[m]] = True
         left = left[~m]
     return alive
@@ -671,20 +703,22 @@ def _code(device_id: str, unit_id: str) -> int:
     return _UNIT_CODES.setdefault((device_id, unit_id), len(_UNIT_CODES))
 
 
-def pareto_mask(group, crit):
+def pareto_mask(group, crit, tie: tuple | None = None):
     """True for points not dominated within their group (all criteria minimised): another
     point at least as good on every criterion and better on one, or an exact duplicate that
-    comes earlier. Two criteria: one sort and a running minimum over all groups at once;
-    more: pairwise within each group."""
+    comes earlier (in the np.lexsort order of the `tie` keys; default: the given order).
+    Two criteria: one sort and a running minimum over all groups at once; more: pairwise
+    within each group."""
     import numpy as np
     n = len(crit)
+    tie = (np.arange(n),) if tie is None else tie
     crit = np.round(crit, 9)
     if crit.shape[1] < 2:
         # one criterion (or none): the best of each group, and exact ties after the first
         col = crit[:, 0] if crit.shape[1] else np.zeros(n)
         crit = np.stack([col, np.zeros(n)], axis=1)
     if crit.shape[1] == 2:
-        order = np.lexsort((np.arange(n), crit[:, 1], crit[:, 0], *group.T[::-1]))
+        order = np.lexsort((*tie, crit[:, 1], crit[:, 0], *group.T[::-1]))
         g = group[order]
         c = crit[order]
         new_group = np.ones(n, dtype=bool)
@@ -705,7 +739,7 @@ def pareto_mask(group, crit):
     alive = np.ones(n, dtype=bool)
     _, inv = np.unique(group, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
-    order = np.argsort(inv, kind="stable")
+    order = np.lexsort((*tie, inv))   # within a group, in the tie order
     bounds = np.flatnonzero(np.diff(inv[order])) + 1
     from planner.solve.deadline import active
     d = active()
