@@ -639,8 +639,9 @@ def _criteria(g, ii, jj, obj, shared):
             device_crit.append(g.type_price[jj])
     sig = g.sig[ii, jj] if g.sig is not None else np.zeros(len(ii), dtype=np.int64)
     group = np.stack([t_idx, ucode, sig], axis=1)
-    n = len(ii)
-    as_matrix = lambda cols: np.stack(cols, axis=1) if cols else np.zeros((n, 0))  # noqa: E731
+
+    def as_matrix(cols):
+        return np.stack(cols, axis=1) if cols else np.zeros((len(ii), 0))
     return group, as_matrix(crit), as_matrix(device_crit) if shared is None else None
 
 
