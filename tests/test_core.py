@@ -149,12 +149,52 @@ def test_a_pipelined_unit_streams_inputs_so_throughput_hides_transfers():
 
 @pytest.mark.parametrize("device", ["hailo-8-on-x86", "galaxy-s24-8gen3",
                                     "jetson-orin-nx-16gb", "raspberry-pi-5-8gb",
-                                    "rk3588-orange-pi-5-8gb"])
+                                    "rk3588-orange-pi-5-8gb", "coral-usb-on-rpi5",
+                                    "intel-ncs2-on-rpi4"])
 def test_grid_agrees_with_the_estimator_on_the_shipped_catalog(device):
     """With every calibration factor in play (device x model, precision paths, LLM per-token
     overheads, measured points, pipelined units)."""
     cat = load_catalog(use_env=False)
     assert len(grid_cells_match_estimates(cat, device, cat.models.values())) > 20
+
+
+@pytest.mark.parametrize("model,precision", [("vit-base-16", "int8"),
+                                             ("mobilenet-v2", "fp32"),
+                                             ("qwen2.5-0.5b", "int8")])
+def test_a_hosted_accelerators_cpu_is_its_host_boards_cpu(model, precision):
+    """An accelerator on a host board (`host:`) runs its CPU unit on the board's CPU: the
+    estimate there is the board's own (calibration, measurements, interval), for every such
+    device; only power, which adds the accelerator's, differs. Before, a Coral on a Pi 5
+    gave ViT-B on its CPU 122 ms from the family prior against the Pi 5's calibrated 146."""
+    cat = load_catalog(use_env=False)
+    hosted = [d for d in cat.devices.values() if d.host and any(u.kind == "cpu" for u in d.units)]
+    assert len(hosted) >= 10
+    for dev in hosted:
+        mine = estimate(cat, Query(model, precision, dev.id, unit="cpu"))
+        board = estimate(cat, Query(model, precision, dev.host, unit="cpu"))
+        for q in ("latency_ms", "throughput_fps"):
+            a, b = getattr(mine, q), getattr(board, q)
+            assert (a.value, a.low, a.high) == pytest.approx((b.value, b.low, b.high),
+                                                             rel=1e-9), (dev.id, q)
+            assert a.provenance == b.provenance
+        assert mine.runtime == board.runtime
+        assert any(f"{dev.host}'s CPU" in n for n in mine.notes)
+        assert mine.power_w.value >= board.power_w.value
+
+
+def test_a_measurement_on_a_hosted_cpu_is_one_of_the_host_boards_cpu(tmp_path):
+    """A user's timing on the Coral box's CPU is a timing of the Pi 5's CPU, and the other
+    way round: both estimates answer with it."""
+    (tmp_path / "measurements").mkdir()
+    (tmp_path / "measurements" / "mine.yaml").write_text("""
+measurements:
+  - {device: coral-usb-on-rpi5, model: mobilenet-v2, precision: fp32, unit: cpu,
+     runtime: onnxruntime, batch: 1, metric: latency_ms, value: 41.5, source: test fixture}
+""")
+    cat = load_catalog([tmp_path], use_env=False)
+    for dev in ("coral-usb-on-rpi5", "raspberry-pi-5-8gb", "hailo-8-on-rpi5"):
+        e = estimate(cat, Query("mobilenet-v2", "fp32", dev, unit="cpu", runtime="onnxruntime"))
+        assert (e.latency_ms.value, e.latency_ms.provenance) == (41.5, "measured"), dev
 
 
 def test_a_unit_of_several_cores_runs_one_call_per_core(tmp_path):

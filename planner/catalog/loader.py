@@ -89,6 +89,19 @@ class Catalog:
                 return r
         return None
 
+    def calibrated_as(self, dev, unit, mode_id: str) -> tuple:
+        """(device, unit, power mode id) whose calibration and measurements an estimate on
+        this unit takes. An accelerator listed on its host board (`host:`) runs its CPU unit
+        on that board's CPU, the same silicon (the catalog lists it "as for" the host), so
+        that unit is calibrated, and its measurements found, as the host's CPU in its top
+        mode: a Coral on a Pi 5 is no faster on its CPU than the Pi 5 itself. Every other
+        unit is itself."""
+        host = self.devices.get(dev.host) if dev.host else None
+        cpu = next((u for u in host.units if u.kind == "cpu"), None) if host else None
+        if cpu is None or unit.kind != "cpu":
+            return dev, unit, mode_id
+        return host, cpu, host.max_mode.id
+
     def math_path(self, runtime: str) -> MathPath:
         """How the runtime's math reaches a unit's peak (unlisted runtimes: FP32 as FP32, with
         the unit's matrix engines)."""

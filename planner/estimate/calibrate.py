@@ -250,13 +250,16 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
         unit = dev.unit(m.unit)
         mode = dev.mode(m.power_mode)
         c = measured_call(catalog, m)
-        feats = _features(dev, unit.kind, model, m.runtime, c.regime,
+        # a hosted accelerator's CPU unit is its host board's CPU: its points are the host's
+        cdev, cunit, cmode = catalog.calibrated_as(dev, unit, mode.id)
+        feats = _features(cdev, unit.kind, model, m.runtime, c.regime,
                           math_precision(unit, m.precision, catalog.math_path(m.runtime)),
                           efficiency_gops(model, unit, m.batch),
                           c.roofline.layered.shares() if c.roofline.layered else None)
-        key = (m.device, m.model, m.precision, unit.id, m.runtime, m.batch, mode.id)
-        pts.append(Point(i, m, feats, c.ideal_ms, c.fixed_ms, f"{dev.family}:{unit.kind}:{c.regime}",
-                         dev.family, key, c.per_call_ms, kind=unit.kind, llm=model.llm is not None,
+        key = (cdev.id, m.model, m.precision, cunit.id, m.runtime, m.batch, cmode)
+        pts.append(Point(i, m, feats, c.ideal_ms, c.fixed_ms,
+                         f"{cdev.family}:{unit.kind}:{c.regime}", cdev.family, key,
+                         c.per_call_ms, kind=unit.kind, llm=model.llm is not None,
                          pipelined=c.pipelined))
     return pts
 
@@ -545,5 +548,5 @@ def score_point(cal: Calibration, catalog: Catalog, p: Point) -> tuple[Point, fl
     """(p, what `cal` predicts for it in ms per call, the sigma of log error the estimate's
     interval would use)."""
     m = p.measurement
-    return p, predict_point(cal, catalog, p), cal.sigma(p.group, m.device, p.key[3], p.kind,
+    return p, predict_point(cal, catalog, p), cal.sigma(p.group, p.key[0], p.key[3], p.kind,
                                                         m.model, m.runtime)

@@ -85,8 +85,9 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
                 at[k] = len(rows)
                 rows.append(replace(u, runtime=vendor))
             priors.append((j, at[k], vendor))
-        g = _estimate_grid(cal, options, rows, batch, context, kv_cache, weight_format,
-                           min_context, [catalog.math_path(u.runtime) for u in rows])
+        g = _estimate_grid(cal, options, rows, calibrated_rows(catalog, rows), batch, context,
+                           kv_cache, weight_format, min_context,
+                           [catalog.math_path(u.runtime) for u in rows])
         _time_fallbacks(catalog, cal, options, rows, g, batch)
         import numpy as np
         for j, jv, vendor in priors:
@@ -166,8 +167,19 @@ def _time_fallbacks(catalog, cal, options, units, g, batch) -> None:
 GRID_CHUNK_CELLS = 1 << 18   # rows are processed in chunks of ~2 MB arrays, cache-sized
 
 
-def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
+def calibrated_rows(catalog: Catalog, units: list[UnitRow]) -> list[UnitRow]:
+    """Each unit row as its calibration sees it (Catalog.calibrated_as: a hosted
+    accelerator's CPU unit is its host board's CPU)."""
+    out = []
+    for u in units:
+        dev, unit, mode_id = catalog.calibrated_as(u.device, u.unit, u.mode_id)
+        out.append(u if dev is u.device else replace(u, device=dev, unit=unit, mode_id=mode_id))
+    return out
+
+
+def _estimate_grid(cal, options, units, cal_rows, batch, context, kv_cache, weight_format,
                    min_context, math_paths) -> dict:
+    """`cal_rows`: `units` as their calibration sees them (calibrated_rows)."""
     import numpy as np
     n_o, n_u = len(options), len(units)
     f = np.float64
@@ -213,7 +225,7 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
                        + coef(f"dev:{u.device.family}:{u.unit.kind}:{regime}")
                        + coef(f"device:{u.device.id}:{u.unit.kind}")
                        + coef(f"kind:{u.unit.kind}:{regime}") + coef(f"runtime:{u.runtime}")
-                       for u in units])
+                       for u in cal_rows])
           for regime in ("compute", "memory")}
     # LLM prefill: its own factors where prefill points were calibrated, else compute-bound
     # work at the compute regime's efficiency (as calibrate.Calibration.efficiency)
@@ -223,19 +235,19 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
             coef("regime:prefill") + coef(f"kind:{u.unit.kind}:prefill")
             + coef(f"dev:{u.device.family}:{u.unit.kind}:prefill")
             + coef(f"device:{u.device.id}:{u.unit.kind}:prefill")
-            + coef(f"runtime:{u.runtime}:prefill") for u in units]),
+            + coef(f"runtime:{u.runtime}:prefill") for u in cal_rows]),
             np.log(EFF_BOUNDS[0]), np.log(EFF_BOUNDS[1])))
     # the unit's precision path, by the precision the math runs at
-    lp = np.array([[coef(f"precision:{u.device.family}:{u.unit.kind}:{p}") for u in units]
+    lp = np.array([[coef(f"precision:{u.device.family}:{u.unit.kind}:{p}") for u in cal_rows]
                    for p in PRECISIONS])
     # device x model: rows of the models that have such factors, indexed per option
     pair_models = sorted({n.split(":")[2] for n in cal.coef if n.startswith("pair:")})
     pair_row = {m: r for r, m in enumerate(pair_models)}
-    lpair = np.array([[coef(f"pair:{u.device.id}:{m}") for u in units] for m in pair_models]
+    lpair = np.array([[coef(f"pair:{u.device.id}:{m}") for u in cal_rows] for m in pair_models]
                      ).reshape(len(pair_models), n_u)
     o_pair = np.array([pair_row.get(o.model.id, -1) for o in options], dtype=int)
     is_llm = np.array([o.model.llm is not None for o in options])
-    overhead = {llm: row([cal.overhead_ms(u.device.family, llm=llm) for u in units])
+    overhead = {llm: row([cal.overhead_ms(u.device.family, llm=llm) for u in cal_rows])
                 for llm in (False, True)}
     lo_all = np.array([coef(f"model:{o.model.family}") for o in options])
     # model family x unit kind, per family row
@@ -362,7 +374,7 @@ def _estimate_grid(cal, options, units, batch, context, kv_cache, weight_format,
     for i, o in enumerate(options):
         o_at.setdefault((o.model.id, o.precision), []).append(i)
     u_at: dict[tuple, list[int]] = {}
-    for j, u in enumerate(units):
+    for j, u in enumerate(cal_rows):
         u_at.setdefault((u.device.id, u.unit.id, u.runtime, u.mode_id), []).append(j)
     if cal.measured:
         for (dev, model, prec, unit, runtime, b, mode, _) in cal.measured:
@@ -405,11 +417,12 @@ def interval_factors(catalog: Catalog, options: list[OptionRow], units: list[Uni
 
     from planner.estimate.point import Z80
     cal = calibration if calibration is not None else calibration_for(catalog)
-    sig = {r: _sigmas(cal, options, units, r) for r in ("compute", "memory")}
+    cal_rows = calibrated_rows(catalog, units)
+    sig = {r: _sigmas(cal, options, cal_rows, r) for r in ("compute", "memory")}
     fit = np.exp(Z80 * np.where(grid["compute_bound"], sig["compute"], sig["memory"]))
     lat_hi, busy_hi = fit.copy(), fit.copy()
     for i, j in zip(*np.nonzero(grid["measured"])):
-        o, u = options[i], units[j]
+        o, u = options[i], cal_rows[j]
         m = cal.measured_point(u.device.id, o.model.id, o.precision, u.unit.id, u.runtime,
                                batch, u.mode_id)
         if m is None:
@@ -435,7 +448,8 @@ def prefill_high_factors(catalog: Catalog, options: list[OptionRow], units: list
     cal = calibration if calibration is not None else calibration_for(catalog)
     regime = "prefill" if "regime:prefill" in cal.coef else "compute"
     return np.where(grid["prefill_measured"], 1.1,
-                    np.exp(Z80 * _sigmas(cal, options, units, regime)))
+                    np.exp(Z80 * _sigmas(cal, options, calibrated_rows(catalog, units),
+                                         regime)))
 
 
 def _sigmas(cal, options: list[OptionRow], units: list[UnitRow], regime: str):

@@ -460,10 +460,15 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
             "weight_format": fmt}
     r = roofline(model, q.precision, dev, unit, **call)
     gops = efficiency_gops(model, unit, q.batch, option.macs_scale)
-    eff, sigma, n_support = cal.efficiency(dev, unit, model, runtime, r.regime, mp, gops,
+    # whose calibration: a hosted accelerator's CPU unit is its host board's CPU
+    cdev, cunit, cmode = catalog.calibrated_as(dev, unit, mode.id)
+    if cdev is not dev:
+        notes.append(f"{unit.id} is {cdev.id}'s CPU: calibrated, and measurements looked up, "
+                     f"as there")
+    eff, sigma, n_support = cal.efficiency(cdev, cunit, model, runtime, r.regime, mp, gops,
                                            r.layered.shares() if r.layered else None)
     core_ms = r.core_ms / eff
-    lat = core_ms + r.fixed_ms + cal.overhead_ms(dev.family, llm=is_llm)
+    lat = core_ms + r.fixed_ms + cal.overhead_ms(cdev.family, llm=is_llm)
     busy = busy_ms(_ScalarXP, unit.activations_on_chip, core_ms, r.streaming_ms, lat)
     # calibrated when measured points of this device family and regime set the efficiency
     # (they also absorb an estimated peak); otherwise the prior alone: estimated
@@ -484,8 +489,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         elif bottleneck == "weight-streaming" and fb.streaming_ms == 0:
             bottleneck = "compute" if r.regime == "compute" else "memory-bandwidth"
 
-    measured = cal.measured_point(dev.id, model.id, q.precision, unit.id, runtime, q.batch,
-                                  mode.id)
+    measured = cal.measured_point(cdev.id, model.id, q.precision, cunit.id, runtime, q.batch,
+                                  cmode)
     # latency and occupancy each carry their own provenance: a measured throughput of a
     # pipelined unit says nothing exact about one call's latency, and the reverse
     lat_prov = busy_prov = provenance
@@ -559,11 +564,11 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         # decode: one token per step, latency above is per token; prefill is compute-bound
         decode = Quantity(1000.0 / lat, "tokens/s", lat_prov, 1000.0 / high, 1000.0 / low,
                           bottleneck)
-        ceff, csigma, cn = cal.efficiency(dev, unit, model, runtime, "prefill", mp, gops)
+        ceff, csigma, cn = cal.efficiency(cdev, cunit, model, runtime, "prefill", mp, gops)
         per_tok_ms = r.compute_ms / q.batch / ceff   # the roofline's compute time per token
         pf_prov = "calibrated" if cn else "estimated"
-        pf_measured = cal.measured_prefill_ms(dev.id, model.id, q.precision, unit.id, runtime,
-                                              q.batch, mode.id)
+        pf_measured = cal.measured_prefill_ms(cdev.id, model.id, q.precision, cunit.id,
+                                              runtime, q.batch, cmode)
         if pf_measured is not None:
             per_tok_ms, pf_prov = pf_measured, "measured"
             notes.append("prefill is a published measurement of exactly this combination")
@@ -662,7 +667,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         if layers and shares_for(model) is not None else None)
     if lay is not None:
         fixed = {"weight_streaming": r.streaming_ms, "host_transfer": r.transfer_ms,
-                 "dispatch": r.dispatch_ms, "overhead": cal.overhead_ms(dev.family, llm=is_llm)}
+                 "dispatch": r.dispatch_ms, "overhead": cal.overhead_ms(cdev.family, llm=is_llm)}
         on_unit = None
         if fb is not None:
             # the unit's segment pays its own fixed costs (none where it runs no layer); the
