@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conftest import grid_cells_match_estimates
 
-from planner.estimate.fallback import has_fallback, host_cpu, host_side
+from planner.estimate.fallback import has_fallback, host_side
 from planner.estimate.layers import partitions, shares_for
 from planner.estimate.point import Query, estimate
 from planner.estimate.roofline import roofline
@@ -39,7 +39,7 @@ def test_vit_on_an_edge_tpu_runs_on_the_cpu_and_is_timed_there(catalog):
     cpu = estimate(catalog, Query("vit-base-16", "int8", PI5, technique=e.technique,
                                   unit="cpu", runtime="tflite"))
     dev = catalog.devices[PI5]
-    lr = roofline(catalog.models["vit-base-16"], "int8", dev, host_cpu(dev),
+    lr = roofline(catalog.models["vit-base-16"], "int8", dev, dev.cpu_unit,
                   math_path=catalog.math_path("tflite"), layers=True).layered
     on = partitions(shares_for(catalog.models["vit-base-16"]).table,
                     set(catalog.op_support["edgetpu"].supported_ops), True).on_unit

@@ -97,7 +97,7 @@ class Catalog:
         mode: a Coral on a Pi 5 is no faster on its CPU than the Pi 5 itself. Every other
         unit is itself."""
         host = self.devices.get(dev.host) if dev.host else None
-        cpu = next((u for u in host.units if u.kind == "cpu"), None) if host else None
+        cpu = host.cpu_unit if host else None
         if cpu is None or unit.kind != "cpu":
             return dev, unit, mode_id
         return host, cpu, host.max_mode.id

@@ -230,6 +230,11 @@ class Device(Strict):
         not on a host CPU that happens to run its precision."""
         return self.units[0]
 
+    @property
+    def cpu_unit(self) -> ComputeUnit | None:
+        """The device's CPU unit (the first of kind cpu), or None."""
+        return next((u for u in self.units if u.kind == "cpu"), None)
+
     def unit(self, unit_id: str | None) -> ComputeUnit:
         if unit_id is None:
             return self.default_unit

@@ -94,14 +94,10 @@ def fallback_host_busy(fb: Fallback, dev: Device, latency_ms: float) -> tuple[st
     """The device's CPU unit and the time a call holds it (ms): the CPU's layers' share of
     the call's latency, a measured one included. (None, 0) where the device lists no CPU
     unit, as a bare accelerator whose host is a device of its own."""
-    cpu = host_cpu(dev)
+    cpu = dev.cpu_unit
     if cpu is None or fb.latency_ms <= 0:
         return None, 0.0
     return cpu.id, latency_ms * fb.host_ms / fb.latency_ms
-
-
-def host_cpu(dev: Device) -> ComputeUnit | None:
-    return next((u for u in dev.units if u.kind == "cpu"), None)
 
 
 def has_fallback(catalog: Catalog, model: ModelProfile, unit: ComputeUnit) -> bool:
@@ -139,7 +135,7 @@ def host_side(catalog: Catalog, model: ModelProfile, precision: str, technique: 
     if model.llm is not None or not has_fallback(catalog, model, unit):
         return None
     host = catalog.devices.get(dev.host, dev) if dev.host else dev
-    cpu = host_cpu(host)
+    cpu = host.cpu_unit
     if cpu is None:
         return None
     host_prec = precision if precision in cpu.precisions else "fp32"

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from planner.catalog.loader import Catalog
 from planner.catalog.schema import Device, ModelProfile
 from planner.errors import InputError, UnknownIdError, did_you_mean
-from planner.estimate.fallback import host_cpu
 from planner.estimate.grid import OptionRow, UnitRow, estimate_grid
 from planner.estimate.point import workload_prompt
 from planner.spec import (
@@ -368,7 +367,7 @@ class _Grid:
             out.append(Candidate(wi, o.model, o.precision, o.technique, t, u.unit.id,
                                  u.runtime, float(self.lat[i, j]), float(self.mem[i, j]),
                                  util, o.accuracy, util * (t.power_w - t.idle_w), breaks,
-                                 cell=(i, j), host_unit=host_cpu(u.device).id if host else None,
+                                 cell=(i, j), host_unit=u.device.cpu_unit.id if host else None,
                                  host_util=host))
         for r, c in enumerate(out):    # (ii, jj) come in the tie-break order: _rank_order
             c.rank = r
@@ -582,7 +581,7 @@ def _shared_binding(spec, grids, keeps, types):
         h = np.where(keep, g.host_util, 0.0).max(axis=0)
         for j in np.flatnonzero(h > 0):      # a fallback's CPU layers, on the CPU unit
             dev = g.units[j].device
-            key = (int(g.t_index[j]), _code(dev.id, host_cpu(dev).id))
+            key = (int(g.t_index[j]), _code(dev.id, dev.cpu_unit.id))
             per_tu[key] = max(per_tu.get(key, 0.0), float(h[j]))
         for k, v in per_tu.items():
             util_sum[k] = util_sum.get(k, 0.0) + v

@@ -97,8 +97,8 @@ TIE_BREAK_MAX = 2 ** 52   # a combined tie-break objective stays exact in a doub
 def _tie_break_passes(pm) -> list[tuple]:
     """The tie-break, workload by workload: the lowest-ranked candidate (by what pruning
     compares, then faster, then smaller: `candidates._rank_order`; so a pruned, dominated
-    option could never have won it), then the lowest slots and device types. The result does not depend on how many options pruning
-    kept. Each workload's rank and the placement are bounded integers, so the lexicographic
+    option could never have won it), then the lowest slots and device types. The result
+    does not depend on how many options pruning kept. Each workload's rank and the placement are bounded integers, so the lexicographic
     order is one objective with mixed-radix weights (rank of workload 0 in the top digit,
     placement in the last) when it fits in TIE_BREAK_MAX; else one pass each."""
     ranked = [(w, cl) for w, cl in enumerate(pm.cs.per_workload) if len(cl) > 1]
