@@ -85,9 +85,11 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
                 at[k] = len(rows)
                 rows.append(replace(u, runtime=vendor))
             priors.append((j, at[k], vendor))
-        g = _estimate_grid(cal, options, rows, calibrated_rows(catalog, rows), batch, context,
+        g = _estimate_grid(catalog, cal, options, rows, calibrated_rows(catalog, rows), batch,
+                           context,
                            kv_cache, weight_format, min_context,
                            [catalog.math_path(u.runtime) for u in rows])
+        shifts = g.pop("decode_shift")
         _time_fallbacks(catalog, cal, options, rows, g, batch)
         import numpy as np
         for j, jv, vendor in priors:
@@ -106,6 +108,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
         n = len(units)
         g.pop("core_ms")
         g = {k: (v[:, :n] if v.ndim == 2 else v[:n]) for k, v in g.items()}
+        g["decode_shift"] = {c: v for c, v in shifts.items() if c[1] < n}
         # a runtime runs only its kind of model, where its stack has it (runtimes.yaml), and
         # a new architecture only on the runtimes its profile names (Catalog.runs)
         named = [(i, o.model.runtimes) for i, o in enumerate(options)
@@ -177,10 +180,12 @@ def calibrated_rows(catalog: Catalog, units: list[UnitRow]) -> list[UnitRow]:
     return out
 
 
-def _estimate_grid(cal, options, units, cal_rows, batch, context, kv_cache, weight_format,
-                   min_context, math_paths) -> dict:
+def _estimate_grid(catalog, cal, options, units, cal_rows, batch, context, kv_cache,
+                   weight_format, min_context, math_paths) -> dict:
     """`cal_rows`: `units` as their calibration sees them (calibrated_rows)."""
     import numpy as np
+
+    from planner.estimate.point import decode_context_shift_ms
     n_o, n_u = len(options), len(units)
     f = np.float64
     prec_idx = {p: i for i, p in enumerate(PRECISIONS)}
@@ -376,6 +381,9 @@ def _estimate_grid(cal, options, units, cal_rows, batch, context, kv_cache, weig
     u_at: dict[tuple, list[int]] = {}
     for j, u in enumerate(cal_rows):
         u_at.setdefault((u.device.id, u.unit.id, u.runtime, u.mode_id), []).append(j)
+    # a measured decode rate moved to the cell's context (as `estimate`): (the shift's share
+    # of the latency, of the occupancy) per cell, for the intervals
+    decode_shift: dict[tuple, tuple] = {}
     if cal.measured:
         for (dev, model, prec, unit, runtime, b, mode, _) in cal.measured:
             if b != batch:
@@ -383,9 +391,18 @@ def _estimate_grid(cal, options, units, cal_rows, batch, context, kv_cache, weig
             value, is_busy = cal.measured_point(dev, model, prec, unit, runtime, b, mode)
             for i in o_at.get((model, prec), ()):
                 for j in u_at.get((dev, unit, runtime, mode), ()):
-                    latency[i, j], busy[i, j] = with_measurement(value, is_busy, latency[i, j],
-                                                                 busy[i, j])
+                    o, u = options[i], units[j]
+                    shift = decode_context_shift_ms(
+                        catalog, cal, o.model, o.precision, u.device, u.unit, u.runtime,
+                        {"batch": batch, "context": int(ctx[i]),
+                         "params_scale": o.params_scale, "macs_scale": o.macs_scale,
+                         "compute_scale": u.compute_scale, "math_path": math_paths[j],
+                         "mode": u.mode_id, "kv_cache": kv_cache, "weight_format": o_fmt[i]})
+                    latency[i, j], busy[i, j] = with_measurement(value + shift, is_busy,
+                                                                 latency[i, j], busy[i, j])
                     measured[i, j] = True
+                    if shift:
+                        decode_shift[i, j] = (shift / latency[i, j], shift / busy[i, j])
     for (dev, model, prec, unit, runtime, b, mode) in cal.measured_prefill:
         if b != batch:
             continue
@@ -400,7 +417,7 @@ def _estimate_grid(cal, options, units, cal_rows, batch, context, kv_cache, weig
             "memory_gb": memory_gb,
             "measured": measured, "vendor_prior": np.zeros((n_o, n_u), dtype=bool),
             "compute_bound": compute_bound, "prefill_ms": prefill_ms,
-            "prefill_measured": prefill_measured,
+            "prefill_measured": prefill_measured, "decode_shift": decode_shift,
             "runtime_measured": np.array([cal.measured_runtime(u.runtime, u.unit.kind)
                                           for u in units],
                                          dtype=bool)}
@@ -415,24 +432,30 @@ def interval_factors(catalog: Catalog, options: list[OptionRow], units: list[Uni
     by `solve --robust` to check latency and rate budgets at the pessimistic end."""
     import numpy as np
 
-    from planner.estimate.point import Z80
+    from planner.estimate.point import Z80, measured_spread
     cal = calibration if calibration is not None else calibration_for(catalog)
     cal_rows = calibrated_rows(catalog, units)
     sig = {r: _sigmas(cal, options, cal_rows, r) for r in ("compute", "memory")}
     fit = np.exp(Z80 * np.where(grid["compute_bound"], sig["compute"], sig["memory"]))
     lat_hi, busy_hi = fit.copy(), fit.copy()
+    def measured_high(share, i, j):
+        return measured_spread(share, (1.0 / fit[i, j], fit[i, j]))[1]
+
     for i, j in zip(*np.nonzero(grid["measured"])):
         o, u = options[i], cal_rows[j]
         m = cal.measured_point(u.device.id, o.model.id, o.precision, u.unit.id, u.runtime,
                                batch, u.mode_id)
         if m is None:
             continue
+        # a measured decode step moved to another context: its measured part spreads 10 %,
+        # the modelled shift as the fit does (as `estimate`)
+        lat_share, busy_share = grid["decode_shift"].get((i, j), (0.0, 0.0))
         if m[1]:                  # a pipelined unit's measured occupancy
-            busy_hi[i, j] = 1.1
+            busy_hi[i, j] = measured_high(busy_share, i, j)
         else:
-            lat_hi[i, j] = 1.1
+            lat_hi[i, j] = measured_high(lat_share, i, j)
             if not u.unit.activations_on_chip:
-                busy_hi[i, j] = 1.1
+                busy_hi[i, j] = measured_high(busy_share, i, j)
     return lat_hi, busy_hi
 
 

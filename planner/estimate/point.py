@@ -38,6 +38,7 @@ from planner.estimate.fallback import (
 from planner.estimate.layers import partitions, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
+    MEASURED_CONTEXT,
     _bottleneck,
     _ScalarXP,
     busy_ms,
@@ -277,6 +278,36 @@ def workload_prompt(w, model) -> int | None:
     return w.prompt_tokens or w.context_tokens or min(DEFAULT_LLM_CONTEXT, model.llm.context_max)
 
 
+def measured_spread(shift_share: float, fit: tuple[float, float]) -> tuple[float, float]:
+    """(low, high) as factors of a measured value: the measurement's own 10 %; where a share
+    of the value is a modelled shift (a decode rate moved to another context), that share
+    spreads as the fit does (`fit`: its low and high factors)."""
+    lo_f, hi_f = fit if shift_share >= 0 else fit[::-1]
+    measured = 1.0 - shift_share
+    return 0.9 * measured + shift_share * lo_f, 1.1 * measured + shift_share * hi_f
+
+
+def decode_context_shift_ms(catalog: Catalog, cal, model, precision: str, dev: Device,
+                            unit: ComputeUnit, runtime: str, call: dict) -> float:
+    """How much longer one decode step is at `call`'s context than at the short context a
+    published decode rate is read at (MEASURED_CONTEXT): the modelled step at each, at the
+    calibrated efficiency. A step reads the whole KV cache, which grows with the context, so
+    a rate measured at a short prompt is this much slower at a long one (negative: faster
+    at a shorter one). 0 for a model that is not an LLM."""
+    if model.llm is None or call["context"] == MEASURED_CONTEXT:
+        return 0.0
+    cdev, cunit, _ = catalog.calibrated_as(dev, unit, call["mode"])
+    mp = math_precision(unit, precision, call["math_path"])
+    gops = efficiency_gops(model, unit, call["batch"], call["macs_scale"])
+
+    def step_ms(context: int) -> float:
+        r = roofline(model, precision, dev, unit, **{**call, "context": context})
+        eff = cal.efficiency(cdev, cunit, model, runtime, r.regime, mp, gops)[0]
+        return r.core_ms / eff + r.fixed_ms
+
+    return step_ms(call["context"]) - step_ms(MEASURED_CONTEXT)
+
+
 # ---------------------------------------------------------------- the estimate
 
 LAYERS_SHOWN = 10
@@ -491,6 +522,13 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
 
     measured = cal.measured_point(cdev.id, model.id, q.precision, cunit.id, runtime, q.batch,
                                   cmode)
+    shift_ms = 0.0
+    if measured is not None:
+        # a decode rate is measured at a short context: at this one a step reads the KV
+        # cache's extra (or fewer) tokens too
+        shift_ms = decode_context_shift_ms(catalog, cal, model, q.precision, dev, unit,
+                                           runtime, call)
+        measured = (measured[0] + shift_ms, measured[1])
     # latency and occupancy each carry their own provenance: a measured throughput of a
     # pipelined unit says nothing exact about one call's latency, and the reverse
     lat_prov = busy_prov = provenance
@@ -516,6 +554,13 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
             notes.append(f"{what} a published measurement of exactly this combination "
                          "(model execution; a fitted pre/post-processing share taken out "
                          "where the timing included it)")
+        if shift_ms:
+            notes.append(f"decode rates are measured at a short context (about "
+                         f"{MEASURED_CONTEXT} tokens): at {context} tokens each step reads a "
+                         f"{'longer' if shift_ms > 0 else 'shorter'} KV cache, "
+                         f"{shift_ms:+.3g} ms per token ({100 * shift_ms / (value - shift_ms):+.2g}"
+                         " % on the measured step), modelled at the calibrated efficiency, "
+                         "not measured")
 
     vendor = None
     if measured is None and not cal.measured_runtime(runtime, unit.kind):
@@ -532,14 +577,13 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
             notes.append(f"unmeasured runtime: {runtime} is estimated no faster than {vendor}, "
                          f"the vendor runtime on {dev.family} {unit.kind}s (runtimes.yaml)")
 
-    def spread(prov, fit_sigma=sigma):
+    def spread(prov, fit_sigma=sigma, shift_share=0.0):
         # (low, high) as factors of the value: a measurement's own spread, else the fit's
-        if prov == "measured":
-            return 0.9, 1.1
-        return math.exp(-Z80 * fit_sigma), math.exp(Z80 * fit_sigma)
+        fit = math.exp(-Z80 * fit_sigma), math.exp(Z80 * fit_sigma)
+        return measured_spread(shift_share, fit) if prov == "measured" else fit
 
-    lat_lo, lat_hi = spread(lat_prov)
-    busy_lo, busy_hi = spread(busy_prov)
+    lat_lo, lat_hi = spread(lat_prov, shift_share=shift_ms / lat)
+    busy_lo, busy_hi = spread(busy_prov, shift_share=shift_ms / busy)
     low, high = lat * lat_lo, lat * lat_hi
 
     if measured is None and not cal.measured_runtime(runtime, unit.kind):

@@ -32,6 +32,7 @@ def _q(est, metric: str):
 def estimate_moves(catalog: Catalog, catalog_dir) -> list[dict]:
     """Per device (sorted), the measured rows and the related estimates, before -> after."""
     from planner.estimate.point import Query, estimate
+    from planner.estimate.roofline import MEASURED_CONTEXT
     before_cat, mine = _split(catalog, catalog_dir)
     if not mine:
         raise InputError("no measurements in this catalog directory (add some with "
@@ -49,8 +50,10 @@ def estimate_moves(catalog: Catalog, catalog_dir) -> list[dict]:
             key = (mid, m.precision, unit, m.runtime, m.power_mode, m.batch, m.metric)
             if key in d["rows"] and mid != m.model:
                 continue
+            # an LLM's rates at the short context they are measured at, like for like
             q = Query(model=mid, precision=m.precision, device=m.device, unit=unit,
-                      runtime=m.runtime, batch=m.batch, power_mode=m.power_mode)
+                      runtime=m.runtime, batch=m.batch, power_mode=m.power_mode,
+                      context=MEASURED_CONTEXT if model.llm else None)
             try:
                 a = _q(estimate(catalog, q), m.metric)
                 b = _q(estimate(before_cat, q), m.metric)
