@@ -412,6 +412,45 @@ def test_a_network_seen_on_one_device_only_leaves_that_devices_quirk_to_the_devi
     assert "model:yolov8" in vim3_only.coef
 
 
+@pytest.mark.parametrize("device", ["hailo-8-on-x86", "jetson-orin-nx-16gb",
+                                    "raspberry-pi-5-8gb", "galaxy-s24-8gen3"])
+def test_a_network_built_from_another_familys_blocks_takes_its_factors(catalog, device):
+    """YOLO26 is YOLO11's backbone and neck with a new head (`efficiency_family: yolo11`,
+    sourced in its profiles): with no timing of its own it takes YOLO11's fitted family
+    factors, so YOLO26s and YOLO11s, alike in size, are estimated alike, as Ultralytics' T4
+    table times them (2.5 ms each). Before, YOLO26 took no family factor: 342 fps on a
+    Hailo-8 against YOLO11s's 204."""
+    from planner.estimate.cache import calibration_for
+    cal = calibration_for(catalog)
+    assert cal.coef["model:yolo11"] < 0 and "model:yolo26" not in cal.coef
+    assert catalog.models["yolo26s"].calibration_family == "yolo11"
+    new, old = (estimate(catalog, Query(m, "int8", device)) for m in ("yolo26s", "yolo11s"))
+    assert (new.unit, new.runtime) == (old.unit, old.runtime)
+    assert "measured" not in (new.throughput_fps.provenance, old.throughput_fps.provenance)
+    ratio = new.throughput_fps.value / old.throughput_fps.value
+    assert 1 / 1.15 < ratio < 1.15, ratio
+
+
+def test_an_efficiency_family_is_another_models_family_and_sourced(tmp_path):
+    from pathlib import Path
+    text = Path(load_catalog(use_env=False).origin["model:yolo26s"]).read_text()
+    start = text.index("  - id: yolo26s")
+    entry = text[start:text.index("\n  - id: ", start + 10)].replace("id: yolo26s", "id: mine")
+    (tmp_path / "profiles").mkdir()
+    bad = tmp_path / "profiles" / "mine.yaml"
+    bad.write_text("models:\n" + entry.replace("efficiency_family: yolo11",
+                                                "efficiency_family: yolo1") + "\n")
+    with pytest.raises(CatalogError, match="'yolo1' is no other model's family; did you "
+                                           "mean 'yolo11'") as e:
+        load_catalog([tmp_path], use_env=False)
+    assert e.value.file.endswith("mine.yaml") and e.value.line is not None
+    assert e.value.field.endswith("efficiency_family")
+    lines = [ln for ln in entry.splitlines() if "efficiency_family_source" not in ln]
+    bad.write_text("models:\n" + "\n".join(lines) + "\n")
+    with pytest.raises(CatalogError, match="efficiency_family needs efficiency_family_source"):
+        load_catalog([tmp_path], use_env=False)
+
+
 def test_every_calibrating_measurement_fits_the_memory_its_device_leaves(catalog):
     """A published run shows the combination fits: the catalog must not say otherwise."""
     from planner.estimate.roofline import MEASURED_CONTEXT

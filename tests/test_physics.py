@@ -235,7 +235,7 @@ def test_plan_bill_says_what_each_price_buys(catalog):
     r = solve_spec_file(ROOT_EXAMPLES / "drone-detect-pose.yaml", catalog)
     bill = r.plan["devices"]
     assert all(b["price_kind"] == catalog.devices[b["id"]].price_kind for b in bill)
-    assert "$199 module" in render_plan_text(r.as_dict())   # the Orin Nano 4 GB module
+    assert "$599 module" in render_plan_text(r.as_dict())   # the Orin NX 16 GB module
 
 
 def test_an_encoder_decoder_reads_its_decoder_once_per_token(catalog):

@@ -182,10 +182,18 @@ def load_catalog(extra_dirs=(), *, builtin: bool = True, use_env: bool = True) -
 def _check_references(cat: Catalog, where) -> None:
     for key, (pos, path) in where.items():
         if key.startswith("model:"):
-            for j, r in enumerate(cat.models[key.split(":", 1)[1]].runtimes or ()):
+            model = cat.models[key.split(":", 1)[1]]
+            for j, r in enumerate(model.runtimes or ()):
                 if r not in cat.runtimes:
                     raise pos.error(CatalogError, f"unknown runtime {r!r}"
                                     f"{did_you_mean(r, cat.runtimes)}", path + ("runtimes", j))
+            eff = model.efficiency_family
+            if eff is not None:
+                others = {m.family for m in cat.models.values() if m.family != model.family}
+                if eff not in others:
+                    raise pos.error(CatalogError, f"{eff!r} is no other model's family"
+                                    f"{did_you_mean(eff, others)}",
+                                    path + ("efficiency_family",))
         if key.startswith("device:"):
             dev = cat.devices[key.split(":", 1)[1]]
             if dev.host is not None and dev.host not in cat.devices:

@@ -495,6 +495,8 @@ class ModelProfile(Strict):
     options: list[Option] = Field(min_length=1, description="Accuracy per precision and technique.")
     runtimes: list[str] | None = Field(default=None, description="The runtimes that run this model, where fewer do than run its kind (a new architecture, e.g. Gemma 3n's per-layer embeddings and KV sharing); unset: every runtime that runs its kind. Needs runtimes_source.")
     runtimes_source: str | None = Field(default=None, description="Where the runtimes list comes from.")
+    efficiency_family: str | None = Field(default=None, pattern=ID_PATTERN, description="The model family whose fitted efficiency factors this model takes: a network built from that family's blocks (YOLO26 from YOLO11's), so its op mix, which those factors stand for, is that family's. Its estimates and its measured points are then fitted as that family's. Needs efficiency_family_source.")
+    efficiency_family_source: str | None = Field(default=None, description="Why the two run alike: the shared blocks, published timings of both on one device.")
 
     @model_validator(mode="after")
     def _unique_options(self):
@@ -506,7 +508,16 @@ class ModelProfile(Strict):
             raise ValueError("an llm model needs the llm: block (layers, kv_heads, head_dim, ...)")
         if self.runtimes is not None and not self.runtimes_source:
             raise ValueError("runtimes needs runtimes_source (where the list comes from)")
+        if self.efficiency_family is not None and not self.efficiency_family_source:
+            raise ValueError("efficiency_family needs efficiency_family_source (why the two "
+                             "families run alike)")
         return self
+
+    @property
+    def calibration_family(self) -> str:
+        """The family whose efficiency factors the calibration fits and reads for this model
+        (its efficiency_family where it names one)."""
+        return self.efficiency_family or self.family
 
     @property
     def accuracy_known(self) -> bool:

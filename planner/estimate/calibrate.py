@@ -156,7 +156,8 @@ def _features(dev, kind: str, model, runtime: str, regime: str, math_prec: str,
                 (f"device:{dev.id}:{kind}:{regime}", 1.0), (f"runtime:{runtime}:{regime}", 1.0))
     f = [(f"regime:{regime}", 1.0), (f"kind:{kind}:{regime}", 1.0),
          (f"dev:{dev.family}:{kind}:{regime}", 1.0), (f"device:{dev.id}:{kind}", 1.0),
-         (f"model:{model.family}", 1.0), (f"model-on:{model.family}:{kind}", 1.0),
+         (f"model:{model.calibration_family}", 1.0),
+         (f"model-on:{model.calibration_family}:{kind}", 1.0),
          (f"runtime:{runtime}", 1.0),
          (f"precision:{dev.family}:{kind}:{math_prec}", 1.0),
          (f"pair:{dev.id}:{model.id}", 1.0)]

@@ -254,13 +254,13 @@ def _estimate_grid(catalog, cal, options, units, cal_rows, batch, context, kv_ca
     is_llm = np.array([o.model.llm is not None for o in options])
     overhead = {llm: row([cal.overhead_ms(u.device.family, llm=llm) for u in cal_rows])
                 for llm in (False, True)}
-    lo_all = np.array([coef(f"model:{o.model.family}") for o in options])
+    lo_all = np.array([coef(f"model:{o.model.calibration_family}") for o in options])
     # model family x unit kind, per family row
-    families = sorted({o.model.family for o in options})
+    families = sorted({o.model.calibration_family for o in options})
     fam_row = {fm: r for r, fm in enumerate(families)}
     lmk = np.array([[coef(f"model-on:{fm}:{u.unit.kind}") for u in units] for fm in families]
                    ).reshape(len(families), n_u)
-    o_fam = np.array([fam_row[o.model.family] for o in options], dtype=int)
+    o_fam = np.array([fam_row[o.model.calibration_family] for o in options], dtype=int)
 
     ctx = np.array([0 if o.model.llm is None else
                     (context if context is not None else
