@@ -431,6 +431,21 @@ def test_a_network_built_from_another_familys_blocks_takes_its_factors(catalog, 
     assert 1 / 1.15 < ratio < 1.15, ratio
 
 
+def test_every_efficiency_family_is_the_one_the_calibration_reads(catalog):
+    """YOLO26 as YOLO11, YAMNet (MobileNet v1's body on a spectrogram) as MobileNet: the fit's
+    model factors of the named family, never of its own, in the point estimate and the grid
+    (the grid-agreement tests check the values cell by cell)."""
+    from planner.estimate.calibrate import _features
+    named = {m.id: m.efficiency_family for m in catalog.models.values() if m.efficiency_family}
+    assert named == {**{f"yolo26{s}": "yolo11" for s in "nsmlx"}, "yamnet": "mobilenet"}
+    dev = catalog.devices["raspberry-pi-5-8gb"]
+    for mid, fam in named.items():
+        m = catalog.models[mid]
+        names = {f for f, _ in _features(dev, "cpu", m, "onnxruntime", "compute", "int8")}
+        assert {f"model:{fam}", f"model-on:{fam}:cpu"} <= names
+        assert f"model:{m.family}" not in names
+
+
 def test_an_efficiency_family_is_another_models_family_and_sourced(tmp_path):
     from pathlib import Path
     text = Path(load_catalog(use_env=False).origin["model:yolo26s"]).read_text()
