@@ -432,12 +432,14 @@ def test_a_network_built_from_another_familys_blocks_takes_its_factors(catalog, 
 
 
 def test_every_efficiency_family_is_the_one_the_calibration_reads(catalog):
-    """YOLO26 as YOLO11, YAMNet (MobileNet v1's body on a spectrogram) as MobileNet: the fit's
+    """YOLO26 as YOLO11, YAMNet (MobileNet v1's body on a spectrogram) and DeepLabv3 on
+    MobileNetV2 (its body with a 1x1 classifier) as MobileNet: the fit's
     model factors of the named family, never of its own, in the point estimate and the grid
     (the grid-agreement tests check the values cell by cell)."""
     from planner.estimate.calibrate import _features
     named = {m.id: m.efficiency_family for m in catalog.models.values() if m.efficiency_family}
-    assert named == {**{f"yolo26{s}": "yolo11" for s in "nsmlx"}, "yamnet": "mobilenet"}
+    assert named == {**{f"yolo26{s}": "yolo11" for s in "nsmlx"}, "yamnet": "mobilenet",
+                     "deeplabv3-mobilenet-v2": "mobilenet"}
     dev = catalog.devices["raspberry-pi-5-8gb"]
     for mid, fam in named.items():
         m = catalog.models[mid]
