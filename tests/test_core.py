@@ -462,6 +462,12 @@ def test_an_efficiency_family_is_another_models_family_and_sourced(tmp_path):
         load_catalog([tmp_path], use_env=False)
     assert e.value.file.endswith("mine.yaml") and e.value.line is not None
     assert e.value.field.endswith("efficiency_family")
+    # a family the calibration never fits (its models take another's factors) is refused
+    bad.write_text("models:\n" + entry.replace("family: yolo26\n", "family: mine\n").replace(
+        "efficiency_family: yolo11", "efficiency_family: yolo26") + "\n")
+    with pytest.raises(CatalogError, match="the yolo26 models take yolo11's efficiency "
+                                           "factors themselves: name 'yolo11'"):
+        load_catalog([tmp_path], use_env=False)
     lines = [ln for ln in entry.splitlines() if "efficiency_family_source" not in ln]
     bad.write_text("models:\n" + "\n".join(lines) + "\n")
     with pytest.raises(CatalogError, match="efficiency_family needs efficiency_family_source"):

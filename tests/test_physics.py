@@ -120,8 +120,11 @@ def test_a_measured_decode_rate_slows_with_the_context(catalog, device, model, r
     step = {c: e.latency_ms.value for c, e in at.items()}
     for c in (2048, 8192):
         e = at[c]
-        assert e.decode_tokens_per_s.provenance == "measured"
-        assert any(f"at {c} tokens each step reads a longer KV cache" in n for n in e.notes)
+        note = next(n for n in e.notes if f"at {c} tokens each step reads a longer KV" in n)
+        # a shift past the measurement's own 10 % leaves the rate calibrated, not measured
+        past = step[c] - step[MEASURED_CONTEXT] > 0.1 * step[MEASURED_CONTEXT]
+        assert e.decode_tokens_per_s.provenance == ("calibrated" if past else "measured")
+        assert ("so the rate is calibrated" in note) == past
         extra_gb = (m.llm.kv_bytes(c, 2.0) - m.llm.kv_bytes(MEASURED_CONTEXT, 2.0)) / 1e9
         floor_ms = extra_gb / dev.bandwidth_gbs(e.power_mode) * 1e3
         assert step[c] - step[MEASURED_CONTEXT] >= floor_ms

@@ -189,11 +189,17 @@ def _check_references(cat: Catalog, where) -> None:
                                     f"{did_you_mean(r, cat.runtimes)}", path + ("runtimes", j))
             eff = model.efficiency_family
             if eff is not None:
-                others = {m.family for m in cat.models.values() if m.family != model.family}
-                if eff not in others:
-                    raise pos.error(CatalogError, f"{eff!r} is no other model's family"
-                                    f"{did_you_mean(eff, others)}",
-                                    path + ("efficiency_family",))
+                # the family must be one the calibration fits: another model's own, and not
+                # one whose models take a third family's factors themselves
+                fitted = {m.calibration_family for m in cat.models.values()
+                          if m.family != model.family}
+                if eff not in fitted:
+                    via = next((m.calibration_family for m in cat.models.values()
+                                if m.family == eff), None)
+                    raise pos.error(CatalogError, (
+                        f"the {eff} models take {via}'s efficiency factors themselves: name {via!r}"
+                        if via is not None else f"{eff!r} is no other model's family"
+                        f"{did_you_mean(eff, fitted)}"), path + ("efficiency_family",))
         if key.startswith("device:"):
             dev = cat.devices[key.split(":", 1)[1]]
             if dev.host is not None and dev.host not in cat.devices:

@@ -438,6 +438,7 @@ def interval_factors(catalog: Catalog, options: list[OptionRow], units: list[Uni
     sig = {r: _sigmas(cal, options, cal_rows, r) for r in ("compute", "memory")}
     fit = np.exp(Z80 * np.where(grid["compute_bound"], sig["compute"], sig["memory"]))
     lat_hi, busy_hi = fit.copy(), fit.copy()
+
     def measured_high(share, i, j):
         return measured_spread(share, (1.0 / fit[i, j], fit[i, j]))[1]
 
@@ -467,10 +468,10 @@ def prefill_high_factors(catalog: Catalog, options: list[OptionRow], units: list
     as `point.estimate` takes it. For `solve --robust`."""
     import numpy as np
 
-    from planner.estimate.point import Z80
+    from planner.estimate.point import MEASURED_SPREAD, Z80
     cal = calibration if calibration is not None else calibration_for(catalog)
     regime = "prefill" if "regime:prefill" in cal.coef else "compute"
-    return np.where(grid["prefill_measured"], 1.1,
+    return np.where(grid["prefill_measured"], 1.0 + MEASURED_SPREAD,
                     np.exp(Z80 * _sigmas(cal, options, calibrated_rows(catalog, units),
                                          regime)))
 

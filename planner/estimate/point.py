@@ -47,6 +47,7 @@ from planner.estimate.roofline import (
     roofline,
     with_measurement,
 )
+from planner.text import num
 from planner.vocabulary import (
     BYTES_PER_PARAM,
     KV_CACHE_BYTES,
@@ -278,13 +279,17 @@ def workload_prompt(w, model) -> int | None:
     return w.prompt_tokens or w.context_tokens or min(DEFAULT_LLM_CONTEXT, model.llm.context_max)
 
 
+MEASURED_SPREAD = 0.10     # a published measurement's own spread, either way
+
+
 def measured_spread(shift_share: float, fit: tuple[float, float]) -> tuple[float, float]:
-    """(low, high) as factors of a measured value: the measurement's own 10 %; where a share
-    of the value is a modelled shift (a decode rate moved to another context), that share
-    spreads as the fit does (`fit`: its low and high factors)."""
+    """(low, high) as factors of a measured value: the measurement's own spread; where a
+    share of the value is a modelled shift (a decode rate moved to another context), that
+    share spreads as the fit does (`fit`: its low and high factors)."""
     lo_f, hi_f = fit if shift_share >= 0 else fit[::-1]
     measured = 1.0 - shift_share
-    return 0.9 * measured + shift_share * lo_f, 1.1 * measured + shift_share * hi_f
+    return ((1.0 - MEASURED_SPREAD) * measured + shift_share * lo_f,
+            (1.0 + MEASURED_SPREAD) * measured + shift_share * hi_f)
 
 
 def decode_context_shift_ms(catalog: Catalog, cal, model, precision: str, dev: Device,
@@ -528,7 +533,10 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         # cache's extra (or fewer) tokens too
         shift_ms = decode_context_shift_ms(catalog, cal, model, q.precision, dev, unit,
                                            runtime, call)
-        measured = (measured[0] + shift_ms, measured[1])
+        measured_step = measured[0]
+        measured = (measured_step + shift_ms, measured[1])
+    # a shift past the measurement's own spread leaves more model than measurement in it
+    shifted_past_spread = bool(shift_ms) and abs(shift_ms) > MEASURED_SPREAD * measured_step
     # latency and occupancy each carry their own provenance: a measured throughput of a
     # pipelined unit says nothing exact about one call's latency, and the reverse
     lat_prov = busy_prov = provenance
@@ -555,12 +563,16 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
                          "(model execution; a fitted pre/post-processing share taken out "
                          "where the timing included it)")
         if shift_ms:
-            notes.append(f"decode rates are measured at a short context (about "
+            sign = "+" if shift_ms > 0 else "-"
+            notes.append(f"decode rates are measured at a short context (taken as "
                          f"{MEASURED_CONTEXT} tokens): at {context} tokens each step reads a "
-                         f"{'longer' if shift_ms > 0 else 'shorter'} KV cache, "
-                         f"{shift_ms:+.3g} ms per token ({100 * shift_ms / (value - shift_ms):+.2g}"
-                         " % on the measured step), modelled at the calibrated efficiency, "
-                         "not measured")
+                         f"{'longer' if shift_ms > 0 else 'shorter'} KV cache, {sign}"
+                         f"{num(abs(shift_ms))} ms per token ({sign}"
+                         f"{num(100 * abs(shift_ms) / measured_step, 2)} % on the measured "
+                         "step), modelled at the calibrated efficiency"
+                         + (f"; more than the measurement's own {MEASURED_SPREAD * 100:.0f} %, so the "
+                            "rate is calibrated, not measured" if shifted_past_spread
+                            else ", not measured"))
 
     vendor = None
     if measured is None and not cal.measured_runtime(runtime, unit.kind):
@@ -584,6 +596,9 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
 
     lat_lo, lat_hi = spread(lat_prov, shift_share=shift_ms / lat)
     busy_lo, busy_hi = spread(busy_prov, shift_share=shift_ms / busy)
+    if shifted_past_spread:
+        lat_prov, busy_prov = ("calibrated" if p == "measured" else p
+                               for p in (lat_prov, busy_prov))
     low, high = lat * lat_lo, lat * lat_hi
 
     if measured is None and not cal.measured_runtime(runtime, unit.kind):
