@@ -263,3 +263,26 @@ def test_a_dla_plan_builds_for_its_own_core():
                      "trtexec_run_flags": ["--useDLACore=1"]}
     assert _trtexec_flags("fp16", None, "--shapes=x:1x3")["trtexec_flags"] == \
         ["--fp16", "--shapes=x:1x3"]
+
+
+# JetPack's system Python, which `--system-site-packages` runs infer.py with on the Jetson:
+# JetPack 4 (the Nano: TensorRT 8.2, so infer.py falls back to model.onnx) ships 3.6,
+# JetPack 5 ships 3.8, JetPack 6 3.10
+JETPACK_PYTHONS = [(3, 6), (3, 8), (3, 10)]
+NEWER_THAN_36 = ("removeprefix", "removesuffix", "capture_output", "functools.cache",
+                 "math.prod", "importlib.metadata", "from __future__ import annotations",
+                 "strict=", "fromisoformat", "perf_counter_ns", "breakpoint(")
+
+
+@pytest.mark.parametrize("unit", ["gpu", "dla0"])
+def test_infer_py_is_jetpacks_python(tmp_path, bundle_catalog, unit):
+    """A Jetson bundle's infer.py parses as JetPack's own Python does, back to JetPack 4's 3.6
+    (walrus, positional-only parameters and the like are refused there), and names none of
+    the library calls that came after 3.6."""
+    import ast
+    res = build(tmp_path, bundle_catalog, workload(device="test-jetson", unit=unit,
+                                                   runtime="tensorrt", model_file=str(CNN)))
+    src = (res.out_dir / "infer.py").read_text()
+    for version in JETPACK_PYTHONS:
+        ast.parse(src, filename="infer.py", feature_version=version)
+    assert [name for name in NEWER_THAN_36 if name in src] == []

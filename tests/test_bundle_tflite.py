@@ -281,3 +281,84 @@ def test_zoo_shufflenet_edgetpu_placement_from_the_converted_graph(tmp_path):
         "integer there" in v["warnings"]
     readme = (res.out_dir / "README.md").read_text()
     assert "map to the Edge TPU; the first that does not is\n`RESHAPE`" in readme
+
+
+def test_constant_subgraphs_are_folded_into_initializers(tmp_path):
+    """The light zoo graphs' weights, ConstantOfShape and then Reshape (Inception v1's
+    classifier) or Unsqueeze (Inception v2's, DenseNet's batch-norm factors), reach onnx2tf as
+    plain initializers, which it takes; the graph computes the same, and a node that reads a
+    graph input, or draws random numbers, stays."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from planner.bundle.tflite_artifact import _prepare_copy
+    shape = numpy_helper.from_array(np.array([8, 3], np.int64), "shape")
+    new_shape = numpy_helper.from_array(np.array([3, 8], np.int64), "new_shape")
+    nodes = [
+        helper.make_node("ConstantOfShape", ["shape"], ["w0"],
+                         value=numpy_helper.from_array(np.array([0.5], np.float32))),
+        helper.make_node("Reshape", ["w0", "new_shape"], ["w"]),
+        helper.make_node("Gemm", ["x", "w"], ["y0"]),
+        helper.make_node("RandomNormalLike", ["y0"], ["noise"]),
+        helper.make_node("Mul", ["noise", "y0"], ["unused"]),
+        helper.make_node("Relu", ["y0"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])],
+        initializer=[shape, new_shape])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+
+    def run():
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+            ["y"], {"x": x})[0]
+    before = run()
+    _prepare_copy(path)
+    m = onnx.load(path)
+    assert [n.op_type for n in m.graph.node] == ["Gemm", "RandomNormalLike", "Mul", "Relu"]
+    w = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    assert set(w) == {"w"} and w["w"].shape == (3, 8) and (w["w"] == 0.5).all()
+    np.testing.assert_array_equal(run(), before)
+
+
+def test_an_ir3_copy_is_marked_ir4_so_shape_inference_sees_its_weights(tmp_path):
+    """The light Inception v2 (IR 3) lists its weights as graph inputs. Once the copy drops
+    that listing it is an IR 4 graph: under IR 3 shape inference (onnx2tf's too) ignores an
+    initializer that is not an input, leaves every activation shapeless, and onnx2tf then
+    multiplies the NHWC activations by the batch-norm factors as they stand ("Dimensions must
+    be equal, but are 112 and 64")."""
+    import shutil
+
+    import onnx
+    from conftest_bundle import zoo
+
+    from planner.bundle.tflite_artifact import _prepare_copy
+    path = tmp_path / "inception_v2.onnx"
+    shutil.copyfile(zoo("inception_v2"), path)
+    assert onnx.load(path).ir_version == 3
+    _prepare_copy(path)
+    m = onnx.load(path)
+    assert m.ir_version == 4 and not {i.name for i in m.graph.input} & {
+        t.name for t in m.graph.initializer}
+    first = onnx.shape_inference.infer_shapes(m).graph.value_info[0]
+    assert [d.dim_value for d in first.type.tensor_type.shape.dim] == [1, 64, 112, 112]
+
+
+@needs_tflite
+def test_zoo_inception_v1_converts_and_agrees(tmp_path):
+    """The light Inception v1, whose classifier weights come out of a Reshape of a
+    ConstantOfShape, converts to an INT8 model.tflite once the copy's constants are folded,
+    and the LiteRT interpreter's top-1 agrees with the FP32 graph on the samples."""
+    from planner.catalog.loader import load_catalog
+    from conftest_bundle import zoo
+    res = build(tmp_path, load_catalog(use_env=False),
+                workload(model="googlenet", device="raspberry-pi-5-8gb", unit="cpu",
+                         runtime="tflite", model_file=str(zoo("inception_v1"))), samples=4,
+                benchmark_runs=2)
+    v = res.verification
+    assert v["vendor_artifact"]["built"] and v["vendor_artifact"]["files"] == ["model.tflite"]
+    assert v["vendor_artifact"]["verified_with"]["name"] == "ai-edge-litert"
+    assert (res.out_dir / "model.tflite").stat().st_size > 1e6
+    assert v["comparison"]["top1_agreement_pct"] == 100.0

@@ -343,40 +343,82 @@ def compare_placement(placement: dict, table_fallback: dict, tflite_ops: dict) -
 def _prepare_copy(path: Path) -> None:
     """Two rewrites of the work copy, where onnx2tf would take a valid graph wrong:
     * graphs written before ONNX IR 4 list every initializer as a graph input too; onnx2tf
-      then takes the weights for inputs. IR 4 made the listing optional: drop it;
-    * a ConstantOfShape with a constant shape (the onnx wheel's "light" model-zoo graphs make
-      every weight so) is a constant: write it as the initializer it stands for, since
+      then takes the weights for inputs. IR 4 made the listing optional: drop it, and mark
+      the copy IR 4, since under IR 3 shape inference ignores an initializer that is not an
+      input and onnx2tf, left without shapes, multiplies NHWC activations by NCHW batch-norm
+      factors (the light Inception v2 and DenseNet-121: "Dimensions must be equal");
+    * a node whose inputs are all constants is a constant: write its outputs as the
+      initializers they stand for (_fold_constants). The onnx wheel's "light" model-zoo graphs
+      make every weight with a ConstantOfShape, and some reshape or unsqueeze them before use;
       onnx2tf reads a Conv's weights from the node's one-element value ("axes don't match
-      array").
+      array") and does not take a Gemm whose weights come from a Reshape ("Output tensors of
+      a Functional model must be the output of a TensorFlow `Layer`").
     External data is left where it is (not loaded, not rewritten)."""
-    import numpy as np
     import onnx
-    from onnx import numpy_helper
     m = onnx.load(os.fspath(path), load_external_data=False)
     g = m.graph
-    init = {t.name: t for t in g.initializer}
+    init = {t.name for t in g.initializer}
     changed = False
     keep = [i for i in g.input if i.name not in init]
     if len(keep) < len(g.input):
         del g.input[:]
         g.input.extend(keep)
+        m.ir_version = max(m.ir_version, 4)
         changed = True
-    folded = []
-    for n in g.node:
-        if n.op_type == "ConstantOfShape" and n.input and n.input[0] in init \
-                and not init[n.input[0]].data_location:      # not external data
-            value = next((numpy_helper.to_array(a.t) for a in n.attribute if a.name == "value"),
-                         np.zeros(1, np.float32))
-            shape = [int(d) for d in numpy_helper.to_array(init[n.input[0]])]
-            g.initializer.append(numpy_helper.from_array(
-                np.full(shape, value.reshape(-1)[0], dtype=value.dtype), n.output[0]))
-            folded.append(n)
-    if folded:
-        for n in folded:
-            g.node.remove(n)
+    if _fold_constants(m):
         changed = True
     if changed:
         onnx.save(m, os.fspath(path))
+
+
+# ops whose output is not a function of their inputs alone: never folded
+_NOT_CONSTANT = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
+                 "Multinomial", "Bernoulli", "Dropout"}
+
+
+def _fold_constants(m) -> bool:
+    """Replace each node of the main graph whose inputs are all in-file initializers (or that
+    has none, as Constant and ConstantOfShape of a constant shape) with initializers holding
+    its outputs, evaluated by onnx's reference implementation, in graph order so that folds
+    chain. Nodes with subgraphs, of other domains or of random ops stay. True when anything
+    was folded."""
+    import onnx
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+    g = m.graph
+    const = {t.name: t for t in g.initializer if not t.data_location}   # not external data
+    external = {t.name for t in g.initializer if t.data_location}
+    opsets = [o for o in m.opset_import if o.domain in ("", "ai.onnx")]
+    folded = []
+    for n in g.node:
+        ins = [i for i in n.input if i]
+        if (n.domain not in ("", "ai.onnx") or n.op_type in _NOT_CONSTANT
+                or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+                       for a in n.attribute)
+                or any(i not in const for i in ins) or any(i in external for i in ins)):
+            continue
+        one = helper.make_model(
+            helper.make_graph([n], "fold", [], [helper.make_tensor_value_info(
+                o, onnx.TensorProto.UNDEFINED, None) for o in n.output if o],
+                initializer=[const[i] for i in dict.fromkeys(ins)]),
+            opset_imports=opsets, ir_version=m.ir_version)
+        try:
+            values = ReferenceEvaluator(one).run(None, {})
+        except Exception:       # an op the reference cannot evaluate: leave it to onnx2tf
+            continue
+        for name, v in zip([o for o in n.output if o], values):
+            const[name] = numpy_helper.from_array(v, name)
+            g.initializer.append(const[name])
+        folded.append(n)
+    for n in folded:
+        g.node.remove(n)
+    if folded:
+        # a folded value no node or output reads any more is dropped
+        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        kept = [t for t in g.initializer if t.name in used]
+        del g.initializer[:]
+        g.initializer.extend(kept)
+    return bool(folded)
 
 
 def _no_downloads(work: Path, specs) -> None:
