@@ -3,6 +3,7 @@ catalog, and the estimates they move."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,6 +195,38 @@ def test_published_values_land_with_their_ids(tmp_path):
             "--device", "hailo-8-on-x86", "--model", "resnet-50", "--precision", "int8")
     assert h.exit_code == 0, h.output
     assert "throughput_fps 1328.8" in h.output
+
+
+@pytest.mark.parametrize("fmt", ["json", "md"])
+def test_a_llama_bench_rate_measured_deep_in_the_context_is_refused(tmp_path, fmt):
+    """`llama-bench -d 4096` decodes after 4096 tokens already in the cache. edgeplan reads a
+    decode rate at a short context and moves it to the asked one (planner.estimate), so a
+    deep one would be counted twice: it is refused with its row named, nothing written."""
+    import json
+
+    from planner.errors import InputError
+    from planner.measure.readers import read_result
+    src = FIXTURES / "llama-bench_rpi4b_gemma3-270m-Q4_K_M.json"
+    if fmt == "json":
+        rows = json.loads(src.read_text())
+        k = next(i for i, r in enumerate(rows) if r["n_prompt"] == 0 and r["n_gen"] > 0)
+        rows[k]["n_depth"] = 4096
+        bad = tmp_path / "deep.json"
+        bad.write_text(json.dumps(rows))
+        where = f"row {k} (tg"
+    else:
+        text = (FIXTURES / "llama-bench_jetson-nano_tinyllama-1.1b-Q4_K_M_cpu_b4970.md"
+                ).read_text()
+        bad = tmp_path / "deep.md"
+        bad.write_text(re.sub(r"\| +tg(\d+) +\|", r"| tg\1 @ d4096 |", text))
+        where = "table row"
+    with pytest.raises(InputError, match=r"@ d4096\) was measured 4096 tokens deep") as e:
+        read_result(str(bad))
+    assert where in e.value.message and e.value.file == str(bad)
+    r = cli("add", bad, "--catalog", tmp_path / "mine", "--device", "raspberry-pi-4b-4gb",
+            "--model", "llama-3.2-1b")
+    assert r.exit_code == 2 and "keep the rows of depth 0" in r.output
+    assert not (tmp_path / "mine").exists()
 
 
 def test_gguf_types_map_to_precisions():

@@ -86,8 +86,7 @@ def estimate_grid(catalog: Catalog, options: list[OptionRow], units: list[UnitRo
                 rows.append(replace(u, runtime=vendor))
             priors.append((j, at[k], vendor))
         g = _estimate_grid(catalog, cal, options, rows, calibrated_rows(catalog, rows), batch,
-                           context,
-                           kv_cache, weight_format, min_context,
+                           context, kv_cache, weight_format, min_context,
                            [catalog.math_path(u.runtime) for u in rows])
         shifts = g.pop("decode_shift")
         _time_fallbacks(catalog, cal, options, rows, g, batch)

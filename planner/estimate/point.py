@@ -570,9 +570,9 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
                          f"{num(abs(shift_ms))} ms per token ({sign}"
                          f"{num(100 * abs(shift_ms) / measured_step, 2)} % on the measured "
                          "step), modelled at the calibrated efficiency"
-                         + (f"; more than the measurement's own {MEASURED_SPREAD * 100:.0f} %, so the "
-                            "rate is calibrated, not measured" if shifted_past_spread
-                            else ", not measured"))
+                         + (f"; more than the measurement's own {MEASURED_SPREAD * 100:.0f} "
+                            "%, so the rate is calibrated, not measured"
+                            if shifted_past_spread else ", not measured"))
 
     vendor = None
     if measured is None and not cal.measured_runtime(runtime, unit.kind):

@@ -105,6 +105,16 @@ def _llama_test(n_prompt: int, n_gen: int):
     return None, None       # a combined pp+tg test mixes both regimes: not one figure
 
 
+def _no_depth(depth: int, test: str, where: str, path: str) -> None:
+    """llama-bench's `-d N` runs a test after N tokens already in the KV cache. A measurement
+    here is read at a short context (planner.estimate.roofline.MEASURED_CONTEXT), so a rate
+    measured deeper would be taken for a short-context one: refuse it, naming the row."""
+    if depth > 0:
+        raise InputError(f"{where} ({test} @ d{depth}) was measured {depth} tokens deep into "
+                         "the context; edgeplan reads llama-bench rates at a short context: "
+                         "keep the rows of depth 0 (llama-bench -d 0)", file=path)
+
+
 def _llama_reading(metric, value, test, model_type, backends, ngl, version, host, date,
                    where, filename="") -> Reading:
     ids = {"runtime": "llama.cpp"}
@@ -127,6 +137,7 @@ def _llama_bench(rows: list, path: str) -> list[Reading]:
         metric, test = _llama_test(int(r.get("n_prompt", 0)), int(r.get("n_gen", 0)))
         if metric is None:
             continue
+        _no_depth(int(r.get("n_depth") or 0), test, f"row {i}", path)
         build = r.get("build_commit")
         version = (f"{build} (build {r['build_number']})" if build and r.get("build_number")
                    else build)
@@ -160,12 +171,13 @@ def _llama_bench_md(doc, text: str, path: str) -> list[Reading] | None:
     out = []
     for n, ln in enumerate(lines[2:], 1):     # after the header and the --- row
         cells = dict(zip(head, (c.strip() for c in ln.strip().strip("|").split("|"))))
-        t = re.match(r"^(pp|tg)\s*(\d+)$", cells.get("test", ""))
+        t = re.match(r"^(pp|tg)\s*(\d+)(?:\s*@\s*d(\d+))?$", cells.get("test", ""))
         v = re.match(r"^([\d.]+)", cells.get("t/s", ""))
         if not (t and v):
             continue
         k = int(t.group(2))
         metric, test = _llama_test(k if t.group(1) == "pp" else 0, k if t.group(1) == "tg" else 0)
+        _no_depth(int(t.group(3) or 0), test, f"table row {n}", path)
         out.append(_llama_reading(metric, float(v.group(1)), test, cells.get("model", ""),
                                   cells.get("backend", ""), cells.get("ngl"), version, host,
                                   None, f"table row {n}"))
