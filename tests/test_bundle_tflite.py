@@ -362,3 +362,61 @@ def test_zoo_inception_v1_converts_and_agrees(tmp_path):
     assert v["vendor_artifact"]["verified_with"]["name"] == "ai-edge-litert"
     assert (res.out_dir / "model.tflite").stat().st_size > 1e6
     assert v["comparison"]["top1_agreement_pct"] == 100.0
+
+
+def test_folding_keeps_what_the_graph_still_needs(tmp_path):
+    """What stays: a value a subgraph reads from outside it, a node that makes a graph output
+    (onnx2tf drops an output that is a constant), a node whose value is a sequence, not a
+    tensor; and an IR 3 graph whose weights were Constant nodes is marked IR 4, since its new
+    initializers are not graph inputs."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from planner.bundle.tflite_artifact import _prepare_copy
+
+    def vi(name):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [2])
+    c = numpy_helper.from_array(np.array([1.0, 2.0], np.float32), "c")
+    inner = numpy_helper.from_array(np.array([5.0, 6.0], np.float32), "inner")
+    then_g = helper.make_graph([helper.make_node("Add", ["x", "inner"], ["t"])], "then", [],
+                               [vi("t")])
+    else_g = helper.make_graph([helper.make_node("Identity", ["x"], ["e"])], "else", [],
+                               [vi("e")])
+    nodes = [helper.make_node("Neg", ["c"], ["w"]),                       # folded
+             helper.make_node("Abs", ["c"], ["const_out"]),               # a graph output
+             helper.make_node("SplitToSequence", ["c"], ["seq"], axis=0),  # a sequence
+             helper.make_node("SequenceAt", ["seq", "zero"], ["first"]),
+             helper.make_node("Add", ["x", "w"], ["x2"]),
+             helper.make_node("Add", ["x2", "first"], ["x3"]),
+             helper.make_node("ReduceSum", ["x3"], ["s"], keepdims=0),
+             helper.make_node("Greater", ["s", "floor"], ["cond"]),
+             helper.make_node("If", ["cond"], ["y"], then_branch=then_g, else_branch=else_g)]
+    graph = helper.make_graph(nodes, "g", [vi("x")], [vi("y"), vi("const_out")], initializer=[
+        c, inner, numpy_helper.from_array(np.array(0, np.int64), "zero"),
+        numpy_helper.from_array(np.array(-9.0, np.float32), "floor")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    x = np.array([3.0, 4.0], np.float32)
+
+    def run():
+        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})
+    before = run()
+    _prepare_copy(path)
+    m = onnx.load(path)
+    ops = [n.op_type for n in m.graph.node]
+    assert "Neg" not in ops and {"Abs", "SplitToSequence", "If"} <= set(ops)
+    assert "inner" in {t.name for t in m.graph.initializer}
+    for a, b in zip(run(), before):
+        np.testing.assert_array_equal(a, b)
+    # an IR 3 graph with a Constant node for its weight
+    ir3 = tmp_path / "ir3.onnx"
+    onnx.save(helper.make_model(helper.make_graph(
+        [helper.make_node("Constant", [], ["k"], value=c),
+         helper.make_node("Mul", ["x", "k"], ["y"])], "g", [vi("x")], [vi("y")]),
+        opset_imports=[helper.make_opsetid("", 8)], ir_version=3), ir3)
+    _prepare_copy(ir3)
+    m = onnx.load(ir3)
+    assert m.ir_version == 4 and [t.name for t in m.graph.initializer] == ["k"]
+    onnx.checker.check_model(m)

@@ -380,45 +380,61 @@ def _fold_constants(m) -> bool:
     """Replace each node of the main graph whose inputs are all in-file initializers (or that
     has none, as Constant and ConstantOfShape of a constant shape) with initializers holding
     its outputs, evaluated by onnx's reference implementation, in graph order so that folds
-    chain. Nodes with subgraphs, of other domains or of random ops stay. True when anything
-    was folded."""
+    chain. Nodes stay that have subgraphs, are of other domains or random, make a graph
+    output (onnx2tf drops an output that is a constant), or evaluate to something that is not
+    a tensor (a sequence, an optional). True when anything was folded."""
+    import numpy as np
     import onnx
     from onnx import helper, numpy_helper
     from onnx.reference import ReferenceEvaluator
     g = m.graph
     const = {t.name: t for t in g.initializer if not t.data_location}   # not external data
-    external = {t.name for t in g.initializer if t.data_location}
+    outputs = {o.name for o in g.output}
     opsets = [o for o in m.opset_import if o.domain in ("", "ai.onnx")]
     folded = []
     for n in g.node:
         ins = [i for i in n.input if i]
+        outs = [o for o in n.output if o]
         if (n.domain not in ("", "ai.onnx") or n.op_type in _NOT_CONSTANT
                 or any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
                        for a in n.attribute)
-                or any(i not in const for i in ins) or any(i in external for i in ins)):
+                or any(i not in const for i in ins) or outputs.intersection(outs)):
             continue
         one = helper.make_model(
             helper.make_graph([n], "fold", [], [helper.make_tensor_value_info(
-                o, onnx.TensorProto.UNDEFINED, None) for o in n.output if o],
+                o, onnx.TensorProto.UNDEFINED, None) for o in outs],
                 initializer=[const[i] for i in dict.fromkeys(ins)]),
             opset_imports=opsets, ir_version=m.ir_version)
         try:
             values = ReferenceEvaluator(one).run(None, {})
         except Exception:       # an op the reference cannot evaluate: leave it to onnx2tf
             continue
-        for name, v in zip([o for o in n.output if o], values):
+        if not all(isinstance(v, np.ndarray) for v in values):
+            continue
+        for name, v in zip(outs, values):
             const[name] = numpy_helper.from_array(v, name)
             g.initializer.append(const[name])
         folded.append(n)
+    if not folded:
+        return False
     for n in folded:
         g.node.remove(n)
-    if folded:
-        # a folded value no node or output reads any more is dropped
-        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
-        kept = [t for t in g.initializer if t.name in used]
-        del g.initializer[:]
-        g.initializer.extend(kept)
-    return bool(folded)
+    # a value no node reads any more is dropped; a subgraph (If, Loop) reads names of the
+    # graph around it too
+    used = {o.name for o in g.output}
+    todo = [g]
+    while todo:
+        sub = todo.pop()
+        for n in sub.node:
+            used.update(n.input)
+            for a in n.attribute:
+                todo.extend([a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs)
+    kept = [t for t in g.initializer if t.name in used]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+    # the new initializers are not graph inputs: under IR 3 shape inference would not see them
+    m.ir_version = max(m.ir_version, 4)
+    return True
 
 
 def _no_downloads(work: Path, specs) -> None:
