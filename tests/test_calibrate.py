@@ -198,35 +198,61 @@ def test_published_values_land_with_their_ids(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["json", "md"])
-def test_a_llama_bench_rate_measured_deep_in_the_context_is_refused(tmp_path, fmt):
-    """`llama-bench -d 4096` decodes after 4096 tokens already in the cache. edgeplan reads a
-    decode rate at a short context and moves it to the asked one (planner.estimate), so a
-    deep one would be counted twice: it is refused with its row named, nothing written."""
+def test_a_llama_bench_decode_rate_deep_in_the_context_keeps_its_context(tmp_path, fmt):
+    """`llama-bench -d 4096 -n 128` decodes after 4096 tokens already in the cache: the rate
+    is read at its mean context, 4096 + 64 tokens (`context_tokens`). The estimate at that
+    context is the measurement itself (measured, +-10 %); at another context the KV cache's
+    reads move it, as they move a short-context rate. A prompt rate at depth is refused,
+    its row named, nothing written: edgeplan times a prompt from an empty cache."""
     import json
+    from dataclasses import replace
 
+    from planner.catalog.loader import load_catalog
     from planner.errors import InputError
+    from planner.estimate.point import Query, estimate
     from planner.measure.readers import read_result
-    src = FIXTURES / "llama-bench_rpi4b_gemma3-270m-Q4_K_M.json"
     if fmt == "json":
-        rows = json.loads(src.read_text())
-        k = next(i for i, r in enumerate(rows) if r["n_prompt"] == 0 and r["n_gen"] > 0)
-        rows[k]["n_depth"] = 4096
-        bad = tmp_path / "deep.json"
+        rows = json.loads((FIXTURES / "llama-bench_rpi4b_gemma3-270m-Q4_K_M.json").read_text())
+        for r in rows:
+            r["n_depth"] = 4096
+        deep = tmp_path / "deep.json"
+        deep.write_text(json.dumps([r for r in rows if r["n_prompt"] == 0]))
+        bad = tmp_path / "bad.json"
         bad.write_text(json.dumps(rows))
-        where = f"row {k} (tg"
     else:
         text = (FIXTURES / "llama-bench_jetson-nano_tinyllama-1.1b-Q4_K_M_cpu_b4970.md"
                 ).read_text()
-        bad = tmp_path / "deep.md"
-        bad.write_text(re.sub(r"\| +tg(\d+) +\|", r"| tg\1 @ d4096 |", text))
-        where = "table row"
-    with pytest.raises(InputError, match=r"@ d4096\) was measured 4096 tokens deep") as e:
+        deep = tmp_path / "deep.md"
+        deep.write_text(re.sub(r"\| +tg(\d+) +\|", r"| tg\1 @ d4096 |", text))
+        bad = tmp_path / "bad.md"
+        bad.write_text(re.sub(r"\| +pp(\d+) +\|", r"| pp\1 @ d4096 |", text))
+    got = [r for r in read_result(str(deep)) if r.metric == "decode_tokens_per_s"]
+    assert [r.context_tokens for r in got] == [4096 + 64]
+    assert "@ d4096" in got[0].what
+    with pytest.raises(InputError, match=r"@ d4096\) times a prompt 4096 tokens deep") as e:
         read_result(str(bad))
-    assert where in e.value.message and e.value.file == str(bad)
-    r = cli("add", bad, "--catalog", tmp_path / "mine", "--device", "raspberry-pi-4b-4gb",
+    assert e.value.file == str(bad)
+    r = cli("add", bad, "--catalog", tmp_path / "no", "--device", "raspberry-pi-4b-4gb",
             "--model", "llama-3.2-1b")
-    assert r.exit_code == 2 and "keep the rows of depth 0" in r.output
-    assert not (tmp_path / "mine").exists()
+    assert r.exit_code == 2 and "keep the pp rows of depth 0" in r.output
+    assert not (tmp_path / "no").exists()
+    mine = tmp_path / "mine"
+    r = cli("add", deep, "--catalog", mine, "--device", "raspberry-pi-4b-4gb",
+            "--model", "llama-3.2-1b")
+    assert r.exit_code == 0 and "context 4160 tokens" in r.output, r.output
+    row = next(x for x in yaml.safe_load((mine / ADDED).read_text())["measurements"]
+               if x["metric"] == "decode_tokens_per_s")
+    assert row["context_tokens"] == 4160
+    cat = load_catalog([mine], use_env=False)
+    q = Query("llama-3.2-1b", "int4", "raspberry-pi-4b-4gb", unit="cpu", runtime="llama.cpp")
+    at = {c: estimate(cat, replace(q, context=c)) for c in (256, 4160, 8192)}
+    d = at[4160].decode_tokens_per_s
+    assert (d.value, d.provenance) == (pytest.approx(row["value"], rel=1e-9), "measured")
+    assert d.high == pytest.approx(d.value / 0.9, rel=1e-9)     # the measurement's own 10 %
+    assert not any("tokens of context" in n for n in at[4160].notes)
+    assert at[256].decode_tokens_per_s.value > d.value > at[8192].decode_tokens_per_s.value
+    assert any("this decode rate was measured at 4160 tokens of context: at 8192" in n
+               for n in at[8192].notes)
 
 
 def test_gguf_types_map_to_precisions():
@@ -334,3 +360,14 @@ def test_the_blind_split_takes_whole_tables_by_name_alone(catalog):
     cal = Calibration(rest)
     assert not any(p.key + (p.pipelined,) in cal.measured for p in blind
                    if p.key + (p.pipelined,) not in {q.key + (q.pipelined,) for q in rest})
+
+
+def test_context_tokens_is_a_decode_rates_field():
+    from pydantic import ValidationError
+
+    from planner.catalog.schema import Measurement
+    base = dict(device="d", model="m", precision="int4", runtime="llama.cpp", source="test")
+    assert Measurement(**base, metric="decode_tokens_per_s", value=5.0,
+                       context_tokens=4160).context_tokens == 4160
+    with pytest.raises(ValidationError, match="context_tokens is for a decode_tokens_per_s"):
+        Measurement(**base, metric="prefill_tokens_per_s", value=50.0, context_tokens=512)

@@ -580,6 +580,13 @@ class Measurement(Strict):
     tool_version: str | None = Field(default=None, description="That tool's version or build, as it printed it.")
     measured_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Date of the measurement (YYYY-MM-DD).")
     host: str | None = Field(default=None, description="The machine it ran on, as the tool described it (CPU, GPU, OS).")
+    context_tokens: int | None = Field(default=None, gt=0, description="For a decode rate: the tokens in the KV cache while it was measured, on average over the run (llama-bench -d D -n N: D + N/2). Unset: a short prompt, read as 256 tokens.")
+
+    @model_validator(mode="after")
+    def _context_is_a_decode_rates(self):
+        if self.context_tokens is not None and self.metric != "decode_tokens_per_s":
+            raise ValueError("context_tokens is for a decode_tokens_per_s measurement")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -71,7 +71,9 @@ def add(results, catalog_dir, device, model, precision, unit, runtime, power_mod
         click.echo(f"{'already there' if a.duplicate else 'added'}: {m.device} {m.model} "
                    f"{m.precision.upper()} {m.unit}/{m.runtime}"
                    f"{' [' + m.power_mode + ']' if m.power_mode else ''}: {m.metric} "
-                   f"{m.value:g} (batch {m.batch}; {tool}; {a.file})")
+                   f"{m.value:g} (batch {m.batch}"
+                   f"{f', context {m.context_tokens} tokens' if m.context_tokens else ''}; "
+                   f"{tool}; {a.file})")
     n = sum(not a.duplicate for a in added)
     if n:
         click.echo(f"wrote {n} measurement{'s' if n != 1 else ''} to {target}; see how the "

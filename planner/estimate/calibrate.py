@@ -89,6 +89,7 @@ class Point:
     kind: str = ""           # the unit's kind
     llm: bool = False
     pipelined: bool = False  # steady-state throughput of a dataflow unit: no per-call overhead
+    short_ideal_ms: float | None = None   # a decode step's ideal at MEASURED_CONTEXT
 
     @property
     def overhead_key(self) -> tuple | None:
@@ -211,6 +212,7 @@ class MeasuredCall:
     regime: str              # compute | memory | prefill
     pipelined: bool
     roofline: Roofline
+    short_ideal_ms: float    # a decode step's ideal at MEASURED_CONTEXT (ideal_ms elsewhere)
 
 
 def measured_call(catalog: Catalog, m: Measurement) -> MeasuredCall:
@@ -221,10 +223,11 @@ def measured_call(catalog: Catalog, m: Measurement) -> MeasuredCall:
     model = catalog.models[m.model]
     unit = dev.unit(m.unit)
     mode = dev.mode(m.power_mode)
-    context = MEASURED_CONTEXT if model.llm else 0
-    r = roofline(model, m.precision, dev, unit, batch=m.batch, context=context,
-                 compute_scale=mode.compute_scale, math_path=catalog.math_path(m.runtime),
-                 mode=mode.id)
+    # a decode rate at the context it was measured at (a short prompt unless it says)
+    context = (m.context_tokens or MEASURED_CONTEXT) if model.llm else 0
+    call = dict(batch=m.batch, compute_scale=mode.compute_scale,
+                math_path=catalog.math_path(m.runtime), mode=mode.id)
+    r = roofline(model, m.precision, dev, unit, context=context, **call)
     if m.metric == "throughput_fps":
         per_call = m.batch * 1000.0 / m.value
     elif m.metric == "latency_ms":
@@ -237,7 +240,11 @@ def measured_call(catalog: Catalog, m: Measurement) -> MeasuredCall:
     else:
         ideal, regime = r.core_ms, r.regime
         fixed = r.streaming_ms if pipelined else r.fixed_ms
-    return MeasuredCall(per_call, ideal, fixed, regime, pipelined, r)
+    short = ideal
+    if model.llm and context != MEASURED_CONTEXT and m.metric == "decode_tokens_per_s":
+        short = roofline(model, m.precision, dev, unit, context=MEASURED_CONTEXT,
+                         **call).core_ms
+    return MeasuredCall(per_call, ideal, fixed, regime, pipelined, r, short)
 
 
 def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point]:
@@ -261,7 +268,7 @@ def measurement_points(catalog: Catalog, *, holdout: bool = False) -> list[Point
         pts.append(Point(i, m, feats, c.ideal_ms, c.fixed_ms,
                          f"{cdev.family}:{unit.kind}:{c.regime}", cdev.family, key,
                          c.per_call_ms, kind=unit.kind, llm=model.llm is not None,
-                         pipelined=c.pipelined))
+                         pipelined=c.pipelined, short_ideal_ms=c.short_ideal_ms))
     return pts
 
 
@@ -295,6 +302,7 @@ class Calibration:
         # ends with whether the value is a pipelined unit's occupancy (its throughput) rather
         # than a latency.
         self.measured: dict[tuple, list[float]] = {}
+        self.measured_context: dict[tuple, list[int]] = {}   # each value's context (LLMs)
         self.measured_prefill: dict[tuple, list[float]] = {}
         for p in points:
             v = p.per_call_ms
@@ -305,7 +313,16 @@ class Calibration:
             if p.measurement.includes_prepost:
                 v = max(v - self.overhead_ms(p.family, True, p.llm)
                         + self.overhead_ms(p.family, False, p.llm), FIXED_SHARE_FLOOR * v)
+            if p.short_ideal_ms is not None and p.short_ideal_ms != p.ideal_ms:
+                # a decode rate measured deeper into the context, as the step at the short
+                # context the estimate moves every measured rate from: less the KV cache's
+                # extra reads at the point's fitted efficiency
+                eff = min(max(math.exp(self.predict_log(p.features)), EFF_BOUNDS[0]),
+                          EFF_BOUNDS[1])
+                v = max(v - (p.ideal_ms - p.short_ideal_ms) / eff, FIXED_SHARE_FLOOR * v)
             self.measured.setdefault(p.key + (p.pipelined,), []).append(v)
+            self.measured_context.setdefault(p.key + (p.pipelined,), []).append(
+                (p.measurement.context_tokens or MEASURED_CONTEXT) if p.llm else 0)
 
     def _fit_overheads(self, keys) -> None:
         """Each family's overhead from the grid, by coordinate descent: the value whose fit
@@ -442,6 +459,8 @@ class Calibration:
                 "sigma_group": self.sigma_group, "support": self.support,
                 "overheads": [[f, p, llm, v] for (f, p, llm), v in sorted(self.overheads.items())],
                 "measured": [[list(k), v] for k, v in sorted(self.measured.items())],
+                "measured_context": [[list(k), v]
+                                     for k, v in sorted(self.measured_context.items())],
                 "measured_prefill": [[list(k), v]
                                      for k, v in sorted(self.measured_prefill.items())],
                 "runtimes_measured": sorted(self.runtimes_measured),
@@ -460,6 +479,8 @@ class Calibration:
                          for f, p, llm, v in d["overheads"]}
         cal.measured = {tuple(k[:-1]) + (bool(k[-1]),): [float(x) for x in v]
                         for k, v in d["measured"]}
+        cal.measured_context = {tuple(k[:-1]) + (bool(k[-1]),): [int(x) for x in v]
+                                for k, v in d["measured_context"]}
         cal.measured_prefill = {tuple(k): [float(x) for x in v]
                                 for k, v in d["measured_prefill"]}
         cal.runtimes_measured = {str(r) for r in d["runtimes_measured"]}
@@ -468,12 +489,15 @@ class Calibration:
 
     def measured_point(self, device, model, precision, unit, runtime, batch, mode):
         """(median measured ms per call, whether it is a pipelined unit's occupancy rather
-        than a latency), a latency first; None when nothing was measured."""
+        than a latency, the context that value was measured at), a latency first; None when
+        nothing was measured. An LLM's decode step is as at MEASURED_CONTEXT, whatever the
+        context it was measured at."""
         key = (device, model, precision, unit, runtime, batch, mode)
         for busy in (False, True):
             vals = self.measured.get(key + (busy,))
             if vals:
-                return _median(vals), busy
+                i = sorted(range(len(vals)), key=lambda k: (vals[k], k))[len(vals) // 2]
+                return vals[i], busy, self.measured_context[key + (busy,)][i]
         return None
 
     def measured_prefill_ms(self, device, model, precision, unit, runtime, batch, mode):

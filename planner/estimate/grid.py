@@ -13,6 +13,7 @@ from planner.estimate.layers import FITTED_CLASSES, layered_grid, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
     EFF_BOUNDS,
+    MEASURED_CONTEXT,
     busy_ms,
     math_precision,
     roofline_terms,
@@ -387,21 +388,26 @@ def _estimate_grid(catalog, cal, options, units, cal_rows, batch, context, kv_ca
         for (dev, model, prec, unit, runtime, b, mode, _) in cal.measured:
             if b != batch:
                 continue
-            value, is_busy = cal.measured_point(dev, model, prec, unit, runtime, b, mode)
+            value, is_busy, at = cal.measured_point(dev, model, prec, unit, runtime, b, mode)
             for i in o_at.get((model, prec), ()):
                 for j in u_at.get((dev, unit, runtime, mode), ()):
                     o, u = options[i], units[j]
-                    shift = decode_context_shift_ms(
+                    call = {"batch": batch, "context": int(ctx[i]),
+                            "params_scale": o.params_scale, "macs_scale": o.macs_scale,
+                            "compute_scale": u.compute_scale, "math_path": math_paths[j],
+                            "mode": u.mode_id, "kv_cache": kv_cache, "weight_format": o_fmt[i]}
+                    shift = decode_context_shift_ms(catalog, cal, o.model, o.precision,
+                                                    u.device, u.unit, u.runtime, call)
+                    # the part nobody measured: from the measured context to the cell's
+                    modelled = shift - (decode_context_shift_ms(
                         catalog, cal, o.model, o.precision, u.device, u.unit, u.runtime,
-                        {"batch": batch, "context": int(ctx[i]),
-                         "params_scale": o.params_scale, "macs_scale": o.macs_scale,
-                         "compute_scale": u.compute_scale, "math_path": math_paths[j],
-                         "mode": u.mode_id, "kv_cache": kv_cache, "weight_format": o_fmt[i]})
+                        {**call, "context": at})
+                        if o.model.llm is not None and at != MEASURED_CONTEXT else 0.0)
                     latency[i, j], busy[i, j] = with_measurement(value + shift, is_busy,
                                                                  latency[i, j], busy[i, j])
                     measured[i, j] = True
-                    if shift:
-                        decode_shift[i, j] = (shift / latency[i, j], shift / busy[i, j])
+                    if modelled:
+                        decode_shift[i, j] = (modelled / latency[i, j], modelled / busy[i, j])
     for (dev, model, prec, unit, runtime, b, mode) in cal.measured_prefill:
         if b != batch:
             continue

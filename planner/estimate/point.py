@@ -527,16 +527,22 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
 
     measured = cal.measured_point(cdev.id, model.id, q.precision, cunit.id, runtime, q.batch,
                                   cmode)
-    shift_ms = 0.0
+    modelled_ms = 0.0
     if measured is not None:
-        # a decode rate is measured at a short context: at this one a step reads the KV
-        # cache's extra (or fewer) tokens too
+        # a measured decode step is kept as at MEASURED_CONTEXT: at the asked context a step
+        # reads the KV cache's extra (or fewer) tokens too. The part nobody measured runs
+        # from the context it was measured at to the asked one.
+        short_step, is_busy, measured_context = measured
         shift_ms = decode_context_shift_ms(catalog, cal, model, q.precision, dev, unit,
                                            runtime, call)
-        measured_step = measured[0]
-        measured = (measured_step + shift_ms, measured[1])
+        at_measured = (decode_context_shift_ms(catalog, cal, model, q.precision, dev, unit,
+                                               runtime, {**call, "context": measured_context})
+                       if is_llm and measured_context != MEASURED_CONTEXT else 0.0)
+        modelled_ms = shift_ms - at_measured
+        measured_step = short_step + at_measured
+        measured = (short_step + shift_ms, is_busy)
     # a shift past the measurement's own spread leaves more model than measurement in it
-    shifted_past_spread = bool(shift_ms) and abs(shift_ms) > MEASURED_SPREAD * measured_step
+    shifted_past_spread = bool(modelled_ms) and abs(modelled_ms) > MEASURED_SPREAD * measured_step
     # latency and occupancy each carry their own provenance: a measured throughput of a
     # pipelined unit says nothing exact about one call's latency, and the reverse
     lat_prov = busy_prov = provenance
@@ -562,13 +568,16 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
             notes.append(f"{what} a published measurement of exactly this combination "
                          "(model execution; a fitted pre/post-processing share taken out "
                          "where the timing included it)")
-        if shift_ms:
-            sign = "+" if shift_ms > 0 else "-"
-            notes.append(f"decode rates are measured at a short context (taken as "
-                         f"{MEASURED_CONTEXT} tokens): at {context} tokens each step reads a "
-                         f"{'longer' if shift_ms > 0 else 'shorter'} KV cache, {sign}"
-                         f"{num(abs(shift_ms))} ms per token ({sign}"
-                         f"{num(100 * abs(shift_ms) / measured_step, 2)} % on the measured "
+        if modelled_ms:
+            sign = "+" if modelled_ms > 0 else "-"
+            where = ("decode rates are measured at a short context (taken as "
+                     f"{MEASURED_CONTEXT} tokens)" if measured_context == MEASURED_CONTEXT
+                     else f"this decode rate was measured at {measured_context} tokens of "
+                     "context")
+            notes.append(f"{where}: at {context} tokens each step reads a "
+                         f"{'longer' if modelled_ms > 0 else 'shorter'} KV cache, {sign}"
+                         f"{num(abs(modelled_ms))} ms per token ({sign}"
+                         f"{num(100 * abs(modelled_ms) / measured_step, 2)} % on the measured "
                          "step), modelled at the calibrated efficiency"
                          + (f"; more than the measurement's own {MEASURED_SPREAD * 100:.0f} "
                             "%, so the rate is calibrated, not measured"
@@ -594,8 +603,8 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         fit = math.exp(-Z80 * fit_sigma), math.exp(Z80 * fit_sigma)
         return measured_spread(shift_share, fit) if prov == "measured" else fit
 
-    lat_lo, lat_hi = spread(lat_prov, shift_share=shift_ms / lat)
-    busy_lo, busy_hi = spread(busy_prov, shift_share=shift_ms / busy)
+    lat_lo, lat_hi = spread(lat_prov, shift_share=modelled_ms / lat)
+    busy_lo, busy_hi = spread(busy_prov, shift_share=modelled_ms / busy)
     if shifted_past_spread:
         lat_prov, busy_prov = ("calibrated" if p == "measured" else p
                                for p in (lat_prov, busy_prov))

@@ -27,6 +27,7 @@ class Reading:
     measured_on: str | None = None
     ids: dict = field(default_factory=dict)     # device, model, precision, unit, runtime, ...
     notes: str = ""
+    context_tokens: int | None = None           # a decode rate's mean KV cache, where known
 
 
 # ---------------------------------------------------------------- edgeplan's own infer.py
@@ -105,18 +106,22 @@ def _llama_test(n_prompt: int, n_gen: int):
     return None, None       # a combined pp+tg test mixes both regimes: not one figure
 
 
-def _no_depth(depth: int, test: str, where: str, path: str) -> None:
-    """llama-bench's `-d N` runs a test after N tokens already in the KV cache. A measurement
-    here is read at a short context (planner.estimate.roofline.MEASURED_CONTEXT), so a rate
-    measured deeper would be taken for a short-context one: refuse it, naming the row."""
-    if depth > 0:
-        raise InputError(f"{where} ({test} @ d{depth}) was measured {depth} tokens deep into "
-                         "the context; edgeplan reads llama-bench rates at a short context: "
-                         "keep the rows of depth 0 (llama-bench -d 0)", file=path)
+def _depth_context(depth: int, n_gen: int, test: str, where: str, path: str) -> int | None:
+    """llama-bench's `-d D` runs a test after D tokens already in the KV cache. A decode test
+    of N tokens then reads D + N/2 on average: its context_tokens (None at depth 0, a short
+    prompt). A prompt's rate at depth is refused, naming the row: edgeplan times a prompt
+    from an empty cache."""
+    if depth <= 0:
+        return None
+    if n_gen <= 0:
+        raise InputError(f"{where} ({test} @ d{depth}) times a prompt {depth} tokens deep "
+                         "into the context; edgeplan reads prompt rates from an empty cache: "
+                         "keep the pp rows of depth 0 (llama-bench -d 0)", file=path)
+    return depth + n_gen // 2
 
 
 def _llama_reading(metric, value, test, model_type, backends, ngl, version, host, date,
-                   where, filename="") -> Reading:
+                   where, filename="", context_tokens=None) -> Reading:
     ids = {"runtime": "llama.cpp"}
     prec = gguf_precision(model_type)
     if prec:
@@ -124,10 +129,12 @@ def _llama_reading(metric, value, test, model_type, backends, ngl, version, host
     kind = _llama_unit_kind(backends, ngl)
     if kind:
         ids["unit_kind"] = kind
-    return Reading(metric, value, "llama-bench", f"{where} ({test}) tokens/s", batch=1,
+    at = f" @ d{context_tokens - int(test[2:]) // 2}" if context_tokens else ""
+    return Reading(metric, value, "llama-bench", f"{where} ({test}{at}) tokens/s", batch=1,
                    tool_version=version, host=host or None, measured_on=date, ids=ids,
                    notes=(f"{filename + ': ' if filename else ''}{model_type}, "
-                          f"backend {backends or 'not stated'}, n_gpu_layers {ngl}"))
+                          f"backend {backends or 'not stated'}, n_gpu_layers {ngl}"),
+                   context_tokens=context_tokens)
 
 
 def _llama_bench(rows: list, path: str) -> list[Reading]:
@@ -137,7 +144,8 @@ def _llama_bench(rows: list, path: str) -> list[Reading]:
         metric, test = _llama_test(int(r.get("n_prompt", 0)), int(r.get("n_gen", 0)))
         if metric is None:
             continue
-        _no_depth(int(r.get("n_depth") or 0), test, f"row {i}", path)
+        context = _depth_context(int(r.get("n_depth") or 0), int(r.get("n_gen", 0)), test,
+                                 f"row {i}", path)
         build = r.get("build_commit")
         version = (f"{build} (build {r['build_number']})" if build and r.get("build_number")
                    else build)
@@ -146,7 +154,7 @@ def _llama_bench(rows: list, path: str) -> list[Reading]:
                                   str(r.get("backends") or r.get("backend") or ""),
                                   r.get("n_gpu_layers"), version, host,
                                   str(r.get("test_time", ""))[:10] or None, f"row {i}",
-                                  str(r.get("model_filename", ""))))
+                                  str(r.get("model_filename", "")), context))
     if not out:
         raise InputError("llama-bench output without a pure prompt (pp) or generation (tg) "
                          "test", file=path)
@@ -177,10 +185,11 @@ def _llama_bench_md(doc, text: str, path: str) -> list[Reading] | None:
             continue
         k = int(t.group(2))
         metric, test = _llama_test(k if t.group(1) == "pp" else 0, k if t.group(1) == "tg" else 0)
-        _no_depth(int(t.group(3) or 0), test, f"table row {n}", path)
+        context = _depth_context(int(t.group(3) or 0), k if t.group(1) == "tg" else 0, test,
+                                 f"table row {n}", path)
         out.append(_llama_reading(metric, float(v.group(1)), test, cells.get("model", ""),
                                   cells.get("backend", ""), cells.get("ngl"), version, host,
-                                  None, f"table row {n}"))
+                                  None, f"table row {n}", context_tokens=context))
     return out or None
 
 

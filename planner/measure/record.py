@@ -153,7 +153,8 @@ def measurements_from(catalog: Catalog, paths, given: dict) -> list[tuple[Measur
             fields = dict(ids, batch=r.batch, metric=r.metric, value=r.value,
                           source=f"{r.tool} output {os.path.basename(path)}: {r.what}",
                           tool=r.tool, tool_version=r.tool_version,
-                          measured_on=r.measured_on, host=r.host, notes=r.notes)
+                          measured_on=r.measured_on, host=r.host, notes=r.notes,
+                          context_tokens=r.context_tokens)
             try:
                 m = Measurement(**{k: v for k, v in fields.items() if v not in (None, "")})
             except ValueError as e:
