@@ -317,9 +317,8 @@ class Calibration:
                 # a decode rate measured deeper into the context, as the step at the short
                 # context the estimate moves every measured rate from: less the KV cache's
                 # extra reads at the point's fitted efficiency
-                eff = min(max(math.exp(self.predict_log(p.features)), EFF_BOUNDS[0]),
-                          EFF_BOUNDS[1])
-                v = max(v - (p.ideal_ms - p.short_ideal_ms) / eff, FIXED_SHARE_FLOOR * v)
+                v = max(v - (p.ideal_ms - p.short_ideal_ms) / self.bounded_efficiency(
+                    p.features), FIXED_SHARE_FLOOR * v)
             self.measured.setdefault(p.key + (p.pipelined,), []).append(v)
             self.measured_context.setdefault(p.key + (p.pipelined,), []).append(
                 (p.measurement.context_tokens or MEASURED_CONTEXT) if p.llm else 0)
@@ -438,6 +437,10 @@ class Calibration:
         data)."""
         return self.overheads.get((family, includes_prepost, llm), 0.0)
 
+    def bounded_efficiency(self, feats) -> float:
+        """The fitted efficiency for these features, within EFF_BOUNDS."""
+        return min(max(math.exp(self.predict_log(feats)), EFF_BOUNDS[0]), EFF_BOUNDS[1])
+
     def efficiency(self, dev, unit, model, runtime: str, regime: str, math_prec: str,
                    gops: float = 1.0, layer_shares: dict | None = None
                    ) -> tuple[float, float, int]:
@@ -445,10 +448,8 @@ class Calibration:
         with no prefill points calibrated is estimated as compute-bound work."""
         if regime == "prefill" and "regime:prefill" not in self.coef:
             regime = "compute"
-        feats = _features(dev, unit.kind, model, runtime, regime, math_prec, gops,
-                          layer_shares)
-        eff = math.exp(self.predict_log(feats))
-        eff = min(max(eff, EFF_BOUNDS[0]), EFF_BOUNDS[1])
+        eff = self.bounded_efficiency(_features(dev, unit.kind, model, runtime, regime,
+                                                math_prec, gops, layer_shares))
         group = f"{dev.family}:{unit.kind}:{regime}"
         return eff, self.sigma(group, dev.id, unit.id, unit.kind, model.id, runtime), \
             self.support.get(f"dev:{group}", 0)
@@ -514,7 +515,7 @@ def _median(vals) -> float:
 def predict_point(cal: Calibration, catalog: Catalog, p: Point) -> float:
     """What `cal` predicts for the measured point p, in the point's own terms (per call, with
     its pre/post-processing and pipelining), as `estimate` does for a query."""
-    eff = min(max(math.exp(cal.predict_log(p.features)), EFF_BOUNDS[0]), EFF_BOUNDS[1])
+    eff = cal.bounded_efficiency(p.features)
     if p.measurement.metric == "prefill_tokens_per_s":
         return p.ideal_ms / eff
     if p.pipelined:

@@ -13,7 +13,6 @@ from planner.estimate.layers import FITTED_CLASSES, layered_grid, shares_for
 from planner.estimate.roofline import (
     DEFAULT_LLM_CONTEXT,
     EFF_BOUNDS,
-    MEASURED_CONTEXT,
     busy_ms,
     math_precision,
     roofline_terms,
@@ -396,13 +395,10 @@ def _estimate_grid(catalog, cal, options, units, cal_rows, batch, context, kv_ca
                             "params_scale": o.params_scale, "macs_scale": o.macs_scale,
                             "compute_scale": u.compute_scale, "math_path": math_paths[j],
                             "mode": u.mode_id, "kv_cache": kv_cache, "weight_format": o_fmt[i]}
-                    shift = decode_context_shift_ms(catalog, cal, o.model, o.precision,
-                                                    u.device, u.unit, u.runtime, call)
-                    # the part nobody measured: from the measured context to the cell's
-                    modelled = shift - (decode_context_shift_ms(
-                        catalog, cal, o.model, o.precision, u.device, u.unit, u.runtime,
-                        {**call, "context": at})
-                        if o.model.llm is not None and at != MEASURED_CONTEXT else 0.0)
+                    # modelled: the part nobody measured, from the measured context on
+                    shift, modelled = decode_context_shift_ms(
+                        catalog, cal, o.model, o.precision, u.device, u.unit, u.runtime, call,
+                        at)
                     latency[i, j], busy[i, j] = with_measurement(value + shift, is_busy,
                                                                  latency[i, j], busy[i, j])
                     measured[i, j] = True

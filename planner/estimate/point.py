@@ -293,14 +293,17 @@ def measured_spread(shift_share: float, fit: tuple[float, float]) -> tuple[float
 
 
 def decode_context_shift_ms(catalog: Catalog, cal, model, precision: str, dev: Device,
-                            unit: ComputeUnit, runtime: str, call: dict) -> float:
-    """How much longer one decode step is at `call`'s context than at the short context a
-    published decode rate is read at (MEASURED_CONTEXT): the modelled step at each, at the
-    calibrated efficiency. A step reads the whole KV cache, which grows with the context, so
-    a rate measured at a short prompt is this much slower at a long one (negative: faster
-    at a shorter one). 0 for a model that is not an LLM."""
-    if model.llm is None or call["context"] == MEASURED_CONTEXT:
-        return 0.0
+                            unit: ComputeUnit, runtime: str, call: dict,
+                            measured_context: int = MEASURED_CONTEXT) -> tuple[float, float]:
+    """(shift, modelled): how much longer one decode step is at `call`'s context than at
+    MEASURED_CONTEXT, the context a measured step is kept at (Calibration.measured_point),
+    and how much longer than at `measured_context`, the one it was measured at: the part
+    nobody measured. Each is the modelled step at the two contexts, at the calibrated
+    efficiency. A step reads the whole KV cache, which grows with the context (negative:
+    a shorter context). (0, 0) for a model that is not an LLM."""
+    contexts = {call["context"], MEASURED_CONTEXT, measured_context}
+    if model.llm is None or len(contexts) == 1:
+        return 0.0, 0.0
     cdev, cunit, _ = catalog.calibrated_as(dev, unit, call["mode"])
     mp = math_precision(unit, precision, call["math_path"])
     gops = efficiency_gops(model, unit, call["batch"], call["macs_scale"])
@@ -310,7 +313,9 @@ def decode_context_shift_ms(catalog: Catalog, cal, model, precision: str, dev: D
         eff = cal.efficiency(cdev, cunit, model, runtime, r.regime, mp, gops)[0]
         return r.core_ms / eff + r.fixed_ms
 
-    return step_ms(call["context"]) - step_ms(MEASURED_CONTEXT)
+    step = {c: step_ms(c) for c in sorted(contexts)}
+    asked = step[call["context"]]
+    return asked - step[MEASURED_CONTEXT], asked - step[measured_context]
 
 
 # ---------------------------------------------------------------- the estimate
@@ -533,13 +538,9 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
         # reads the KV cache's extra (or fewer) tokens too. The part nobody measured runs
         # from the context it was measured at to the asked one.
         short_step, is_busy, measured_context = measured
-        shift_ms = decode_context_shift_ms(catalog, cal, model, q.precision, dev, unit,
-                                           runtime, call)
-        at_measured = (decode_context_shift_ms(catalog, cal, model, q.precision, dev, unit,
-                                               runtime, {**call, "context": measured_context})
-                       if is_llm and measured_context != MEASURED_CONTEXT else 0.0)
-        modelled_ms = shift_ms - at_measured
-        measured_step = short_step + at_measured
+        shift_ms, modelled_ms = decode_context_shift_ms(
+            catalog, cal, model, q.precision, dev, unit, runtime, call, measured_context)
+        measured_step = short_step + shift_ms - modelled_ms    # as it was measured
         measured = (short_step + shift_ms, is_busy)
     # a shift past the measurement's own spread leaves more model than measurement in it
     shifted_past_spread = bool(modelled_ms) and abs(modelled_ms) > MEASURED_SPREAD * measured_step
