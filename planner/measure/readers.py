@@ -98,26 +98,23 @@ def _llama_unit_kind(backends: str, ngl) -> str | None:
     return "cpu" if names else None
 
 
-def _llama_test(n_prompt: int, n_gen: int):
+def _llama_test(n_prompt: int, n_gen: int, depth: int, where: str, path: str):
+    """(metric, the test as llama-bench names it, a decode rate's context_tokens) of one
+    llama-bench test; (None, None, None) for a combined pp+tg test, which mixes both regimes
+    and is not one figure. `-d D` runs a test after D tokens already in the KV cache: a decode
+    test of N tokens then reads D + N/2 on average (None at depth 0: a short prompt). A
+    prompt's rate at depth is refused, naming the row: edgeplan times a prompt from an empty
+    cache."""
+    at = f" @ d{depth}" if depth > 0 else ""
     if n_gen > 0 and n_prompt == 0:
-        return "decode_tokens_per_s", f"tg{n_gen}"
+        return "decode_tokens_per_s", f"tg{n_gen}{at}", depth + n_gen // 2 if at else None
     if n_prompt > 0 and n_gen == 0:
-        return "prefill_tokens_per_s", f"pp{n_prompt}"
-    return None, None       # a combined pp+tg test mixes both regimes: not one figure
-
-
-def _depth_context(depth: int, n_gen: int, test: str, where: str, path: str) -> int | None:
-    """llama-bench's `-d D` runs a test after D tokens already in the KV cache. A decode test
-    of N tokens then reads D + N/2 on average: its context_tokens (None at depth 0, a short
-    prompt). A prompt's rate at depth is refused, naming the row: edgeplan times a prompt
-    from an empty cache."""
-    if depth <= 0:
-        return None
-    if n_gen <= 0:
-        raise InputError(f"{where} ({test} @ d{depth}) times a prompt {depth} tokens deep "
-                         "into the context; edgeplan reads prompt rates from an empty cache: "
-                         "keep the pp rows of depth 0 (llama-bench -d 0)", file=path)
-    return depth + n_gen // 2
+        if at:
+            raise InputError(f"{where} (pp{n_prompt}{at}) times a prompt {depth} tokens deep "
+                             "into the context; edgeplan reads prompt rates from an empty "
+                             "cache: keep the pp rows of depth 0 (llama-bench -d 0)", file=path)
+        return "prefill_tokens_per_s", f"pp{n_prompt}", None
+    return None, None, None
 
 
 def _llama_reading(metric, value, test, model_type, backends, ngl, version, host, date,
@@ -129,8 +126,7 @@ def _llama_reading(metric, value, test, model_type, backends, ngl, version, host
     kind = _llama_unit_kind(backends, ngl)
     if kind:
         ids["unit_kind"] = kind
-    at = f" @ d{context_tokens - int(test[2:]) // 2}" if context_tokens else ""
-    return Reading(metric, value, "llama-bench", f"{where} ({test}{at}) tokens/s", batch=1,
+    return Reading(metric, value, "llama-bench", f"{where} ({test}) tokens/s", batch=1,
                    tool_version=version, host=host or None, measured_on=date, ids=ids,
                    notes=(f"{filename + ': ' if filename else ''}{model_type}, "
                           f"backend {backends or 'not stated'}, n_gpu_layers {ngl}"),
@@ -141,11 +137,10 @@ def _llama_bench(rows: list, path: str) -> list[Reading]:
     """`llama-bench -o json` (or jsonl): one object per test."""
     out = []
     for i, r in enumerate(rows):
-        metric, test = _llama_test(int(r.get("n_prompt", 0)), int(r.get("n_gen", 0)))
+        metric, test, context = _llama_test(int(r.get("n_prompt", 0)), int(r.get("n_gen", 0)),
+                                            int(r.get("n_depth") or 0), f"row {i}", path)
         if metric is None:
             continue
-        context = _depth_context(int(r.get("n_depth") or 0), int(r.get("n_gen", 0)), test,
-                                 f"row {i}", path)
         build = r.get("build_commit")
         version = (f"{build} (build {r['build_number']})" if build and r.get("build_number")
                    else build)
@@ -184,9 +179,9 @@ def _llama_bench_md(doc, text: str, path: str) -> list[Reading] | None:
         if not (t and v):
             continue
         k = int(t.group(2))
-        metric, test = _llama_test(k if t.group(1) == "pp" else 0, k if t.group(1) == "tg" else 0)
-        context = _depth_context(int(t.group(3) or 0), k if t.group(1) == "tg" else 0, test,
-                                 f"table row {n}", path)
+        metric, test, context = _llama_test(k if t.group(1) == "pp" else 0,
+                                            k if t.group(1) == "tg" else 0,
+                                            int(t.group(3) or 0), f"table row {n}", path)
         out.append(_llama_reading(metric, float(v.group(1)), test, cells.get("model", ""),
                                   cells.get("backend", ""), cells.get("ngl"), version, host,
                                   None, f"table row {n}", context_tokens=context))
