@@ -64,6 +64,10 @@ def test_kv_shared_layers_keep_no_cache_by_hand(catalog):
     assert llm.kv_bytes(8192, windowed=True) == (4 * 8192 + 16 * 512) * per_layer == 83_886_080
     n = llm.longest_context(100e6, windowed=True)
     assert llm.kv_bytes(n, windowed=True) <= 100e6 < llm.kv_bytes(n + 1, windowed=True)
+    # E2B: 30 layers, llama.cpp's hardcoded 20 cache layers are its first 20, the same 16 + 4
+    e2b = catalog.models["gemma-3n-e2b"].llm
+    assert e2b.layers == 30 and e2b.kv_layers == 20
+    assert e2b.kv_bytes(8192, windowed=True) == llm.kv_bytes(8192, windowed=True)
     with pytest.raises(ValueError, match="kv_shared_layers 3 are more than the 4 layers"):
         LLMShape(layers=4, hidden_size=64, kv_heads=1, head_dim=16, context_max=100,
                  sliding_window_layers=2, sliding_window_tokens=8, kv_shared_layers=3, **SRC)
@@ -81,6 +85,10 @@ def test_per_layer_embeddings_are_held_but_looked_up(catalog):
     assert e.memory_breakdown_gb["weights"] == pytest.approx(m.size.params_m * 1e6 * bpp / 1e9)
     assert e.memory_breakdown_gb["kv_cache"] == pytest.approx(83_886_080 / 1e9)
     assert any("15 of 35 layers reuse" in n for n in e.notes)
+    e2b = catalog.models["gemma-3n-e2b"]
+    assert e2b.llm.lookup_params() == 262144 * 30 * 256
+    assert e2b.decode_read_bytes("int4") == pytest.approx(
+        (e2b.size.params_m * 1e6 - 262144 * 30 * 256) * e2b.bytes_per_param("int4"))
     with pytest.raises(ValueError, match="go together"):
         LLMShape(layers=4, hidden_size=64, kv_heads=1, head_dim=16, context_max=100,
                  per_layer_input_vocab=1000, **SRC)
