@@ -431,15 +431,36 @@ def test_a_network_built_from_another_familys_blocks_takes_its_factors(catalog, 
     assert 1 / 1.15 < ratio < 1.15, ratio
 
 
+@pytest.mark.parametrize("device", ["raspberry-pi-5-8gb", "coral-pcie-accelerator",
+                                    "hailo-8-on-x86", "jetson-orin-nano-8gb"])
+def test_a_detector_is_no_faster_than_the_backbone_it_runs(catalog, device):
+    """EfficientDet-Lite0 runs EfficientNet-Lite0's body at 320x320 (0.83 of its 0.97 GMACs,
+    2x the body's MACs at 224) and a BiFPN and heads after it, of the same blocks. Taking
+    EfficientNet-Lite's factors (`efficiency_family`), it is estimated slower than Lite1 at
+    240 (0.63 GMACs) and, where compute bounds it, at least 1.5x Lite0 at 224. Before, with
+    no family factor, it came out 1.2x Lite0 on a Raspberry Pi 5 and faster than Lite1 (15.6
+    against 19.1 ms)."""
+    det, lite0, lite1 = (estimate(catalog, Query(m, "int8", device)).latency_ms
+                         for m in ("efficientdet-lite0", "efficientnet-lite0",
+                                   "efficientnet-lite1"))
+    assert det.value > lite1.value > lite0.value, (det, lite0, lite1)
+    if det.bottleneck == "compute":
+        assert det.value >= 1.5 * lite0.value, (det, lite0)
+
+
 def test_every_efficiency_family_is_the_one_the_calibration_reads(catalog):
-    """YOLO26 as YOLO11, YAMNet (MobileNet v1's body on a spectrogram) and DeepLabv3 on
-    MobileNetV2 (its body with a 1x1 classifier) as MobileNet: the fit's
+    """YOLO26 as YOLO11; YAMNet (MobileNet v1's body on a spectrogram), DeepLabv3 on
+    MobileNetV2 (its body with a 1x1 classifier), MoveNet (MobileNetV2 with an FPN) and
+    MnasNet (MobileNetV2's inverted residual block) as MobileNet; EfficientDet-Lite as
+    EfficientNet-Lite, its backbone: the fit's
     model factors of the named family, never of its own, in the point estimate and the grid
     (the grid-agreement tests check the values cell by cell)."""
     from planner.estimate.calibrate import _features
     named = {m.id: m.efficiency_family for m in catalog.models.values() if m.efficiency_family}
-    assert named == {**{f"yolo26{s}": "yolo11" for s in "nsmlx"}, "yamnet": "mobilenet",
-                     "deeplabv3-mobilenet-v2": "mobilenet"}
+    assert named == {**{f"yolo26{s}": "yolo11" for s in "nsmlx"},
+                     **{f"efficientdet-lite{i}": "efficientnet-lite" for i in range(3)},
+                     **dict.fromkeys(["yamnet", "deeplabv3-mobilenet-v2", "movenet-lightning",
+                                      "movenet-thunder", "mnasnet-1.0"], "mobilenet")}
     dev = catalog.devices["raspberry-pi-5-8gb"]
     for mid, fam in named.items():
         m = catalog.models[mid]
