@@ -2,6 +2,7 @@
 target artifact.
 
     python benchmarks/bundle_sizes.py [--runs 50] [--json results.json] [--no-resnet]
+    python benchmarks/bundle_sizes.py --zoo --targets tflite-int8 --runs 5
 
 Builds real bundles (the same code path as `edgeplan bundle`: convert, render, run infer.py
 in a subprocess, compare, time) for
@@ -31,6 +32,10 @@ and for each target artifact:
     in the toolkit's simulator on the host (the same graph, rebuilt: the simulator cannot
     load a .rknn file; its latency is the simulator's, not the NPU's); the FP32 column is the
     FP32 ONNX model with onnxruntime (needs `edgeplan toolchain install rknn`).
+
+With --zoo it bundles every light model-zoo graph of the onnx wheel (AlexNet, DenseNet-121,
+Inception v1 and v2, ResNet-50, ShuffleNet, SqueezeNet, VGG-19, ZFNet-512) the ResNet-50 way
+instead: which ones each converter takes, and the converter's message for those it refuses.
 
 It prints one Markdown table row per model and target: artifact size / FP32 size (target
 <= 0.30 for INT8), top-1 agreement with FP32 (target >= 95 %), accuracy drop in points
@@ -102,9 +107,17 @@ EXTRAS = {"openvino": ("openvino", ("openvino", "nncf")),
           "rknn": ("rknn", ())}      # its own environment, not an extra
 
 
-def cases(resnet: bool = True):
+ZOO = {"bvlc_alexnet": "AlexNet", "densenet121": "DenseNet-121", "inception_v1": "Inception v1",
+       "inception_v2": "Inception v2", "resnet50": "ResNet-50", "shufflenet": "ShuffleNet",
+       "squeezenet": "SqueezeNet", "vgg19": "VGG-19", "zfnet512": "ZFNet-512"}
+
+
+def cases(resnet: bool = True, zoo_all: bool = False):
     import onnx
     zoo = Path(os.path.dirname(onnx.__file__)) / "backend" / "test" / "data" / "light"
+    if zoo_all:       # every light graph, as the onnx wheel ships them, and nothing else
+        return [(f"{label} (onnx zoo light)", zoo / f"light_{name}.onnx", None, None, "static")
+                for name, label in ZOO.items()]
     out = [
         ("digits CNN (example)", MODELS / "digits_cnn.onnx", MODELS / "digits_cnn_cal.npz",
          MODELS / "digits_cnn_eval.npz", "auto"),
@@ -125,7 +138,8 @@ def have(runtime: str) -> bool:
     return all(importlib.util.find_spec(m) is not None for m in EXTRAS[runtime][1])
 
 
-def run(runs: int, resnet: bool = True, only=None) -> tuple[list[dict], list[str]]:
+def run(runs: int, resnet: bool = True, only=None,
+        zoo_all: bool = False) -> tuple[list[dict], list[str]]:
     from planner.bundle.build import BundleOptions, build_bundle
     from planner.catalog.loader import load_catalog
 
@@ -136,7 +150,7 @@ def run(runs: int, resnet: bool = True, only=None) -> tuple[list[dict], list[str
         (tmp / "catalog" / "devices.yaml").write_text(CATALOG)
         cat = load_catalog([tmp / "catalog"], builtin=False, use_env=False)
         n = 0
-        for label, model, cal, ev, quant in cases(resnet):
+        for label, model, cal, ev, quant in cases(resnet, zoo_all):
             for target, runtime, precision in TARGETS:
                 if only and target not in only:
                     continue
@@ -226,9 +240,13 @@ def main(argv=None) -> int:
     ap.add_argument("--no-resnet", action="store_true", help="leave out ResNet-50 (faster)")
     ap.add_argument("--targets", help="comma-separated subset of: "
                     + ", ".join(t for t, _, _ in TARGETS))
+    ap.add_argument("--zoo", action="store_true",
+                    help="instead of the digits models and ResNet-50, every light model-zoo "
+                         "graph the onnx wheel ships (INT8 targets, synthetic calibration); "
+                         "a graph a converter refuses is listed with its message")
     a = ap.parse_args(argv)
     only = set(a.targets.split(",")) if a.targets else None
-    rows, skipped = run(a.runs, resnet=not a.no_resnet, only=only)
+    rows, skipped = run(a.runs, resnet=not a.no_resnet, only=only, zoo_all=a.zoo)
     print(f"host: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}")
     print(table(rows))

@@ -187,6 +187,12 @@ def _check_references(cat: Catalog, where) -> None:
                 if r not in cat.runtimes:
                     raise pos.error(CatalogError, f"unknown runtime {r!r}"
                                     f"{did_you_mean(r, cat.runtimes)}", path + ("runtimes", j))
+            for j, o in enumerate(model.options):
+                for k, r in enumerate(o.quantizer.runtimes if o.quantizer else ()):
+                    if r not in cat.runtimes:
+                        raise pos.error(CatalogError, f"unknown runtime {r!r}"
+                                        f"{did_you_mean(r, cat.runtimes)}",
+                                        path + ("options", j, "quantizer", "runtimes", k))
             eff = model.efficiency_family
             if eff is not None:
                 # the family must be one the calibration fits: another model's own, and not

@@ -438,11 +438,17 @@ class AccuracyRange(Strict):
         return self
 
 
+class Quantizer(Strict):
+    name: str = Field(min_length=3, description="The toolchain whose post-training quantizer made the model the published accuracy was measured on, with its version where known (e.g. 'Hailo Dataflow Compiler v5.0.0', 'TensorRT 10 INT8 calibration', 'PyTorch FBGEMM').")
+    runtimes: list[str] = Field(default_factory=list, description="The catalog runtimes that run the model that toolchain makes (its quantized weights and scales as they are): [hailort] for the Hailo compiler, [tflite, edgetpu, tflite-micro] for the TFLite converter's full-integer file. Empty where none does (a PyTorch quantizer). On any other runtime the figure is evidence, not a measurement: that runtime's own quantizer makes another INT8 model, so the accuracy is estimated there and the plan says so.")
+
+
 class Option(Sourced):
     precision: Precision = Field(description="Numeric precision of weights (and activations, except weight-only).")
     technique: Technique = Field(description="How the variant got there: baseline, ptq, qat, weight-only, pruned, distilled.")
     accuracy: Score = Field(description="Accuracy in the model's metric at this precision and technique: a published figure, or for an estimated one (listed under `estimated:`) the central estimate of accuracy_range.")
     accuracy_range: AccuracyRange | None = Field(default=None, description="For an estimated accuracy: the (low, high) range the published evidence allows, with its source; `accuracy` lies inside it. A published (measured) accuracy is a point and has no range. `solve --robust` checks a floor against the pessimistic end.")
+    quantizer: Quantizer | None = Field(default=None, description="For a published accuracy of a post-training quantized option: the toolchain that quantized the model it was measured on, and the runtimes that run that model. Leave it out where the quantized weights are the model's own (a QAT or released quantized checkpoint), which any runtime runs as they are.")
     params_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of params kept (structured pruning).")
     macs_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of MACs kept (structured pruning).")
 
@@ -458,6 +464,24 @@ class Option(Sourced):
             raise ValueError(f"accuracy {self.accuracy:g} lies outside accuracy_range "
                              f"[{r.low:g}, {r.high:g}]")
         return self
+
+    @model_validator(mode="after")
+    def _quantizer_for_published_quantized(self):
+        if self.quantizer is None:
+            return self
+        if self.precision in ("fp32", "fp16"):
+            raise ValueError(f"quantizer is for a quantized option, not {self.precision}")
+        if "accuracy" in self.estimated:
+            raise ValueError("quantizer names the toolchain of a published accuracy; this "
+                             "one is estimated (listed under estimated:)")
+        return self
+
+    def accuracy_measured_on(self, runtime: str | None) -> bool:
+        """The accuracy is a measurement of the model this runtime runs: published, and not
+        a quantizer's that makes another model than the runtime does."""
+        if self.accuracy_estimated:
+            return False
+        return self.quantizer is None or runtime in self.quantizer.runtimes
 
     @property
     def accuracy_estimated(self) -> bool:

@@ -121,6 +121,9 @@ class Estimate:
     energy_mj: Quantity
     accuracy: Quantity
     accuracy_metric: str
+    # the toolchain whose quantized model the published accuracy was measured on, where
+    # this runtime runs another (its own quantizer's): the figure is then an estimate here
+    accuracy_quantized_by: str | None = None
     prefill_tokens_per_s: Quantity | None = None
     ttft_ms: Quantity | None = None         # time to first token for q.prompt_tokens
     context_tokens: int = 0                 # an LLM's context the KV cache was counted at
@@ -176,6 +179,8 @@ class Estimate:
         out["accuracy"] = {**self.accuracy.as_dict(), "metric": self.accuracy_metric}
         if self.accuracy_metric == UNKNOWN_METRIC:
             out["accuracy"]["value"] = None     # no accuracy was given: not a 0
+        if self.accuracy_quantized_by:
+            out["accuracy"]["quantized_by"] = self.accuracy_quantized_by
         out["notes"] = list(self.notes)
         if self.layers is not None:
             out["layers"] = self.layers
@@ -713,10 +718,20 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
                       else busy_prov,
                       idle * busy * busy_lo / q.batch, mode.power_w * busy * busy_hi / q.batch)
 
-    acc_prov = "estimated" if "accuracy" in option.estimated else "measured"
+    acc_prov = "measured" if option.accuracy_measured_on(runtime) else "estimated"
     # an estimated accuracy carries the range its evidence allows (profiles' accuracy_range)
     acc_lo, acc_hi = option.accuracy_bounds() if option.accuracy_range else (None, None)
     accuracy = Quantity(option.accuracy, model.metric, acc_prov, acc_lo, acc_hi)
+    quantized_by = None
+    if option.quantizer is not None and acc_prov == "estimated":
+        quantized_by = option.quantizer.name
+        ran = option.quantizer.runtimes
+        notes.append(
+            f"accuracy: {option.accuracy:g} {model.metric} was measured on the "
+            f"{q.precision.upper()} model {quantized_by} makes"
+            + (f" (run by {', '.join(ran)})" if ran else "")
+            + f"; {runtime} runs the one its own quantizer makes, whose accuracy nobody "
+            "measured")
 
     est = Estimate(query=q, model_name=model.name, device_name=dev.name,
                    technique=option.technique, unit=unit.id, runtime=runtime,
@@ -724,6 +739,7 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
                    throughput_fps=throughput, memory_gb=memory, memory_breakdown_gb=breakdown,
                    memory_available_gb=dev.memory.available_gb, power_w=power,
                    energy_mj=energy, accuracy=accuracy, accuracy_metric=model.metric,
+                   accuracy_quantized_by=quantized_by,
                    prefill_tokens_per_s=prefill, decode_tokens_per_s=decode, ttft_ms=ttft,
                    context_tokens=context,
                    weights_on_chip=r.weights_on_chip if fb is None else fb.streamed_mb == 0,

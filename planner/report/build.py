@@ -216,6 +216,10 @@ def plan_notes(plan: dict) -> list[str]:
         if acc.get("metric") == "unknown":
             out.append(f"{a['workload']}: no accuracy is known for {what} (the spec's model "
                        "file gives none).")
+        elif acc.get("quantized_by"):
+            out.append(f"{a['workload']}: the accuracy of {what} ({num(acc['value'])} "
+                       f"{acc['metric']}) was published for the model {acc['quantized_by']} "
+                       f"makes, not for {a['runtime']}'s own quantizer: an estimate here.")
         elif acc.get("provenance") == "estimated":
             rng = (f", range {num(acc['low'])}–{num(acc['high'])}" if "low" in acc else "")
             out.append(f"{a['workload']}: the accuracy of {what} ({num(acc['value'])} "

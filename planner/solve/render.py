@@ -126,6 +126,10 @@ def _plan_notes(plan: dict) -> list[str]:
         if acc.get("metric") == "unknown":
             notes.append(f"  {a['workload']}: no accuracy is known for {what} (the spec's "
                          "model file gives none)")
+        elif acc.get("quantized_by"):
+            notes.append(f"  {a['workload']}: accuracy {acc['value']:g} {acc['metric']} was "
+                         f"published for the {what} model {acc['quantized_by']} makes, not "
+                         f"for {a['runtime']}'s own quantizer: an estimate here")
         elif acc.get("provenance") == "estimated":
             rng = (f": range {acc['low']:g}-{acc['high']:g}" if "low" in acc else
                    ": no range given")

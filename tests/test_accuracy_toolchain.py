@@ -1,0 +1,107 @@
+"""A post-training quantized accuracy is a measurement of the model one toolchain made
+(issue 18: quantized accuracy per technique and toolchain). On a runtime that runs that
+model it is measured; on another, which quantizes the network itself, it is an estimate, and
+the estimate, the plan and the report say so."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from planner.catalog.loader import load_catalog
+from planner.errors import CatalogError
+from planner.estimate.point import Query, estimate
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog(use_env=False)
+
+
+def _int8_ptq(model):
+    return next(o for o in model.options if o.precision == "int8" and o.technique == "ptq")
+
+
+def test_a_hailo_figure_is_measured_on_hailo_and_an_estimate_elsewhere(catalog):
+    """Depth Anything V2 small's INT8 AbsRel 0.19 is the Hailo-10H's, from Hailo's compiler."""
+    o = _int8_ptq(catalog.models["depth-anything-v2-small"])
+    assert o.quantizer.runtimes == ["hailort"] and not o.accuracy_estimated
+    on_hailo = estimate(catalog, Query("depth-anything-v2-small", "int8",
+                                       "hailo-10h-rpi5-ai-hat-plus-2", technique="ptq"))
+    assert on_hailo.runtime == "hailort" and on_hailo.accuracy.provenance == "measured"
+    assert not any(n.startswith("accuracy:") for n in on_hailo.notes)
+    assert "quantized_by" not in on_hailo.as_dict()["accuracy"]
+    on_jetson = estimate(catalog, Query("depth-anything-v2-small", "int8",
+                                        "jetson-orin-nano-8gb", technique="ptq"))
+    assert on_jetson.runtime == "tensorrt"
+    assert on_jetson.accuracy.provenance == "estimated"
+    assert on_jetson.accuracy.value == on_hailo.accuracy.value     # still the best evidence
+    d = on_jetson.as_dict()["accuracy"]
+    assert d["quantized_by"] == "Hailo Dataflow Compiler v5.2.0"
+    assert any("was measured on the INT8 model Hailo Dataflow Compiler v5.2.0 makes (run by "
+               "hailort); tensorrt runs the one its own quantizer makes" in n
+               for n in on_jetson.notes)
+
+
+def test_a_quantizer_no_catalog_runtime_runs_makes_every_estimate(catalog):
+    """torchvision's FBGEMM INT8 ResNet-50 runs in PyTorch, which no device here plans."""
+    o = _int8_ptq(catalog.models["resnet-50"])
+    assert o.quantizer.runtimes == []
+    for device in ("jetson-orin-nano-8gb", "raspberry-pi-5-8gb"):
+        e = estimate(catalog, Query("resnet-50", "int8", device, technique="ptq"))
+        assert e.accuracy.provenance == "estimated", device
+    # a QAT checkpoint's weights are the model's own: measured wherever it runs
+    qat = estimate(catalog, Query("mobilenet-v2", "int8", "raspberry-pi-5-8gb",
+                                  technique="qat"))
+    assert qat.accuracy.provenance == "measured"
+
+
+def test_every_published_ptq_accuracy_names_its_quantizer(catalog):
+    """A published INT8 PTQ figure is always some toolchain's model; none is left unnamed."""
+    unnamed = [m.id for m in catalog.models.values() for o in m.options
+               if o.technique == "ptq" and o.precision in ("int8", "int4")
+               and not o.accuracy_estimated and o.quantizer is None]
+    assert unnamed == []
+
+
+def test_the_plan_and_the_report_say_the_accuracy_is_anothers(catalog, tmp_path):
+    from planner.report.build import plan_notes
+    from planner.solve.render import _plan_notes
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: depth\nworkloads:\n  - name: depth\n    task: depth-estimation\n"
+        "    rate_fps: 5 fps\n    models: [depth-anything-v2-small]\n"
+        "    precisions: [int8]\n    techniques: [ptq]\nfamilies:\n  allow: [jetson]\n")
+    from planner.solve.pipeline import solve_spec_file
+    plan = solve_spec_file(spec, catalog).plan
+    a = plan["assignments"][0]
+    assert a["runtime"] == "tensorrt"
+    assert a["estimates"]["accuracy"]["quantized_by"] == "Hailo Dataflow Compiler v5.2.0"
+    text = "\n".join(_plan_notes(plan))
+    assert "was published for the depth-anything-v2-small INT8/ptq model Hailo Dataflow " \
+           "Compiler v5.2.0 makes, not for tensorrt's own quantizer" in text
+    assert any("not for tensorrt's own quantizer: an estimate here." in n
+               for n in plan_notes(plan))
+
+
+def test_a_quantizer_is_checked(tmp_path):
+    cat = load_catalog(use_env=False)
+    text = Path(cat.origin["model:depth-anything-v2-small"]).read_text()
+    start = text.index("  - id: depth-anything-v2-small")
+    end = text.find("\n  - id: ", start + 10)
+    entry = text[start:None if end < 0 else end].replace(
+        "id: depth-anything-v2-small", "id: mine")
+    bad = tmp_path / "m.yaml"
+    bad.write_text("models:\n" + entry.replace("runtimes: [hailort]", "runtimes: [hailo]")
+                   + "\n")
+    with pytest.raises(CatalogError, match="unknown runtime 'hailo'; did you mean 'hailort'"
+                       ) as e:
+        load_catalog([tmp_path], use_env=False)
+    assert e.value.field == "models[0].options[2].quantizer.runtimes[0]"
+    # on an estimated accuracy a quantizer names nothing that was measured
+    fp16 = entry.replace("      - precision: int8\n        technique: ptq\n",
+                         "      - precision: int8\n        technique: ptq\n        estimated: "
+                         "{accuracy: guessed}\n")
+    bad.write_text("models:\n" + fp16 + "\n")
+    with pytest.raises(CatalogError, match="quantizer names the toolchain of a published"):
+        load_catalog([tmp_path], use_env=False)
