@@ -380,3 +380,46 @@ workloads:
         build_bundle(plan, load_catalog(use_env=False),
                      BundleOptions(out_dir=tmp_path / "out", benchmark_runs=3))
     assert not (tmp_path / "out").exists()
+
+
+def test_class_scores_of_a_caffe_era_classifier():
+    """(N, C) as it is, (N, C, 1, 1) with its trailing axes dropped; nothing else."""
+    from planner.bundle.verify import class_scores
+    a = np.arange(24, dtype=np.float32).reshape(2, 12)
+    assert np.array_equal(class_scores(a), a)
+    assert class_scores(a.reshape(2, 12, 1, 1)).shape == (2, 12)
+    assert class_scores(a.reshape(2, 3, 4)) is None
+    assert class_scores(a.reshape(24, 1)) is None          # one score: no class to pick
+    assert class_scores(np.zeros(5)) is None
+
+
+def test_a_classifier_ending_n_c_1_1_is_compared_and_scored(tmp_path):
+    """The onnx wheel's light SqueezeNet ends in (1, 1000, 1, 1), as Caffe-era classifiers
+    do. Its bundle still gets a top-1 agreement with FP32 (it was n/a) and an accuracy on
+    --eval-data (refused before: 'accuracy needs a (samples, classes) first output'), from
+    the verification and from infer.py itself."""
+    import onnxruntime as ort
+    from conftest_bundle import zoo
+    from planner.catalog.loader import load_catalog
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (4, 3, 224, 224)).astype(np.float32)
+    sess = ort.InferenceSession(str(zoo("squeezenet")), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    scores = np.concatenate([sess.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+    assert scores.shape == (4, 1000, 1, 1)
+    labels = scores.reshape(4, 1000).argmax(1)
+    ev = tmp_path / "eval.npz"
+    np.savez(ev, **{name: x, "labels": labels})
+    plan = write_manifest(tmp_path / "deploy.yaml", workload(
+        model="squeezenet-1.1", device="raspberry-pi-5-8gb", unit="cpu", runtime="onnxruntime",
+        model_file=str(zoo("squeezenet"))))
+    res = build_bundle(plan, load_catalog(use_env=False), BundleOptions(
+        out_dir=tmp_path / "out", quantization="static", eval_data=ev, samples=4,
+        benchmark_runs=1))
+    v = res.verification
+    assert v["comparison"]["top1_agreement_pct"] is not None
+    assert v["accuracy"]["fp32_pct"] == 100.0 and v["accuracy"]["samples"] == 4
+    r = subprocess.run([sys.executable, str(res.out_dir / "infer.py"), "--input", str(ev),
+                        "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["accuracy_pct"] == v["accuracy"]["converted_pct"]

@@ -66,6 +66,15 @@ def _reference(model_path: Path, arrays: dict, specs) -> dict:
     return {n: np.concatenate([p[i] for p in parts]) for i, n in enumerate(names)}
 
 
+def class_scores(a):
+    """A classifier's (samples, classes) scores: the output itself, or with its trailing
+    axes of size 1 dropped (Caffe-era graphs end in (N, 1000, 1, 1): SqueezeNet, DenseNet);
+    None for any other shape."""
+    if a.ndim >= 2 and all(d == 1 for d in a.shape[2:]) and a.shape[1] > 1:
+        return a.reshape(a.shape[0], a.shape[1])
+    return None
+
+
 def compare(ref: dict, got: dict) -> dict:
     """Top-1 agreement (first output, when it is (samples, classes)), max absolute error,
     cosine similarity per sample (mean and min), per output and overall."""
@@ -91,8 +100,8 @@ def compare(ref: dict, got: dict) -> dict:
              "cosine_mean": float(cos.mean()), "cosine_min": float(cos.min())}
         res["outputs"][name] = d
     first = next(iter(ref))
-    r, g = ref[first], got[first]
-    if r.ndim == 2 and r.shape[1] > 1:
+    r, g = class_scores(ref[first]), class_scores(got[first])
+    if r is not None:
         res["top1_agreement_pct"] = float((r.argmax(1) == g.argmax(1)).mean() * 100.0)
     res["max_abs_error"] = max(d["max_abs_error"] for d in res["outputs"].values())
     res["cosine_mean"] = min(d["cosine_mean"] for d in res["outputs"].values())
@@ -207,14 +216,15 @@ def _verify(bdir, work, model_path, specs, sample_arrays, ev, wl, conv, opts, ca
         got = _load_outputs(out_ev)
         ref_ev = _reference(model_path, ev[0], specs)
         first = next(iter(ref_ev))
-        if ref_ev[first].ndim != 2:
-            raise InputError("--eval-data: accuracy needs a (samples, classes) first output",
-                             field="--eval-data")
+        ref_scores, got_scores = class_scores(ref_ev[first]), class_scores(got[first])
+        if ref_scores is None:
+            raise InputError("--eval-data: accuracy needs a (samples, classes) first output, "
+                             f"not {list(ref_ev[first].shape)}", field="--eval-data")
         # the model's class count is known for sure only now (a symbolic output dimension)
         labels = class_labels(ev[1], str(opts.eval_data), "--eval-data",
-                              ref_ev[first].shape[1])
-        acc_ref = float((ref_ev[first].argmax(1) == labels).mean() * 100.0)
-        acc_conv = float((got[first].argmax(1) == labels).mean() * 100.0)
+                              ref_scores.shape[1])
+        acc_ref = float((ref_scores.argmax(1) == labels).mean() * 100.0)
+        acc_conv = float((got_scores.argmax(1) == labels).mean() * 100.0)
         ver["accuracy"] = {"metric": "top-1 accuracy % on --eval-data",
                            "artifact": ver["runtime"].get("artifact"),
                            "samples": int(len(labels)), "fp32_pct": round(acc_ref, 4),
