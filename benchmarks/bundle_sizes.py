@@ -237,7 +237,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=50, help="timed runs per model and target")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
-    ap.add_argument("--no-resnet", action="store_true", help="leave out ResNet-50 (faster)")
+    ap.add_argument("--no-resnet", action="store_true",
+                    help="leave out ResNet-50 (faster; --zoo bundles every zoo graph)")
     ap.add_argument("--targets", help="comma-separated subset of: "
                     + ", ".join(t for t, _, _ in TARGETS))
     ap.add_argument("--zoo", action="store_true",

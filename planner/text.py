@@ -45,6 +45,17 @@ def accuracy_change(drop_points: float) -> str:
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 
+def accuracy_elsewhere(value: str, metric: str, precision: str, quantized_by: dict,
+                       runtime: str, what: str | None = None) -> str:
+    """The sentence for a published accuracy measured on another toolchain's quantized model
+    than the one `runtime` runs (the estimate's note, the plan's and the report's)."""
+    of = f" of {what}" if what else ""
+    ran = f" (run by {', '.join(quantized_by['runtimes'])})" if quantized_by["runtimes"] else ""
+    return (f"accuracy {value} {metric}{of} is that of the {precision.upper()} model made by "
+            f"{quantized_by['toolchain']}{ran}; {runtime} runs another, which nobody measured "
+            "here: an estimate, with no range (--robust checks it as it stands)")
+
+
 def md_prose(v) -> str:
     """Text for Markdown prose: one line, with the characters that start markup escaped."""
     s = str(v).replace("\r", " ").replace("\n", " ")

@@ -423,3 +423,6 @@ def test_a_classifier_ending_n_c_1_1_is_compared_and_scored(tmp_path):
                         "--json"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["accuracy_pct"] == v["accuracy"]["converted_pct"]
+    r = subprocess.run([sys.executable, str(res.out_dir / "infer.py"), "--input", str(ev),
+                        "--top-k", "3"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "sample 0: top-3 " in r.stdout, r.stdout + r.stderr

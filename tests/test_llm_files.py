@@ -92,6 +92,9 @@ def test_moe_params_by_hand(tmp_path):
     ({**TINYLLAMA, "num_key_value_heads": 64}, "not a decoder's attention"),
     ({"model_type": "gemma3n", "text_config": {**TINYLLAMA, "model_type": "gemma3n_text"}},
      "Gemma 3n .* use the catalog profile gemma-3n-e2b or gemma-3n-e4b"),
+    ({"model_type": "gemma3n", "text_config": {**TINYLLAMA, "model_type": "gemma3n_text",
+                                               "num_hidden_layers": 30}},
+     "Gemma 3n .* use the catalog profile gemma-3n-e2b$"),
 ])
 def test_bad_configs_are_named(tmp_path, bad, message):
     with pytest.raises(InputError, match=message) as e:

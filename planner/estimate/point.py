@@ -47,7 +47,7 @@ from planner.estimate.roofline import (
     roofline,
     with_measurement,
 )
-from planner.text import num
+from planner.text import accuracy_elsewhere, num
 from planner.vocabulary import (
     BYTES_PER_PARAM,
     KV_CACHE_BYTES,
@@ -122,8 +122,8 @@ class Estimate:
     accuracy: Quantity
     accuracy_metric: str
     # the toolchain whose quantized model the published accuracy was measured on, where
-    # this runtime runs another (its own quantizer's): the figure is then an estimate here
-    accuracy_quantized_by: str | None = None
+    # this runtime runs another: {toolchain, runtimes}; the figure is then an estimate here
+    accuracy_quantized_by: dict | None = None
     prefill_tokens_per_s: Quantity | None = None
     ttft_ms: Quantity | None = None         # time to first token for q.prompt_tokens
     context_tokens: int = 0                 # an LLM's context the KV cache was counted at
@@ -724,14 +724,10 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
     accuracy = Quantity(option.accuracy, model.metric, acc_prov, acc_lo, acc_hi)
     quantized_by = None
     if option.quantizer is not None and acc_prov == "estimated":
-        quantized_by = option.quantizer.name
-        ran = option.quantizer.runtimes
-        notes.append(
-            f"accuracy: {option.accuracy:g} {model.metric} was measured on the "
-            f"{q.precision.upper()} model {quantized_by} makes"
-            + (f" (run by {', '.join(ran)})" if ran else "")
-            + f"; {runtime} runs the one its own quantizer makes, whose accuracy nobody "
-            "measured")
+        quantized_by = {"toolchain": option.quantizer.name,
+                        "runtimes": list(option.quantizer.runtimes)}
+        notes.append(accuracy_elsewhere(f"{option.accuracy:g}", model.metric, q.precision,
+                                        quantized_by, runtime))
 
     est = Estimate(query=q, model_name=model.name, device_name=dev.name,
                    technique=option.technique, unit=unit.id, runtime=runtime,

@@ -33,7 +33,7 @@ from planner.report.labels import (
 )
 from planner.report.sensitivity import sensitivity
 from planner.solve.plan import manifest_yaml
-from planner.text import num
+from planner.text import accuracy_elsewhere, num
 
 REJECTED_ROWS_PER_BUDGET = 20
 
@@ -217,9 +217,9 @@ def plan_notes(plan: dict) -> list[str]:
             out.append(f"{a['workload']}: no accuracy is known for {what} (the spec's model "
                        "file gives none).")
         elif acc.get("quantized_by"):
-            out.append(f"{a['workload']}: the accuracy of {what} ({num(acc['value'])} "
-                       f"{acc['metric']}) was published for the model {acc['quantized_by']} "
-                       f"makes, not for {a['runtime']}'s own quantizer: an estimate here.")
+            out.append(f"{a['workload']}: " + accuracy_elsewhere(
+                num(acc["value"]), acc["metric"], a["precision"], acc["quantized_by"],
+                a["runtime"], what=f"{a['model']} {a['technique']}") + ".")
         elif acc.get("provenance") == "estimated":
             rng = (f", range {num(acc['low'])}–{num(acc['high'])}" if "low" in acc else "")
             out.append(f"{a['workload']}: the accuracy of {what} ({num(acc['value'])} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from planner.solve.plan import parts_text
+from planner.text import accuracy_elsewhere
 from planner.vocabulary import KV_CACHE_BYTES, WEIGHT_FORMAT_BASIS, WEIGHT_FORMATS
 
 
@@ -127,9 +128,9 @@ def _plan_notes(plan: dict) -> list[str]:
             notes.append(f"  {a['workload']}: no accuracy is known for {what} (the spec's "
                          "model file gives none)")
         elif acc.get("quantized_by"):
-            notes.append(f"  {a['workload']}: accuracy {acc['value']:g} {acc['metric']} was "
-                         f"published for the {what} model {acc['quantized_by']} makes, not "
-                         f"for {a['runtime']}'s own quantizer: an estimate here")
+            notes.append(f"  {a['workload']}: " + accuracy_elsewhere(
+                f"{acc['value']:g}", acc["metric"], a["precision"], acc["quantized_by"],
+                a["runtime"], what=f"{a['model']} {a['technique']}"))
         elif acc.get("provenance") == "estimated":
             rng = (f": range {acc['low']:g}-{acc['high']:g}" if "low" in acc else
                    ": no range given")
