@@ -1,5 +1,6 @@
-"""Text for people, shared by every stage: numbers for messages and pages, and the two
-Markdown escapes (prose in a bundle's README, cells in a report's tables)."""
+"""Text for people, shared by every stage: numbers for messages and pages, the sentences an
+estimate, a plan and a report share, and the two Markdown escapes (prose in a bundle's
+README, cells in a report's tables)."""
 from __future__ import annotations
 
 import math
@@ -42,9 +43,6 @@ def accuracy_change(drop_points: float) -> str:
     return f"a {'drop' if d > 0 else 'gain'} of {abs(d):.2f} points"
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
-
-
 def accuracy_elsewhere(value: str, metric: str, precision: str, quantized_by: dict,
                        runtime: str, what: str | None = None) -> str:
     """The sentence for a published accuracy measured on another toolchain's quantized model
@@ -54,6 +52,9 @@ def accuracy_elsewhere(value: str, metric: str, precision: str, quantized_by: di
     return (f"accuracy {value} {metric}{of} is that of the {precision.upper()} model made by "
             f"{quantized_by['toolchain']}{ran}; {runtime} runs another, which nobody measured "
             "here: an estimate, with no range (--robust checks it as it stands)")
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 
 def md_prose(v) -> str:

@@ -439,7 +439,7 @@ class AccuracyRange(Strict):
 
 
 class Quantizer(Strict):
-    name: str = Field(min_length=3, description="The toolchain whose post-training quantizer made the model the published accuracy was measured on, with its version where known (e.g. 'Hailo Dataflow Compiler v5.0.0', 'TensorRT 10 INT8 calibration', 'PyTorch FBGEMM').")
+    name: str = Field(min_length=3, description="The toolchain whose quantizer made the model the published accuracy was measured on, with its version where known (e.g. 'Hailo Dataflow Compiler v5.0.0', 'TensorRT 10 INT8 calibration', 'PyTorch FBGEMM').")
     runtimes: list[str] = Field(default_factory=list, description="The catalog runtimes that run the model that toolchain makes (its quantized weights and scales as they are): [hailort] for the Hailo compiler, [tflite, edgetpu, tflite-micro] for the TFLite converter's full-integer file. Empty where none does (a PyTorch quantizer). On any other runtime the figure is evidence, not a measurement: that runtime's own quantizer makes another INT8 model, so the accuracy is estimated there and the plan says so.")
 
 
@@ -448,7 +448,7 @@ class Option(Sourced):
     technique: Technique = Field(description="How the variant got there: baseline, ptq, qat, weight-only, pruned, distilled.")
     accuracy: Score = Field(description="Accuracy in the model's metric at this precision and technique: a published figure, or for an estimated one (listed under `estimated:`) the central estimate of accuracy_range.")
     accuracy_range: AccuracyRange | None = Field(default=None, description="For an estimated accuracy: the (low, high) range the published evidence allows, with its source; `accuracy` lies inside it. A published (measured) accuracy is a point and has no range. `solve --robust` checks a floor against the pessimistic end.")
-    quantizer: Quantizer | None = Field(default=None, description="For a published accuracy of a post-training quantized option: the toolchain that quantized the model it was measured on, and the runtimes that run that model. Leave it out where the quantized weights are the model's own (a QAT or released quantized checkpoint), which any runtime runs as they are.")
+    quantizer: Quantizer | None = Field(default=None, description="For a published accuracy of a post-training quantized option (PTQ, or a weight-only checkpoint one toolchain made, as Meta's SpinQuant INT4 Llama 3.2): the toolchain that quantized the model it was measured on, and the runtimes that run that model. Leave it out for a QAT checkpoint, whose quantized weights any runtime runs as trained.")
     params_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of params kept (structured pruning).")
     macs_scale: FiniteFloat = Field(default=1.0, gt=0, le=1.0, description="Fraction of MACs kept (structured pruning).")
 
