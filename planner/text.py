@@ -44,14 +44,17 @@ def accuracy_change(drop_points: float) -> str:
 
 
 def accuracy_elsewhere(value: str, metric: str, precision: str, quantized_by: dict,
-                       runtime: str, what: str | None = None) -> str:
+                       runtime: str, what: str | None = None, bounds=None) -> str:
     """The sentence for a published accuracy measured on another toolchain's quantized model
-    than the one `runtime` runs (the estimate's note, the plan's and the report's)."""
+    than the one `runtime` runs (the estimate's note, the plan's and the report's), with the
+    range other quantizers may reach where one is known."""
     of = f" of {what}" if what else ""
     ran = f" (run by {', '.join(quantized_by['runtimes'])})" if quantized_by["runtimes"] else ""
+    rng = (f"range {num(bounds[0])}-{num(bounds[1])} for other quantizers" if bounds else
+           "with no range (--robust checks it as it stands)")
     return (f"accuracy {value} {metric}{of} is that of the {precision.upper()} model made by "
             f"{quantized_by['toolchain']}{ran}; {runtime} runs another, which nobody measured "
-            "here: an estimate, with no range (--robust checks it as it stands)")
+            f"here: an estimate, {rng}")
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")

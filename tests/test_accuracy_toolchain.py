@@ -113,3 +113,32 @@ def test_a_quantizer_is_checked(tmp_path):
     bad.write_text("models:\n" + guessed + "\n")
     with pytest.raises(CatalogError, match="quantizer names the toolchain of a published"):
         load_catalog([tmp_path], use_env=False)
+
+
+def _detect_spec(tmp_path, families):
+    spec = tmp_path / f"spec-{'-'.join(families)}.yaml"
+    spec.write_text(
+        "name: det\nworkloads:\n  - name: det\n    task: detection\n    rate_fps: 5 fps\n"
+        "    accuracy_floor: 26.5\n    models: [efficientdet-lite0]\n"
+        "    precisions: [int8]\n    techniques: [ptq]\n"
+        f"families:\n  allow: [{', '.join(families)}]\n")
+    return spec
+
+
+def test_robust_takes_the_range_other_quantizers_may_reach(catalog, tmp_path):
+    """EfficientDet-Lite0's INT8 26.56 is the Hailo-8's (Hailo's compiler). On a Coral the
+    Edge TPU runs another quantizer's model: the small-detector rule (0.6 to 6.7 points below
+    FP32 27.32) gives 20.62-26.72, so `--robust` cannot promise a 26.5 floor there, and
+    picks a Hailo device, whose runtime runs the measured model."""
+    from planner.solve.pipeline import solve_spec_file
+    e = estimate(catalog, Query("efficientdet-lite0", "int8", "coral-pcie-accelerator",
+                                technique="ptq"))
+    assert (e.accuracy.provenance, e.accuracy.low, e.accuracy.high) == ("estimated", 20.62,
+                                                                        26.72)
+    assert any("an estimate, range 20.6-26.7 for other quantizers" in n for n in e.notes)
+    coral = _detect_spec(tmp_path, ["coral"])
+    assert solve_spec_file(coral, catalog).plan is not None        # the point meets 26.5
+    assert solve_spec_file(coral, catalog, robust=True).plan is None
+    both = solve_spec_file(_detect_spec(tmp_path, ["coral", "hailo"]), catalog, robust=True)
+    a = both.plan["assignments"][0]
+    assert a["runtime"] == "hailort" and a["estimates"]["accuracy"]["provenance"] == "measured"

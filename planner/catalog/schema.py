@@ -440,6 +440,7 @@ class AccuracyRange(Strict):
 
 class Quantizer(Strict):
     name: str = Field(min_length=3, description="The toolchain whose quantizer made the model the published accuracy was measured on, with its version where known (e.g. 'Hailo Dataflow Compiler v5.0.0', 'TensorRT 10 INT8 calibration', 'PyTorch FBGEMM').")
+    elsewhere_range: AccuracyRange | None = Field(default=None, description="The (low, high) accuracy the model another runtime's own quantizer makes may reach: the option's rule of PTQ losses from FP32 (SOURCES-*.md, Ranges), widened to hold the published figure. Used wherever the runtime is not one of `runtimes`; without it the estimate there has no range.")
     runtimes: list[str] = Field(default_factory=list, description="The catalog runtimes that run the model that toolchain makes (its quantized weights and scales as they are): [hailort] for the Hailo compiler, [tflite, edgetpu, tflite-micro] for the TFLite converter's full-integer file. Empty where none does (a PyTorch quantizer). On any other runtime the figure is evidence, not a measurement: that runtime's own quantizer makes another INT8 model, so the accuracy is estimated there and the plan says so.")
 
 
@@ -474,7 +475,20 @@ class Option(Sourced):
         if "accuracy" in self.estimated:
             raise ValueError("quantizer names the toolchain of a published accuracy; this "
                              "one is estimated (listed under estimated:)")
+        r = self.quantizer.elsewhere_range
+        if r is not None and not r.low <= self.accuracy <= r.high:
+            raise ValueError(f"accuracy {self.accuracy:g} lies outside quantizer."
+                             f"elsewhere_range [{r.low:g}, {r.high:g}]")
         return self
+
+    def accuracy_bounds_on(self, runtime: str) -> tuple[float, float] | None:
+        """(low, high) of the accuracy as `runtime` gets it: the option's range, or where the
+        figure is another toolchain's model's, that quantizer's elsewhere_range; None for a
+        published point (or one with no range known)."""
+        if self.quantizer is not None and not self.accuracy_measured_on(runtime):
+            r = self.quantizer.elsewhere_range
+            return (r.low, r.high) if r is not None else None
+        return self.accuracy_bounds() if self.accuracy_range is not None else None
 
     def accuracy_measured_on(self, runtime: str | None) -> bool:
         """The accuracy is a measurement of the model this runtime runs: published, and not

@@ -719,15 +719,17 @@ def estimate(catalog: Catalog, q: Query, *, calibration=None, layers: bool = Fal
                       idle * busy * busy_lo / q.batch, mode.power_w * busy * busy_hi / q.batch)
 
     acc_prov = "measured" if option.accuracy_measured_on(runtime) else "estimated"
-    # an estimated accuracy carries the range its evidence allows (profiles' accuracy_range)
-    acc_lo, acc_hi = option.accuracy_bounds() if option.accuracy_range else (None, None)
+    # an estimated accuracy carries the range its evidence allows (profiles' accuracy_range,
+    # or for another toolchain's model the quantizer's elsewhere_range)
+    bounds = option.accuracy_bounds_on(runtime)
+    acc_lo, acc_hi = bounds if bounds is not None else (None, None)
     accuracy = Quantity(option.accuracy, model.metric, acc_prov, acc_lo, acc_hi)
     quantized_by = None
     if option.quantizer is not None and acc_prov == "estimated":
         quantized_by = {"toolchain": option.quantizer.name,
                         "runtimes": list(option.quantizer.runtimes)}
         notes.append(accuracy_elsewhere(f"{option.accuracy:g}", model.metric, q.precision,
-                                        quantized_by, runtime))
+                                        quantized_by, runtime, bounds=bounds))
 
     est = Estimate(query=q, model_name=model.name, device_name=dev.name,
                    technique=option.technique, unit=unit.id, runtime=runtime,

@@ -219,7 +219,8 @@ def plan_notes(plan: dict) -> list[str]:
         elif acc.get("quantized_by"):
             out.append(f"{a['workload']}: " + accuracy_elsewhere(
                 num(acc["value"]), acc["metric"], a["precision"], acc["quantized_by"],
-                a["runtime"], what=f"{a['model']} {a['technique']}") + ".")
+                a["runtime"], what=f"{a['model']} {a['technique']}",
+                bounds=(acc["low"], acc["high"]) if "low" in acc else None) + ".")
         elif acc.get("provenance") == "estimated":
             rng = (f", range {num(acc['low'])}–{num(acc['high'])}" if "low" in acc else "")
             out.append(f"{a['workload']}: the accuracy of {what} ({num(acc['value'])} "

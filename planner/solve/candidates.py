@@ -374,6 +374,26 @@ class _Grid:
         return out
 
 
+def _pessimistic_accuracy(options, option_of, units):
+    """--robust: each option's accuracy at the pessimistic end of its range, per unit row
+    where the runtime matters (a published figure of another toolchain's quantized model
+    takes that quantizer's elsewhere_range on the runtimes that do not run it)."""
+    import numpy as np
+    pess = np.array([o.pessimistic_accuracy(r.model.higher_is_better)
+                     for r, o in zip(options, option_of)]).reshape(-1, 1)
+    if not any(o.quantizer is not None for o in option_of):
+        return pess
+    out = np.repeat(pess, len(units), axis=1)
+    for i, (r, o) in enumerate(zip(options, option_of)):
+        if o.quantizer is None:
+            continue
+        for j, u in enumerate(units):
+            b = o.accuracy_bounds_on(u.runtime)
+            if b is not None and not o.accuracy_measured_on(u.runtime):
+                out[i, j] = b[0] if r.model.higher_is_better else b[1]
+    return out
+
+
 def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibration,
                    ignore_memory=False, used=None):
     import numpy as np
@@ -381,7 +401,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     mine = (extra_models or {}).get(w.name, ())
     models = workload_models(w, catalog, mine, widen=explain)
     listed = set(w.models or ()) | {m.id for m in mine}
-    options, pessimistic = [], []
+    options, option_of = [], []
     for m in models:
         for o in m.options:
             if not explain and ((w.precisions and o.precision not in w.precisions) or
@@ -389,7 +409,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
                 continue
             options.append(OptionRow(m, o.precision, o.technique, o.accuracy,
                                      o.params_scale, o.macs_scale))
-            pessimistic.append(o.pessimistic_accuracy(m.higher_is_better))
+            option_of.append(o)
     units, unit_type = [], []
     for t in types:
         for u in t.device.units:
@@ -451,7 +471,7 @@ def _workload_grid(spec, catalog, wi, w, types, explain, extra_models, calibrati
     g.unit_code = np.array([_unit_code(u) for u in units])
     acc, hib = g.acc.reshape(-1, 1), g.hib.reshape(-1, 1)
     if robust.active():
-        acc = np.array(pessimistic).reshape(-1, 1)
+        acc = _pessimistic_accuracy(options, option_of, units)
     cap = np.array([t.memory_cap_gb for t in unit_type]).reshape(1, -1)
     power = g.type_power.reshape(1, -1)
     price = g.type_price.reshape(1, -1)
