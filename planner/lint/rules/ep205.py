@@ -10,7 +10,9 @@ class AccuracyFloorWithinEstimate(Rule):
     """The accuracy floor sits inside the range of an estimated accuracy (a marginal plan).
 
     Where no accuracy is published for a model at its precision and technique, the profile
-    gives an estimate and the range its evidence allows (`accuracy_range`, with its source).
+    gives an estimate and the range its evidence allows (`accuracy_range`, with its source);
+    a published figure of another toolchain's quantized model than the runtime's is one too,
+    with the range its quantizer gives other toolchains (`quantizer.elsewhere_range`).
     The estimate meets the floor, but the pessimistic end of the range does not: whether the
     deployed model reaches the floor is not known until it is measured. `solve --robust`
     rejects such an option; without `--robust` the plan marks the accuracy budget marginal.
@@ -63,26 +65,42 @@ class AccuracyFloorWithinEstimate(Rule):
             if meets(r.model, worst, w.accuracy_floor):
                 continue
             metric = r.estimate.accuracy_metric
+            runtime = r.estimate.runtime
             option = r.model.option(w.precision, r.estimate.technique)
-            safe = [o for o in r.model.options
-                    if meets(r.model, o.pessimistic_accuracy(hib), w.accuracy_floor)]
+
+            def bounds(o):
+                # as this runtime gets it: another toolchain's figure takes its elsewhere range
+                return o.accuracy_bounds_on(runtime) or (o.accuracy, o.accuracy)
+
+            def worst_of(o):
+                lo, hi = bounds(o)
+                return lo if hib else hi
+
+            safe = [o for o in r.model.options if meets(r.model, worst_of(o), w.accuracy_floor)]
             safe.sort(key=lambda o: (o.precision != w.precision, o.technique != "qat",
-                                     -o.pessimistic_accuracy(hib) if hib
-                                     else o.pessimistic_accuracy(hib)))
+                                     -worst_of(o) if hib else worst_of(o)))
             if safe:
                 o = safe[0]
-                lo, hi = o.accuracy_bounds()
+                lo, hi = bounds(o)
                 shown = num(o.accuracy) if lo == hi else f"{num(lo)}-{num(hi)}"
                 fix = (f"use {o.precision.upper()} {o.technique} ({shown} {metric}), measure "
                        f"this option on your validation data, or lower the floor")
             else:
                 fix = ("measure this option on your validation data and record the figure "
                        "in the profile, or lower the floor")
+            what = f"{w.model} at {w.precision.upper()} {r.estimate.technique}"
+            if option.accuracy_measured_on(runtime) or option.accuracy_range is not None:
+                said = f"{what} is estimated at {num(acc.value)} {metric}, not published"
+                rng = option.accuracy_range
+            else:      # a figure of another toolchain's quantized model than the runtime's
+                said = (f"{what} scores {num(acc.value)} {metric} as the model "
+                        f"{option.quantizer.name} makes, not measured as the one {runtime} "
+                        "runs")
+                rng = option.quantizer.elsewhere_range
             yield Problem(("workloads", r.index, "accuracy_floor"),
-                          f"{w.model} at {w.precision.upper()} {r.estimate.technique} is "
-                          f"estimated at {num(acc.value)} {metric}, not published: its range "
+                          f"{said}: its range "
                           f"{num(acc.low)}-{num(acc.high)} "
-                          f"({option.accuracy_range.source.split(':')[0]}) "
+                          f"({rng.source.split(':')[0]}) "
                           f"reaches {'below' if hib else 'above'} the floor "
                           f"{num(w.accuracy_floor)}",
                           fix)
