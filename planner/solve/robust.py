@@ -4,7 +4,9 @@ intervals instead of the central estimate.
 The intervals are the estimator's own: latency and throughput carry an 80 % interval from the
 calibration's fit (a published measurement of exactly the combination spreads 10 %), and an
 estimated accuracy carries the range its published evidence allows (the profiles'
-`accuracy_range`; a published accuracy is a point). Robust mode checks the high end of
+`accuracy_range`, or on a runtime that runs another quantizer's model than the one a
+published figure was measured on, that quantizer's `elsewhere_range`; a published accuracy
+is otherwise a point). Robust mode checks the high end of
 latency, the low end of throughput (so the high end of each workload's unit share) and the
 pessimistic end of accuracy (the low end; the high end of a lower-is-better metric such as
 WER). The objective still ranks plans by the central estimates.
