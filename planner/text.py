@@ -48,13 +48,13 @@ def accuracy_elsewhere(value: str, metric: str, precision: str, quantized_by: di
     """The sentence for a published accuracy measured on another toolchain's quantized model
     than the one `runtime` runs (the estimate's note, the plan's and the report's), with the
     range other quantizers may reach where one is known."""
-    of = f" of {what}" if what else ""
-    ran = f" (run by {', '.join(quantized_by['runtimes'])})" if quantized_by["runtimes"] else ""
+    of, model = (f" of {what}", "the model") if what else ("", f"the {precision.upper()} model")
+    ran = f", run by {', '.join(quantized_by['runtimes'])}" if quantized_by["runtimes"] else ""
     rng = (f"range {num(bounds[0])}-{num(bounds[1])} for other quantizers" if bounds else
            "with no range (--robust checks it as it stands)")
-    return (f"accuracy {value} {metric}{of} is that of the {precision.upper()} model made by "
-            f"{quantized_by['toolchain']}{ran}; {runtime} runs another, which nobody measured "
-            f"here: an estimate, {rng}")
+    return (f"accuracy {value} {metric}{of} was measured on {model} made by "
+            f"{quantized_by['toolchain']}{ran}; {runtime} runs the one its own conversion "
+            f"makes, which this figure was not measured on: an estimate, {rng}")
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")

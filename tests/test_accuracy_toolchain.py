@@ -39,9 +39,10 @@ def test_a_hailo_figure_is_measured_on_hailo_and_an_estimate_elsewhere(catalog):
     d = on_jetson.as_dict()["accuracy"]
     assert d["quantized_by"] == {"toolchain": "Hailo Dataflow Compiler v5.2.0",
                                  "runtimes": ["hailort"]}
-    assert any("is that of the INT8 model made by Hailo Dataflow Compiler v5.2.0 (run by "
-               "hailort); tensorrt runs another, which nobody measured here: an estimate, "
-               "with no range (--robust checks it as it stands)" in n
+    assert any("was measured on the INT8 model made by Hailo Dataflow Compiler v5.2.0, run by "
+               "hailort; tensorrt runs the one its own conversion makes, which this figure was "
+               "not measured on: an estimate, with no range (--robust checks it as it stands)"
+               in n
                for n in on_jetson.notes)
 
 
@@ -86,10 +87,15 @@ def test_the_plan_and_the_report_say_the_accuracy_is_anothers(catalog, tmp_path)
     assert a["estimates"]["accuracy"]["quantized_by"]["toolchain"] == \
         "Hailo Dataflow Compiler v5.2.0"
     want = ("depth: accuracy 0.19 KITTI AbsRel (Hailo Model Zoo evaluation, 224x224) of "
-            "depth-anything-v2-small ptq is that of the INT8 model made by Hailo Dataflow "
-            "Compiler v5.2.0 (run by hailort); tensorrt runs another")
+            "depth-anything-v2-small INT8/ptq was measured on the model made by Hailo "
+            "Dataflow Compiler v5.2.0, run by hailort; tensorrt runs the one its own "
+            "conversion makes")
     assert want in "\n".join(_plan_notes(plan))
     assert any(n.startswith(want) and n.endswith("as it stands).") for n in plan_notes(plan))
+    # the report's row notes leave the estimate's own copy of the sentence out
+    from planner.report.build import _assignment_rows
+    rows = _assignment_rows(plan)
+    assert not any("was measured on" in n for r in rows for n in r["notes"])
 
 
 def test_a_quantizer_is_checked(tmp_path):
@@ -112,6 +118,12 @@ def test_a_quantizer_is_checked(tmp_path):
                          "{accuracy: guessed}\n")
     bad.write_text("models:\n" + guessed + "\n")
     with pytest.raises(CatalogError, match="quantizer names the toolchain of a published"):
+        load_catalog([tmp_path], use_env=False)
+    # a QAT checkpoint's weights are the model's own
+    qat = entry.replace("      - precision: int8\n        technique: ptq\n",
+                        "      - precision: int8\n        technique: qat\n")
+    bad.write_text("models:\n" + qat + "\n")
+    with pytest.raises(CatalogError, match="quantizer is for a post-training quantized"):
         load_catalog([tmp_path], use_env=False)
 
 

@@ -426,3 +426,15 @@ def test_a_classifier_ending_n_c_1_1_is_compared_and_scored(tmp_path):
     r = subprocess.run([sys.executable, str(res.out_dir / "infer.py"), "--input", str(ev),
                         "--top-k", "3"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "sample 0: top-3 " in r.stdout, r.stdout + r.stderr
+    # the bundle's own class_scores (infer.py runs without edgeplan) reads shapes as the
+    # verification's does
+    import importlib.util
+    from planner.bundle.verify import class_scores
+    spec = importlib.util.spec_from_file_location("bundle_infer", res.out_dir / "infer.py")
+    infer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(infer)
+    for shape in [(2, 12), (2, 12, 1, 1), (2, 3, 4), (24, 1), (2, 12, 1)]:
+        a = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+        mine, theirs = infer.class_scores({"out": a}), class_scores(a)
+        assert (mine is None) == (theirs is None), shape
+        assert mine is None or np.array_equal(mine, theirs), shape

@@ -441,7 +441,7 @@ class AccuracyRange(Strict):
 class Quantizer(Strict):
     name: str = Field(min_length=3, description="The toolchain whose quantizer made the model the published accuracy was measured on, with its version where known (e.g. 'Hailo Dataflow Compiler v5.0.0', 'TensorRT 10 INT8 calibration', 'PyTorch FBGEMM').")
     elsewhere_range: AccuracyRange | None = Field(default=None, description="The (low, high) accuracy the model another runtime's own quantizer makes may reach: the option's rule of PTQ losses from FP32 (SOURCES-*.md, Ranges), widened to hold the published figure. Used wherever the runtime is not one of `runtimes`; without it the estimate there has no range.")
-    runtimes: list[str] = Field(default_factory=list, description="The catalog runtimes that run the model that toolchain makes (its quantized weights and scales as they are): [hailort] for the Hailo compiler, [tflite, edgetpu, tflite-micro] for the TFLite converter's full-integer file. Empty where none does (a PyTorch quantizer). On any other runtime the figure is evidence, not a measurement: that runtime's own quantizer makes another INT8 model, so the accuracy is estimated there and the plan says so.")
+    runtimes: list[str] = Field(default_factory=list, description="The catalog runtimes that run the model that toolchain makes (its quantized weights and scales as they are): [hailort] for the Hailo compiler, [tflite, edgetpu, tflite-micro] for the TFLite converter's full-integer file. Empty where none does (a PyTorch quantizer). On any other runtime the figure is evidence, not a measurement: that runtime's own quantizer makes another quantized model, so the accuracy is estimated there and the plan says so.")
 
 
 class Option(Sourced):
@@ -472,6 +472,9 @@ class Option(Sourced):
             return self
         if self.precision in ("fp32", "fp16"):
             raise ValueError(f"quantizer is for a quantized option, not {self.precision}")
+        if self.technique == "qat":
+            raise ValueError("quantizer is for a post-training quantized figure; a QAT "
+                             "checkpoint's weights are the model's own, run as trained")
         if "accuracy" in self.estimated:
             raise ValueError("quantizer names the toolchain of a published accuracy; this "
                              "one is estimated (listed under estimated:)")

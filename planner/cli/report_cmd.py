@@ -46,7 +46,8 @@ def report(spec_file, out, fmt, top, no_sensitivity, fail_on_infeasible, workers
     --fail-on-infeasible: then 3), 2 bad input or usage, 6 no plan found within
     --time-limit, 7 the spec would exceed --max-memory.
 
-    Estimated accuracies show the range their published evidence allows; budgets whose
+    Estimated accuracies show the range their published evidence allows (one measured on
+    another toolchain's quantized model, the range its rule gives other quantizers); budgets whose
     interval reaches past the limit are marked marginal, and --robust checks them at the
     pessimistic end instead.
 

@@ -42,8 +42,10 @@ def solve(spec_file, fmt, top, manifest_out, time_limit, max_memory, workers, no
 
     A workload's `techniques` default to all of them (baseline, ptq, qat, weight-only, pruned,
     distilled); a plan that picks QAT or a pruned option says it needs that training run.
-    Estimated accuracies come with the range their published evidence allows; --robust
-    checks floors (and latency and rate budgets) at the pessimistic end.
+    Estimated accuracies come with the range their published evidence allows (a figure
+    measured on another toolchain's quantized model than the runtime's, with the range its
+    rule gives other quantizers, where one does); --robust checks floors (and latency and
+    rate budgets) at the pessimistic end.
 
     Exit codes: 0 a plan, 2 bad input or usage, 3 infeasible, 6 no plan found within
     --time-limit, 7 the model would exceed --max-memory.

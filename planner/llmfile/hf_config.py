@@ -112,8 +112,9 @@ def read_hf_config(path) -> LLMDims:
     if str(c.get("model_type") or doc.get("model_type") or "").startswith("gemma3n"):
         # per-layer embeddings, KV sharing and per-layer FFN widths: not the dense shape read
         # below, which would count a cache in every layer and read every weight per token
-        profile = {30: "gemma-3n-e2b", 35: "gemma-3n-e4b"}.get(c.get("num_hidden_layers"),
-                                                               "gemma-3n-e2b or gemma-3n-e4b")
+        layers = c.get("num_hidden_layers")
+        profile = {30: "gemma-3n-e2b", 35: "gemma-3n-e4b"}.get(
+            layers if isinstance(layers, int) else None, "gemma-3n-e2b or gemma-3n-e4b")
         raise InputError("Gemma 3n (per-layer embeddings, KV sharing across layers) is not read "
                          f"from config.json; use the catalog profile {profile}", file=f,
                          field="model_type")

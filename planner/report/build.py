@@ -202,7 +202,11 @@ def _assignment_rows(plan: dict) -> list[dict]:
             "metric": e["accuracy"].get("metric", e["accuracy"].get("unit", "")),
             **_unknown_accuracy(e["accuracy"]),
             "requires": a.get("requires"),
-            "notes": list(e.get("notes") or [])})
+            # the plan's notes already say whose model an accuracy was measured on
+            "notes": [n for n in e.get("notes") or ()
+                      if not (e["accuracy"].get("quantized_by") and n.startswith(
+                          f"accuracy {e['accuracy']['value']:g} {e['accuracy']['metric']} "
+                          "was measured on"))]})
     return rows
 
 
@@ -219,7 +223,7 @@ def plan_notes(plan: dict) -> list[str]:
         elif acc.get("quantized_by"):
             out.append(f"{a['workload']}: " + accuracy_elsewhere(
                 num(acc["value"]), acc["metric"], a["precision"], acc["quantized_by"],
-                a["runtime"], what=f"{a['model']} {a['technique']}",
+                a["runtime"], what=f"{a['model']} {a['precision'].upper()}/{a['technique']}",
                 bounds=(acc["low"], acc["high"]) if "low" in acc else None) + ".")
         elif acc.get("provenance") == "estimated":
             rng = (f", range {num(acc['low'])}–{num(acc['high'])}" if "low" in acc else "")

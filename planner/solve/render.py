@@ -130,7 +130,7 @@ def _plan_notes(plan: dict) -> list[str]:
         elif acc.get("quantized_by"):
             notes.append(f"  {a['workload']}: " + accuracy_elsewhere(
                 f"{acc['value']:g}", acc["metric"], a["precision"], acc["quantized_by"],
-                a["runtime"], what=f"{a['model']} {a['technique']}",
+                a["runtime"], what=f"{a['model']} {a['precision'].upper()}/{a['technique']}",
                 bounds=(acc["low"], acc["high"]) if "low" in acc else None))
         elif acc.get("provenance") == "estimated":
             rng = (f": range {acc['low']:g}-{acc['high']:g}" if "low" in acc else

@@ -93,9 +93,9 @@ class AccuracyFloorWithinEstimate(Rule):
                 said = f"{what} is estimated at {num(acc.value)} {metric}, not published"
                 rng = option.accuracy_range
             else:      # a figure of another toolchain's quantized model than the runtime's
-                said = (f"{what} scores {num(acc.value)} {metric} as the model "
-                        f"{option.quantizer.name} makes, not measured as the one {runtime} "
-                        "runs")
+                said = (f"{what} was measured at {num(acc.value)} {metric} on the model "
+                        f"made by {option.quantizer.name}, not on the one {runtime}'s own "
+                        "conversion makes")
                 rng = option.quantizer.elsewhere_range
             yield Problem(("workloads", r.index, "accuracy_floor"),
                           f"{said}: its range "
