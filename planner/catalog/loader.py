@@ -183,16 +183,15 @@ def _check_references(cat: Catalog, where) -> None:
     for key, (pos, path) in where.items():
         if key.startswith("model:"):
             model = cat.models[key.split(":", 1)[1]]
-            for j, r in enumerate(model.runtimes or ()):
+            # the runtimes it names: its own, and those its options' quantizers name
+            named = [(("runtimes", j), r) for j, r in enumerate(model.runtimes or ())]
+            named += [(("options", j, "quantizer", "runtimes", k), r)
+                      for j, o in enumerate(model.options) if o.quantizer
+                      for k, r in enumerate(o.quantizer.runtimes)]
+            for at, r in named:
                 if r not in cat.runtimes:
                     raise pos.error(CatalogError, f"unknown runtime {r!r}"
-                                    f"{did_you_mean(r, cat.runtimes)}", path + ("runtimes", j))
-            for j, o in enumerate(model.options):
-                for k, r in enumerate(o.quantizer.runtimes if o.quantizer else ()):
-                    if r not in cat.runtimes:
-                        raise pos.error(CatalogError, f"unknown runtime {r!r}"
-                                        f"{did_you_mean(r, cat.runtimes)}",
-                                        path + ("options", j, "quantizer", "runtimes", k))
+                                    f"{did_you_mean(r, cat.runtimes)}", path + at)
             eff = model.efficiency_family
             if eff is not None:
                 # the family must be one the calibration fits: another model's own, and not

@@ -510,10 +510,13 @@ class Option(Sourced):
         r = self.accuracy_range
         return (r.low, r.high) if r is not None else (self.accuracy, self.accuracy)
 
-    def pessimistic_accuracy(self, higher_is_better: bool = True) -> float:
+    def pessimistic_accuracy(self, higher_is_better: bool = True,
+                             runtime: str | None = None) -> float:
         """The end of the range a floor is checked against under `--robust`: the low end of
-        a higher-is-better metric, the high end of a lower-is-better one (WER)."""
-        lo, hi = self.accuracy_bounds()
+        a higher-is-better metric, the high end of a lower-is-better one (WER). With a
+        runtime, of the range as that runtime gets it (accuracy_bounds_on)."""
+        lo, hi = (self.accuracy_bounds() if runtime is None else
+                  self.accuracy_bounds_on(runtime) or (self.accuracy, self.accuracy))
         return lo if higher_is_better else hi
 
 

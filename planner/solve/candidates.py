@@ -385,12 +385,9 @@ def _pessimistic_accuracy(options, option_of, units):
         return pess
     out = np.repeat(pess, len(units), axis=1)
     for i, (r, o) in enumerate(zip(options, option_of)):
-        if o.quantizer is None:
-            continue
-        for j, u in enumerate(units):
-            b = o.accuracy_bounds_on(u.runtime)
-            if b is not None and not o.accuracy_measured_on(u.runtime):
-                out[i, j] = b[0] if r.model.higher_is_better else b[1]
+        if o.quantizer is not None:
+            out[i] = [o.pessimistic_accuracy(r.model.higher_is_better, u.runtime)
+                      for u in units]
     return out
 
 

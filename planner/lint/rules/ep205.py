@@ -68,20 +68,17 @@ class AccuracyFloorWithinEstimate(Rule):
             runtime = r.estimate.runtime
             option = r.model.option(w.precision, r.estimate.technique)
 
-            def bounds(o):
-                # as this runtime gets it: another toolchain's figure takes its elsewhere range
-                return o.accuracy_bounds_on(runtime) or (o.accuracy, o.accuracy)
-
+            # each option as this runtime gets it: another toolchain's figure takes its
+            # quantizer's elsewhere range
             def worst_of(o):
-                lo, hi = bounds(o)
-                return lo if hib else hi
+                return o.pessimistic_accuracy(hib, runtime)
 
             safe = [o for o in r.model.options if meets(r.model, worst_of(o), w.accuracy_floor)]
             safe.sort(key=lambda o: (o.precision != w.precision, o.technique != "qat",
                                      -worst_of(o) if hib else worst_of(o)))
             if safe:
                 o = safe[0]
-                lo, hi = bounds(o)
+                lo, hi = o.accuracy_bounds_on(runtime) or (o.accuracy, o.accuracy)
                 shown = num(o.accuracy) if lo == hi else f"{num(lo)}-{num(hi)}"
                 fix = (f"use {o.precision.upper()} {o.technique} ({shown} {metric}), measure "
                        f"this option on your validation data, or lower the floor")
